@@ -1,0 +1,41 @@
+# Two entry points: `make run` (the main job) and `make test` (everything the tests need, then the tests).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+# The main job: one day of GBM ticks aggregated into 1-minute candles, with the preview.
+run: $(VENV)/.installed
+	$(BIN)/seriesfactory series --sources 'gbm(0.05,0.5,50000)' \
+	    --from 2025-01-01 --to 2025-01-02 --agg-mode time --agg-step 60000
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-dev
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_aggregate.py
+
+clean:
+	rm -rf $(VENV) cache output .pytest_cache .mypy_cache .ruff_cache

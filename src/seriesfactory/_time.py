@@ -1,0 +1,64 @@
+"""Time helpers: everything inside the system is int64 nanoseconds since the epoch, UTC."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from seriesfactory.errors import InputError
+
+__all__ = [
+    "NS_PER_DAY",
+    "NS_PER_MS",
+    "NS_PER_S",
+    "day_start_ns",
+    "format_ms",
+    "format_range_part",
+    "parse_date",
+]
+
+NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
+NS_PER_DAY = 86_400 * NS_PER_S
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def parse_date(text: str, *, option: str, allow_now: bool = False) -> int:
+    """Parse ``YYYY-MM-DD`` (00:00 UTC that day) or, if allowed, ``now`` into ns since the epoch."""
+    value = text.strip()
+    if allow_now and value.lower() == "now":
+        return time.time_ns()
+    try:
+        day = dt.date.fromisoformat(value)
+        if len(value) != 10:
+            raise ValueError(value)
+    except ValueError:
+        hint = "YYYY-MM-DD or 'now'" if allow_now else "YYYY-MM-DD"
+        raise InputError(f"{option} {text!r} is not a date: give {hint}, e.g. 2025-01-31") from None
+    return day_start_ns(day)
+
+
+def day_start_ns(day: dt.date) -> int:
+    """00:00 UTC of ``day`` in ns since the epoch."""
+    delta = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * NS_PER_S
+
+
+def to_datetime(ts_ns: int) -> dt.datetime:
+    """A timezone-aware UTC datetime for ``ts_ns`` (microsecond precision)."""
+    return _EPOCH + dt.timedelta(microseconds=ts_ns // 1_000)
+
+
+def format_ms(ts_ns: int) -> str:
+    """``YYYYMMDD HH:MM:SS.fff`` in UTC."""
+    d = to_datetime(ts_ns)
+    return d.strftime("%Y%m%d %H:%M:%S.") + f"{(ts_ns // NS_PER_MS) % 1000:03d}"
+
+
+def format_range_part(ts_ns: int) -> str:
+    """``YYYYMMDD`` for a midnight, ``YYYYMMDDTHHMMSS`` otherwise (used in file names)."""
+    d = to_datetime(ts_ns)
+    if ts_ns % NS_PER_DAY == 0:
+        return d.strftime("%Y%m%d")
+    return d.strftime("%Y%m%dT%H%M%S")

@@ -1,0 +1,53 @@
+"""The ``seriesfactory`` command line: a thin shell over the library.
+
+One module per command group registers its commands on :data:`app`. Every
+:class:`~seriesfactory.errors.SeriesFactoryError` and every usage error becomes
+one line on standard error and a non-zero exit status (2 for bad input).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from seriesfactory.cli import _app
+from seriesfactory.cli._app import app
+from seriesfactory.errors import SeriesFactoryError
+
+# Command modules register themselves on import.
+from seriesfactory.cli import series as _series  # noqa: F401  # isort: skip
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return (and, as a script, exit with) its status."""
+    args = sys.argv[1:] if argv is None else argv
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="seriesfactory", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        _app.fail("aborted")
+        return 130
+    except typer.TyperException as exc:  # usage errors: unknown option, missing value, ...
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help())
+            return 2
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        _app.fail(f"{exc.format_message()}{hint}")
+        return int(exc.exit_code)
+    except SeriesFactoryError as exc:
+        _app.fail(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _app.fail("interrupted")
+        return 130
+    return int(result) if isinstance(result, int) else 0
+
+
+def _entry() -> None:  # pragma: no cover - console script shim
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""``seriesfactory series`` and ``seriesfactory ticks``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from seriesfactory._time import parse_date
+from seriesfactory.cli._app import app
+from seriesfactory.errors import InputError
+from seriesfactory.pipeline.series import (
+    SeriesRequest,
+    TicksRequest,
+    build_series,
+    parse_fields,
+    parse_weights,
+    write_ticks_file,
+)
+from seriesfactory.reports.preview import render_preview
+from seriesfactory.transforms.aggregates import AggregationParams
+
+Base = Annotated[str, typer.Option("--base", help="Base asset, e.g. BTC.")]
+Quote = Annotated[str, typer.Option("--quote", help="Quote asset, e.g. USDT.")]
+Sources = Annotated[
+    str,
+    typer.Option(
+        "--sources",
+        help="Pipe-separated sources or model specs, e.g. 'gbm(0.05,0.5,50000)'.",
+    ),
+]
+From = Annotated[str, typer.Option("--from", help="Start day, YYYY-MM-DD (00:00 UTC).")]
+To = Annotated[
+    str, typer.Option("--to", help="End day, YYYY-MM-DD (exclusive, 00:00 UTC) or 'now'.")
+]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the generative models.")]
+CacheDir = Annotated[Path, typer.Option("--cache-dir", help="Cache directory.")]
+OutputDir = Annotated[Path, typer.Option("--output-dir", help="Output directory.")]
+OutFormat = Annotated[str, typer.Option("--out-format", help="parquet or csv.")]
+
+
+def _out_format(text: str) -> str:
+    value = text.lower()
+    if value not in ("parquet", "csv"):
+        raise InputError(f"--out-format {text!r} is unknown; use parquet or csv")
+    return value
+
+
+def _step(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(
+            f"--agg-step {text!r} is not a number; milliseconds in time mode (e.g. 60000), "
+            "a price ratio in tick mode (e.g. 0.001)"
+        ) from None
+
+
+@app.command()
+def series(
+    from_: From,
+    to: To,
+    agg_step: Annotated[
+        str, typer.Option("--agg-step", help="Milliseconds (time mode) or a price ratio (tick).")
+    ],
+    base: Base = "BTC",
+    quote: Quote = "USDT",
+    sources: Sources = "binance",
+    agg_mode: Annotated[str, typer.Option("--agg-mode", help="time or tick.")] = "time",
+    agg_fields: Annotated[
+        str, typer.Option("--agg-fields", help="Pipe-separated fields, or 'all'.")
+    ] = "all",
+    weight_mode: Annotated[
+        str, typer.Option("--weight-mode", help="static, volume or mixed.")
+    ] = "static",
+    weights: Annotated[
+        str, typer.Option("--weights", help="Pipe-separated static weights, or 'equal'.")
+    ] = "equal",
+    tick_ttl: Annotated[
+        float, typer.Option("--tick-ttl", help="Quote time-to-live, milliseconds.")
+    ] = 100.0,
+    tick_max_deviation: Annotated[
+        float, typer.Option("--tick-max-deviation", help="Outlier filter, ratio.")
+    ] = 0.001,
+    out_format: OutFormat = "parquet",
+    cache_dir: CacheDir = Path("cache"),
+    output_dir: OutputDir = Path("output"),
+    seed: Seed = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only the output path.")] = False,
+) -> None:
+    """Aggregate ticks from exchanges or models into a time or price-brick series."""
+    mode = agg_mode.lower()
+    if mode not in ("time", "tick"):
+        raise InputError(f"--agg-mode {agg_mode!r} is unknown; use 'time' or 'tick'")
+    request = SeriesRequest(
+        sources=sources,
+        from_ns=parse_date(from_, option="--from"),
+        to_ns=parse_date(to, option="--to", allow_now=True),
+        base=base,
+        quote=quote,
+        seed=seed,
+        cache_dir=cache_dir,
+        params=AggregationParams(
+            mode="time" if mode == "time" else "tick",
+            step=_step(agg_step),
+            tick_ttl_ms=tick_ttl,
+            tick_max_deviation=tick_max_deviation,
+        ),
+        fields=parse_fields(agg_fields),
+        weight_mode=weight_mode.lower(),  # type: ignore[arg-type]  # validated by the request
+        weights=parse_weights(weights),
+        out_format=_out_format(out_format),  # type: ignore[arg-type]
+        output_dir=output_dir,
+    )
+    result = build_series(request)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    if not quiet:
+        render_preview(console, result.aggregates, result.counts, request.fields)
+        cached = ", ".join(k for k, v in result.from_cache.items() if v) or "nothing"
+        console.print(f"from cache: {cached}  time: {result.seconds:.2f} s")
+    console.print(f"wrote {result.output}")
+
+
+@app.command()
+def ticks(
+    from_: From,
+    to: To,
+    base: Base = "BTC",
+    quote: Quote = "USDT",
+    sources: Sources = "binance",
+    out_format: OutFormat = "parquet",
+    cache_dir: CacheDir = Path("cache"),
+    output_dir: OutputDir = Path("output"),
+    seed: Seed = 0,
+) -> None:
+    """Write the tick series itself (ts, bid, ask, vbid, vask) to a file."""
+    request = TicksRequest(
+        sources=sources,
+        from_ns=parse_date(from_, option="--from"),
+        to_ns=parse_date(to, option="--to", allow_now=True),
+        base=base,
+        quote=quote,
+        seed=seed,
+        cache_dir=cache_dir,
+    )
+    out, result = write_ticks_file(
+        request,
+        out_format=_out_format(out_format),  # type: ignore[arg-type]
+        output_dir=output_dir,
+    )
+    Console(highlight=False).print(f"{result.ticks.rows:,} ticks; wrote {out}")

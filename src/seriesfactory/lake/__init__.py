@@ -1,0 +1,1 @@
+"""The local lake: atomic files, cache tiers and keys."""

@@ -1,0 +1,115 @@
+"""Crash-safe file writes and content keys.
+
+Every file in the cache and every output is written to a temporary name in the
+same folder and renamed into place, so a crash never leaves a half file under a
+name that looks whole. Temporary names start with ``.tmp-`` and are ignored by
+every reader (and removed by ``cache gc``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = [
+    "TMP_PREFIX",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_parquet",
+    "file_sha256",
+    "key_sha256",
+]
+
+TMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it into place on success.
+
+    On any exception the temporary file is removed and ``final`` is untouched.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{final.name}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(final: Path, data: bytes | Callable[[BinaryIO], None]) -> Path:
+    """Write ``data`` (bytes, or a callable writing to a binary file) to ``final`` atomically."""
+    with atomic_path(final) as tmp, open(tmp, "wb") as fh:
+        if callable(data):
+            data(fh)
+        else:
+            fh.write(data)
+    return final
+
+
+def atomic_write_json(final: Path, obj: Any) -> Path:
+    """Write ``obj`` as pretty, key-sorted JSON to ``final`` atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
+    return atomic_write_bytes(final, text.encode())
+
+
+def atomic_write_parquet(
+    final: Path,
+    table: pa.Table,
+    *,
+    row_group_offsets: list[int] | None = None,
+    compression: str = "zstd",
+    metadata: Mapping[str, str] | None = None,
+) -> Path:
+    """Write ``table`` to Parquet at ``final`` atomically.
+
+    ``row_group_offsets`` (ascending start rows, the first being 0) cut the table
+    into row groups; by default pyarrow chooses.
+    """
+    if metadata:
+        merged = dict(table.schema.metadata or {})
+        merged.update({k.encode(): v.encode() for k, v in metadata.items()})
+        table = table.replace_schema_metadata(merged)
+    with atomic_path(final) as tmp:
+        if row_group_offsets is None:
+            pq.write_table(table, tmp, compression=compression)
+        else:
+            with pq.ParquetWriter(tmp, table.schema, compression=compression) as writer:
+                bounds = [*row_group_offsets, table.num_rows]
+                for start, stop in itertools.pairwise(bounds):
+                    if stop > start:
+                        writer.write_table(table.slice(start, stop - start), row_group_size=stop)
+                if table.num_rows == 0:
+                    writer.write_table(table)
+    return final
+
+
+def file_sha256(path: Path, *, chunk_size: int = 1 << 22) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk_size):
+            h.update(block)
+    return h.hexdigest()
+
+
+def key_sha256(obj: Any) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``obj``: the cache key of inputs and parameters."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,209 @@
+"""The ticks tier: normalised ticks in Parquet, one file per UTC day, with a manifest.
+
+Layout under ``{cache_dir}/ticks/``::
+
+    {venue}/{symbol}/{key16}/{YYYY}/{MM}/{YYYYMMDD}.parquet
+    {venue}/{symbol}/{key16}/manifest.json
+
+``key16`` is the first 16 hex digits of the SHA-256 of everything the ticks
+depend on. The manifest is written last, after every day file is in place: a
+tick set without a manifest is incomplete and is rebuilt. The manifest lists
+each file with its row count and SHA-256, the content hashes that downstream
+cache keys are made of.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from seriesfactory._time import NS_PER_DAY
+from seriesfactory.errors import CacheError
+from seriesfactory.lake.atomic import atomic_path, atomic_write_json, file_sha256
+from seriesfactory.schema import TICK_SCHEMA
+from seriesfactory.sources.synthetic.base import TickArrays
+
+__all__ = ["TickFile", "TickSet", "write_tick_set"]
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True, slots=True)
+class TickFile:
+    """One day file of a tick set."""
+
+    path: Path
+    day: str  # YYYYMMDD
+    rows: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class TickSet:
+    """A complete set of tick files (read from its manifest)."""
+
+    root: Path
+    key: str
+    files: tuple[TickFile, ...]
+    info: dict[str, Any]
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    def content_hashes(self) -> list[str]:
+        return [f.sha256 for f in self.files]
+
+    @classmethod
+    def open(cls, root: Path) -> TickSet | None:
+        """The tick set at ``root``, or None when it is absent or incomplete."""
+        manifest = root / MANIFEST
+        if not manifest.is_file():
+            return None
+        try:
+            doc = json.loads(manifest.read_text())
+            files = tuple(
+                TickFile(root / f["path"], f["day"], int(f["rows"]), f["sha256"])
+                for f in doc["files"]
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CacheError(
+                f"{manifest}: unreadable tick manifest ({exc}); delete {root} to rebuild it"
+            ) from exc
+        if not all(f.path.is_file() for f in files):
+            return None
+        return cls(root=root, key=str(doc["key"]), files=files, info=dict(doc.get("info", {})))
+
+    def chunks(self, *, prefetch: int = 2) -> Iterator[tuple[TickArrays, str, int]]:
+        """Yield ``(ticks, file, first_row)`` per row group, decoding ahead on another thread.
+
+        Decoding (pyarrow, GIL released) overlaps the consumer's work.
+        """
+        groups: list[tuple[TickFile, int]] = []
+        for f in self.files:
+            meta = pq.ParquetFile(f.path).metadata
+            groups.extend((f, g) for g in range(meta.num_row_groups))
+
+        def load(item: tuple[TickFile, int]) -> tuple[TickArrays, str, int]:
+            f, g = item
+            pf = pq.ParquetFile(f.path)
+            first = sum(pf.metadata.row_group(i).num_rows for i in range(g))
+            return _arrays(pf.read_row_group(g)), str(f.path), first
+
+        with cf.ThreadPoolExecutor(max_workers=1) as pool:
+            pending: list[cf.Future[tuple[TickArrays, str, int]]] = []
+            it = iter(groups)
+            for item in it:
+                pending.append(pool.submit(load, item))
+                if len(pending) > prefetch:
+                    yield pending.pop(0).result()
+            for fut in pending:
+                yield fut.result()
+
+    def read(self) -> pa.Table:
+        """All ticks as one Arrow table."""
+        if not self.files:
+            return TICK_SCHEMA.empty_table()
+        return pa.concat_tables([pq.read_table(f.path, schema=TICK_SCHEMA) for f in self.files])
+
+
+def _arrays(table: pa.Table) -> TickArrays:
+    def col(name: str) -> np.ndarray[Any, Any]:
+        arr = table.column(name)
+        if name == "ts":
+            arr = arr.cast(pa.int64())
+        return arr.to_numpy()
+
+    return TickArrays(col("ts"), col("bid"), col("ask"), col("vbid"), col("vask"))
+
+
+def _day(ts_ns: int) -> str:
+    return (dt.datetime(1970, 1, 1) + dt.timedelta(days=ts_ns // NS_PER_DAY)).strftime("%Y%m%d")
+
+
+def write_tick_set(
+    root: Path,
+    *,
+    key: str,
+    chunks: Iterable[TickArrays],
+    info: dict[str, Any],
+    row_group_rows: int = 1 << 20,
+) -> TickSet:
+    """Write ``chunks`` (time-ordered) as day files under ``root`` and the manifest last.
+
+    Returns the complete :class:`TickSet`. Any earlier manifest is replaced only
+    after every new file is in place.
+    """
+    files: list[TickFile] = []
+    writer: pq.ParquetWriter | None = None
+    current_day = -1
+    ctx: Any = None
+    tmp: Path | None = None
+    final: Path | None = None
+    rows = 0
+
+    def close() -> None:
+        nonlocal writer, ctx, rows
+        if writer is None or ctx is None or final is None:
+            return
+        writer.close()
+        ctx.__exit__(None, None, None)
+        files.append(TickFile(final, final.stem, rows, file_sha256(final)))
+        writer, ctx, rows = None, None, 0
+
+    try:
+        for chunk in chunks:
+            days = chunk.ts // NS_PER_DAY
+            cuts = np.flatnonzero(np.diff(days)) + 1
+            bounds = [0, *cuts.tolist(), len(chunk)]
+            for lo, hi in itertools.pairwise(bounds):
+                if hi <= lo:
+                    continue
+                day = int(days[lo])
+                if day != current_day:
+                    close()
+                    current_day = day
+                    name = _day(day * NS_PER_DAY)
+                    final = root / name[:4] / name[4:6] / f"{name}.parquet"
+                    ctx = atomic_path(final)
+                    tmp = ctx.__enter__()
+                    writer = pq.ParquetWriter(tmp, TICK_SCHEMA, compression="zstd")
+                part = TickArrays(
+                    chunk.ts[lo:hi], chunk.bid[lo:hi], chunk.ask[lo:hi],
+                    chunk.vbid[lo:hi], chunk.vask[lo:hi],
+                )  # fmt: skip
+                assert writer is not None
+                writer.write_batch(part.to_arrow(), row_group_size=row_group_rows)
+                rows += hi - lo
+        close()
+    except BaseException as exc:
+        if writer is not None:
+            writer.close()
+        if ctx is not None:
+            ctx.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    manifest = {
+        "key": key,
+        "info": info,
+        "files": [
+            {
+                "path": str(f.path.relative_to(root)),
+                "day": f.day,
+                "rows": f.rows,
+                "sha256": f.sha256,
+            }
+            for f in files
+        ],
+    }
+    atomic_write_json(root / MANIFEST, manifest)
+    return TickSet(root=root, key=key, files=tuple(files), info=info)

@@ -1,0 +1,1 @@
+"""Human-facing outputs: previews, tables and dashboards."""

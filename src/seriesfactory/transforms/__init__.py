@@ -1,0 +1,1 @@
+"""Transforms over normalised events: aggregates, bars, books, features."""

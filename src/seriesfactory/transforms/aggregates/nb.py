@@ -1,0 +1,347 @@
+"""Numba kernels of the series aggregation (numpy in, numpy out; ``api.py`` is the only caller).
+
+State lives in two arrays so that a stream cut into any chunks gives identical
+output and so that the state can be saved: ``si`` (int64[NI]) and ``sf``
+(float64[NF]), indexed by the constants below. Semantics and formulas are in
+``docs/series.md``; ``reference.py`` is the plain-Python twin the tests compare.
+
+Output arrays (capacity computed by the caller):
+
+- ``out_ts`` int64[m]: bucket close time (time mode) / closing tick time (tick mode), ns
+- ``out_start`` int64[m]: bucket start (time mode) / first tick time (tick mode), ns
+- ``out_n`` int64[m]: ticks that contributed prices
+- ``out_f`` float64[NFIELDS, m]: the fields in :data:`FIELDS` order
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from seriesfactory._jit import kernel
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+MODE_TIME = 0
+MODE_TICK = 1
+
+FIELDS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "mid",
+    "spread",
+    "vbid",
+    "vask",
+    "velocity",
+    "dispersion",
+    "drift",
+)
+NFIELDS = len(FIELDS)
+
+# -- int state --------------------------------------------------------------------------------
+I_STARTED = 0  # 1 once a price is known (first accepted price tick of the stream)
+I_BUCKET = 1  # time mode: index k of the open bucket; -1 = none. tick mode: 1 = a bucket is open
+I_N = 2  # price ticks in the open bucket
+I_START_TS = 3  # tick mode: time of the bucket's first tick
+I_FIRST_T = 4  # time of the bucket's first price tick (regression origin)
+I_LAST_T = 5  # time of the bucket's last price tick
+I_FILT_DEV = 6  # ticks removed by the deviation filter (whole stream)
+I_FILT_STALE = 7  # ticks whose prices were not used because their quote was stale
+I_PENDING = 8  # 1 when the previous tick was rejected as an outlier
+I_LAST_TS = 9  # time of the last tick seen (ordering check across chunks)
+I_SEEN = 10  # ticks seen (whole stream)
+I_ERR = 11  # why the last chunk stopped early (ERR_* below); 0 = it did not
+NI = 12
+
+ERR_ORDER = 1  # time went backwards
+ERR_PRICE = 2  # bid or ask not a positive finite number
+ERR_CROSSED = 3  # ask below bid
+ERR_VOLUME = 4  # vbid or vask negative or not finite
+
+# -- float state ------------------------------------------------------------------------------
+F_OPEN = 0
+F_HIGH = 1
+F_LOW = 2
+F_CLOSE = 3
+F_SUMW = 4  # sum of volume weights vbid + vask of price ticks
+F_SUMWM = 5  # sum of weight * mid
+F_SUMM = 6  # sum of mids (arithmetic mean fallback)
+F_SUMSPREAD = 7  # sum of (ask - bid) / mid
+F_VBID = 8
+F_VASK = 9
+F_MT = 10  # running mean of t (s since the first price tick)
+F_MM = 11  # running mean of mid
+F_CTT = 12  # co-moments (Welford): sum (t - mean t)^2
+F_CTM = 13
+F_CMM = 14
+F_PREV_CLOSE = 15  # close of the previous bucket (last accepted price)
+F_LAST_SPREAD = 16  # relative spread of the last accepted price tick
+F_PENDING_MID = 17  # mid of the rejected outlier waiting for confirmation
+F_BRICK_REF = 18  # tick mode: close of the previous brick (first accepted mid at the start)
+NF = 19
+
+
+def new_state() -> tuple[I64, F64]:
+    """A fresh state: ``(si, sf)``."""
+    si = np.zeros(NI, dtype=np.int64)
+    si[I_BUCKET] = -1
+    si[I_LAST_TS] = np.iinfo(np.int64).min
+    sf = np.zeros(NF, dtype=np.float64)
+    return si, sf
+
+
+@kernel
+def _reset_bucket(si: I64, sf: F64) -> None:
+    si[I_N] = 0
+    for j in range(F_OPEN, F_CMM + 1):
+        sf[j] = 0.0
+
+
+@kernel
+def _running_mid(si: I64, sf: F64) -> float:
+    """The bucket's current ``mid`` field (its previous close before its first price tick)."""
+    if si[I_N] == 0:
+        return sf[F_PREV_CLOSE]
+    if sf[F_SUMW] > 0.0:
+        return sf[F_SUMWM] / sf[F_SUMW]
+    return sf[F_SUMM] / si[I_N]
+
+
+@kernel
+def _add_price(si: I64, sf: F64, ts: int, mid: float, rel_spread: float, weight: float) -> None:
+    n = si[I_N]
+    if n == 0:
+        sf[F_OPEN] = mid
+        sf[F_HIGH] = mid
+        sf[F_LOW] = mid
+        si[I_FIRST_T] = ts
+    else:
+        sf[F_HIGH] = max(sf[F_HIGH], mid)
+        sf[F_LOW] = min(sf[F_LOW], mid)
+    sf[F_CLOSE] = mid
+    si[I_LAST_T] = ts
+    sf[F_SUMW] += weight
+    sf[F_SUMWM] += weight * mid
+    sf[F_SUMM] += mid
+    sf[F_SUMSPREAD] += rel_spread
+    n += 1
+    si[I_N] = n
+    t = (ts - si[I_FIRST_T]) * 1e-9
+    dt = t - sf[F_MT]
+    sf[F_MT] += dt / n
+    dm = mid - sf[F_MM]
+    sf[F_MM] += dm / n
+    sf[F_CTT] += dt * (t - sf[F_MT])
+    sf[F_CTM] += dt * (mid - sf[F_MM])
+    sf[F_CMM] += dm * (mid - sf[F_MM])
+    sf[F_PREV_CLOSE] = mid
+    sf[F_LAST_SPREAD] = rel_spread
+    si[I_STARTED] = 1
+
+
+@kernel
+def _emit(
+    si: I64,
+    sf: F64,
+    row: int,
+    ts_close: int,
+    ts_start: int,
+    out_ts: I64,
+    out_start: I64,
+    out_n: I64,
+    out_f: F64,
+) -> None:
+    """Write the open bucket as row ``row`` (a flat candle when it has no price tick)."""
+    n = si[I_N]
+    out_ts[row] = ts_close
+    out_start[row] = ts_start
+    out_n[row] = n
+    out_f[6, row] = sf[F_VBID]
+    out_f[7, row] = sf[F_VASK]
+    if n == 0:
+        p = sf[F_PREV_CLOSE]
+        out_f[0, row] = p
+        out_f[1, row] = p
+        out_f[2, row] = p
+        out_f[3, row] = p
+        out_f[4, row] = p
+        out_f[5, row] = sf[F_LAST_SPREAD]
+        out_f[8, row] = 0.0
+        out_f[9, row] = 0.0
+        out_f[10, row] = 0.0
+        return
+    close = sf[F_CLOSE]
+    out_f[0, row] = sf[F_OPEN]
+    out_f[1, row] = sf[F_HIGH]
+    out_f[2, row] = sf[F_LOW]
+    out_f[3, row] = close
+    if sf[F_SUMW] > 0.0:
+        out_f[4, row] = sf[F_SUMWM] / sf[F_SUMW]
+    else:
+        out_f[4, row] = sf[F_SUMM] / n
+    out_f[5, row] = sf[F_SUMSPREAD] / n
+    out_f[8, row] = math.sqrt(n)
+    if n < 2:
+        out_f[9, row] = 0.0
+        out_f[10, row] = 0.0
+        return
+    ctt = sf[F_CTT]
+    if ctt > 0.0:
+        slope = sf[F_CTM] / ctt
+        resid = (sf[F_CMM] - sf[F_CTM] * slope) / n
+    else:
+        slope = 0.0
+        resid = sf[F_CMM] / n
+    resid = max(resid, 0.0)
+    out_f[9, row] = math.sqrt(resid) / sf[F_MM] * 100.0
+    span_s = (si[I_LAST_T] - si[I_FIRST_T]) * 1e-9
+    out_f[10, row] = slope * span_s / close * 100.0
+
+
+@kernel
+def _close_time_buckets(
+    si: I64,
+    sf: F64,
+    cur: int,
+    upto: int,
+    step_ns: int,
+    rows: int,
+    out_ts: I64,
+    out_start: I64,
+    out_n: I64,
+    out_f: F64,
+) -> int:
+    """Emit open bucket ``cur`` and the empty buckets ``cur+1 .. upto-1``; return the row count."""
+    _emit(si, sf, rows, (cur + 1) * step_ns, cur * step_ns, out_ts, out_start, out_n, out_f)
+    rows += 1
+    _reset_bucket(si, sf)
+    for e in range(cur + 1, upto):
+        _emit(si, sf, rows, (e + 1) * step_ns, e * step_ns, out_ts, out_start, out_n, out_f)
+        rows += 1
+    return rows
+
+
+@kernel
+def finish_time(
+    si: I64, sf: F64, step_ns: int, end_ns: int, out_ts: I64, out_start: I64, out_n: I64, out_f: F64
+) -> int:
+    """Time mode: close the open bucket and emit empty buckets that start before ``end_ns``."""
+    cur = si[I_BUCKET]
+    if cur < 0 or si[I_STARTED] == 0:
+        return 0
+    upto = (end_ns - 1) // step_ns + 1
+    upto = max(upto, cur + 1)
+    rows = _close_time_buckets(si, sf, cur, upto, step_ns, 0, out_ts, out_start, out_n, out_f)
+    si[I_BUCKET] = -1
+    return rows
+
+
+@kernel
+def _check_tick(si: I64, t: int, b: float, a: float, vb: float, va: float) -> int:
+    if t < si[I_LAST_TS]:
+        return ERR_ORDER
+    if not (b > 0.0 and a > 0.0 and math.isfinite(b) and math.isfinite(a)):
+        return ERR_PRICE
+    if a < b:
+        return ERR_CROSSED
+    if not (vb >= 0.0 and va >= 0.0 and math.isfinite(vb) and math.isfinite(va)):
+        return ERR_VOLUME
+    return 0
+
+
+@kernel
+def aggregate_chunk(
+    ts: I64,
+    bid: F64,
+    ask: F64,
+    vbid: F64,
+    vask: F64,
+    age: I64,
+    mode: int,
+    step_ns: int,
+    step_ratio: float,
+    ttl_ns: int,
+    max_dev: float,
+    si: I64,
+    sf: F64,
+    out_ts: I64,
+    out_start: I64,
+    out_n: I64,
+    out_f: F64,
+) -> int:
+    """Feed one chunk of ticks; write the buckets it completes; return how many.
+
+    ``age`` is int64[n] (ns since the older side of each tick's quote was
+    observed) or int64[0] when every quote is fresh. A tick that breaks the
+    input contract stops the chunk: the return value is then ``-1 - i`` for row
+    ``i`` and ``si[I_ERR]`` says why.
+    """
+    rows = 0
+    has_age = age.shape[0] > 0
+    si[I_ERR] = 0
+    for i in range(ts.shape[0]):
+        t = ts[i]
+        err = _check_tick(si, t, bid[i], ask[i], vbid[i], vask[i])
+        if err != 0:
+            si[I_ERR] = err
+            return -1 - i
+        si[I_SEEN] += 1
+        si[I_LAST_TS] = t
+        mid = 0.5 * (bid[i] + ask[i])
+        # -- time mode: close the open bucket (and empty ones) when t leaves it ------------
+        if mode == MODE_TIME:
+            k = t // step_ns
+            cur = si[I_BUCKET]
+            if cur < 0:
+                si[I_BUCKET] = k
+                _reset_bucket(si, sf)
+            elif k > cur:
+                if si[I_STARTED] == 1:
+                    rows = _close_time_buckets(
+                        si, sf, cur, k, step_ns, rows, out_ts, out_start, out_n, out_f
+                    )
+                else:
+                    _reset_bucket(si, sf)
+                si[I_BUCKET] = k
+        elif si[I_BUCKET] < 0:
+            si[I_BUCKET] = 1
+            si[I_START_TS] = t
+            _reset_bucket(si, sf)
+        # -- quality filters ---------------------------------------------------------------
+        stale = has_age and age[i] > ttl_ns and si[I_STARTED] == 1
+        if stale:
+            si[I_FILT_STALE] += 1
+            sf[F_VBID] += vbid[i]
+            sf[F_VASK] += vask[i]
+            continue
+        if si[I_STARTED] == 1:
+            ref = _running_mid(si, sf)
+            if abs(mid / ref - 1.0) > max_dev:
+                confirmed = si[I_PENDING] == 1 and abs(mid / sf[F_PENDING_MID] - 1.0) <= max_dev
+                if not confirmed:
+                    si[I_FILT_DEV] += 1
+                    si[I_PENDING] = 1
+                    sf[F_PENDING_MID] = mid
+                    continue
+            si[I_PENDING] = 0
+        # -- accept -------------------------------------------------------------------------
+        first = si[I_STARTED] == 0
+        sf[F_VBID] += vbid[i]
+        sf[F_VASK] += vask[i]
+        _add_price(si, sf, t, mid, (ask[i] - bid[i]) / mid, vbid[i] + vask[i])
+        if mode == MODE_TICK:
+            if first:
+                sf[F_BRICK_REF] = mid
+            ref = sf[F_BRICK_REF]
+            if mid > ref * (1.0 + step_ratio) or mid < ref * (1.0 - step_ratio):
+                _emit(si, sf, rows, t, si[I_START_TS], out_ts, out_start, out_n, out_f)
+                rows += 1
+                _reset_bucket(si, sf)
+                sf[F_BRICK_REF] = mid
+                si[I_BUCKET] = -1
+    return rows
