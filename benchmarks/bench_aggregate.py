@@ -114,10 +114,10 @@ CONTENDERS = {"ours": _ours, "read": _read, "duckdb": _duckdb, "polars": _polars
 def child(name: str, root: Path, end_ns: int) -> None:
     """Run one contender; print JSON with seconds, rows and peak RSS."""
     if name == "ours":  # compile the kernels outside the timed region (cached after the first run)
-        from seriesfactory.transforms.aggregates import AggregationParams, aggregate
-        from seriesfactory.testing import tick_streams  # noqa: F401 - same import cost as tests
-
         import numpy as np
+
+        from seriesfactory.testing import tick_streams  # noqa: F401 - same import cost as tests
+        from seriesfactory.transforms.aggregates import AggregationParams, aggregate
 
         one = np.array([FROM_NS], dtype=np.int64)
         p = np.array([1.0])

@@ -33,7 +33,7 @@ class _Bucket:
     vask: float = 0.0
 
     def deviates(self, mid: float, prev_close: float, max_dev: float) -> bool:
-        """``|mid / ref - 1| > max_dev``, ref the running mid, as ``|mid * den - num| > d * num``."""
+        """``|mid / ref - 1| > d`` for ref the running mid, as ``|mid * den - num| > d * num``."""
         if not self.mids:
             num, den = prev_close, 1.0
         elif sum(self.weights) > 0:
