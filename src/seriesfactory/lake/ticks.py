@@ -38,20 +38,19 @@ __all__ = ["TickFile", "TickSet", "write_tick_set"]
 
 MANIFEST = "manifest.json"
 
-#: Tick files: zstd over byte-stream-split floats and delta-coded times, no dictionaries.
-#: About 20 bytes a tick, and faster to decode than the defaults (see BENCHMARKS.md).
+#: Tick files, chosen for decode speed at ~20 bytes a tick (see BENCHMARKS.md): delta-coded
+#: times; byte-stream-split prices and plain volumes (mostly zeros on one side), LZ4; no dictionaries.
 PARQUET_OPTIONS: dict[str, Any] = {
-    "compression": "zstd",
     "use_dictionary": False,
     "column_encoding": {
         "ts": "DELTA_BINARY_PACKED",
         "bid": "BYTE_STREAM_SPLIT",
         "ask": "BYTE_STREAM_SPLIT",
-        "vbid": "BYTE_STREAM_SPLIT",
-        "vask": "BYTE_STREAM_SPLIT",
+        "vbid": "PLAIN",
+        "vask": "PLAIN",
     },
+    "compression": {"ts": "zstd", "bid": "lz4", "ask": "lz4", "vbid": "lz4", "vask": "lz4"},
 }
-
 
 @dataclass(frozen=True, slots=True)
 class TickFile:
