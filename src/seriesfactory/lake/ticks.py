@@ -52,6 +52,7 @@ PARQUET_OPTIONS: dict[str, Any] = {
     "compression": {"ts": "zstd", "bid": "lz4", "ask": "lz4", "vbid": "lz4", "vask": "lz4"},
 }
 
+
 @dataclass(frozen=True, slots=True)
 class TickFile:
     """One day file of a tick set."""
