@@ -39,7 +39,8 @@ __all__ = ["TickFile", "TickSet", "write_tick_set"]
 MANIFEST = "manifest.json"
 
 #: Tick files, chosen for decode speed at ~20 bytes a tick (see BENCHMARKS.md): delta-coded
-#: times; byte-stream-split prices and plain volumes (mostly zeros on one side), LZ4; no dictionaries.
+#: times; byte-stream-split prices and plain volumes (mostly zeros on one side) under LZ4;
+#: no dictionaries.
 PARQUET_OPTIONS: dict[str, Any] = {
     "use_dictionary": False,
     "column_encoding": {
