@@ -79,11 +79,11 @@ def check_trades(
     mask = ~(np.isfinite(price) & (price > 0))
     if mask.any():
         i = int(np.argmax(mask))
-        bad.append((i, f"price {price[i]!r} is not a positive finite number"))
+        bad.append((i, f"price {float(price[i])!r} is not a positive finite number"))
     mask = ~(np.isfinite(qty) & (qty >= 0))
     if mask.any():
         i = int(np.argmax(mask))
-        bad.append((i, f"size {qty[i]!r} is not a finite number >= 0; fix or drop the row"))
+        bad.append((i, f"size {float(qty[i])!r} is not a finite number >= 0; fix or drop the row"))
     mask = (side < -1) | (side > 1)
     if mask.any():
         i = int(np.argmax(mask))

@@ -87,6 +87,7 @@ def reference_bars(
     warm: list[tuple[int, float]] = []
     e_a = e_b = 0.0  # imbalance: E[b v] (e_a); run: E[v; buy] (e_a), E[v; sell] (e_b)
     warmed = False
+    theta = buys = sells = 0.0  # the open bar's sum b v, and sums of v over buys / sells
     bucket: int | None = None
     interval = parse_interval_ns(spec.interval) if spec.interval else 0
     for trade, b in zip(trades, signs, strict=True):
@@ -108,6 +109,12 @@ def reference_bars(
                 bars.append(bar.row(nan, False))
                 bar, total = _Bar(), 0.0
             continue
+        if spec.family == "imbalance":
+            theta += b * v
+        elif b > 0:
+            buys += v
+        elif b < 0:
+            sells += v
         if not warmed:
             warm.append((b, v))
             if len(warm) < spec.expected_ticks:
@@ -118,26 +125,20 @@ def reference_bars(
             else:
                 e_a = sum(x for s, x in warm if s > 0) / len(warm)
                 e_b = sum(x for s, x in warm if s < 0) / len(warm)
-        pairs = list(zip(bar.signs, bar.trades, strict=True))
-        values = [(s, _value(spec.type, t[1], t[2])) for s, t in pairs]
-        n = len(values)
         if spec.family == "imbalance":
-            theta = sum(s * x for s, x in values)
             threshold = e_t * abs(e_a)
             if abs(theta) < threshold or theta == 0:
                 continue
-            e_a = (1 - alpha) * e_a + alpha * (theta / n)
+            e_a = (1 - alpha) * e_a + alpha * (theta / len(bar.trades))
         else:
-            buys = sum(x for s, x in values if s > 0)
-            sells = sum(x for s, x in values if s < 0)
             threshold = e_t * max(e_a, e_b)
             if max(buys, sells) < threshold or max(buys, sells) == 0:
                 continue
-            e_a = (1 - alpha) * e_a + alpha * (buys / n)
-            e_b = (1 - alpha) * e_b + alpha * (sells / n)
-        e_t = min(max((1 - alpha) * e_t + alpha * n, lo), hi)
+            e_a = (1 - alpha) * e_a + alpha * (buys / len(bar.trades))
+            e_b = (1 - alpha) * e_b + alpha * (sells / len(bar.trades))
+        e_t = min(max((1 - alpha) * e_t + alpha * len(bar.trades), lo), hi)
         bars.append(bar.row(threshold, False))
-        bar = _Bar()
+        bar, theta, buys, sells = _Bar(), 0.0, 0.0, 0.0
     if emit_partial and bar.trades:
         threshold = nan
         if spec.family == "imbalance" and warmed:
