@@ -82,7 +82,7 @@ def main() -> None:
 
     ours: dict[str, tuple[float, int]] = {}
     start = time.perf_counter()
-    BarBuilder(spec_for("tib")).update(*(c[:10] for c in cols))
+    BarBuilder(spec_for("tib")).update(cols[0][:10], cols[1][:10], cols[2][:10], cols[3][:10])
     compile_s = time.perf_counter() - start
     for bar_type in BAR_TYPES:
         best, bars = float("inf"), 0

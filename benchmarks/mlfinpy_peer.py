@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import mlfinpy.data_structure as ds  # type: ignore[import-not-found]
-import pandas as pd  # type: ignore[import-not-found]
+import pandas as pd  # type: ignore[import-untyped]
 
 
 def calls(params: dict[str, Any]) -> dict[str, Any]:
