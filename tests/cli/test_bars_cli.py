@@ -203,3 +203,30 @@ def test_full_e_mini_day_stays_out_of_collapse(shared_real: Path, tmp_path: Path
     assert sum(ticks) < 500_000  # the trailing bar stays in the builder
     one_tick = sum(1 for t in ticks if t == 1) / len(ticks)
     assert len(ticks) < 50_000 and one_tick < 0.1  # unbounded, this is 484,976 bars, 98% 1-tick
+
+
+def test_state_file_continues_across_files_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = (DATA / "tick_data.csv").read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    (tmp_path / "a.csv").write_text("\n".join([header, *rows[:37]]) + "\n")
+    (tmp_path / "b.csv").write_text("\n".join([header, *rows[37:]]) + "\n")
+    opts = ["bars", "build", "--type", "vrb", "--expected-ticks", "5", "--ewma-window", "3"]
+    state = str(tmp_path / "s.json")
+    for name in ("a", "b"):
+        inp, out = str(tmp_path / f"{name}.csv"), str(tmp_path / f"{name}.parquet")
+        assert main([*opts, "--input", inp, "--output", out, "--state", state]) == 0
+    whole = tmp_path / "w.parquet"
+    assert main([*opts, "--input", str(DATA / "tick_data.csv"), "--output", str(whole)]) == 0
+    parts = [pq.read_table(tmp_path / f"{n}.parquet").to_pylist() for n in ("a", "b")]
+    assert parts[0] and parts[1]
+    assert parts[0] + parts[1] == pq.read_table(whole).to_pylist()
+    mismatch = [*opts[:-1], "5", "--input", str(tmp_path / "b.csv"), "--output", str(whole)]
+    assert main([*mismatch, "--state", state]) == 2  # saved with --ewma-window 3
+    assert "was saved for" in capsys.readouterr().err
+    # feeding the first file again goes back in time: refused, naming the file
+    again = [*opts, "--input", str(tmp_path / "a.csv"), "--output", str(whole), "--state", state]
+    assert main(again) == 1
+    err = capsys.readouterr().err
+    assert "a.csv" in err and "time goes backwards" in err and "--state" in err

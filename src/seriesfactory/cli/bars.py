@@ -13,7 +13,7 @@ import typer
 
 from seriesfactory.cli._app import app
 from seriesfactory.errors import DataError, InputError, SourceError
-from seriesfactory.lake.atomic import atomic_path, atomic_write_parquet
+from seriesfactory.lake.atomic import atomic_path, atomic_write_json, atomic_write_parquet
 from seriesfactory.transforms.bars import (
     BAR_COLUMNS,
     BarArrays,
@@ -88,6 +88,10 @@ def build(
         bool, typer.Option("--emit-partial", help="Add the unfinished last bar, flagged.")
     ] = False,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv (default: by suffix).")] = "",
+    state_file: Annotated[
+        Path | None,
+        typer.Option("--state", help="Builder state JSON: continued from if present, then saved."),
+    ] = None,
 ) -> None:
     """Build bars from trades and write them to --output."""
     spec = BarSpec(
@@ -111,17 +115,38 @@ def build(
     if input_file is None:
         raise InputError("give --input FILE (CSV or Parquet trades)")
     trades = read_trades_file(input_file, parse_columns(columns) if columns else None)
-    builder = BarBuilder(spec)
+    builder = load_state(state_file, spec) if state_file is not None else BarBuilder(spec)
     try:
         parts = [builder.update(trades.ts_ns, trades.price, trades.qty_base, trades.side)]
-    except DataError as exc:  # already checked by the reader; kept for a clear message
-        raise DataError(str(exc), path=str(input_file)) from None
+    except DataError as exc:  # across files: the first trade is older than the saved state's last
+        raise DataError(
+            f"{exc} (continuing from --state {state_file})", path=str(input_file)
+        ) from None
     if emit_partial:
         parts.append(builder.partial())
     table = BarArrays.concat(parts).to_arrow(spec, with_partial=emit_partial)
     meta = {META_KEY: json.dumps({"spec": spec.to_dict(), "input": str(input_file)})}
     write_bars(table, output, out_format, meta)
+    if state_file is not None:
+        atomic_write_json(state_file, builder.state())
     print(f"{table.num_rows} {spec.type} bars from {trades.rows} trades -> {output}")
+
+
+def load_state(path: Path, spec: BarSpec) -> BarBuilder:
+    """The builder saved at ``path`` (a fresh one when the file does not exist yet)."""
+    if not path.exists():
+        return BarBuilder(spec)
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--state {path} cannot be read as JSON ({exc}); remove it") from None
+    builder = BarBuilder.from_state(state)
+    if builder.spec != spec:
+        raise InputError(
+            f"--state {path} was saved for {builder.spec.to_dict()}, not {spec.to_dict()}; "
+            "give the same options or another --state file"
+        )
+    return builder
 
 
 @bars_app.command("export")
