@@ -89,25 +89,12 @@ def build_bars(
     return table
 
 
-def _sampled(
-    bar_type: BarType,
-    trades: Any,
-    expected_ticks: int,
-    ewma_window: int,
-    min_ticks: float | None,
-    max_ticks: float | None,
-    sign: SignMode,
-    columns: Mapping[str, str] | None,
-    emit_partial: bool,
-) -> Any:
-    spec = BarSpec(
-        type=bar_type,
-        expected_ticks=expected_ticks,
-        ewma_window=ewma_window,
-        min_ticks=min_ticks,
-        max_ticks=max_ticks,
-        sign=sign,
-    )
+def _sampled(bar_type: BarType, trades: Any, options: dict[str, Any]) -> Any:
+    """Build ``bar_type`` bars; ``options`` are the calling function's arguments."""
+    options.pop("trades")
+    columns = options.pop("columns")
+    emit_partial = options.pop("emit_partial")
+    spec = BarSpec(type=bar_type, **options)
     return build_bars(trades, spec, columns=columns, emit_partial=emit_partial)
 
 
@@ -123,58 +110,130 @@ def time_bars(
     return build_bars(trades, spec, columns=columns, emit_partial=emit_partial)
 
 
-def _standard(bar_type: BarType) -> Any:
-    def bars(
-        trades: Any,
-        threshold: float,
-        *,
-        sign: SignMode = "auto",
-        columns: Mapping[str, str] | None = None,
-        emit_partial: bool = False,
-    ) -> Any:
-        spec = BarSpec(type=bar_type, threshold=threshold, sign=sign)
-        return build_bars(trades, spec, columns=columns, emit_partial=emit_partial)
-
-    unit = {"tick": "trades", "volume": "base units", "dollar": "quote units"}[bar_type]
-    bars.__name__ = f"{bar_type}_bars"
-    bars.__doc__ = f"{bar_type.title()} bars: a bar closes when it holds ``threshold`` {unit}."
-    return bars
+def tick_bars(
+    trades: Any,
+    threshold: float,
+    *,
+    sign: SignMode = "auto",
+    columns: Mapping[str, str] | None = None,
+    emit_partial: bool = False,
+) -> Any:
+    """Tick bars: a bar closes at its ``threshold``-th trade."""
+    spec = BarSpec(type="tick", threshold=threshold, sign=sign)
+    return build_bars(trades, spec, columns=columns, emit_partial=emit_partial)
 
 
-def _family(bar_type: BarType, title: str) -> Any:
-    def bars(
-        trades: Any,
-        *,
-        expected_ticks: int = 100,
-        ewma_window: int = 15,
-        min_ticks: float | None = None,
-        max_ticks: float | None = None,
-        sign: SignMode = "auto",
-        columns: Mapping[str, str] | None = None,
-        emit_partial: bool = False,
-    ) -> Any:
-        return _sampled(
-            bar_type,
-            trades,
-            expected_ticks,
-            ewma_window,
-            min_ticks,
-            max_ticks,
-            sign,
-            columns,
-            emit_partial,
-        )
-
-    bars.__doc__ = f"{title} (``{bar_type}``); parameters as in :class:`BarSpec`."
-    return bars
+def volume_bars(
+    trades: Any,
+    threshold: float,
+    *,
+    sign: SignMode = "auto",
+    columns: Mapping[str, str] | None = None,
+    emit_partial: bool = False,
+) -> Any:
+    """Volume bars: a bar closes at the trade where its size total reaches ``threshold`` (base)."""
+    spec = BarSpec(type="volume", threshold=threshold, sign=sign)
+    return build_bars(trades, spec, columns=columns, emit_partial=emit_partial)
 
 
-tick_bars = _standard("tick")
-volume_bars = _standard("volume")
-dollar_bars = _standard("dollar")
-tick_imbalance_bars = _family("tib", "Tick imbalance bars")
-volume_imbalance_bars = _family("vib", "Volume imbalance bars")
-dollar_imbalance_bars = _family("dib", "Dollar imbalance bars")
-tick_run_bars = _family("trb", "Tick run bars")
-volume_run_bars = _family("vrb", "Volume run bars")
-dollar_run_bars = _family("drb", "Dollar run bars")
+def dollar_bars(
+    trades: Any,
+    threshold: float,
+    *,
+    sign: SignMode = "auto",
+    columns: Mapping[str, str] | None = None,
+    emit_partial: bool = False,
+) -> Any:
+    """Dollar bars: a bar closes where its sum of price * size reaches ``threshold`` (quote)."""
+    spec = BarSpec(type="dollar", threshold=threshold, sign=sign)
+    return build_bars(trades, spec, columns=columns, emit_partial=emit_partial)
+
+
+def tick_imbalance_bars(
+    trades: Any,
+    *,
+    expected_ticks: int = 100,
+    ewma_window: int = 15,
+    min_ticks: float | None = None,
+    max_ticks: float | None = None,
+    sign: SignMode = "auto",
+    columns: Mapping[str, str] | None = None,
+    emit_partial: bool = False,
+) -> Any:
+    """Tick imbalance bars (TIB): close when ``|sum b| >= E[T] |E[b]|`` (see :class:`BarSpec`)."""
+    return _sampled("tib", trades, locals().copy())
+
+
+def volume_imbalance_bars(
+    trades: Any,
+    *,
+    expected_ticks: int = 100,
+    ewma_window: int = 15,
+    min_ticks: float | None = None,
+    max_ticks: float | None = None,
+    sign: SignMode = "auto",
+    columns: Mapping[str, str] | None = None,
+    emit_partial: bool = False,
+) -> Any:
+    """Volume imbalance bars (VIB): ``|sum b q| >= E[T] |E[b q]|``."""
+    return _sampled("vib", trades, locals().copy())
+
+
+def dollar_imbalance_bars(
+    trades: Any,
+    *,
+    expected_ticks: int = 100,
+    ewma_window: int = 15,
+    min_ticks: float | None = None,
+    max_ticks: float | None = None,
+    sign: SignMode = "auto",
+    columns: Mapping[str, str] | None = None,
+    emit_partial: bool = False,
+) -> Any:
+    """Dollar imbalance bars (DIB): ``|sum b p q| >= E[T] |E[b p q]|``."""
+    return _sampled("dib", trades, locals().copy())
+
+
+def tick_run_bars(
+    trades: Any,
+    *,
+    expected_ticks: int = 100,
+    ewma_window: int = 15,
+    min_ticks: float | None = None,
+    max_ticks: float | None = None,
+    sign: SignMode = "auto",
+    columns: Mapping[str, str] | None = None,
+    emit_partial: bool = False,
+) -> Any:
+    """Tick run bars (TRB): ``max(buys, sells) >= E[T] max(P[b=1], P[b=-1])``."""
+    return _sampled("trb", trades, locals().copy())
+
+
+def volume_run_bars(
+    trades: Any,
+    *,
+    expected_ticks: int = 100,
+    ewma_window: int = 15,
+    min_ticks: float | None = None,
+    max_ticks: float | None = None,
+    sign: SignMode = "auto",
+    columns: Mapping[str, str] | None = None,
+    emit_partial: bool = False,
+) -> Any:
+    """Volume run bars (VRB): the larger side's size total against its expected value."""
+    return _sampled("vrb", trades, locals().copy())
+
+
+def dollar_run_bars(
+    trades: Any,
+    *,
+    expected_ticks: int = 100,
+    ewma_window: int = 15,
+    min_ticks: float | None = None,
+    max_ticks: float | None = None,
+    sign: SignMode = "auto",
+    columns: Mapping[str, str] | None = None,
+    emit_partial: bool = False,
+) -> Any:
+    """Dollar run bars (DRB): the larger side's notional total against its expected value."""
+    return _sampled("drb", trades, locals().copy())
