@@ -35,7 +35,7 @@ from seriesfactory.transforms.bars.api import check_trades
 __all__ = ["TradeArrays", "parse_columns", "read_trades_file", "trades_from_frame"]
 
 _NAMES: Final = {
-    "ts": ("dateandtime", "datetime", "timestamp", "time", "ts", "date"),
+    "ts": ("ts", "timestamp", "dateandtime", "datetime", "time", "date"),
     "price": ("price", "px"),
     "qty": ("volume", "size", "qty", "quantity", "amount"),
     "side": ("side", "aggressor", "takerside"),
