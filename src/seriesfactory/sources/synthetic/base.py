@@ -248,6 +248,18 @@ class Model(ABC):
             done += n
             yield TickArrays(ts, bid, ask, vbid, vask)
 
+    def log_path(self, n_ticks: int, seed: int, *, chunk_ticks: int = 1 << 20) -> F64:
+        """The cumulative log return ``ln(S_i / base)`` of ticks ``0 .. n_ticks - 1``.
+
+        Exactly the mids :meth:`stream` produces (before the microstructure) for a
+        horizon of ``n_ticks`` ticks with ``seed``.
+        """
+        state = self._init_state(n_ticks, seed)
+        out = np.empty(n_ticks, dtype=np.float64)
+        for lo in range(0, n_ticks, chunk_ticks):
+            self._fill_log_path(state, out[lo : min(lo + chunk_ticks, n_ticks)])
+        return out
+
     def describe(self) -> dict[str, Any]:
         """Metadata that identifies the generated path (goes into file metadata)."""
         return {
