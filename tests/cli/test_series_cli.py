@@ -17,10 +17,14 @@ NAME = "btc-usdt_gbm-0.05-0.5-50000_20250101-20250103_time-60000.parquet"
 
 
 def run(tmp_path: Path, *args: str) -> int:
-    return main([*args, "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(tmp_path / "out")])
+    return main(
+        [*args, "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(tmp_path / "out")]
+    )
 
 
-def test_series_writes_the_documented_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_series_writes_the_documented_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = run(tmp_path, "series", "--sources", SPEC, "--from", "2025-01-01", "--to", "2025-01-03",
                "--agg-step", "60000")  # fmt: skip
     assert code == 0
@@ -67,11 +71,15 @@ def test_tick_mode_name(tmp_path: Path) -> None:
     code = run(tmp_path, "series", "--sources", SPEC, "--from", "2025-01-01", "--to", "2025-01-02",
                "--agg-mode", "tick", "--agg-step", "0.001", "--quiet")  # fmt: skip
     assert code == 0
-    assert (tmp_path / "out" / "btc-usdt_gbm-0.05-0.5-50000_20250101-20250102_tick-0.001.parquet").is_file()
+    assert (
+        tmp_path / "out" / "btc-usdt_gbm-0.05-0.5-50000_20250101-20250102_tick-0.001.parquet"
+    ).is_file()
 
 
 def test_ticks_command_writes_what_series_aggregates(tmp_path: Path) -> None:
-    assert run(tmp_path, "ticks", "--sources", SPEC, "--from", "2025-01-01", "--to", "2025-01-02") == 0
+    assert (
+        run(tmp_path, "ticks", "--sources", SPEC, "--from", "2025-01-01", "--to", "2025-01-02") == 0
+    )
     path = tmp_path / "out" / "btc-usdt_gbm-0.05-0.5-50000_20250101-20250102_ticks.parquet"
     table = pq.read_table(path)
     assert table.column_names == ["ts", "bid", "ask", "vbid", "vask"]
@@ -129,6 +137,9 @@ def test_bad_input_exits_2_with_one_line(
 
 
 def test_missing_required_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(tmp_path, "series", "--sources", SPEC, "--from", "2025-01-01", "--to", "2025-01-02") == 2
+    assert (
+        run(tmp_path, "series", "--sources", SPEC, "--from", "2025-01-01", "--to", "2025-01-02")
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "--agg-step" in err and err.count("\n") == 1

@@ -131,7 +131,9 @@ def test_deviation_filter_removes_a_spike_and_counts_it() -> None:
 
 
 def test_first_tick_of_a_bucket_is_checked_against_the_previous_close() -> None:
-    data = ticks([(0, 99.99, 100.01, 1, 0), (1500, 101.99, 102.01, 1, 0), (1600, 99.99, 100.01, 1, 0)])
+    data = ticks(
+        [(0, 99.99, 100.01, 1, 0), (1500, 101.99, 102.01, 1, 0), (1600, 99.99, 100.01, 1, 0)]
+    )
     params = AggregationParams(mode="time", step=1000, tick_max_deviation=0.001)
     out, counts = aggregate(*data, params=params, end_ns=2000 * MS)
     assert counts.deviation == 1
@@ -185,7 +187,9 @@ def test_bucket_alignment_is_to_the_epoch() -> None:
         ([(0, 99.0, 101.0, -1.0, 0)], "non-negative"),
     ],
 )
-def test_bad_ticks_name_the_row(rows: list[tuple[int, float, float, float, float]], why: str) -> None:
+def test_bad_ticks_name_the_row(
+    rows: list[tuple[int, float, float, float, float]], why: str
+) -> None:
     agg = Aggregator(AggregationParams(mode="time", step=1000))
     with pytest.raises(DataError, match=why) as info:
         agg.update(*ticks(rows), source="day.parquet", row_offset=100)

@@ -67,7 +67,9 @@ def assert_same(a: AggregateArrays, b: AggregateArrays) -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(t=tick_streams(), params=PARAMS, data=st.data())
-def test_any_chunking_gives_identical_output(t: TickArrays, params: AggregationParams, data) -> None:  # type: ignore[no-untyped-def]
+def test_any_chunking_gives_identical_output(
+    t: TickArrays, params: AggregationParams, data
+) -> None:  # type: ignore[no-untyped-def]
     age = ages(t, 1)
     whole, counts = aggregate(*t, params=params, end_ns=end_of(t), age_ns=age)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(t)), max_size=6)))

@@ -70,7 +70,7 @@ class DEJDM(Model):
     def log_drift(self) -> float:
         """Yearly drift of the log price: ``mu - sigma^2/2 - lambda k``."""
         p = self.values
-        return p["mu"] - 0.5 * p["sigma"] ** 2 - p["lambda"] * self.compensator()
+        return jumps.compensated_log_drift(p["mu"], p["sigma"], p["lambda"], self.compensator())
 
     def _sizes(self, rng: np.random.Generator, n: int) -> F64:
         down = rng.random(n) < self.values["p_neg_jump"]

@@ -43,6 +43,7 @@ __all__ = [
     "JumpLog",
     "JumpSchedule",
     "check_compensator",
+    "compensated_log_drift",
     "fill_jump_diffusion",
     "jump_log",
     "new_state",
@@ -167,10 +168,20 @@ def jump_log(lam_per_year: float, seed: int, sample_sizes: SizeSampler, n_ticks:
     return JumpSchedule(lam_per_year, seed, sample_sizes).take(n_ticks)
 
 
+def compensated_log_drift(mu: float, sigma: float, lam: float, compensator: float) -> float:
+    """Yearly log drift ``mu - sigma^2 / 2 - lambda k`` with ``k = E[e^Y] - 1``.
+
+    There is no jump term when ``lambda = 0`` (even if ``k`` overflows).
+    """
+    jump_term = lam * compensator if lam > 0.0 else 0.0
+    return mu - 0.5 * sigma * sigma - jump_term
+
+
 def check_compensator(model: Model, compensator: float) -> None:
     """Refuse jump parameters whose ``E[e^Y]`` overflows (the drift would not be finite)."""
-    drift = model.values["lambda"] * compensator
-    if not math.isfinite(drift):
+    lam = model.values["lambda"]
+    drift = lam * compensator
+    if lam > 0.0 and not math.isfinite(drift):
         raise SpecError(
             f"{model.name}: the jump parameters give E[e^Y] - 1 = {compensator!r} "
             f"(lambda * k = {drift!r}); choose smaller jump sizes so that it is finite"

@@ -46,12 +46,13 @@ class NJDM(Model):
     def compensator(self) -> float:
         """``k = E[e^Y] - 1 = exp(mu_jump + sigma_jump^2 / 2) - 1``."""
         m, s = self.values["mu_jump"], self.values["sigma_jump"]
-        return math.expm1(m + 0.5 * s * s)
+        exponent = m + 0.5 * s * s
+        return math.expm1(exponent) if exponent < 700.0 else math.inf
 
     def log_drift(self) -> float:
         """Yearly drift of the log price: ``mu - sigma^2/2 - lambda k``."""
         p = self.values
-        return p["mu"] - 0.5 * p["sigma"] ** 2 - p["lambda"] * self.compensator()
+        return jumps.compensated_log_drift(p["mu"], p["sigma"], p["lambda"], self.compensator())
 
     def _sizes(self, rng: np.random.Generator, n: int) -> F64:
         return self.values["mu_jump"] + self.values["sigma_jump"] * rng.standard_normal(n)
