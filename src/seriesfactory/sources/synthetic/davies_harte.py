@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 
-__all__ = ["FLOAT64_MAX_HALF", "fgn", "fgn_autocovariance"]
+__all__ = ["FLOAT64_MAX_HALF", "eigenvalues", "fgn", "fgn_autocovariance"]
 
 #: Largest half embedding size N' transformed in float64; larger sizes use float32.
 FLOAT64_MAX_HALF = 1 << 23
@@ -88,18 +88,36 @@ def _eigenvalues(half: int, hurst: float, dtype: Any) -> npt.NDArray[Any]:
     return lam
 
 
-def fgn(n: int, hurst: float, rng: np.random.Generator) -> npt.NDArray[Any]:
+def _dtype(half: int, precision: str) -> Any:
+    if precision == "auto":
+        return np.float64 if half <= FLOAT64_MAX_HALF else np.float32
+    if precision in ("float32", "float64"):
+        return np.dtype(precision).type
+    raise ValueError(f"precision must be auto, float32 or float64, not {precision!r}")
+
+
+def eigenvalues(n: int, hurst: float, precision: str = "auto") -> npt.NDArray[Any]:
+    """The circulant eigenvalues ``lambda_0 .. lambda_{N'}`` :func:`fgn` uses for ``n`` values."""
+    half = max(int(scipy.fft.next_fast_len(n, real=True)), 1)
+    return _eigenvalues(half, hurst, _dtype(half, precision))
+
+
+def fgn(
+    n: int, hurst: float, rng: np.random.Generator, *, precision: str = "auto"
+) -> npt.NDArray[Any]:
     """``n`` values of unit-variance fractional Gaussian noise, exactly.
 
     Draws ``2 (N' + 1)`` standard normals from ``rng`` (``N' = next_fast_len(n)``),
     in the dtype of the transforms: float64 for ``N' <= 2^23``, float32 above.
     The result has that dtype. Deterministic for a given ``rng`` state and ``n``.
+    ``precision`` (``"auto"``, ``"float32"`` or ``"float64"``) overrides the choice,
+    for measuring the float32 error.
     """
     if n <= 0:
         return np.empty(0, dtype=np.float64)
     half = max(int(scipy.fft.next_fast_len(n, real=True)), 1)
     m = 2 * half
-    dtype: Any = np.float64 if half <= FLOAT64_MAX_HALF else np.float32
+    dtype: Any = _dtype(half, precision)
     cdtype: Any = np.complex128 if dtype is np.float64 else np.complex64
     lam = _eigenvalues(half, hurst, dtype)
     spectrum: npt.NDArray[Any] = np.empty(half + 1, dtype=cdtype)
