@@ -1,7 +1,8 @@
-"""Invariants: any chunking gives identical output; save/restore; the numba kernel equals its twin."""
+"""Invariants: any chunking gives identical output; save/restore; the kernel equals its twin."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -51,8 +52,7 @@ def run_chunked(t: TickArrays, age: np.ndarray, params: AggregationParams, cuts:
     agg = Aggregator(params)
     bounds = [0, *cuts, len(t)]
     parts = [
-        agg.update(*(a[lo:hi] for a in t), age[lo:hi])
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+        agg.update(*(a[lo:hi] for a in t), age[lo:hi]) for lo, hi in itertools.pairwise(bounds)
     ]
     parts.append(agg.finish(end_of(t)))
     return AggregateArrays.concat(parts), agg.counts
