@@ -38,6 +38,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 
+from seriesfactory.sources.synthetic.fft_inplace import irfft_prefix, symmetric_rfft_real
+
 __all__ = ["FLOAT64_MAX_HALF", "eigenvalues", "fgn", "fgn_autocovariance"]
 
 #: Largest half embedding size N' transformed in float64; larger sizes use float32.
@@ -78,12 +80,13 @@ def fgn_autocovariance(lags: npt.NDArray[np.float64], hurst: float) -> npt.NDArr
 
 def _eigenvalues(half: int, hurst: float, dtype: Any) -> npt.NDArray[Any]:
     """``lambda_0 .. lambda_{N'}`` (negative rounding residue clamped to 0)."""
-    gamma = np.empty(half + 1, dtype=dtype)
-    for lo in range(0, half + 1, _BLOCK):
-        hi = min(lo + _BLOCK, half + 1)
-        gamma[lo:hi] = fgn_autocovariance(np.arange(lo, hi, dtype=np.float64), hurst)
-    lam = scipy.fft.dct(gamma, type=1, overwrite_x=True)
-    del gamma
+    m = 2 * half
+
+    def circulant_row(lo: int, hi: int) -> npt.NDArray[np.float64]:
+        j = np.arange(lo, hi, dtype=np.int64)
+        return fgn_autocovariance(np.minimum(j, m - j).astype(np.float64), hurst)
+
+    lam = symmetric_rfft_real(half, circulant_row, dtype)
     np.maximum(lam, 0.0, out=lam)
     return lam
 
@@ -132,8 +135,4 @@ def fgn(
     del lam
     for end in (0, half):
         spectrum[end] = spectrum[end].real * np.sqrt(2.0)
-    out = scipy.fft.irfft(spectrum, n=m, overwrite_x=True)
-    del spectrum
-    out *= dtype(np.sqrt(m))
-    out.resize(n, refcheck=False)
-    return out
+    return irfft_prefix(spectrum, n, float(np.sqrt(m)))

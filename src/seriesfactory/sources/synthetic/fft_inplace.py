@@ -1,0 +1,131 @@
+"""Large real FFTs in bounded extra memory, for the Davies–Harte embedding.
+
+A plain 1-D FFT of ``M`` points in scipy (pocketfft) allocates twiddle tables and
+a scratch copy about twice the data; for a year of ticks (``M`` near 1.3e8) that
+alone passes 2 GB. Here a complex FFT of length ``L = M / 2`` is done in place by
+the four-step method (``L = L1 * L2``; FFTs of length ``L2`` down the columns,
+twiddle factors, FFTs of length ``L1`` along the rows, each over blocks of about a
+million values), and the real transforms of length ``M`` are packed into it:
+
+- forward (symmetric real ``c`` of length ``M``): ``z_n = c_{2n} + i c_{2n+1}``,
+  ``Z = FFT_L(z)``, then
+  ``X_k = (Z_k + conj Z_{L-k}) / 2 - i e^{-2 pi i k / M} (Z_k - conj Z_{L-k}) / 2``;
+- inverse (half spectrum ``a_0 .. a_L``, ``a_0`` and ``a_L`` real): with
+  ``Z_k = (a_k + conj a_{L-k}) + i e^{2 pi i k / M} (a_k - conj a_{L-k})``,
+  ``x_{2n} + i x_{2n+1} = IFFT_L(Z)_n / 2`` where ``x = irfft(a, M)``.
+
+The four-step result is left transposed: natural index ``k`` sits at position
+``(k mod L2) * L1 + k div L2``; readers gather through :func:`positions`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.fft
+
+__all__ = ["irfft_prefix", "positions", "split", "symmetric_rfft_real"]
+
+_BLOCK = 1 << 20
+Array = npt.NDArray[Any]
+
+
+def split(length: int) -> tuple[int, int]:
+    """``(L1, L2)`` with ``L1 * L2 = length`` and ``L1`` the largest divisor ``<= sqrt(length)``."""
+    l1 = max(math.isqrt(length), 1)
+    while length % l1:
+        l1 -= 1
+    return l1, length // l1
+
+
+def positions(k: npt.NDArray[np.int64], length: int) -> npt.NDArray[np.int64]:
+    """Where natural index ``k`` (taken mod ``length``) sits after :func:`fft_inplace`."""
+    l1, l2 = split(length)
+    k = np.mod(k, length)
+    return (k % l2) * l1 + k // l2
+
+
+def fft_inplace(buf: Array, *, inverse: bool) -> None:
+    """Unnormalised forward DFT (or normalised inverse) of complex ``buf``, in place, transposed.
+
+    ``X_k = sum_n buf_n e^{-+2 pi i n k / L}`` (inverse: ``e^{+}`` and ``/ L``),
+    stored at :func:`positions` ``(k)``.
+    """
+    length = buf.shape[0]
+    l1, l2 = split(length)
+    view = buf.reshape(l2, l1)  # view[n2, n1] = x[n1 + L1 n2]
+    transform = scipy.fft.ifft if inverse else scipy.fft.fft
+    cols = max(_BLOCK // l2, 1)
+    for lo in range(0, l1, cols):
+        view[:, lo : lo + cols] = transform(view[:, lo : lo + cols], axis=0)
+    rows = max(_BLOCK // l1, 1)
+    sign = 1.0 if inverse else -1.0
+    n1 = np.arange(l1, dtype=np.int64)
+    for lo in range(0, l2, rows):
+        k2 = np.arange(lo, min(lo + rows, l2), dtype=np.int64)
+        angle = np.outer(k2, n1) % length * (sign * 2.0 * math.pi / length)
+        block = view[lo : lo + k2.shape[0]]
+        block *= (np.cos(angle) + 1j * np.sin(angle)).astype(buf.dtype)
+        view[lo : lo + k2.shape[0]] = transform(block, axis=1, overwrite_x=True)
+
+
+def symmetric_rfft_real(
+    half: int, fill: Callable[[int, int], npt.NDArray[np.float64]], dtype: Any
+) -> Array:
+    """``Re rfft(c)[0 .. half]`` for a real ``c`` of length ``M = 2 half``, in ``dtype``.
+
+    ``fill(lo, hi)`` returns ``c[lo:hi]`` (float64). Memory: ``M`` reals of ``dtype``
+    plus the result, plus blocks.
+    """
+    cdtype = np.result_type(dtype, np.complex64)
+    buf = np.empty(half, dtype=cdtype)
+    reals = buf.view(dtype)
+    for lo in range(0, 2 * half, 2 * _BLOCK):
+        hi = min(lo + 2 * _BLOCK, 2 * half)
+        reals[lo:hi] = fill(lo, hi)
+    fft_inplace(buf, inverse=False)
+    out = np.empty(half + 1, dtype=dtype)
+    for lo in range(0, half + 1, _BLOCK):
+        k = np.arange(lo, min(lo + _BLOCK, half + 1), dtype=np.int64)
+        zk = buf[positions(k, half)].astype(np.complex128)
+        zr = np.conj(buf[positions(half - k, half)]).astype(np.complex128)
+        w = np.exp(-1j * math.pi * k / half)
+        out[lo : lo + k.shape[0]] = (0.5 * (zk + zr) - 0.5j * w * (zk - zr)).real
+    return out
+
+
+def irfft_prefix(spectrum: Array, n_out: int, scale: float) -> Array:
+    """``scale * irfft(spectrum, M)[:n_out]``, ``M = 2 (len(spectrum) - 1)``; destroys ``spectrum``.
+
+    ``spectrum`` is the complex half spectrum ``a_0 .. a_L`` (``a_0``, ``a_L`` real).
+    The result has the real dtype of ``spectrum``. Extra memory: the result plus blocks.
+    """
+    half = spectrum.shape[0] - 1
+    rdtype = spectrum.real.dtype
+    # Pre-process pairs (k, L - k) for k = 0 .. L/2 in place (slot L only feeds Z_0).
+    top = half // 2 + 1
+    for lo in range(0, top, _BLOCK):
+        hi = min(lo + _BLOCK, top)
+        k = np.arange(lo, hi, dtype=np.int64)
+        ak = spectrum[lo:hi].astype(np.complex128)
+        ar = spectrum[half - k].astype(np.complex128)  # a_{L-k}
+        wk = np.exp(1j * math.pi * k / half)
+        wr = np.exp(1j * math.pi * (half - k) / half)
+        zk = (ak + np.conj(ar)) + 1j * wk * (ak - np.conj(ar))
+        zr = (ar + np.conj(ak)) + 1j * wr * (ar - np.conj(ak))
+        spectrum[half - k] = zr.astype(spectrum.dtype)
+        spectrum[lo:hi] = zk.astype(spectrum.dtype)
+    buf = spectrum[:half]
+    fft_inplace(buf, inverse=True)
+    pairs = (n_out + 1) // 2
+    out = np.empty(2 * pairs, dtype=rdtype)
+    packed = out.view(spectrum.dtype)
+    for lo in range(0, pairs, _BLOCK):
+        n = np.arange(lo, min(lo + _BLOCK, pairs), dtype=np.int64)
+        packed[lo : lo + n.shape[0]] = buf[positions(n, half)] * (0.5 * scale)
+    out.resize(n_out, refcheck=False)
+    return out
