@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 
+from seriesfactory.sources.synthetic import nb_fft
 from seriesfactory.sources.synthetic.fft_inplace import irfft_prefix, symmetric_rfft_real
 
 __all__ = ["FLOAT64_MAX_HALF", "eigenvalues", "fgn", "fgn_autocovariance"]
@@ -80,13 +81,7 @@ def fgn_autocovariance(lags: npt.NDArray[np.float64], hurst: float) -> npt.NDArr
 
 def _eigenvalues(half: int, hurst: float, dtype: Any) -> npt.NDArray[Any]:
     """``lambda_0 .. lambda_{N'}`` (negative rounding residue clamped to 0)."""
-    m = 2 * half
-
-    def circulant_row(lo: int, hi: int) -> npt.NDArray[np.float64]:
-        j = np.arange(lo, hi, dtype=np.int64)
-        return fgn_autocovariance(np.minimum(j, m - j).astype(np.float64), hurst)
-
-    lam = symmetric_rfft_real(half, circulant_row, dtype)
+    lam = symmetric_rfft_real(half, lambda reals: nb_fft.circulant_row(reals, hurst), dtype)
     np.maximum(lam, 0.0, out=lam)
     return lam
 

@@ -28,6 +28,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 
+from seriesfactory.sources.synthetic import nb_fft
+
 __all__ = ["irfft_prefix", "positions", "split", "symmetric_rfft_real"]
 
 _BLOCK = 1 << 20
@@ -64,37 +66,24 @@ def fft_inplace(buf: Array, *, inverse: bool) -> None:
         view[:, lo : lo + cols] = transform(view[:, lo : lo + cols], axis=0)
     rows = max(_BLOCK // l1, 1)
     sign = 1.0 if inverse else -1.0
-    n1 = np.arange(l1, dtype=np.int64)
     for lo in range(0, l2, rows):
-        k2 = np.arange(lo, min(lo + rows, l2), dtype=np.int64)
-        angle = np.outer(k2, n1) % length * (sign * 2.0 * math.pi / length)
-        block = view[lo : lo + k2.shape[0]]
-        block *= (np.cos(angle) + 1j * np.sin(angle)).astype(buf.dtype)
-        view[lo : lo + k2.shape[0]] = transform(block, axis=1, overwrite_x=True)
+        block = view[lo : lo + rows]
+        nb_fft.twiddle_rows(block, lo, length, sign)
+        view[lo : lo + rows] = transform(block, axis=1, overwrite_x=True)
 
 
-def symmetric_rfft_real(
-    half: int, fill: Callable[[int, int], npt.NDArray[np.float64]], dtype: Any
-) -> Array:
+def symmetric_rfft_real(half: int, fill: Callable[[Array], None], dtype: Any) -> Array:
     """``Re rfft(c)[0 .. half]`` for a real ``c`` of length ``M = 2 half``, in ``dtype``.
 
-    ``fill(lo, hi)`` returns ``c[lo:hi]`` (float64). Memory: ``M`` reals of ``dtype``
-    plus the result, plus blocks.
+    ``fill(reals)`` writes ``c`` into the float array ``reals`` of length ``M``.
+    Memory: ``M`` reals of ``dtype`` plus the result.
     """
-    cdtype = np.result_type(dtype, np.complex64)
-    buf = np.empty(half, dtype=cdtype)
-    reals = buf.view(dtype)
-    for lo in range(0, 2 * half, 2 * _BLOCK):
-        hi = min(lo + 2 * _BLOCK, 2 * half)
-        reals[lo:hi] = fill(lo, hi)
+    buf = np.empty(half, dtype=np.result_type(dtype, np.complex64))
+    fill(buf.view(dtype))
     fft_inplace(buf, inverse=False)
     out = np.empty(half + 1, dtype=dtype)
-    for lo in range(0, half + 1, _BLOCK):
-        k = np.arange(lo, min(lo + _BLOCK, half + 1), dtype=np.int64)
-        zk = buf[positions(k, half)].astype(np.complex128)
-        zr = np.conj(buf[positions(half - k, half)]).astype(np.complex128)
-        w = np.exp(-1j * math.pi * k / half)
-        out[lo : lo + k.shape[0]] = (0.5 * (zk + zr) - 0.5j * w * (zk - zr)).real
+    l1, l2 = split(half)
+    nb_fft.unpack_symmetric(buf, l1, l2, out)
     return out
 
 
@@ -102,30 +91,15 @@ def irfft_prefix(spectrum: Array, n_out: int, scale: float) -> Array:
     """``scale * irfft(spectrum, M)[:n_out]``, ``M = 2 (len(spectrum) - 1)``; destroys ``spectrum``.
 
     ``spectrum`` is the complex half spectrum ``a_0 .. a_L`` (``a_0``, ``a_L`` real).
-    The result has the real dtype of ``spectrum``. Extra memory: the result plus blocks.
+    The result has the real dtype of ``spectrum``. Extra memory: the result.
     """
     half = spectrum.shape[0] - 1
-    rdtype = spectrum.real.dtype
-    # Pre-process pairs (k, L - k) for k = 0 .. L/2 in place (slot L only feeds Z_0).
-    top = half // 2 + 1
-    for lo in range(0, top, _BLOCK):
-        hi = min(lo + _BLOCK, top)
-        k = np.arange(lo, hi, dtype=np.int64)
-        ak = spectrum[lo:hi].astype(np.complex128)
-        ar = spectrum[half - k].astype(np.complex128)  # a_{L-k}
-        wk = np.exp(1j * math.pi * k / half)
-        wr = np.exp(1j * math.pi * (half - k) / half)
-        zk = (ak + np.conj(ar)) + 1j * wk * (ak - np.conj(ar))
-        zr = (ar + np.conj(ak)) + 1j * wr * (ar - np.conj(ak))
-        spectrum[half - k] = zr.astype(spectrum.dtype)
-        spectrum[lo:hi] = zk.astype(spectrum.dtype)
+    nb_fft.pack_half_spectrum(spectrum)
     buf = spectrum[:half]
     fft_inplace(buf, inverse=True)
     pairs = (n_out + 1) // 2
-    out = np.empty(2 * pairs, dtype=rdtype)
-    packed = out.view(spectrum.dtype)
-    for lo in range(0, pairs, _BLOCK):
-        n = np.arange(lo, min(lo + _BLOCK, pairs), dtype=np.int64)
-        packed[lo : lo + n.shape[0]] = buf[positions(n, half)] * (0.5 * scale)
+    out = np.empty(2 * pairs, dtype=spectrum.real.dtype)
+    l1, l2 = split(half)
+    nb_fft.unpack_prefix(buf, l1, l2, out.view(spectrum.dtype), 0.5 * scale)
     out.resize(n_out, refcheck=False)
     return out
