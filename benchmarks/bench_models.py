@@ -50,7 +50,8 @@ STOCHASTIC = {
         "x = P(0.7, t=1.0).sample(N)",
     ),
     "cir": (
-        "from stochastic.processes.diffusion.cox_ingersoll_ross import CoxIngersollRossProcess as P",
+        "from stochastic.processes.diffusion.cox_ingersoll_ross import "
+        "CoxIngersollRossProcess as P",
         "x = P(speed=3.0, mean=0.16, vol=0.6, t=1.0).sample(N, initial=0.25)",
     ),
 }

@@ -151,15 +151,18 @@ def fill_jump_diffusion(
     dt = 1.0 / EPOCHS_PER_YEAR
     n = out.shape[0]
     skip = 1 if state.done == 0 else 0
-    inc = np.empty(n, dtype=np.float64)
-    inc[:skip] = 0.0
     z = state.diffusion.standard_normal(n - skip)
-    np.multiply(z, sigma * math.sqrt(dt), out=inc[skip:])
-    inc[skip:] += log_drift * dt
     log = state.jumps.take(state.done + n)
-    if log.tick.size:
-        nb.add_in_order(inc, log.tick - state.done, log.size)
-    state.x = nb.cumulative_log_path(inc, state.x, out)
+    state.x = nb.diffusion_path(
+        z,
+        skip,
+        sigma * math.sqrt(dt),
+        log_drift * dt,
+        state.x,
+        log.tick - state.done,
+        log.size,
+        out,
+    )
     state.done += n
 
 

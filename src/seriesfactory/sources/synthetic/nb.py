@@ -74,17 +74,6 @@ def cumulative_log_path(increments: F64, carry: float, out: F64) -> float:
 
 
 @kernel
-def add_in_order(values: F64, index: I64, amounts: F64) -> None:
-    """``values[index[j]] += amounts[j]`` for ``j = 0, 1, ...`` in that order.
-
-    Several amounts on one index are added left to right, so the result is the
-    same bits whatever chunk the index falls in.
-    """
-    for j in range(index.shape[0]):
-        values[index[j]] += amounts[j]
-
-
-@kernel
 def heston_full_truncation(
     z_price: F64,
     z_var: F64,
@@ -136,3 +125,57 @@ def heston_full_truncation(
         out_x[i] = x
         out_v[i] = v if v > 0.0 else 0.0
     return x, v
+
+
+@kernel
+def diffusion_path(
+    z: F64,
+    skip: int,
+    vol: float,
+    drift: float,
+    carry: float,
+    jump_ticks: I64,
+    jump_sizes: F64,
+    out: F64,
+) -> float:
+    """Cumulative log path of a (jump) diffusion, in one pass.
+
+    ``inc_i = z[i - skip] * vol + drift`` (``0`` for the first ``skip`` ticks), plus
+    every ``jump_sizes[j]`` with ``jump_ticks[j] == i`` added in order; then
+    ``out[i] = carry + inc_0 + ... + inc_i`` summed left to right. Fused (one pass
+    instead of four) with the same operations in the same order as the unfused
+    multiply, add, in-order jump adds and :func:`cumulative_log_path`.
+
+    Parameters
+    ----------
+    z : float64[n - skip]
+        Standard normals of the diffusion stream.
+    skip : int
+        Leading ticks without a draw (1 for the first tick of a horizon, else 0).
+    vol, drift : float
+        ``sigma sqrt(dt)`` and the log drift per tick.
+    carry : float
+        The log path before ``out[0]``.
+    jump_ticks : int64[m]
+        Chunk-relative tick of each jump, non-decreasing.
+    jump_sizes : float64[m]
+        Log-price jump sizes.
+    out : float64[n]
+        Receives the path.
+
+    Returns
+    -------
+    float
+        The last value, the carry for the next chunk.
+    """
+    acc = carry
+    j = 0
+    m = jump_ticks.shape[0]
+    for i in range(out.shape[0]):
+        inc = 0.0 if i < skip else z[i - skip] * vol + drift
+        while j < m and jump_ticks[j] == i:
+            inc += jump_sizes[j]
+            j += 1
+        acc = acc + inc
+        out[i] = acc
+    return acc
