@@ -24,9 +24,11 @@ independent normals in the half spectrum,
 ``N`` values are the sample.
 
 Memory: the whole horizon is built at once. Up to :data:`FLOAT64_MAX_HALF` the
-transforms run in float64; above it (a year is 63M ticks) in float32 with the
-transforms overwriting their input, which keeps a year near 1.5 GB. The float32
-error is measured in ``benchmarks/bench_models.py`` and recorded in
+transforms run in float64; above it (a year is 63M ticks) in float32. Both real
+transforms of length ``M`` run as one in-place complex FFT of length ``N'``
+(:mod:`~seriesfactory.sources.synthetic.fft_inplace`), so the peak is about the
+complex half spectrum plus the result: a year of ticks stays near 1 GB RSS. The
+float32 error is measured in ``benchmarks/bench_models.py`` and recorded in
 ``docs/models.md``.
 """
 
