@@ -71,3 +71,20 @@ def test_horizon_dependence_is_recorded() -> None:
     info = FBM(0, 1, 0.7, 1).describe()
     assert info["horizon_dependent"] is True
     assert "depends on the whole horizon" in info["horizon_note"]
+
+
+def test_float32_embedding_used_above_2_23_ticks_is_right() -> None:
+    # The path a year takes (float32 transforms), forced at a test size.
+    from seriesfactory.sources.synthetic.davies_harte import eigenvalues
+
+    n, hurst = 1 << 16, 0.75
+    lam32 = eigenvalues(n, hurst, "float32")
+    lam64 = eigenvalues(n, hurst, "float64")
+    assert lam32.dtype == np.float32
+    np.testing.assert_allclose(lam32, lam64, atol=2e-5 * float(lam64.max()))
+    g = fgn(n, hurst, np.random.default_rng(9), precision="float32").astype(np.float64)
+    assert g.shape == (n,)
+    se = math.sqrt(2 * 4 / n)  # long memory: sum of gamma(k)^2 is about 4 here
+    assert abs(np.mean(g * g) - 1.0) < 4 * se
+    lag1 = np.mean(g[1:] * g[:-1])
+    assert lag1 == pytest.approx(fgn_autocovariance(np.array([1.0]), hurst)[0], abs=4 * se)
