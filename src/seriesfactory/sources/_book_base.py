@@ -227,7 +227,6 @@ def get_parser(venue: str, symbol: str) -> BookParser:
 
 def _load_venues() -> None:
     from seriesfactory.sources.binance import book as _b  # noqa: F401
-    return
     from seriesfactory.sources.bybit import book as _y  # noqa: F401
     from seriesfactory.sources.coinbase import book as _c  # noqa: F401
     from seriesfactory.sources.extended import book as _e  # noqa: F401
