@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import gzip
 import heapq
-import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ FORMATS: tuple[str, ...] = ("auto", "native", "hftbacktest", "cryptofeed")
 _KINDS = frozenset({"msg", "rest", "open", "close", "gap"})
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,40 +77,81 @@ def _seconds_to_ns(text: str) -> int:
     return int(whole) * 1_000_000_000 + int((frac + "000000000")[:9] or "0")
 
 
-def _open_text(path: Path) -> Iterator[tuple[int, str, bool]]:
+def _open_text(path: Path, report: ReadReport | None = None) -> Iterator[tuple[int, str, bool]]:
     """Lines of a plain, gzip or zstd file as ``(lineno, text, ends_with_newline)``."""
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if magic.startswith(_ZSTD_MAGIC):
-        raw: io.BufferedIOBase = _zstd_bytes(path)
+        lines: Iterable[bytes] = _lines(_zstd_chunks(path, report))
     elif magic.startswith(_GZIP_MAGIC):
-        raw = gzip.open(path, "rb")  # type: ignore[assignment]
+        lines = _lines(_gzip_chunks(path))
     else:
-        raw = open(path, "rb")
-    with raw:
-        for lineno, line in enumerate(raw, start=1):
-            complete = line.endswith(b"\n")
-            yield lineno, line.decode("utf-8", errors="replace").rstrip("\r\n"), complete
+        lines = _lines(_plain_chunks(path))
+    for lineno, line in enumerate(lines, start=1):
+        complete = line.endswith(b"\n")
+        yield lineno, line.decode("utf-8", errors="replace").rstrip("\r\n"), complete
 
 
-def _zstd_bytes(path: Path) -> io.BufferedIOBase:
-    """All bytes a zstd file decodes to; a frame cut short by a crash ends the data early."""
-    out = io.BytesIO()
-    dctx = zstandard.ZstdDecompressor()
+def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Split a byte stream into lines (keeping ``\\n``); the last may lack one."""
+    tail = b""
+    for chunk in chunks:
+        parts = (tail + chunk).split(b"\n")
+        tail = parts.pop()
+        for part in parts:
+            yield part + b"\n"
+    if tail:
+        yield tail
+
+
+def _plain_chunks(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as fh:
-        reader = dctx.stream_reader(fh, read_across_frames=True)
+        while block := fh.read(_CHUNK):
+            yield block
+
+
+def _gzip_chunks(path: Path) -> Iterator[bytes]:
+    with gzip.open(path, "rb") as fh:
         try:
-            while chunk := reader.read(1 << 20):
-                out.write(chunk)
-        except zstandard.ZstdError:
-            pass  # a partial last frame: keep what decoded; the partial line is reported
-    out.seek(0)
-    return io.BufferedReader(out)  # type: ignore[arg-type]
+            while block := fh.read(_CHUNK):
+                yield block
+        except EOFError:
+            return  # cut short: the partial last line is reported by the caller
+
+
+def _zstd_chunks(path: Path, report: ReadReport | None) -> Iterator[bytes]:
+    """Decoded bytes of every zstd frame, streamed.
+
+    A last frame cut short by a crash yields what it decoded and is reported as
+    ``(path, 0)`` in ``report.truncated``.
+    """
+    dctx = zstandard.ZstdDecompressor()
+    dobj = dctx.decompressobj()
+    fed = False
+    with open(path, "rb") as fh:
+        while block := fh.read(_CHUNK):
+            while block:
+                try:
+                    out = dobj.decompress(block)
+                except zstandard.ZstdError:
+                    if report is not None:
+                        report.truncated.append((str(path), 0))
+                    return
+                fed = True
+                if out:
+                    yield out
+                if not dobj.eof:
+                    break
+                block = dobj.unused_data
+                dobj = dctx.decompressobj()
+                fed = False
+    if fed and report is not None:
+        report.truncated.append((str(path), 0))
 
 
 def detect_format(path: Path) -> str:
     """Guess the format of ``path`` from its first bytes and first line."""
-    for _, text, _ in _open_text(path):
+    for _, text, _ in _open_text(path):  # only the first non-empty line is read
         if not text.strip():
             continue
         if text.startswith('{"recv_ns"') or ('"recv_ns"' in text and '"kind"' in text):
@@ -128,7 +169,7 @@ def detect_format(path: Path) -> str:
 
 def _native(path: Path, report: ReadReport) -> Iterator[RawRecord]:
     pending: tuple[int, str] | None = None
-    for lineno, text, complete in _open_text(path):
+    for lineno, text, complete in _open_text(path, report):
         if pending is not None:  # an earlier line failed to parse but was not the last one
             raise DataError(f"not a JSON capture record: {pending[1][:80]!r}", path=str(path), line=pending[0])
         if not text.strip():

@@ -169,6 +169,8 @@ class BookParser(ABC):
         self.out = EventBuffer()
         self.stats: dict[str, int] = {"malformed": 0, "messages": 0}
         self.tickers: list[tuple[int, int, float, float, float, float]] = []
+        #: Where messages could not be parsed (first 20, ``path:line: error``).
+        self.problems: list[str] = []
         self.last_ts_ns = 0
 
     def feed(self, rec: RawRecord) -> None:
@@ -183,12 +185,21 @@ class BookParser(ABC):
             msg = json.loads(rec.data)
         except ValueError:
             self.stats["malformed"] += 1
+            if len(self.problems) < 20:
+                self.problems.append(f"{rec.path}:{rec.line}: not JSON: {rec.data[:60]!r}")
             return
         self.stats["messages"] += 1
-        if rec.kind == "rest":
-            self.on_rest(msg, rec)
-        elif isinstance(msg, dict):
-            self.on_message(msg, rec)
+        try:
+            if rec.kind == "rest":
+                self.on_rest(msg, rec)
+            elif isinstance(msg, dict):
+                self.on_message(msg, rec)
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+            # a message of an unexpected shape: counted and located, never fatal; a
+            # book message lost this way shows up as a sequence gap downstream
+            self.stats["unparsed"] = self.stats.get("unparsed", 0) + 1
+            if len(self.problems) < 20:
+                self.problems.append(f"{rec.path}:{rec.line}: {type(exc).__name__}: {exc}")
 
     @abstractmethod
     def on_message(self, msg: dict[str, Any], rec: RawRecord) -> None:

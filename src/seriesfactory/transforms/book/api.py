@@ -217,6 +217,7 @@ class BookResult:
     trades: npt.NDArray[np.void]
     tickers: list[tuple[int, int, float, float, float, float]]
     parser_stats: dict[str, int]
+    problems: list[str] = field(default_factory=list)
     read: ReadReport = field(default_factory=ReadReport)
 
 
@@ -271,5 +272,6 @@ def rebuild(
         trades=trades,
         tickers=parser.tickers,
         parser_stats=parser.stats,
+        problems=parser.problems,
         read=report,
     )

@@ -174,5 +174,6 @@ def verify_report(res: BookResult, *, stale_ns: int = 5_000_000_000) -> dict[str
         "ticker_mismatch_ids": bad[:20],
         "trades": len(res.trades),
         "parser": res.parser_stats,
+        "problems": res.problems,
         "truncated_lines": [f"{p}:{line}" for p, line in res.read.truncated],
     }
