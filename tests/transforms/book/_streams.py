@@ -30,10 +30,19 @@ def events_of(msgs: list[dict[str, object]]) -> np.ndarray:
 
 
 def run_chunked(
-    events: np.ndarray, cuts: list[int], *, rule: int, decimals: int, interval_ns: int, depth: int
+    events: np.ndarray,
+    cuts: list[int],
+    *,
+    rule: int,
+    decimals: int,
+    interval_ns: int,
+    depth: int,
+    window_ticks: int = 1 << 20,
 ) -> tuple[np.ndarray, BookRows]:
     """Run the kernel over ``events`` cut at ``cuts``; return all messages and rows."""
-    b = BookBuilder(rule=rule, price_decimals=decimals, interval_ns=interval_ns, depth=depth)
+    b = BookBuilder(
+        rule=rule, price_decimals=decimals, interval_ns=interval_ns, depth=depth, window_ticks=window_ticks
+    )
     bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(events))), len(events)]
     msgs, rows = [], []
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):

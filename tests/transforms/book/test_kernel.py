@@ -100,7 +100,7 @@ def test_grid_rows_are_the_book_after_events_up_to_t() -> None:
 
 
 @st.composite
-def streams(draw: st.DrawFn) -> tuple[np.ndarray, int, int, int, list[int]]:
+def streams(draw: st.DrawFn) -> tuple[np.ndarray, int, int, int, list[int], int]:
     rule = draw(st.sampled_from([RULE_NONE, RULE_BINANCE, RULE_BINANCE_F, RULE_NEXT, RULE_PREV]))
     n = draw(st.integers(1, 40))
     msgs: list[dict[str, object]] = []
@@ -122,15 +122,17 @@ def streams(draw: st.DrawFn) -> tuple[np.ndarray, int, int, int, list[int]]:
         last_id = max(last_id, last)
     events = events_of(msgs)
     cuts = draw(st.lists(st.integers(0, len(events)), max_size=5))
-    return events, rule, draw(st.sampled_from([0, 7, 20])), draw(st.integers(1, 3)), cuts
+    window = draw(st.sampled_from([4, 8, 16, 1 << 20]))  # tiny windows exercise cold levels
+    return events, rule, draw(st.sampled_from([0, 7, 20])), draw(st.integers(1, 3)), cuts, window
 
 
 @settings(max_examples=150, deadline=None)
 @given(streams())
-def test_kernel_equals_reference_in_any_chunking(case: tuple[np.ndarray, int, int, int, list[int]]) -> None:
-    events, rule, interval, depth, cuts = case
-    whole_m, whole_r = run_chunked(events, [], rule=rule, decimals=2, interval_ns=interval, depth=depth)
-    cut_m, cut_r = run_chunked(events, cuts, rule=rule, decimals=2, interval_ns=interval, depth=depth)
+def test_kernel_equals_reference_in_any_chunking(case: tuple[np.ndarray, int, int, int, list[int], int]) -> None:
+    events, rule, interval, depth, cuts, window = case
+    kw = {"rule": rule, "decimals": 2, "interval_ns": interval, "depth": depth}
+    whole_m, whole_r = run_chunked(events, [], **kw, window_ticks=window)
+    cut_m, cut_r = run_chunked(events, cuts, **kw, window_ticks=1 << 20)
     for name in whole_m.dtype.names or ():
         np.testing.assert_array_equal(whole_m[name], cut_m[name])
     np.testing.assert_array_equal(whole_r.ts, cut_r.ts)
@@ -155,7 +157,7 @@ def test_capacity_overflow_names_the_event() -> None:
 
     from seriesfactory.errors import DataError
 
-    ev = events_of([{"ts": 1, "first": 1, "last": 1, "snapshot": True, "bids": [(1.0, 1.0), (1.1, 1.0)]}])
-    b = BookBuilder(rule=RULE_NEXT, price_decimals=1, interval_ns=0, depth=1, max_levels=1)
-    with pytest.raises(DataError, match="more than 1 levels"):
+    ev = events_of([{"ts": 1, "first": 1, "last": 1, "snapshot": True, "bids": [(1.0, 1.0), (2.0, 1.0), (3.0, 1.0)]}])
+    b = BookBuilder(rule=RULE_NEXT, price_decimals=1, interval_ns=0, depth=1, max_levels=1, window_ticks=4)
+    with pytest.raises(DataError, match="more than 1 levels outside its window"):
         b.update(ev)

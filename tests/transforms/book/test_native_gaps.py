@@ -56,9 +56,8 @@ def _snapshot_at(recs: list[RawRecord], i: int) -> str:
     events, _ = parse_records(parser, recs[:i])
     b = BookBuilder(rule=parser.rule, price_decimals=2, interval_ns=0, depth=1)
     b.update(events)
-    n_bid, n_ask = int(b.state[nb.S_NBID]), int(b.state[nb.S_NASK])
-    bids = [[repr(k / 100), repr(q)] for k, q in zip(b.bid_key[:n_bid][::-1].tolist(), b.bid_qty[:n_bid][::-1].tolist(), strict=True)]
-    asks = [[repr(-k / 100), repr(q)] for k, q in zip(b.ask_key[:n_ask][::-1].tolist(), b.ask_qty[:n_ask][::-1].tolist(), strict=True)]
+    bids = [[repr(p), repr(q)] for p, q in b.levels(1)]
+    asks = [[repr(p), repr(q)] for p, q in b.levels(-1)]
     return json.dumps({"lastUpdateId": int(b.state[nb.S_LAST]), "bids": bids, "asks": asks})
 
 

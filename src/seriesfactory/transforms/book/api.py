@@ -93,23 +93,34 @@ class BookBuilder:
     depth : int
         Levels per side in the grid rows.
     max_levels : int
-        Capacity per side; more levels is a ``DataError`` naming the message.
+        Capacity per side outside the dense window; more is a ``DataError``.
+    window_ticks : int
+        Width of the dense window per side, in ticks (memory: 8 bytes per tick per side).
     """
 
     def __init__(
-        self, *, rule: int, price_decimals: int, interval_ns: int, depth: int, max_levels: int = 1 << 16
+        self,
+        *,
+        rule: int,
+        price_decimals: int,
+        interval_ns: int,
+        depth: int,
+        max_levels: int = 1 << 16,
+        window_ticks: int = 1 << 20,
     ) -> None:
-        if interval_ns < 0 or depth < 1 or max_levels < 1:
-            raise InputError("interval must be >= 0 and depth, max_levels >= 1")
+        if interval_ns < 0 or depth < 1 or max_levels < 1 or window_ticks < 4:
+            raise InputError("interval must be >= 0, depth and max_levels >= 1, window_ticks >= 4")
         self.rule = rule
         self.scale = 10.0**price_decimals
         self.interval_ns = interval_ns
         self.depth = depth
         self.state = nb.new_state()
-        self.bid_key = np.zeros(max_levels, np.int64)
-        self.bid_qty = np.zeros(max_levels, np.float64)
-        self.ask_key = np.zeros(max_levels, np.int64)
-        self.ask_qty = np.zeros(max_levels, np.float64)
+        self.max_levels = max_levels
+        # per side: dense window of sizes, then sorted cold keys and sizes (see nb.py)
+        self.sides = tuple(
+            (np.zeros(window_ticks, np.float64), np.zeros(max_levels, np.int64), np.zeros(max_levels))
+            for _ in range(2)
+        )
         self.events_seen = 0
 
     def _ticks(self, events: npt.NDArray[np.void]) -> npt.NDArray[np.int64]:
@@ -169,12 +180,13 @@ class BookBuilder:
         m, r, done = nb.run_book(
             events["ts"], events["side"], self._ticks(events), events["qty"], events["first_id"],
             events["last_id"], events["prev_id"], events["flags"], self.rule, self.interval_ns,
-            st, self.bid_key, self.bid_qty, self.ask_key, self.ask_qty, *m_cols, m_status,
+            st, *self.sides[0], *self.sides[1], *m_cols, m_status,
             m_expect, m_valid, m_crossed, m_top, *bufs,
         )  # fmt: skip
         if st[nb.S_ERR] == nb.ERR_CAPACITY:
             raise DataError(
-                f"the book has more than {len(self.bid_key)} levels on one side; raise max_levels",
+                f"the book has more than {self.max_levels} levels outside its window on one side; "
+                "raise max_levels",
                 line=self.events_seen + int(done) + 1,
             )
         self.events_seen += n
@@ -190,6 +202,19 @@ class BookBuilder:
         msgs["ask_qty"] = m_top[:m, 3]
         return msgs, self._rows(bufs, int(r))
 
+    def levels(self, side: int) -> list[tuple[float, float]]:
+        """Every level of one side (+1 bids, -1 asks), best first, as ``(price, qty)``."""
+        st = self.state
+        o = nb.S_BID if side > 0 else nb.S_ASK
+        wq, ck, cq = self.sides[0 if side > 0 else 1]
+        base = int(st[o + nb.W_BASE])
+        idx = np.flatnonzero(wq)
+        keys = np.concatenate([base + idx, ck[: st[o + nb.C_COUNT]]])
+        qtys = np.concatenate([wq[idx], cq[: st[o + nb.C_COUNT]]])
+        order = np.argsort(-keys, kind="stable")
+        sign = 1 if side > 0 else -1
+        return [(sign * int(k) / self.scale, float(q)) for k, q in zip(keys[order], qtys[order], strict=True)]
+
     def finish(self) -> BookRows:
         """Write the grid rows up to the last message time (call once, at the end)."""
         st = self.state
@@ -198,8 +223,7 @@ class BookBuilder:
         last = int(st[nb.S_LAST_TS])
         bound = max(0, (last - int(st[nb.S_NEXT_ROW])) // self.interval_ns + 1)
         bufs = self._row_buffers(bound)
-        r = nb.flush_rows(st, last, self.interval_ns, self.bid_key, self.bid_qty, self.ask_key,
-                          self.ask_qty, *bufs)  # fmt: skip
+        r = nb.flush_rows(st, last, self.interval_ns, *self.sides[0], *self.sides[1], *bufs)
         return self._rows(bufs, int(r))
 
 
@@ -238,6 +262,7 @@ def rebuild(
     depth: int = 10,
     price_decimals: int | None = None,
     chunk_events: int = 1 << 20,
+    window_ticks: int = 1 << 20,
 ) -> BookResult:
     """Rebuild the book of ``symbol`` on ``venue`` from recorded files (batch).
 
@@ -252,7 +277,11 @@ def rebuild(
     if price_decimals is None:
         price_decimals = infer_price_decimals(events["price"][events["side"] != 0])
     builder = BookBuilder(
-        rule=parser.rule, price_decimals=price_decimals, interval_ns=interval_ns, depth=depth
+        rule=parser.rule,
+        price_decimals=price_decimals,
+        interval_ns=interval_ns,
+        depth=depth,
+        window_ticks=window_ticks,
     )
     msgs: list[npt.NDArray[np.void]] = []
     rows: list[BookRows] = []

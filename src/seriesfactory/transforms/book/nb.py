@@ -8,9 +8,12 @@ inputs (one entry per level event, in stream order)
     the relative flag); ``first_id``/``last_id``/``prev_id`` int64 (-1 unknown);
     ``flags`` uint8 (snapshot 1, delta 2, gap 4, message end 16, relative 32).
 state (carried between calls, so any chunking gives the same output)
-    ``st`` int64[ST_SIZE]; ``bid_key``/``ask_key`` int64[cap] and
-    ``bid_qty``/``ask_qty`` float64[cap]: each side sorted ascending by key, best
-    last. Bid key = tick, ask key = -tick.
+    ``st`` int64[ST_SIZE]; per side a dense window ``*_wq`` float64[W] of sizes
+    indexed by ``key - base`` (O(1) updates near the touch) and sorted "cold"
+    arrays ``*_ck`` int64[cap] / ``*_cq`` float64[cap] for levels outside the
+    window (ascending, best last). Bid key = tick, ask key = -tick, so on both
+    sides a larger key is a better price. When the best level is cold the window
+    is moved so that the best sits at three quarters of it.
 outputs (written from index 0; the counts are returned)
     per message: ``m_ts``, ``m_first``, ``m_last``, ``m_status`` (``ST_*``
     codes), ``m_expect`` (the id the rule expected, for gaps), ``m_valid``,
@@ -32,11 +35,13 @@ import numpy as np
 from seriesfactory._jit import kernel
 
 # state slots
-S_SYNCED, S_LAST, S_SNAP, S_AWAIT, S_INMSG, S_APPLY, S_NBID, S_NASK = 0, 1, 2, 3, 4, 5, 6, 7
+S_SYNCED, S_LAST, S_SNAP, S_AWAIT, S_INMSG, S_APPLY = 0, 1, 2, 3, 4, 5
 S_LAST_TS, S_NEXT_ROW, S_HAD_GAP, S_ERR, S_STATUS, S_EXPECT, S_MSG_TS, S_FIRST = (
     8, 9, 10, 11, 12, 13, 14, 15,
 )  # fmt: skip
-ST_SIZE = 16
+S_BID, S_ASK = 16, 20  # per side: window base key, best window index, window levels, cold levels
+ST_SIZE = 24
+W_BASE, W_BEST, W_COUNT, C_COUNT = 0, 1, 2, 3
 
 # message status codes
 ST_APPLIED, ST_SNAPSHOT, ST_STALE, ST_DUPLICATE, ST_GAP, ST_UNSYNCED, ST_MARKER, ST_RESYNC = (
@@ -55,6 +60,8 @@ def new_state() -> np.ndarray:
     st[S_LAST] = -1
     st[S_NEXT_ROW] = -1
     st[S_LAST_TS] = np.iinfo(np.int64).min
+    st[S_BID + W_BEST] = -1
+    st[S_ASK + W_BEST] = -1
     return st
 
 
@@ -73,36 +80,170 @@ def _find(keys: np.ndarray, n: int, key: int) -> int:
 
 
 @kernel
-def _set_level(keys: np.ndarray, qtys: np.ndarray, n: int, key: int, qty: float, rel: bool) -> int:
-    """Set (qty > 0), change (``rel``) or delete (qty <= 0) a level; return the new count or -1."""
-    # fast path: the best level (last) is the most common target
-    if n > 0 and keys[n - 1] == key:
-        i = n - 1
-    else:
-        i = _find(keys, n, key)
-    found = i < n and keys[i] == key
+def _cold_set(ck: np.ndarray, cq: np.ndarray, n: int, key: int, qty: float, rel: bool) -> int:
+    """Set / change / delete a level in the sorted cold arrays; return the new count or -1."""
+    i = _find(ck, n, key)
+    found = i < n and ck[i] == key
+    old = cq[i] if found else 0.0
     if rel:
-        qty = (qtys[i] if found else 0.0) + qty
-        if qty <= 1e-12 * max(1.0, abs(qtys[i] if found else 0.0)):
+        qty = old + qty
+        if qty <= 1e-12 * max(1.0, abs(old)):
             qty = 0.0
     if qty > 0.0:
         if found:
-            qtys[i] = qty
+            cq[i] = qty
             return n
-        if n == keys.shape[0]:
+        if n == ck.shape[0]:
             return -1
         for j in range(n, i, -1):
-            keys[j] = keys[j - 1]
-            qtys[j] = qtys[j - 1]
-        keys[i] = key
-        qtys[i] = qty
+            ck[j] = ck[j - 1]
+            cq[j] = cq[j - 1]
+        ck[i] = key
+        cq[i] = qty
         return n + 1
     if found:
         for j in range(i, n - 1):
-            keys[j] = keys[j + 1]
-            qtys[j] = qtys[j + 1]
+            ck[j] = ck[j + 1]
+            cq[j] = cq[j + 1]
         return n - 1
     return n
+
+
+@kernel
+def _side_set(
+    st: np.ndarray, o: int, wq: np.ndarray, ck: np.ndarray, cq: np.ndarray, key: int, qty: float,
+    rel: bool,
+) -> bool:  # fmt: skip
+    """Set, change (``rel``) or delete (qty <= 0) the level ``key`` of one side; False if full.
+
+    Keys inside the window ``[base, base + W)`` live in the dense array ``wq`` (O(1));
+    the others in the sorted cold arrays. An empty side places its window so that
+    ``key`` sits at three quarters of it.
+    """
+    w = wq.shape[0]
+    if st[o + W_COUNT] == 0 and st[o + C_COUNT] == 0:
+        st[o + W_BASE] = key - (w * 3) // 4
+    j = key - st[o + W_BASE]
+    if j < 0 or j >= w:
+        n = _cold_set(ck, cq, st[o + C_COUNT], key, qty, rel)
+        if n < 0:
+            return False
+        st[o + C_COUNT] = n
+        return True
+    old = wq[j]
+    if rel:
+        qty = old + qty
+        if qty <= 1e-12 * max(1.0, abs(old)):
+            qty = 0.0
+    if qty > 0.0:
+        if old == 0.0:
+            st[o + W_COUNT] += 1
+        wq[j] = qty
+        if j > st[o + W_BEST]:
+            st[o + W_BEST] = j
+    elif old != 0.0:
+        wq[j] = 0.0
+        st[o + W_COUNT] -= 1
+        if j == st[o + W_BEST]:
+            if st[o + W_COUNT] == 0:
+                st[o + W_BEST] = -1
+            else:
+                k = j - 1
+                while wq[k] == 0.0:
+                    k -= 1
+                st[o + W_BEST] = k
+    return True
+
+
+@kernel
+def _side_clear(st: np.ndarray, o: int, wq: np.ndarray) -> None:
+    """Empty one side."""
+    if st[o + W_COUNT] > 0:
+        wq[: st[o + W_BEST] + 1] = 0.0
+    st[o + W_COUNT] = 0
+    st[o + W_BEST] = -1
+    st[o + C_COUNT] = 0
+
+
+@kernel
+def _side_recenter(st: np.ndarray, o: int, wq: np.ndarray, ck: np.ndarray, cq: np.ndarray) -> None:
+    """Move the window so that the side's best level sits at three quarters of it.
+
+    Called when the best level is cold (above the window, or the window is empty).
+    """
+    w = wq.shape[0]
+    nw = st[o + W_COUNT]
+    nc = st[o + C_COUNT]
+    keys = np.empty(nw + nc, np.int64)
+    qtys = np.empty(nw + nc, np.float64)
+    base = st[o + W_BASE]
+    k = 0
+    for j in range(st[o + W_BEST] + 1):
+        if wq[j] != 0.0:
+            keys[k] = base + j
+            qtys[k] = wq[j]
+            wq[j] = 0.0
+            k += 1
+    keys[k:] = ck[:nc]
+    qtys[k:] = cq[:nc]
+    order = np.argsort(keys, kind="mergesort")
+    best = keys[order[-1]]
+    base = best - (w * 3) // 4
+    st[o + W_BASE] = base
+    st[o + W_COUNT] = 0
+    st[o + W_BEST] = -1
+    c = 0
+    for idx in order:
+        j = keys[idx] - base
+        if 0 <= j < w:
+            wq[j] = qtys[idx]
+            st[o + W_COUNT] += 1
+            if j > st[o + W_BEST]:
+                st[o + W_BEST] = j
+        else:
+            ck[c] = keys[idx]
+            cq[c] = qtys[idx]
+            c += 1
+    st[o + C_COUNT] = c
+
+
+@kernel
+def _side_best(st: np.ndarray, o: int, wq: np.ndarray, ck: np.ndarray, cq: np.ndarray) -> tuple[int, float, bool]:
+    """(key, qty, present) of the side's best level."""
+    nc = st[o + C_COUNT]
+    bi = st[o + W_BEST]
+    if bi >= 0 and (nc == 0 or st[o + W_BASE] + bi > ck[nc - 1]):
+        return st[o + W_BASE] + bi, wq[bi], True
+    if nc > 0:
+        return ck[nc - 1], cq[nc - 1], True
+    return 0, np.nan, False
+
+
+@kernel
+def _side_top(
+    st: np.ndarray, o: int, wq: np.ndarray, ck: np.ndarray, cq: np.ndarray, sign: int,
+    out_tick: np.ndarray, out_qty: np.ndarray, r: int,
+) -> None:  # fmt: skip
+    """Write the best ``depth`` levels of one side into row ``r`` (ticks = sign * key)."""
+    depth = out_tick.shape[1]
+    base = st[o + W_BASE]
+    i = st[o + W_BEST]
+    c = st[o + C_COUNT] - 1
+    for k in range(depth):
+        use_w = i >= 0 and (c < 0 or base + i > ck[c])
+        if use_w:
+            out_tick[r, k] = sign * (base + i)
+            out_qty[r, k] = wq[i]
+            i -= 1
+            while i >= 0 and wq[i] == 0.0:
+                i -= 1
+        elif c >= 0:
+            out_tick[r, k] = sign * ck[c]
+            out_qty[r, k] = cq[c]
+            c -= 1
+        else:
+            out_tick[r, k] = -1
+            out_qty[r, k] = np.nan
 
 
 @kernel
@@ -160,40 +301,34 @@ def _check(st: np.ndarray, rule: int, first: int, last: int, prev: int) -> int:
 
 @kernel
 def _emit_row(
-    st: np.ndarray, t: int, r: int, bid_key: np.ndarray, bid_qty: np.ndarray, ask_key: np.ndarray,
-    ask_qty: np.ndarray, r_ts: np.ndarray, r_valid: np.ndarray, r_bid_tick: np.ndarray,
-    r_bid_qty: np.ndarray, r_ask_tick: np.ndarray, r_ask_qty: np.ndarray,
+    st: np.ndarray, t: int, r: int, bid_wq: np.ndarray, bid_ck: np.ndarray, bid_cq: np.ndarray,
+    ask_wq: np.ndarray, ask_ck: np.ndarray, ask_cq: np.ndarray, r_ts: np.ndarray,
+    r_valid: np.ndarray, r_bid_tick: np.ndarray, r_bid_qty: np.ndarray, r_ask_tick: np.ndarray,
+    r_ask_qty: np.ndarray,
 ) -> None:  # fmt: skip
-    depth = r_bid_tick.shape[1]
     r_ts[r] = t
     valid = st[S_SYNCED] == 1
     r_valid[r] = valid
-    nb_ = st[S_NBID]
-    na_ = st[S_NASK]
-    for k in range(depth):
-        if valid and k < nb_:
-            r_bid_tick[r, k] = bid_key[nb_ - 1 - k]
-            r_bid_qty[r, k] = bid_qty[nb_ - 1 - k]
-        else:
-            r_bid_tick[r, k] = -1
-            r_bid_qty[r, k] = np.nan
-        if valid and k < na_:
-            r_ask_tick[r, k] = -ask_key[na_ - 1 - k]
-            r_ask_qty[r, k] = ask_qty[na_ - 1 - k]
-        else:
-            r_ask_tick[r, k] = -1
-            r_ask_qty[r, k] = np.nan
+    if valid:
+        _side_top(st, S_BID, bid_wq, bid_ck, bid_cq, 1, r_bid_tick, r_bid_qty, r)
+        _side_top(st, S_ASK, ask_wq, ask_ck, ask_cq, -1, r_ask_tick, r_ask_qty, r)
+    else:
+        r_bid_tick[r, :] = -1
+        r_ask_tick[r, :] = -1
+        r_bid_qty[r, :] = np.nan
+        r_ask_qty[r, :] = np.nan
 
 
 @kernel
 def run_book(
     ts: np.ndarray, side: np.ndarray, tick: np.ndarray, qty: np.ndarray, first_id: np.ndarray,
     last_id: np.ndarray, prev_id: np.ndarray, flags: np.ndarray, rule: int, interval_ns: int,
-    st: np.ndarray, bid_key: np.ndarray, bid_qty: np.ndarray, ask_key: np.ndarray,
-    ask_qty: np.ndarray, m_ts: np.ndarray, m_first: np.ndarray, m_last: np.ndarray,
-    m_status: np.ndarray, m_expect: np.ndarray, m_valid: np.ndarray, m_crossed: np.ndarray,
-    m_top: np.ndarray, r_ts: np.ndarray, r_valid: np.ndarray, r_bid_tick: np.ndarray,
-    r_bid_qty: np.ndarray, r_ask_tick: np.ndarray, r_ask_qty: np.ndarray,
+    st: np.ndarray, bid_wq: np.ndarray, bid_ck: np.ndarray, bid_cq: np.ndarray,
+    ask_wq: np.ndarray, ask_ck: np.ndarray, ask_cq: np.ndarray, m_ts: np.ndarray,
+    m_first: np.ndarray, m_last: np.ndarray, m_status: np.ndarray, m_expect: np.ndarray,
+    m_valid: np.ndarray, m_crossed: np.ndarray, m_top: np.ndarray, r_ts: np.ndarray,
+    r_valid: np.ndarray, r_bid_tick: np.ndarray, r_bid_qty: np.ndarray, r_ask_tick: np.ndarray,
+    r_ask_qty: np.ndarray,
 ) -> tuple[int, int, int]:  # fmt: skip
     """Apply events ``[0, n)``; return ``(messages written, rows written, events consumed)``."""
     n = ts.shape[0]
@@ -210,8 +345,8 @@ def run_book(
                 if st[S_NEXT_ROW] == -1:
                     st[S_NEXT_ROW] = -((-t_msg) // interval_ns) * interval_ns
                 while st[S_NEXT_ROW] < t_msg:
-                    _emit_row(st, st[S_NEXT_ROW], r, bid_key, bid_qty, ask_key, ask_qty, r_ts,
-                              r_valid, r_bid_tick, r_bid_qty, r_ask_tick, r_ask_qty)  # fmt: skip
+                    _emit_row(st, st[S_NEXT_ROW], r, bid_wq, bid_ck, bid_cq, ask_wq, ask_ck, ask_cq,
+                              r_ts, r_valid, r_bid_tick, r_bid_qty, r_ask_tick, r_ask_qty)  # fmt: skip
                     r += 1
                     st[S_NEXT_ROW] += interval_ns
             st[S_EXPECT] = -1
@@ -221,8 +356,8 @@ def run_book(
                 st[S_HAD_GAP] = 1
             elif fl & F_SNAPSHOT:
                 status = ST_RESYNC if st[S_HAD_GAP] == 1 else ST_SNAPSHOT
-                st[S_NBID] = 0
-                st[S_NASK] = 0
+                _side_clear(st, S_BID, bid_wq)
+                _side_clear(st, S_ASK, ask_wq)
                 st[S_SYNCED] = 1
                 st[S_HAD_GAP] = 0
                 st[S_SNAP] = last_id[i]
@@ -236,18 +371,14 @@ def run_book(
             st[S_APPLY] = 1 if (status == ST_APPLIED or status == ST_SNAPSHOT or status == ST_RESYNC) else 0
             st[S_INMSG] = 1
         if st[S_APPLY] == 1 and side[i] != 0:
+            rel = (fl & F_RELATIVE) != 0
             if side[i] > 0:
-                k = _set_level(bid_key, bid_qty, st[S_NBID], tick[i], qty[i], (fl & F_RELATIVE) != 0)
-                if k < 0:
-                    st[S_ERR] = ERR_CAPACITY
-                    return m, r, i
-                st[S_NBID] = k
+                ok = _side_set(st, S_BID, bid_wq, bid_ck, bid_cq, tick[i], qty[i], rel)
             else:
-                k = _set_level(ask_key, ask_qty, st[S_NASK], -tick[i], qty[i], (fl & F_RELATIVE) != 0)
-                if k < 0:
-                    st[S_ERR] = ERR_CAPACITY
-                    return m, r, i
-                st[S_NASK] = k
+                ok = _side_set(st, S_ASK, ask_wq, ask_ck, ask_cq, -tick[i], qty[i], rel)
+            if not ok:
+                st[S_ERR] = ERR_CAPACITY
+                return m, r, i
         if fl & F_END:
             st[S_INMSG] = 0
             status = st[S_STATUS]
@@ -255,6 +386,10 @@ def run_book(
                 st[S_LAST] = last_id[i]
                 if status == ST_APPLIED:
                     st[S_AWAIT] = 0
+                for o, wq, ck, cq in ((S_BID, bid_wq, bid_ck, bid_cq), (S_ASK, ask_wq, ask_ck, ask_cq)):
+                    nc = st[o + C_COUNT]
+                    if nc > 0 and (st[o + W_COUNT] == 0 or ck[nc - 1] >= st[o + W_BASE] + wq.shape[0]):
+                        _side_recenter(st, o, wq, ck, cq)
             m_ts[m] = st[S_MSG_TS]
             m_first[m] = st[S_FIRST]
             m_last[m] = last_id[i]
@@ -262,32 +397,33 @@ def run_book(
             m_expect[m] = st[S_EXPECT]
             valid = st[S_SYNCED] == 1
             m_valid[m] = valid
-            nb_ = st[S_NBID]
-            na_ = st[S_NASK]
-            has_b = valid and nb_ > 0
-            has_a = valid and na_ > 0
-            m_top[m, 0] = bid_key[nb_ - 1] if has_b else np.nan
-            m_top[m, 1] = bid_qty[nb_ - 1] if has_b else np.nan
-            m_top[m, 2] = -ask_key[na_ - 1] if has_a else np.nan
-            m_top[m, 3] = ask_qty[na_ - 1] if has_a else np.nan
-            m_crossed[m] = has_b and has_a and bid_key[nb_ - 1] >= -ask_key[na_ - 1]
+            bk, bq, has_b = _side_best(st, S_BID, bid_wq, bid_ck, bid_cq)
+            ak, aq, has_a = _side_best(st, S_ASK, ask_wq, ask_ck, ask_cq)
+            has_b = has_b and valid
+            has_a = has_a and valid
+            m_top[m, 0] = bk if has_b else np.nan
+            m_top[m, 1] = bq if has_b else np.nan
+            m_top[m, 2] = -ak if has_a else np.nan
+            m_top[m, 3] = aq if has_a else np.nan
+            m_crossed[m] = has_b and has_a and bk >= -ak
             m += 1
     return m, r, n
 
 
 @kernel
 def flush_rows(
-    st: np.ndarray, until_ts: int, interval_ns: int, bid_key: np.ndarray, bid_qty: np.ndarray,
-    ask_key: np.ndarray, ask_qty: np.ndarray, r_ts: np.ndarray, r_valid: np.ndarray,
-    r_bid_tick: np.ndarray, r_bid_qty: np.ndarray, r_ask_tick: np.ndarray, r_ask_qty: np.ndarray,
+    st: np.ndarray, until_ts: int, interval_ns: int, bid_wq: np.ndarray, bid_ck: np.ndarray,
+    bid_cq: np.ndarray, ask_wq: np.ndarray, ask_ck: np.ndarray, ask_cq: np.ndarray,
+    r_ts: np.ndarray, r_valid: np.ndarray, r_bid_tick: np.ndarray, r_bid_qty: np.ndarray,
+    r_ask_tick: np.ndarray, r_ask_qty: np.ndarray,
 ) -> int:  # fmt: skip
     """Write the rows stamped ``<= until_ts`` not yet written; return how many."""
     r = 0
     if st[S_NEXT_ROW] == -1 or interval_ns <= 0:
         return 0
     while st[S_NEXT_ROW] <= until_ts:
-        _emit_row(st, st[S_NEXT_ROW], r, bid_key, bid_qty, ask_key, ask_qty, r_ts, r_valid,
-                  r_bid_tick, r_bid_qty, r_ask_tick, r_ask_qty)  # fmt: skip
+        _emit_row(st, st[S_NEXT_ROW], r, bid_wq, bid_ck, bid_cq, ask_wq, ask_ck, ask_cq, r_ts,
+                  r_valid, r_bid_tick, r_bid_qty, r_ask_tick, r_ask_qty)  # fmt: skip
         r += 1
         st[S_NEXT_ROW] += interval_ns
     return r
