@@ -25,7 +25,9 @@ from seriesfactory.transforms.book import nb
 from seriesfactory.transforms.book.api import BookBuilder, infer_price_decimals, parse_records
 from seriesfactory.transforms.book.reference import reference_book
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "binance" / "hftbacktest"
+SHARED = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "binance" / "hftbacktest"
+)
 
 
 def build_stream(market: str, repeat: int) -> tuple[np.ndarray, int, int]:
@@ -76,16 +78,22 @@ def main() -> None:
     rate = levels / best
 
     peer_events, _, _ = build_stream(args.market, args.peer_repeat)
-    cols = {k: peer_events[k] for k in ("ts", "side", "qty", "first_id", "last_id", "prev_id", "flags")}
+    cols = {
+        k: peer_events[k] for k in ("ts", "side", "qty", "first_id", "last_id", "prev_id", "flags")
+    }
     cols["tick"] = np.rint(np.nan_to_num(peer_events["price"]) * 10**decimals).astype(np.int64)
     t0 = time.perf_counter()
     reference_book(cols, rule, 100_000_000, 10)
     peer_rate = int(np.count_nonzero(peer_events["side"] != 0)) / (time.perf_counter() - t0)
 
-    print(f"book rebuild ({args.market} BTCUSDT, {args.repeat} replays): {levels:,} level updates, "
-          f"{len(msgs):,} messages in {best:.3f} s = {rate / 1e6:.2f} M level updates/s")  # fmt: skip
-    print(f"peer: plain-Python twin (dict book): {peer_rate / 1e6:.3f} M level updates/s; "
-          f"ratio {rate / peer_rate:.0f}x")  # fmt: skip
+    print(
+        f"book rebuild ({args.market} BTCUSDT, {args.repeat} replays): {levels:,} level updates, "
+        f"{len(msgs):,} messages in {best:.3f} s = {rate / 1e6:.2f} M level updates/s"
+    )
+    print(
+        f"peer: plain-Python twin (dict book): {peer_rate / 1e6:.3f} M level updates/s; "
+        f"ratio {rate / peer_rate:.0f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,13 @@ from seriesfactory.raw.readers import ReadReport, detect_format, read_records
 
 
 def _native_line(recv_ns: int, data: object, kind: str = "msg", url: str | None = None) -> bytes:
-    rec = {"recv_ns": recv_ns, "conn": "c1", "venue": "binance", "kind": kind, "data": json.dumps(data)}
+    rec = {
+        "recv_ns": recv_ns,
+        "conn": "c1",
+        "venue": "binance",
+        "kind": kind,
+        "data": json.dumps(data),
+    }
     if url:
         rec["url"] = url
     return (json.dumps(rec) + "\n").encode()
@@ -27,7 +33,10 @@ def _zst(path: Path, payload: bytes) -> Path:
 
 def test_native_rotated_files_read_in_name_order(tmp_path: Path) -> None:
     _zst(tmp_path / "cap-0002.jsonl.zst", _native_line(3, {"a": 3}))
-    _zst(tmp_path / "cap-0001.jsonl.zst", _native_line(1, {"a": 1}) + _native_line(2, {"a": 2}, "rest", "u"))
+    _zst(
+        tmp_path / "cap-0001.jsonl.zst",
+        _native_line(1, {"a": 1}) + _native_line(2, {"a": 2}, "rest", "u"),
+    )
     recs = list(read_records(sorted(tmp_path.iterdir(), reverse=True)))
     assert [r.recv_ns for r in recs] == [1, 2, 3]
     assert recs[1].kind == "rest" and recs[1].url == "u" and json.loads(recs[0].data) == {"a": 1}
@@ -55,7 +64,9 @@ def test_native_partial_zstd_frame_keeps_earlier_frames(tmp_path: Path) -> None:
 
 
 def test_native_broken_middle_line_names_file_and_line(tmp_path: Path) -> None:
-    path = _zst(tmp_path / "cap.jsonl.zst", _native_line(1, {}) + b"{not json\n" + _native_line(3, {}))
+    path = _zst(
+        tmp_path / "cap.jsonl.zst", _native_line(1, {}) + b"{not json\n" + _native_line(3, {})
+    )
     with pytest.raises(DataError, match=r"cap\.jsonl\.zst:2: not a JSON capture record"):
         list(read_records([path], "native"))
 
@@ -66,14 +77,17 @@ def test_hftbacktest_lines_split_stream_and_rest(tmp_path: Path) -> None:
         fh.write('1723161253937085768 {"stream":"btcusdt@trade","data":{}}\n')
         fh.write('1723161254206652067 {"lastUpdateId":5,"bids":[],"asks":[]}\n')
     recs = list(read_records([path]))
-    assert [(r.recv_ns, r.kind) for r in recs] == [(1723161253937085768, "msg"), (1723161254206652067, "rest")]
+    assert [(r.recv_ns, r.kind) for r in recs] == [
+        (1723161253937085768, "msg"),
+        (1723161254206652067, "rest"),
+    ]
 
 
 def test_cryptofeed_v1_merges_ws_and_http_by_time(tmp_path: Path) -> None:
     ws = tmp_path / "BINANCE.ws.1.0"
     ws.write_text(
         "wss://stream <-> 1633998511.159679\n"
-        "wss://stream <- 1633998511.2: {\"method\":\"SUBSCRIBE\"}\n"
+        'wss://stream <- 1633998511.2: {"method":"SUBSCRIBE"}\n'
         '1633998512.0633569: {"stream":"a","data":{}}\n\n'
         '1633998513.5: {"stream":"b","data":{}}\n'
     )

@@ -20,11 +20,13 @@ book_app = typer.Typer(help="Rebuild L2 order books from recordings; snapshots a
 app.add_typer(book_app, name="book")
 
 Inputs = Annotated[list[Path], typer.Option("--input", help="Recorded file(s); repeat the option.")]
-InputFormat = Annotated[
-    str, typer.Option("--input-format", help=f"One of {', '.join(FORMATS)}.")
+InputFormat = Annotated[str, typer.Option("--input-format", help=f"One of {', '.join(FORMATS)}.")]
+Venue = Annotated[
+    str, typer.Option("--venue", help="binance, binance-usdm, coinbase, bybit, extended, okx.")
 ]
-Venue = Annotated[str, typer.Option("--venue", help="binance, binance-usdm, coinbase, bybit, extended, okx.")]
-Symbol = Annotated[str, typer.Option("--symbol", help="Symbol as the venue writes it, e.g. BTCUSDT, BTC-USD.")]
+Symbol = Annotated[
+    str, typer.Option("--symbol", help="Symbol as the venue writes it, e.g. BTCUSDT, BTC-USD.")
+]
 Decimals = Annotated[
     int | None, typer.Option("--price-decimals", help="Tick = 10**-d (default: inferred).")
 ]
@@ -36,18 +38,34 @@ def parse_interval(text: str, option: str = "--interval") -> int:
     """``'100ms'`` -> 100_000_000 ns; units ns, us, ms, s, m."""
     found = re.fullmatch(r"\s*(\d+)\s*(ns|us|ms|s|m)\s*", text)
     if not found or int(found.group(1)) <= 0:
-        raise InputError(f"{option} {text!r}: write a positive whole number and a unit, e.g. 100ms, 1s")
+        raise InputError(
+            f"{option} {text!r}: write a positive whole number and a unit, e.g. 100ms, 1s"
+        )
     return int(found.group(1)) * _UNITS[found.group(2)]
 
 
-def _rebuild(inputs: list[Path], fmt: str, venue: str, symbol: str, interval_ns: int,
-             depth: int, decimals: int | None) -> BookResult:  # fmt: skip
+def _rebuild(
+    inputs: list[Path],
+    fmt: str,
+    venue: str,
+    symbol: str,
+    interval_ns: int,
+    depth: int,
+    decimals: int | None,
+) -> BookResult:
     if fmt not in FORMATS:
         raise InputError(f"--input-format {fmt!r} is unknown; use one of {', '.join(FORMATS)}")
     if depth < 1:
         raise InputError(f"--depth must be at least 1, got {depth}")
-    return rebuild([str(p) for p in inputs], venue=venue, symbol=symbol, input_format=fmt,
-                   interval_ns=interval_ns, depth=depth, price_decimals=decimals)  # fmt: skip
+    return rebuild(
+        [str(p) for p in inputs],
+        venue=venue,
+        symbol=symbol,
+        input_format=fmt,
+        interval_ns=interval_ns,
+        depth=depth,
+        price_decimals=decimals,
+    )
 
 
 @book_app.command("snapshots")
@@ -62,13 +80,18 @@ def snapshots(
     price_decimals: Decimals = None,
 ) -> None:
     """Fixed-interval top-N book (plus trade summary) to Parquet; gaps beside it."""
-    res = _rebuild(inputs, input_format, venue, symbol, parse_interval(interval), depth, price_decimals)
+    res = _rebuild(
+        inputs, input_format, venue, symbol, parse_interval(interval), depth, price_decimals
+    )
     atomic_write_parquet(output, snapshot_table(res))
     gaps = gap_table(res)
     gaps_path = output.with_name(output.stem + ".gaps.parquet")
     atomic_write_parquet(gaps_path, gaps)
     valid = int(res.rows.valid.sum())
-    print(f"{output}: {len(res.rows.ts)} rows ({valid} with a valid book), {gaps.num_rows} gaps -> {gaps_path}")
+    print(
+        f"{output}: {len(res.rows.ts)} rows ({valid} with a valid book), "
+        f"{gaps.num_rows} gaps -> {gaps_path}"
+    )
     for path, line in res.read.truncated:
         print(f"warning: {path}:{line}: truncated last line skipped")
 
@@ -79,8 +102,12 @@ def verify(
     venue: Venue,
     symbol: Symbol,
     input_format: InputFormat = "auto",
-    stale: Annotated[str, typer.Option("--stale", help="Longest quiet span that is not stale.")] = "5s",
-    output: Annotated[Path | None, typer.Option("--output", help="Also write the report as JSON.")] = None,
+    stale: Annotated[
+        str, typer.Option("--stale", help="Longest quiet span that is not stale.")
+    ] = "5s",
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Also write the report as JSON.")
+    ] = None,
     price_decimals: Decimals = None,
 ) -> None:
     """Report gaps, crossings, stale periods, resyncs and top-of-book checks; exit 1 on problems."""

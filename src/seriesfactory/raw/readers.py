@@ -164,14 +164,18 @@ def detect_format(path: Path) -> str:
         if "<->" in text or " -> " in text or (":" in text and head.rstrip(":")[:1].isdigit()):
             return "cryptofeed"
         break
-    raise InputError(f"{path}: cannot tell its format; pass --input-format native|hftbacktest|cryptofeed")
+    raise InputError(
+        f"{path}: cannot tell its format; pass --input-format native|hftbacktest|cryptofeed"
+    )
 
 
 def _native(path: Path, report: ReadReport) -> Iterator[RawRecord]:
     pending: tuple[int, str] | None = None
     for lineno, text, complete in _open_text(path, report):
         if pending is not None:  # an earlier line failed to parse but was not the last one
-            raise DataError(f"not a JSON capture record: {pending[1][:80]!r}", path=str(path), line=pending[0])
+            raise DataError(
+                f"not a JSON capture record: {pending[1][:80]!r}", path=str(path), line=pending[0]
+            )
         if not text.strip():
             continue
         try:
@@ -193,7 +197,9 @@ def _native(path: Path, report: ReadReport) -> Iterator[RawRecord]:
             continue
         if rec.kind not in _KINDS:
             raise DataError(
-                f"unknown kind {rec.kind!r}; expected one of {sorted(_KINDS)}", path=str(path), line=lineno
+                f"unknown kind {rec.kind!r}; expected one of {sorted(_KINDS)}",
+                path=str(path),
+                line=lineno,
             )
         yield rec
     if pending is not None:  # the last line is broken: a crash mid-write
@@ -209,7 +215,9 @@ def _hftbacktest(path: Path, report: ReadReport) -> Iterator[RawRecord]:
             if not complete:
                 report.truncated.append((str(path), lineno))
                 continue
-            raise DataError(f"expected '<ns> <json>', got {text[:60]!r}", path=str(path), line=lineno)
+            raise DataError(
+                f"expected '<ns> <json>', got {text[:60]!r}", path=str(path), line=lineno
+            )
         kind = "msg" if body.startswith('{"stream"') else "rest"
         yield RawRecord(int(head), "hftbacktest", kind, body, None, str(path), lineno)
 
@@ -237,7 +245,9 @@ def _cryptofeed_v1(path: Path, report: ReadReport) -> Iterator[RawRecord]:
             if not complete:
                 report.truncated.append((str(path), lineno))
                 continue
-            raise DataError(f"not a cryptofeed capture line: {text[:60]!r}", path=str(path), line=lineno) from None
+            raise DataError(
+                f"not a cryptofeed capture line: {text[:60]!r}", path=str(path), line=lineno
+            ) from None
 
 
 _V3_KINDS = {"recv": "msg", "http": "rest", "connect": "open", "disconnect": "close"}

@@ -107,7 +107,9 @@ class EventBuffer:
             (ts_ns, recv_ns, 0, np.nan, np.nan, -1, -1, -1, BOOK_FLAG_GAP | BOOK_FLAG_MSG_END)
         )
 
-    def trade(self, ts_ns: int, recv_ns: int, price: float, qty: float, side: int, trade_id: int) -> None:
+    def trade(
+        self, ts_ns: int, recv_ns: int, price: float, qty: float, side: int, trade_id: int
+    ) -> None:
         """Append one trade; ``side`` is the aggressor (+1 buy, -1 sell, 0 unknown)."""
         self.trades.append((ts_ns, recv_ns, price, qty, side, trade_id))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from seriesfactory.sources._book_base import EventBuffer
@@ -41,11 +43,15 @@ def run_chunked(
 ) -> tuple[np.ndarray, BookRows]:
     """Run the kernel over ``events`` cut at ``cuts``; return all messages and rows."""
     b = BookBuilder(
-        rule=rule, price_decimals=decimals, interval_ns=interval_ns, depth=depth, window_ticks=window_ticks
+        rule=rule,
+        price_decimals=decimals,
+        interval_ns=interval_ns,
+        depth=depth,
+        window_ticks=window_ticks,
     )
     bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(events))), len(events)]
     msgs, rows = [], []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         m, r = b.update(events[lo:hi])
         msgs.append(m)
         rows.append(r)

@@ -7,47 +7,82 @@ import math
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from seriesfactory.sources._book_base import RULE_BINANCE, RULE_BINANCE_F, RULE_NEXT, RULE_NONE, RULE_PREV
-from seriesfactory.transforms.book import nb
-from seriesfactory.transforms.book.api import BookBuilder
-from seriesfactory.transforms.book.reference import reference_book
 from tests.transforms.book._streams import events_of, run_chunked
+
+from seriesfactory.sources._book_base import (
+    RULE_BINANCE,
+    RULE_BINANCE_F,
+    RULE_NEXT,
+    RULE_NONE,
+    RULE_PREV,
+)
+from seriesfactory.transforms.book import nb
+from seriesfactory.transforms.book.api import BookBuilder, BookRows
+from seriesfactory.transforms.book.reference import reference_book
 
 MS = 1_000_000
 
 
-def _run(msgs: list[dict[str, object]], rule: int, interval_ns: int = 0, depth: int = 2):
-    return run_chunked(events_of(msgs), [], rule=rule, decimals=2, interval_ns=interval_ns, depth=depth)
+def _run(
+    msgs: list[dict[str, object]], rule: int, interval_ns: int = 0, depth: int = 2
+) -> tuple[np.ndarray, BookRows]:
+    return run_chunked(
+        events_of(msgs), [], rule=rule, decimals=2, interval_ns=interval_ns, depth=depth
+    )
 
 
 def test_binance_spot_rules_hand_computed() -> None:
     # snapshot L=100; u=100 stale (u <= L); U=99,u=103 first applied (U <= 101 <= u);
     # U=104 next; U=104 again (u=105 <= 105) duplicate; U=107 gap (expected 106)
-    msgs = [
-        {"ts": 1 * MS, "first": 100, "last": 100, "snapshot": True, "bids": [(10.0, 1.0)], "asks": [(10.5, 2.0)]},
+    msgs: list[dict[str, object]] = [
+        {
+            "ts": 1 * MS,
+            "first": 100,
+            "last": 100,
+            "snapshot": True,
+            "bids": [(10.0, 1.0)],
+            "asks": [(10.5, 2.0)],
+        },
         {"ts": 2 * MS, "first": 98, "last": 100, "bids": [(10.0, 9.0)]},
         {"ts": 3 * MS, "first": 99, "last": 103, "bids": [(10.1, 3.0)]},
         {"ts": 4 * MS, "first": 104, "last": 105, "asks": [(10.5, 0.0), (10.6, 4.0)]},
         {"ts": 5 * MS, "first": 104, "last": 105, "asks": [(10.2, 1.0)]},
         {"ts": 6 * MS, "first": 107, "last": 108, "bids": [(10.2, 1.0)]},
         {"ts": 7 * MS, "first": 109, "last": 110, "bids": [(10.2, 1.0)]},
-        {"ts": 8 * MS, "first": 200, "last": 200, "snapshot": True, "bids": [(9.0, 1.0)], "asks": [(9.5, 1.0)]},
+        {
+            "ts": 8 * MS,
+            "first": 200,
+            "last": 200,
+            "snapshot": True,
+            "bids": [(9.0, 1.0)],
+            "asks": [(9.5, 1.0)],
+        },
     ]
     m, _ = _run(msgs, RULE_BINANCE)
     assert m["status"].tolist() == [
-        nb.ST_SNAPSHOT, nb.ST_STALE, nb.ST_APPLIED, nb.ST_APPLIED, nb.ST_DUPLICATE,
-        nb.ST_GAP, nb.ST_UNSYNCED, nb.ST_RESYNC,
-    ]  # fmt: skip
+        nb.ST_SNAPSHOT,
+        nb.ST_STALE,
+        nb.ST_APPLIED,
+        nb.ST_APPLIED,
+        nb.ST_DUPLICATE,
+        nb.ST_GAP,
+        nb.ST_UNSYNCED,
+        nb.ST_RESYNC,
+    ]
     assert m["expect"][5] == 106
     # after message 4: bids 10.1x3, 10.0x1 ; asks 10.6x4 (10.5 deleted)
-    assert (m["bid_px"][3], m["bid_qty"][3], m["ask_px"][3], m["ask_qty"][3]) == (10.1, 3.0, 10.6, 4.0)
+    assert (m["bid_px"][3], m["bid_qty"][3], m["ask_px"][3], m["ask_qty"][3]) == (
+        10.1,
+        3.0,
+        10.6,
+        4.0,
+    )
     assert m["valid"].tolist() == [True, True, True, True, True, False, False, True]
 
 
 def test_binance_futures_rules_hand_computed() -> None:
     # L=100: u=99 stale (u < L); U=95,u=100 first (U <= L <= u); then pu chaining
-    msgs = [
+    msgs: list[dict[str, object]] = [
         {"ts": 1, "first": 100, "last": 100, "snapshot": True, "bids": [(1.0, 1.0)]},
         {"ts": 2, "first": 90, "last": 99, "prev": 89},
         {"ts": 3, "first": 95, "last": 100, "prev": 94},
@@ -55,14 +90,31 @@ def test_binance_futures_rules_hand_computed() -> None:
         {"ts": 5, "first": 125, "last": 130, "prev": 121},
     ]
     m, _ = _run(msgs, RULE_BINANCE_F)
-    assert m["status"].tolist() == [nb.ST_SNAPSHOT, nb.ST_STALE, nb.ST_APPLIED, nb.ST_APPLIED, nb.ST_GAP]
+    assert m["status"].tolist() == [
+        nb.ST_SNAPSHOT,
+        nb.ST_STALE,
+        nb.ST_APPLIED,
+        nb.ST_APPLIED,
+        nb.ST_GAP,
+    ]
     assert m["expect"][4] == 120
 
 
 def test_next_prev_none_rules_and_gap_marker() -> None:
-    base = {"ts": 1, "first": 5, "last": 5, "prev": 4, "snapshot": True, "bids": [(1.0, 1.0)]}
-    msgs = [base, {"ts": 2, "first": 6, "last": 6, "prev": 5}, {"ts": 3, "first": 6, "last": 6, "prev": 5},
-            {"ts": 4, "first": 8, "last": 8, "prev": 7}]  # fmt: skip
+    base: dict[str, object] = {
+        "ts": 1,
+        "first": 5,
+        "last": 5,
+        "prev": 4,
+        "snapshot": True,
+        "bids": [(1.0, 1.0)],
+    }
+    msgs: list[dict[str, object]] = [
+        base,
+        {"ts": 2, "first": 6, "last": 6, "prev": 5},
+        {"ts": 3, "first": 6, "last": 6, "prev": 5},
+        {"ts": 4, "first": 8, "last": 8, "prev": 7},
+    ]
     m, _ = _run(msgs, RULE_NEXT)
     assert m["status"].tolist() == [nb.ST_SNAPSHOT, nb.ST_APPLIED, nb.ST_DUPLICATE, nb.ST_GAP]
     m, _ = _run(msgs, RULE_PREV)
@@ -73,8 +125,15 @@ def test_next_prev_none_rules_and_gap_marker() -> None:
 
 
 def test_relative_levels_and_crossing() -> None:
-    msgs = [
-        {"ts": 1, "first": 1, "last": 1, "snapshot": True, "bids": [(1.0, 2.0)], "asks": [(1.2, 1.0)]},
+    msgs: list[dict[str, object]] = [
+        {
+            "ts": 1,
+            "first": 1,
+            "last": 1,
+            "snapshot": True,
+            "bids": [(1.0, 2.0)],
+            "asks": [(1.2, 1.0)],
+        },
         {"ts": 2, "first": 2, "last": 2, "bids": [(1.0, -0.5)], "relative": True},
         {"ts": 3, "first": 3, "last": 3, "bids": [(1.0, -1.5)], "relative": True},
         {"ts": 4, "first": 4, "last": 4, "bids": [(1.3, 1.0)]},
@@ -88,8 +147,15 @@ def test_relative_levels_and_crossing() -> None:
 def test_grid_rows_are_the_book_after_events_up_to_t() -> None:
     # interval 10: messages at 3, 10, 25 -> rows 10 (after ts 3 and 10), 20 (same), and
     # the final row 20 only; a row at 30 would be past the last message
-    msgs = [
-        {"ts": 3, "first": 1, "last": 1, "snapshot": True, "bids": [(1.0, 1.0)], "asks": [(2.0, 1.0)]},
+    msgs: list[dict[str, object]] = [
+        {
+            "ts": 3,
+            "first": 1,
+            "last": 1,
+            "snapshot": True,
+            "bids": [(1.0, 1.0)],
+            "asks": [(2.0, 1.0)],
+        },
         {"ts": 10, "first": 2, "last": 2, "bids": [(1.5, 2.0)]},
         {"ts": 25, "first": 3, "last": 3, "bids": [(1.7, 3.0)]},
     ]
@@ -114,11 +180,22 @@ def streams(draw: st.DrawFn) -> tuple[np.ndarray, int, int, int, list[int], int]
         step = {"delta": 1, "snapshot": 1, "skip": 3, "dup": 0}[kind]
         first = last_id + step
         last = first + draw(st.integers(0, 2))
-        lv = st.tuples(st.integers(90, 110).map(lambda t: t / 100), st.sampled_from([0.0, 0.5, 1.0, 2.5]))
+        lv = st.tuples(
+            st.integers(90, 110).map(lambda t: t / 100), st.sampled_from([0.0, 0.5, 1.0, 2.5])
+        )
         bids = draw(st.lists(lv, max_size=4))
         asks = [(p + 0.3, q) for p, q in draw(st.lists(lv, max_size=4))]
-        msgs.append({"ts": ts, "first": first, "last": last, "prev": last_id, "bids": bids, "asks": asks,
-                     "snapshot": kind == "snapshot"})  # fmt: skip
+        msgs.append(
+            {
+                "ts": ts,
+                "first": first,
+                "last": last,
+                "prev": last_id,
+                "bids": bids,
+                "asks": asks,
+                "snapshot": kind == "snapshot",
+            }
+        )
         last_id = max(last_id, last)
     events = events_of(msgs)
     cuts = draw(st.lists(st.integers(0, len(events)), max_size=5))
@@ -128,7 +205,9 @@ def streams(draw: st.DrawFn) -> tuple[np.ndarray, int, int, int, list[int], int]
 
 @settings(max_examples=150, deadline=None)
 @given(streams())
-def test_kernel_equals_reference_in_any_chunking(case: tuple[np.ndarray, int, int, int, list[int], int]) -> None:
+def test_kernel_equals_reference_in_any_chunking(
+    case: tuple[np.ndarray, int, int, int, list[int], int],
+) -> None:
     events, rule, interval, depth, cuts, window = case
     kw = {"rule": rule, "decimals": 2, "interval_ns": interval, "depth": depth}
     whole_m, whole_r = run_chunked(events, [], **kw, window_ticks=window)
@@ -157,7 +236,19 @@ def test_capacity_overflow_names_the_event() -> None:
 
     from seriesfactory.errors import DataError
 
-    ev = events_of([{"ts": 1, "first": 1, "last": 1, "snapshot": True, "bids": [(1.0, 1.0), (2.0, 1.0), (3.0, 1.0)]}])
-    b = BookBuilder(rule=RULE_NEXT, price_decimals=1, interval_ns=0, depth=1, max_levels=1, window_ticks=4)
+    ev = events_of(
+        [
+            {
+                "ts": 1,
+                "first": 1,
+                "last": 1,
+                "snapshot": True,
+                "bids": [(1.0, 1.0), (2.0, 1.0), (3.0, 1.0)],
+            }
+        ]
+    )
+    b = BookBuilder(
+        rule=RULE_NEXT, price_decimals=1, interval_ns=0, depth=1, max_levels=1, window_ticks=4
+    )
     with pytest.raises(DataError, match="more than 1 levels outside its window"):
         b.update(ev)

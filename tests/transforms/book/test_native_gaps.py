@@ -35,18 +35,38 @@ def _capture(shared_real: Path, tmp_path: Path) -> tuple[Path, int]:
             if diffs == 400:
                 dropped = json.loads(r.data)["data"]["U"]
                 continue
-        out.append({"recv_ns": r.recv_ns, "conn": "c1", "venue": "binance", "kind": r.kind, "data": r.data})
+        out.append(
+            {"recv_ns": r.recv_ns, "conn": "c1", "venue": "binance", "kind": r.kind, "data": r.data}
+        )
         if i in (len(recs) // 2, 3 * len(recs) // 4):
             if i == 3 * len(recs) // 4:
-                out.append({"recv_ns": r.recv_ns, "conn": "c1", "venue": "binance", "kind": "gap", "data": ""})
-            out.append({"recv_ns": r.recv_ns, "conn": "c2", "venue": "binance", "kind": "rest",
-                        "url": "https://x/api/v3/depth?symbol=BTCUSDT&limit=1000", "data": _snapshot_at(recs, i + 1)})  # fmt: skip
+                out.append(
+                    {
+                        "recv_ns": r.recv_ns,
+                        "conn": "c1",
+                        "venue": "binance",
+                        "kind": "gap",
+                        "data": "",
+                    }
+                )
+            out.append(
+                {
+                    "recv_ns": r.recv_ns,
+                    "conn": "c2",
+                    "venue": "binance",
+                    "kind": "rest",
+                    "url": "https://x/api/v3/depth?symbol=BTCUSDT&limit=1000",
+                    "data": _snapshot_at(recs, i + 1),
+                }
+            )
     folder = tmp_path / "raw"
     folder.mkdir()
     half = len(out) // 2
     for k, part in enumerate((out[:half], out[half:])):
         text = "".join(json.dumps(x) + "\n" for x in part).encode()
-        (folder / f"binance-{k:04d}.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(text))
+        (folder / f"binance-{k:04d}.jsonl.zst").write_bytes(
+            zstandard.ZstdCompressor().compress(text)
+        )
     return folder, int(dropped)
 
 
@@ -74,7 +94,10 @@ def test_native_capture_gap_and_resync(shared_real: Path, tmp_path: Path) -> Non
     assert gaps[0]["expected_id"] == dropped and gaps[0]["got_id"] > dropped
     assert all(g["resync_ts"] is not None and g["duration_ns"] >= 0 for g in gaps)
     # between the gap and the resync no row is valid
-    gap_ts, resync_ts = (int(gaps[0]["ts"].timestamp() * 1e9), int(gaps[0]["resync_ts"].timestamp() * 1e9))
+    gap_ts, resync_ts = (
+        int(gaps[0]["ts"].timestamp() * 1e9),
+        int(gaps[0]["resync_ts"].timestamp() * 1e9),
+    )
     inside = (res.rows.ts > gap_ts + 100_000_000) & (res.rows.ts < resync_ts)
     assert inside.any() and not res.rows.valid[inside].any()
     report = verify_report(res)
@@ -82,8 +105,13 @@ def test_native_capture_gap_and_resync(shared_real: Path, tmp_path: Path) -> Non
     # resynced from the true book, the rebuilt top agrees with every bookTicker it meets
     matches, mismatches, _ = ticker_check(res)
     assert mismatches == 0 and matches > 100
-    clean = rebuild([str(shared_real / "binance/hftbacktest/spot/btcusdt_20240808.gz")], venue="binance",
-                    symbol="BTCUSDT", interval_ns=100_000_000, depth=3)  # fmt: skip
+    clean = rebuild(
+        [str(shared_real / "binance/hftbacktest/spot/btcusdt_20240808.gz")],
+        venue="binance",
+        symbol="BTCUSDT",
+        interval_ns=100_000_000,
+        depth=3,
+    )
     np.testing.assert_array_equal(clean.rows.bid_qty[-50:], res.rows.bid_qty[-50:])
 
 
@@ -92,14 +120,44 @@ def test_cli_snapshots_and_verify(shared_real: Path, tmp_path: Path, capsys) -> 
     files = sorted(folder.iterdir())
     out = tmp_path / "book.parquet"
     args = [a for f in files for a in ("--input", str(f))]
-    code = main(["book", "snapshots", *args, "--venue", "binance", "--symbol", "BTCUSDT",
-                 "--interval", "1s", "--depth", "2", "--output", str(out)])  # fmt: skip
+    code = main(
+        [
+            "book",
+            "snapshots",
+            *args,
+            "--venue",
+            "binance",
+            "--symbol",
+            "BTCUSDT",
+            "--interval",
+            "1s",
+            "--depth",
+            "2",
+            "--output",
+            str(out),
+        ]
+    )
     assert code == 0
     table = pq.read_table(out)
     assert table.column_names[:9] == [
-        "ts", "bid_px_01", "bid_px_02", "bid_sz_01", "bid_sz_02", "ask_px_01", "ask_px_02", "ask_sz_01", "ask_sz_02",
-    ]  # fmt: skip
-    assert table.column_names[9:] == ["book_valid", "trade_count", "buy_qty_base", "sell_qty_base", "vwap", "last_price"]
+        "ts",
+        "bid_px_01",
+        "bid_px_02",
+        "bid_sz_01",
+        "bid_sz_02",
+        "ask_px_01",
+        "ask_px_02",
+        "ask_sz_01",
+        "ask_sz_02",
+    ]
+    assert table.column_names[9:] == [
+        "book_valid",
+        "trade_count",
+        "buy_qty_base",
+        "sell_qty_base",
+        "vwap",
+        "last_price",
+    ]
     ts = table.column("ts").cast("int64").to_numpy()
     assert np.all(ts % 1_000_000_000 == 0) and np.all(np.diff(ts) == 1_000_000_000)
     assert pq.read_table(tmp_path / "book.gaps.parquet").num_rows == 2
@@ -107,6 +165,22 @@ def test_cli_snapshots_and_verify(shared_real: Path, tmp_path: Path, capsys) -> 
     code = main(["book", "verify", *args, "--venue", "binance", "--symbol", "BTCUSDT"])
     assert code == 1  # gaps were found
     assert '"gap": 1' in capsys.readouterr().out
-    assert main(["book", "snapshots", *args, "--venue", "binance", "--symbol", "BTCUSDT",
-                 "--interval", "soon", "--output", str(out)]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "book",
+                "snapshots",
+                *args,
+                "--venue",
+                "binance",
+                "--symbol",
+                "BTCUSDT",
+                "--interval",
+                "soon",
+                "--output",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert main(["book", "verify", *args, "--venue", "nowhere", "--symbol", "X"]) == 2

@@ -7,16 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from seriesfactory.raw.readers import read_records
 from seriesfactory.sources._book_base import get_parser
 from seriesfactory.sources.okx.book import okx_checksum
-from seriesfactory.raw.readers import read_records
 from seriesfactory.transforms.book import nb
 from seriesfactory.transforms.book.api import infer_price_decimals, parse_records, rebuild
 from seriesfactory.transforms.book.reference import reference_book
 from seriesfactory.transforms.book.report import ticker_check, verify_report
 
 
-@pytest.mark.parametrize(("venue", "folder", "matches"), [("binance", "spot", 564), ("binance-usdm", "usdm", 629)])
+@pytest.mark.parametrize(
+    ("venue", "folder", "matches"), [("binance", "spot", 564), ("binance-usdm", "usdm", 629)]
+)
 def test_hftbacktest_book_equals_book_ticker_every_time(
     shared_real: Path, venue: str, folder: str, matches: int
 ) -> None:
@@ -27,8 +29,14 @@ def test_hftbacktest_book_equals_book_ticker_every_time(
     assert report["statuses"]["gap"] == 0 and report["crossed_messages"] == 0
     assert report["statuses"]["snapshot"] == 1 and report["valid_at_end"]
     # a 64-tick window keeps most levels cold and moves often: the same answer
-    small = rebuild([str(path)], venue=venue, symbol="BTCUSDT", interval_ns=100_000_000, depth=5,
-                    window_ticks=64)  # fmt: skip
+    small = rebuild(
+        [str(path)],
+        venue=venue,
+        symbol="BTCUSDT",
+        interval_ns=100_000_000,
+        depth=5,
+        window_ticks=64,
+    )
     assert ticker_check(small)[:2] == (matches, 0)
     np.testing.assert_array_equal(small.rows.bid_qty, res.rows.bid_qty)
     np.testing.assert_array_equal(small.rows.ask_px, res.rows.ask_px)
@@ -38,14 +46,25 @@ def test_hftbacktest_book_equals_book_ticker_every_time(
 
 _BINANCE = "binance/cryptofeed/"
 _CASES = [
-    ("binance", [_BINANCE + "BINANCE.ws.1.0", _BINANCE + "BINANCE.http.0.0"], ["NKNUSDT", "LRCBTC", "BLZETH", "RUNEEUR"]),
-    ("binance-usdm", [_BINANCE + "BINANCE_FUTURES.ws.1.0", _BINANCE + "BINANCE_FUTURES.http.0.0"],
-     ["SUSHIUSDT", "AKROUSDT", "KEEPUSDT", "CTKUSDT"]),
+    (
+        "binance",
+        [_BINANCE + "BINANCE.ws.1.0", _BINANCE + "BINANCE.http.0.0"],
+        ["NKNUSDT", "LRCBTC", "BLZETH", "RUNEEUR"],
+    ),
+    (
+        "binance-usdm",
+        [_BINANCE + "BINANCE_FUTURES.ws.1.0", _BINANCE + "BINANCE_FUTURES.http.0.0"],
+        ["SUSHIUSDT", "AKROUSDT", "KEEPUSDT", "CTKUSDT"],
+    ),
     ("coinbase", ["coinbase/cryptofeed-v3/COINBASE.jsonl.zst"], ["BTC-USD", "ETH-USD"]),
     ("coinbase", ["coinbase/cryptofeed/COINBASE.ws.28.0"], ["SKL-USD", "DASH-BTC", "NU-GBP"]),
-    ("bybit", ["bybit/cryptofeed-v3/BYBIT.jsonl.zst"], ["linear:BTCUSDT", "spot:BTCUSDT", "SOLUSDT", "DOGEUSDT"]),
+    (
+        "bybit",
+        ["bybit/cryptofeed-v3/BYBIT.jsonl.zst"],
+        ["linear:BTCUSDT", "spot:BTCUSDT", "SOLUSDT", "DOGEUSDT"],
+    ),
     ("okx", ["okx/cryptofeed/OKX.ws.1.0"], ["BTC-USDT", "BTC-USD-220527", "UNI-USD-SWAP"]),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("venue", "files", "symbols"), _CASES)
@@ -79,7 +98,9 @@ def test_okx_checksums_match_the_rebuilt_book(shared_real: Path) -> None:
         parser = get_parser("okx", symbol)
         events, _ = parse_records(parser, read_records([path], "cryptofeed"))
         d = infer_price_decimals(events["price"][events["side"] != 0])
-        cols = {k: events[k] for k in ("ts", "side", "qty", "first_id", "last_id", "prev_id", "flags")}
+        cols = {
+            k: events[k] for k in ("ts", "side", "qty", "first_id", "last_id", "prev_id", "flags")
+        }
         cols["tick"] = np.rint(np.nan_to_num(events["price"]) * 10**d).astype(np.int64)
         msgs, _ = reference_book(cols, parser.rule, 0, 1)
         books = _replay_levels(cols, d)
@@ -89,13 +110,17 @@ def test_okx_checksums_match_the_rebuilt_book(shared_real: Path) -> None:
             assert okx_checksum(bids, asks) == want
 
 
-def _replay_levels(cols: dict[str, np.ndarray], d: int) -> list[tuple[list[tuple[float, float]], list[tuple[float, float]]]]:
+def _replay_levels(
+    cols: dict[str, np.ndarray], d: int
+) -> list[tuple[list[tuple[float, float]], list[tuple[float, float]]]]:
     """Top-25 levels (price, size) after each message, rebuilt with plain dicts."""
     bids: dict[int, float] = {}
     asks: dict[int, float] = {}
     out = []
     at_start = True
-    for side, tick, qty, fl in zip(cols["side"], cols["tick"], cols["qty"], cols["flags"], strict=True):
+    for side, tick, qty, fl in zip(
+        cols["side"], cols["tick"], cols["qty"], cols["flags"], strict=True
+    ):
         if at_start and fl & nb.F_SNAPSHOT:
             bids.clear()
             asks.clear()

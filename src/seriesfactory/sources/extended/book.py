@@ -70,15 +70,19 @@ class ExtendedBook(BookParser):
                     absolute[k].append((price, float(lvl["c"])))
                 else:
                     relative[k].append((price, float(lvl["q"])))
-        ids = {"first_id": seq, "last_id": seq, "prev_id": seq - 1}
+        recv = rec.recv_ns
+        bids, asks = absolute
+        self.out.message(
+            ts, recv, bids, asks, first_id=seq, last_id=seq, prev_id=seq - 1, snapshot=snapshot
+        )
         if relative[0] or relative[1]:
-            # two messages with the same ids: absolute levels first, then changes; the
-            # engine checks the sequence on the first and applies the second as its tail
-            self.out.message(ts, rec.recv_ns, *absolute, snapshot=snapshot, **ids)
+            # one message, two runs: absolute levels, then changes. The engine checks the
+            # sequence on the first event and applies the relative run as the message's tail.
             self._merge_last_two()
-            self.out.message(ts, rec.recv_ns, *relative, relative=True, **ids)
-        else:
-            self.out.message(ts, rec.recv_ns, *absolute, snapshot=snapshot, **ids)
+            bids, asks = relative
+            self.out.message(
+                ts, recv, bids, asks, first_id=seq, last_id=seq, prev_id=seq - 1, relative=True
+            )
 
     def _merge_last_two(self) -> None:
         """Clear the end-of-message flag just written, so the next run continues the message."""

@@ -91,4 +91,6 @@ class OkxBook(BookParser):
             for t in msg["data"]:
                 ts = self.event_ts(ms_to_ns(t["ts"]), rec.recv_ns)
                 side = 1 if t["side"] == "buy" else -1
-                self.out.trade(ts, rec.recv_ns, float(t["px"]), float(t["sz"]), side, int(t["tradeId"]))
+                self.out.trade(
+                    ts, rec.recv_ns, float(t["px"]), float(t["sz"]), side, int(t["tradeId"])
+                )

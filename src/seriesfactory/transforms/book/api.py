@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -49,7 +50,8 @@ MAX_ROWS_PER_CHUNK = 50_000_000
 def infer_price_decimals(prices: npt.NDArray[np.float64], max_decimals: int = 12) -> int:
     """Fewest decimals ``d`` such that every price is a whole number of ``10**-d``.
 
-    A price ``p`` is on the grid when ``|p * 10**d - round(p * 10**d)| <= 1e-9 * max(1, p * 10**d)``.
+    With ``x = p * 10**d``, a price ``p`` is on the grid when
+    ``|x - round(x)| <= 1e-9 * max(1, |x|)``.
     """
     p = np.unique(prices[np.isfinite(prices)])
     for d in range(max_decimals + 1):
@@ -76,7 +78,9 @@ class BookRows:
         if not parts:
             e2 = np.empty((0, depth))
             return BookRows(np.empty(0, np.int64), np.empty(0, bool), e2, e2, e2, e2)
-        return BookRows(*(np.concatenate([getattr(p, f) for p in parts]) for f in BookRows.__slots__))
+        return BookRows(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in BookRows.__slots__)
+        )
 
 
 class BookBuilder:
@@ -118,7 +122,11 @@ class BookBuilder:
         self.max_levels = max_levels
         # per side: dense window of sizes, then sorted cold keys and sizes (see nb.py)
         self.sides = tuple(
-            (np.zeros(window_ticks, np.float64), np.zeros(max_levels, np.int64), np.zeros(max_levels))
+            (
+                np.zeros(window_ticks, np.float64),
+                np.zeros(max_levels, np.int64),
+                np.zeros(max_levels),
+            )
             for _ in range(2)
         )
         self.events_seen = 0
@@ -137,7 +145,7 @@ class BookBuilder:
             )
         return ticks.astype(np.int64)
 
-    def _row_buffers(self, n_rows: int) -> tuple[npt.NDArray[np.generic], ...]:
+    def _row_buffers(self, n_rows: int) -> tuple[npt.NDArray[Any], ...]:
         d = self.depth
         return (
             np.empty(n_rows, np.int64),
@@ -148,11 +156,11 @@ class BookBuilder:
             np.empty((n_rows, d), np.float64),
         )
 
-    def _rows(self, bufs: tuple[npt.NDArray[np.generic], ...], n: int) -> BookRows:
+    def _rows(self, bufs: tuple[npt.NDArray[Any], ...], n: int) -> BookRows:
         ts, valid, bt, bq, at, aq = (b[:n] for b in bufs)
         bid_px = np.where(bt >= 0, bt / self.scale, np.nan)
         ask_px = np.where(at >= 0, at / self.scale, np.nan)
-        return BookRows(ts.copy(), valid.copy(), bid_px, bq.copy(), ask_px, aq.copy())  # type: ignore[arg-type]
+        return BookRows(ts.copy(), valid.copy(), bid_px, bq.copy(), ask_px, aq.copy())
 
     def update(self, events: npt.NDArray[np.void]) -> tuple[npt.NDArray[np.void], BookRows]:
         """Apply a chunk of events; return its message records and the grid rows it closed."""
@@ -166,11 +174,15 @@ class BookBuilder:
             rows_bound = max(0, (hi - lo) // self.interval_ns + 2)
             if rows_bound > MAX_ROWS_PER_CHUNK:
                 raise InputError(
-                    f"--interval {self.interval_ns} ns over this time span makes {rows_bound} rows; "
-                    "use a larger interval or a shorter input"
+                    f"--interval {self.interval_ns} ns over this time span makes "
+                    f"{rows_bound} rows; use a larger interval or a shorter input"
                 )
         msgs = np.zeros(n_msgs, MESSAGE_DTYPE)
-        m_cols = (np.empty(n_msgs, np.int64), np.empty(n_msgs, np.int64), np.empty(n_msgs, np.int64))
+        m_cols = (
+            np.empty(n_msgs, np.int64),
+            np.empty(n_msgs, np.int64),
+            np.empty(n_msgs, np.int64),
+        )
         m_status = np.empty(n_msgs, np.int64)
         m_expect = np.empty(n_msgs, np.int64)
         m_valid = np.empty(n_msgs, np.bool_)
@@ -178,11 +190,27 @@ class BookBuilder:
         m_top = np.empty((n_msgs, 4), np.float64)
         bufs = self._row_buffers(rows_bound)
         m, r, done = nb.run_book(
-            events["ts"], events["side"], self._ticks(events), events["qty"], events["first_id"],
-            events["last_id"], events["prev_id"], events["flags"], self.rule, self.interval_ns,
-            st, *self.sides[0], *self.sides[1], *m_cols, m_status,
-            m_expect, m_valid, m_crossed, m_top, *bufs,
-        )  # fmt: skip
+            events["ts"],
+            events["side"],
+            self._ticks(events),
+            events["qty"],
+            events["first_id"],
+            events["last_id"],
+            events["prev_id"],
+            events["flags"],
+            self.rule,
+            self.interval_ns,
+            st,
+            *self.sides[0],
+            *self.sides[1],
+            *m_cols,
+            m_status,
+            m_expect,
+            m_valid,
+            m_crossed,
+            m_top,
+            *bufs,
+        )
         if st[nb.S_ERR] == nb.ERR_CAPACITY:
             raise DataError(
                 f"the book has more than {self.max_levels} levels outside its window on one side; "
@@ -213,7 +241,10 @@ class BookBuilder:
         qtys = np.concatenate([wq[idx], cq[: st[o + nb.C_COUNT]]])
         order = np.argsort(-keys, kind="stable")
         sign = 1 if side > 0 else -1
-        return [(sign * int(k) / self.scale, float(q)) for k, q in zip(keys[order], qtys[order], strict=True)]
+        return [
+            (sign * int(k) / self.scale, float(q))
+            for k, q in zip(keys[order], qtys[order], strict=True)
+        ]
 
     def finish(self) -> BookRows:
         """Write the grid rows up to the last message time (call once, at the end)."""
@@ -245,7 +276,9 @@ class BookResult:
     read: ReadReport = field(default_factory=ReadReport)
 
 
-def parse_records(parser: BookParser, records: Iterable[RawRecord]) -> tuple[np.ndarray, np.ndarray]:
+def parse_records(
+    parser: BookParser, records: Iterable[RawRecord]
+) -> tuple[np.ndarray, np.ndarray]:
     """Run every record through ``parser``; return all its events and trades."""
     for rec in records:
         parser.feed(rec)

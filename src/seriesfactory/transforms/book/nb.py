@@ -37,16 +37,31 @@ from seriesfactory._jit import kernel
 # state slots
 S_SYNCED, S_LAST, S_SNAP, S_AWAIT, S_INMSG, S_APPLY = 0, 1, 2, 3, 4, 5
 S_LAST_TS, S_NEXT_ROW, S_HAD_GAP, S_ERR, S_STATUS, S_EXPECT, S_MSG_TS, S_FIRST = (
-    8, 9, 10, 11, 12, 13, 14, 15,
-)  # fmt: skip
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+)
 S_BID, S_ASK = 16, 20  # per side: window base key, best window index, window levels, cold levels
 ST_SIZE = 24
 W_BASE, W_BEST, W_COUNT, C_COUNT = 0, 1, 2, 3
 
 # message status codes
+# (applied and snapshot are 0 and 1: ``status <= ST_SNAPSHOT`` means the message was applied)
 ST_APPLIED, ST_SNAPSHOT, ST_STALE, ST_DUPLICATE, ST_GAP, ST_UNSYNCED, ST_MARKER, ST_RESYNC = (
-    0, 1, 2, 3, 4, 5, 6, 7,
-)  # fmt: skip
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+)
 
 ERR_CAPACITY = 1
 
@@ -111,9 +126,15 @@ def _cold_set(ck: np.ndarray, cq: np.ndarray, n: int, key: int, qty: float, rel:
 
 @kernel
 def _side_set(
-    st: np.ndarray, o: int, wq: np.ndarray, ck: np.ndarray, cq: np.ndarray, key: int, qty: float,
+    st: np.ndarray,
+    o: int,
+    wq: np.ndarray,
+    ck: np.ndarray,
+    cq: np.ndarray,
+    key: int,
+    qty: float,
     rel: bool,
-) -> bool:  # fmt: skip
+) -> bool:
     """Set, change (``rel``) or delete (qty <= 0) the level ``key`` of one side; False if full.
 
     Keys inside the window ``[base, base + W)`` live in the dense array ``wq`` (O(1));
@@ -139,8 +160,7 @@ def _side_set(
         if old == 0.0:
             st[o + W_COUNT] += 1
         wq[j] = qty
-        if j > st[o + W_BEST]:
-            st[o + W_BEST] = j
+        st[o + W_BEST] = max(st[o + W_BEST], j)
     elif old != 0.0:
         wq[j] = 0.0
         st[o + W_COUNT] -= 1
@@ -198,8 +218,7 @@ def _side_recenter(st: np.ndarray, o: int, wq: np.ndarray, ck: np.ndarray, cq: n
         if 0 <= j < w:
             wq[j] = qtys[idx]
             st[o + W_COUNT] += 1
-            if j > st[o + W_BEST]:
-                st[o + W_BEST] = j
+            st[o + W_BEST] = max(st[o + W_BEST], j)
         else:
             ck[c] = keys[idx]
             cq[c] = qtys[idx]
@@ -208,7 +227,9 @@ def _side_recenter(st: np.ndarray, o: int, wq: np.ndarray, ck: np.ndarray, cq: n
 
 
 @kernel
-def _side_best(st: np.ndarray, o: int, wq: np.ndarray, ck: np.ndarray, cq: np.ndarray) -> tuple[int, float, bool]:
+def _side_best(
+    st: np.ndarray, o: int, wq: np.ndarray, ck: np.ndarray, cq: np.ndarray
+) -> tuple[int, float, bool]:
     """(key, qty, present) of the side's best level."""
     nc = st[o + C_COUNT]
     bi = st[o + W_BEST]
@@ -221,9 +242,16 @@ def _side_best(st: np.ndarray, o: int, wq: np.ndarray, ck: np.ndarray, cq: np.nd
 
 @kernel
 def _side_top(
-    st: np.ndarray, o: int, wq: np.ndarray, ck: np.ndarray, cq: np.ndarray, sign: int,
-    out_tick: np.ndarray, out_qty: np.ndarray, r: int,
-) -> None:  # fmt: skip
+    st: np.ndarray,
+    o: int,
+    wq: np.ndarray,
+    ck: np.ndarray,
+    cq: np.ndarray,
+    sign: int,
+    out_tick: np.ndarray,
+    out_qty: np.ndarray,
+    r: int,
+) -> None:
     """Write the best ``depth`` levels of one side into row ``r`` (ticks = sign * key)."""
     depth = out_tick.shape[1]
     base = st[o + W_BASE]
@@ -301,11 +329,22 @@ def _check(st: np.ndarray, rule: int, first: int, last: int, prev: int) -> int:
 
 @kernel
 def _emit_row(
-    st: np.ndarray, t: int, r: int, bid_wq: np.ndarray, bid_ck: np.ndarray, bid_cq: np.ndarray,
-    ask_wq: np.ndarray, ask_ck: np.ndarray, ask_cq: np.ndarray, r_ts: np.ndarray,
-    r_valid: np.ndarray, r_bid_tick: np.ndarray, r_bid_qty: np.ndarray, r_ask_tick: np.ndarray,
+    st: np.ndarray,
+    t: int,
+    r: int,
+    bid_wq: np.ndarray,
+    bid_ck: np.ndarray,
+    bid_cq: np.ndarray,
+    ask_wq: np.ndarray,
+    ask_ck: np.ndarray,
+    ask_cq: np.ndarray,
+    r_ts: np.ndarray,
+    r_valid: np.ndarray,
+    r_bid_tick: np.ndarray,
+    r_bid_qty: np.ndarray,
+    r_ask_tick: np.ndarray,
     r_ask_qty: np.ndarray,
-) -> None:  # fmt: skip
+) -> None:
     r_ts[r] = t
     valid = st[S_SYNCED] == 1
     r_valid[r] = valid
@@ -321,15 +360,38 @@ def _emit_row(
 
 @kernel
 def run_book(
-    ts: np.ndarray, side: np.ndarray, tick: np.ndarray, qty: np.ndarray, first_id: np.ndarray,
-    last_id: np.ndarray, prev_id: np.ndarray, flags: np.ndarray, rule: int, interval_ns: int,
-    st: np.ndarray, bid_wq: np.ndarray, bid_ck: np.ndarray, bid_cq: np.ndarray,
-    ask_wq: np.ndarray, ask_ck: np.ndarray, ask_cq: np.ndarray, m_ts: np.ndarray,
-    m_first: np.ndarray, m_last: np.ndarray, m_status: np.ndarray, m_expect: np.ndarray,
-    m_valid: np.ndarray, m_crossed: np.ndarray, m_top: np.ndarray, r_ts: np.ndarray,
-    r_valid: np.ndarray, r_bid_tick: np.ndarray, r_bid_qty: np.ndarray, r_ask_tick: np.ndarray,
+    ts: np.ndarray,
+    side: np.ndarray,
+    tick: np.ndarray,
+    qty: np.ndarray,
+    first_id: np.ndarray,
+    last_id: np.ndarray,
+    prev_id: np.ndarray,
+    flags: np.ndarray,
+    rule: int,
+    interval_ns: int,
+    st: np.ndarray,
+    bid_wq: np.ndarray,
+    bid_ck: np.ndarray,
+    bid_cq: np.ndarray,
+    ask_wq: np.ndarray,
+    ask_ck: np.ndarray,
+    ask_cq: np.ndarray,
+    m_ts: np.ndarray,
+    m_first: np.ndarray,
+    m_last: np.ndarray,
+    m_status: np.ndarray,
+    m_expect: np.ndarray,
+    m_valid: np.ndarray,
+    m_crossed: np.ndarray,
+    m_top: np.ndarray,
+    r_ts: np.ndarray,
+    r_valid: np.ndarray,
+    r_bid_tick: np.ndarray,
+    r_bid_qty: np.ndarray,
+    r_ask_tick: np.ndarray,
     r_ask_qty: np.ndarray,
-) -> tuple[int, int, int]:  # fmt: skip
+) -> tuple[int, int, int]:
     """Apply events ``[0, n)``; return ``(messages written, rows written, events consumed)``."""
     n = ts.shape[0]
     m = 0
@@ -345,8 +407,23 @@ def run_book(
                 if st[S_NEXT_ROW] == -1:
                     st[S_NEXT_ROW] = -((-t_msg) // interval_ns) * interval_ns
                 while st[S_NEXT_ROW] < t_msg:
-                    _emit_row(st, st[S_NEXT_ROW], r, bid_wq, bid_ck, bid_cq, ask_wq, ask_ck, ask_cq,
-                              r_ts, r_valid, r_bid_tick, r_bid_qty, r_ask_tick, r_ask_qty)  # fmt: skip
+                    _emit_row(
+                        st,
+                        st[S_NEXT_ROW],
+                        r,
+                        bid_wq,
+                        bid_ck,
+                        bid_cq,
+                        ask_wq,
+                        ask_ck,
+                        ask_cq,
+                        r_ts,
+                        r_valid,
+                        r_bid_tick,
+                        r_bid_qty,
+                        r_ask_tick,
+                        r_ask_qty,
+                    )
                     r += 1
                     st[S_NEXT_ROW] += interval_ns
             st[S_EXPECT] = -1
@@ -361,14 +438,14 @@ def run_book(
                 st[S_SYNCED] = 1
                 st[S_HAD_GAP] = 0
                 st[S_SNAP] = last_id[i]
-                st[S_AWAIT] = 1 if (rule == R_BINANCE or rule == R_BINANCE_F) else 0
+                st[S_AWAIT] = 1 if R_BINANCE <= rule <= R_BINANCE_F else 0
             else:
                 status = _check(st, rule, first_id[i], last_id[i], prev_id[i])
                 if status == ST_GAP:
                     st[S_SYNCED] = 0
                     st[S_HAD_GAP] = 1
             st[S_STATUS] = status
-            st[S_APPLY] = 1 if (status == ST_APPLIED or status == ST_SNAPSHOT or status == ST_RESYNC) else 0
+            st[S_APPLY] = 1 if (status <= ST_SNAPSHOT or status == ST_RESYNC) else 0
             st[S_INMSG] = 1
         if st[S_APPLY] == 1 and side[i] != 0:
             rel = (fl & F_RELATIVE) != 0
@@ -386,9 +463,14 @@ def run_book(
                 st[S_LAST] = last_id[i]
                 if status == ST_APPLIED:
                     st[S_AWAIT] = 0
-                for o, wq, ck, cq in ((S_BID, bid_wq, bid_ck, bid_cq), (S_ASK, ask_wq, ask_ck, ask_cq)):
+                for o, wq, ck, cq in (
+                    (S_BID, bid_wq, bid_ck, bid_cq),
+                    (S_ASK, ask_wq, ask_ck, ask_cq),
+                ):
                     nc = st[o + C_COUNT]
-                    if nc > 0 and (st[o + W_COUNT] == 0 or ck[nc - 1] >= st[o + W_BASE] + wq.shape[0]):
+                    if nc > 0 and (
+                        st[o + W_COUNT] == 0 or ck[nc - 1] >= st[o + W_BASE] + wq.shape[0]
+                    ):
                         _side_recenter(st, o, wq, ck, cq)
             m_ts[m] = st[S_MSG_TS]
             m_first[m] = st[S_FIRST]
@@ -412,18 +494,44 @@ def run_book(
 
 @kernel
 def flush_rows(
-    st: np.ndarray, until_ts: int, interval_ns: int, bid_wq: np.ndarray, bid_ck: np.ndarray,
-    bid_cq: np.ndarray, ask_wq: np.ndarray, ask_ck: np.ndarray, ask_cq: np.ndarray,
-    r_ts: np.ndarray, r_valid: np.ndarray, r_bid_tick: np.ndarray, r_bid_qty: np.ndarray,
-    r_ask_tick: np.ndarray, r_ask_qty: np.ndarray,
-) -> int:  # fmt: skip
+    st: np.ndarray,
+    until_ts: int,
+    interval_ns: int,
+    bid_wq: np.ndarray,
+    bid_ck: np.ndarray,
+    bid_cq: np.ndarray,
+    ask_wq: np.ndarray,
+    ask_ck: np.ndarray,
+    ask_cq: np.ndarray,
+    r_ts: np.ndarray,
+    r_valid: np.ndarray,
+    r_bid_tick: np.ndarray,
+    r_bid_qty: np.ndarray,
+    r_ask_tick: np.ndarray,
+    r_ask_qty: np.ndarray,
+) -> int:
     """Write the rows stamped ``<= until_ts`` not yet written; return how many."""
     r = 0
     if st[S_NEXT_ROW] == -1 or interval_ns <= 0:
         return 0
     while st[S_NEXT_ROW] <= until_ts:
-        _emit_row(st, st[S_NEXT_ROW], r, bid_wq, bid_ck, bid_cq, ask_wq, ask_ck, ask_cq, r_ts,
-                  r_valid, r_bid_tick, r_bid_qty, r_ask_tick, r_ask_qty)  # fmt: skip
+        _emit_row(
+            st,
+            st[S_NEXT_ROW],
+            r,
+            bid_wq,
+            bid_ck,
+            bid_cq,
+            ask_wq,
+            ask_ck,
+            ask_cq,
+            r_ts,
+            r_valid,
+            r_bid_tick,
+            r_bid_qty,
+            r_ask_tick,
+            r_ask_qty,
+        )
         r += 1
         st[S_NEXT_ROW] += interval_ns
     return r

@@ -102,7 +102,10 @@ def reference_book(
     b = _Book()
     msgs: list[RefMessage] = []
     rows: list[RefRow] = []
-    cols = [events[k].tolist() for k in ("ts", "side", "tick", "qty", "first_id", "last_id", "prev_id", "flags")]
+    cols = [
+        events[k].tolist()
+        for k in ("ts", "side", "tick", "qty", "first_id", "last_id", "prev_id", "flags")
+    ]
     start = True
     last_ts: int | None = None
     next_row: int | None = None

@@ -21,7 +21,14 @@ from seriesfactory.schema import TS_TYPE, book_snapshot_schema
 from seriesfactory.transforms.book import nb
 from seriesfactory.transforms.book.api import BookResult
 
-__all__ = ["STATUS_NAMES", "gap_table", "snapshot_table", "ticker_check", "trade_summary", "verify_report"]
+__all__ = [
+    "STATUS_NAMES",
+    "gap_table",
+    "snapshot_table",
+    "ticker_check",
+    "trade_summary",
+    "verify_report",
+]
 
 STATUS_NAMES = {
     nb.ST_APPLIED: "applied",
@@ -35,7 +42,9 @@ STATUS_NAMES = {
 }
 
 
-def trade_summary(trades: np.ndarray, row_ts: np.ndarray, interval_ns: int) -> dict[str, np.ndarray]:
+def trade_summary(
+    trades: np.ndarray, row_ts: np.ndarray, interval_ns: int
+) -> dict[str, np.ndarray]:
     """Per grid row ``t``: the trades with ``t - interval < ts <= t``.
 
     Columns: ``trade_count``, ``buy_qty_base`` / ``sell_qty_base`` (aggressor buys /
@@ -60,8 +69,12 @@ def trade_summary(trades: np.ndarray, row_ts: np.ndarray, interval_ns: int) -> d
     inside[inside] &= row_ts[idx[inside]] - t["ts"][inside] < interval_ns
     t, idx = t[inside], idx[inside]
     out["trade_count"] = np.bincount(idx, minlength=n).astype(np.int64)
-    out["buy_qty_base"] = np.bincount(idx, weights=np.where(t["side"] > 0, t["qty"], 0.0), minlength=n)
-    out["sell_qty_base"] = np.bincount(idx, weights=np.where(t["side"] < 0, t["qty"], 0.0), minlength=n)
+    out["buy_qty_base"] = np.bincount(
+        idx, weights=np.where(t["side"] > 0, t["qty"], 0.0), minlength=n
+    )
+    out["sell_qty_base"] = np.bincount(
+        idx, weights=np.where(t["side"] < 0, t["qty"], 0.0), minlength=n
+    )
     qty = np.bincount(idx, weights=t["qty"], minlength=n)
     notional = np.bincount(idx, weights=t["qty"] * t["price"], minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -123,7 +136,11 @@ def ticker_check(res: BookResult) -> tuple[int, int, list[int]]:
     best bid/ask and sizes. Returns ``(matches, mismatches, mismatching ids)``.
     """
     m = res.messages
-    ok = (m["status"] == nb.ST_APPLIED) | (m["status"] == nb.ST_SNAPSHOT) | (m["status"] == nb.ST_RESYNC)
+    ok = (
+        (m["status"] == nb.ST_APPLIED)
+        | (m["status"] == nb.ST_SNAPSHOT)
+        | (m["status"] == nb.ST_RESYNC)
+    )
     applied = m[ok & m["valid"]]
     where = {int(u): k for k, u in enumerate(applied["last_id"])}
     match = 0
@@ -133,7 +150,12 @@ def ticker_check(res: BookResult) -> tuple[int, int, list[int]]:
         if k is None:
             continue
         r = applied[k]
-        if (float(r["bid_px"]), float(r["bid_qty"]), float(r["ask_px"]), float(r["ask_qty"])) == (b, bq, a, aq):
+        if (float(r["bid_px"]), float(r["bid_qty"]), float(r["ask_px"]), float(r["ask_qty"])) == (
+            b,
+            bq,
+            a,
+            aq,
+        ):
             match += 1
         else:
             bad.append(u)
@@ -166,7 +188,11 @@ def verify_report(res: BookResult, *, stale_ns: int = 5_000_000_000) -> dict[str
         "crossed_messages": len(crossed),
         "first_crossed_ts": int(m["ts"][crossed[0]]) if len(crossed) else None,
         "stale_periods": [
-            {"from_ts": int(m["ts"][i]), "to_ts": int(m["ts"][i + 1]), "seconds": float(dt[i]) / 1e9}
+            {
+                "from_ts": int(m["ts"][i]),
+                "to_ts": int(m["ts"][i + 1]),
+                "seconds": float(dt[i]) / 1e9,
+            }
             for i in stale
         ],
         "ticker_matches": matches,
