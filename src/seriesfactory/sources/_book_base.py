@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Final
 import numpy as np
 import numpy.typing as npt
 
-from seriesfactory.errors import SourceError
+from seriesfactory.errors import SeriesFactoryError, SourceError
 from seriesfactory.raw.readers import RawRecord
 from seriesfactory.schema import (
     BOOK_EVENT_DTYPE,
@@ -196,6 +196,8 @@ class BookParser(ABC):
                 self.on_rest(msg, rec)
             elif isinstance(msg, dict):
                 self.on_message(msg, rec)
+        except SeriesFactoryError:
+            raise  # a deliberate error (e.g. an ambiguous symbol) stops the run
         except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
             # a message of an unexpected shape: counted and located, never fatal; a
             # book message lost this way shows up as a sequence gap downstream

@@ -1,15 +1,17 @@
 """Bybit v5 public streams: ``orderbook.N.SYMBOL`` and ``publicTrade.SYMBOL``.
 
-Raw samples (cryptofeed v3 capture, 2026-08-09, linear connection)::
+Raw samples (cryptofeed v3 capture, 2026-08-09, linear connection; the snapshot's
+200 levels per side cut to one)::
 
     {"topic":"orderbook.200.BTCUSDT","type":"snapshot","ts":1786310818129,
-     "data":{"s":"BTCUSDT","b":[["65114.20","6.054"]],"a":[["65114.30","10.488"]],
-     "u":2795217,"seq":470123},"cts":1786310818127}
-    {"topic":"orderbook.200.BTCUSDT","type":"delta","ts":1786310818130,
-     "data":{"s":"BTCUSDT","b":[["65093.10","0"]],"a":[],"u":2795218,"seq":470125}}
-    {"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1786310818200,
-     "data":[{"T":1786310818198,"s":"BTCUSDT","S":"Buy","v":"0.001","p":"65114.30",
-     "L":"PlusTick","i":"a1b2...","BT":false}]}
+     "data":{"s":"BTCUSDT","b":[["65114.20","6.054"]],"a":[...],"u":...,"seq":...}}
+    {"topic":"orderbook.200.SOLUSDT","type":"delta","ts":1786310819154,
+     "data":{"s":"SOLUSDT","b":[["77.290","5408.7"]],"a":[["77.310","211.6"]],
+     "u":13783325,"seq":272903624865},"cts":1786310819145}
+    {"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1786310819681,
+     "data":[{"T":1786310819680,"s":"BTCUSDT","S":"Sell","v":"0.004","p":"65114.20",
+     "L":"MinusTick","i":"a9188a0a-82bc-50de-be60-03eedbe3cdd7","BT":false,
+     "RPI":false,"seq":753843954913}]}
 
 Conventions owned here:
 
@@ -17,7 +19,8 @@ Conventions owned here:
 * Sequencing ``RULE_NEXT`` on ``u``: each delta's ``u`` is the previous + 1; a
   ``snapshot`` message, or a delta with ``u == 1`` (a service restart), replaces
   the book.
-* Event time is the message ``ts`` (ms). A trade's ``S`` is the taker side.
+* Event time is the message ``ts`` (ms). A trade's ``S`` is the taker side; its
+  ``i`` is a UUID, not a number, so ``trade_id`` is -1 unless ``i`` is all digits.
 * The same symbol exists on the spot and linear connections. ``symbol`` may say
   which (``linear:BTCUSDT``, ``spot:BTCUSDT``); the category is read from the
   connection URL (``/v5/public/<category>``). A bare symbol seen on two
