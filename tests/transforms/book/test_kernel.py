@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.transforms.book._streams import events_of, run_chunked
 
 from seriesfactory.sources._book_base import (
     RULE_BINANCE,
@@ -15,10 +15,61 @@ from seriesfactory.sources._book_base import (
     RULE_NEXT,
     RULE_NONE,
     RULE_PREV,
+    EventBuffer,
 )
 from seriesfactory.transforms.book import nb
 from seriesfactory.transforms.book.api import BookBuilder, BookRows
 from seriesfactory.transforms.book.reference import reference_book
+
+
+def events_of(msgs: list[dict[str, object]]) -> np.ndarray:
+    """Event array from message dicts (keys of ``EventBuffer.message`` plus ``gap``)."""
+    buf = EventBuffer()
+    for m in msgs:
+        if m.get("gap"):
+            buf.gap(int(m["ts"]), int(m["ts"]))  # type: ignore[call-overload]
+            continue
+        buf.message(
+            int(m["ts"]),  # type: ignore[call-overload]
+            int(m["ts"]),  # type: ignore[call-overload]
+            list(m.get("bids", [])),  # type: ignore[call-overload]
+            list(m.get("asks", [])),  # type: ignore[call-overload]
+            first_id=int(m.get("first", -1)),  # type: ignore[call-overload]
+            last_id=int(m.get("last", -1)),  # type: ignore[call-overload]
+            prev_id=int(m.get("prev", -1)),  # type: ignore[call-overload]
+            snapshot=bool(m.get("snapshot", False)),
+            relative=bool(m.get("relative", False)),
+        )
+    return buf.take()[0]
+
+
+def run_chunked(
+    events: np.ndarray,
+    cuts: list[int],
+    *,
+    rule: int,
+    decimals: int,
+    interval_ns: int,
+    depth: int,
+    window_ticks: int = 1 << 20,
+) -> tuple[np.ndarray, BookRows]:
+    """Run the kernel over ``events`` cut at ``cuts``; return all messages and rows."""
+    b = BookBuilder(
+        rule=rule,
+        price_decimals=decimals,
+        interval_ns=interval_ns,
+        depth=depth,
+        window_ticks=window_ticks,
+    )
+    bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(events))), len(events)]
+    msgs, rows = [], []
+    for lo, hi in itertools.pairwise(bounds):
+        m, r = b.update(events[lo:hi])
+        msgs.append(m)
+        rows.append(r)
+    rows.append(b.finish())
+    return np.concatenate(msgs), BookRows.concat(rows, depth)
+
 
 MS = 1_000_000
 
