@@ -232,7 +232,7 @@ def streams(draw: st.DrawFn) -> tuple[np.ndarray, int, int, int, list[int], int]
         first = last_id + step
         last = first + draw(st.integers(0, 2))
         lv = st.tuples(
-            st.integers(90, 110).map(lambda t: t / 100), st.sampled_from([0.0, 0.5, 1.0, 2.5])
+            st.integers(1, 300).map(lambda t: t / 100), st.sampled_from([0.0, 0.5, 1.0, 2.5])
         )
         bids = draw(st.lists(lv, max_size=4))
         asks = [(p + 0.3, q) for p, q in draw(st.lists(lv, max_size=4))]
@@ -250,7 +250,7 @@ def streams(draw: st.DrawFn) -> tuple[np.ndarray, int, int, int, list[int], int]
         last_id = max(last_id, last)
     events = events_of(msgs)
     cuts = draw(st.lists(st.integers(0, len(events)), max_size=5))
-    window = draw(st.sampled_from([4, 8, 16, 1 << 20]))  # tiny windows exercise cold levels
+    window = draw(st.sampled_from([64, 128, 1 << 20]))  # small windows exercise cold levels
     return events, rule, draw(st.sampled_from([0, 7, 20])), draw(st.integers(1, 3)), cuts, window
 
 
@@ -294,7 +294,7 @@ def test_capacity_overflow_names_the_event() -> None:
                 "first": 1,
                 "last": 1,
                 "snapshot": True,
-                "bids": [(1.0, 1.0), (2.0, 1.0), (3.0, 1.0)],
+                "bids": [(1.0, 1.0), (20.0, 1.0), (30.0, 1.0)],
             }
         ]
     )
@@ -303,3 +303,20 @@ def test_capacity_overflow_names_the_event() -> None:
     )
     with pytest.raises(DataError, match="more than 1 levels outside its window"):
         b.update(ev)
+
+
+def test_window_moves_when_the_best_level_leaves_it() -> None:
+    # window of 64 ticks (decimals 0): bid 100 places it at [52, 116); bid 500 is cold and
+    # the best, so the window moves to [452, 516); deleting 500 leaves 100 the best (cold),
+    # and the window moves back
+    msgs: list[dict[str, object]] = [
+        {"ts": 1, "first": 1, "last": 1, "snapshot": True, "bids": [(100.0, 1.0), (90.0, 2.0)]},
+        {"ts": 2, "first": 2, "last": 2, "bids": [(500.0, 3.0)]},
+        {"ts": 3, "first": 3, "last": 3, "bids": [(500.0, 0.0)]},
+    ]
+    b = BookBuilder(rule=RULE_NEXT, price_decimals=0, interval_ns=0, depth=2, window_ticks=64)
+    m, _ = b.update(events_of(msgs))
+    assert m["bid_px"].tolist() == [100.0, 500.0, 100.0]
+    assert m["bid_qty"].tolist() == [1.0, 3.0, 1.0]
+    assert b.levels(1) == [(100.0, 1.0), (90.0, 2.0)]
+    assert b.state[nb.S_BID + nb.W_BASE] == 100 - 48 and b.state[nb.S_BID + nb.C_COUNT] == 0

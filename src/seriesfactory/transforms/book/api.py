@@ -99,7 +99,8 @@ class BookBuilder:
     max_levels : int
         Capacity per side outside the dense window; more is a ``DataError``.
     window_ticks : int
-        Width of the dense window per side, in ticks (memory: 8 bytes per tick per side).
+        Width of the dense window per side, in ticks, rounded up to a multiple of 64
+        (memory: about 8 bytes per tick per side).
     """
 
     def __init__(
@@ -120,30 +121,14 @@ class BookBuilder:
         self.depth = depth
         self.state = nb.new_state()
         self.max_levels = max_levels
-        # per side: dense window of sizes, then sorted cold keys and sizes (see nb.py)
+        # per side: dense window of sizes + block counts, then sorted cold keys and sizes
+        self.window_ticks = -(-window_ticks // 64) * 64  # whole 64-cell blocks
+        cells = self.window_ticks + self.window_ticks // 64
         self.sides = tuple(
-            (
-                np.zeros(window_ticks, np.float64),
-                np.zeros(max_levels, np.int64),
-                np.zeros(max_levels),
-            )
+            (np.zeros(cells, np.float64), np.zeros(max_levels, np.int64), np.zeros(max_levels))
             for _ in range(2)
         )
         self.events_seen = 0
-
-    def _ticks(self, events: npt.NDArray[np.void]) -> npt.NDArray[np.int64]:
-        price = np.where(events["side"] != 0, events["price"], 0.0)
-        scaled = price * self.scale
-        ticks = np.rint(scaled)
-        off = np.abs(scaled - ticks) > 1e-9 * np.maximum(1.0, np.abs(scaled))
-        if off.any():
-            i = int(np.argmax(off))
-            raise DataError(
-                f"price {price[i]!r} is not a multiple of the tick 1/{self.scale:g}; "
-                "pass a larger --price-decimals",
-                line=self.events_seen + i + 1,
-            )
-        return ticks.astype(np.int64)
 
     def _row_buffers(self, n_rows: int) -> tuple[npt.NDArray[Any], ...]:
         d = self.depth
@@ -192,13 +177,14 @@ class BookBuilder:
         m, r, done = nb.run_book(
             events["ts"],
             events["side"],
-            self._ticks(events),
+            events["price"],
             events["qty"],
             events["first_id"],
             events["last_id"],
             events["prev_id"],
             events["flags"],
             self.rule,
+            self.scale,
             self.interval_ns,
             st,
             *self.sides[0],
@@ -211,6 +197,13 @@ class BookBuilder:
             m_top,
             *bufs,
         )
+        if st[nb.S_ERR] == nb.ERR_OFF_GRID:
+            bad = events["price"][int(done)]
+            raise DataError(
+                f"price {bad!r} is not a multiple of the tick 1/{self.scale:g}; "
+                "pass a larger --price-decimals",
+                line=self.events_seen + int(done) + 1,
+            )
         if st[nb.S_ERR] == nb.ERR_CAPACITY:
             raise DataError(
                 f"the book has more than {self.max_levels} levels outside its window on one side; "
@@ -236,7 +229,7 @@ class BookBuilder:
         o = nb.S_BID if side > 0 else nb.S_ASK
         wq, ck, cq = self.sides[0 if side > 0 else 1]
         base = int(st[o + nb.W_BASE])
-        idx = np.flatnonzero(wq)
+        idx = np.flatnonzero(wq[: self.window_ticks])
         keys = np.concatenate([base + idx, ck[: st[o + nb.C_COUNT]]])
         qtys = np.concatenate([wq[idx], cq[: st[o + nb.C_COUNT]]])
         order = np.argsort(-keys, kind="stable")

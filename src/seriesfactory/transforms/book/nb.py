@@ -4,12 +4,15 @@ Array contract of :func:`run_book` (``n`` events, ``m`` message ends, ``r`` rows
 
 inputs (one entry per level event, in stream order)
     ``ts`` int64 ns exchange time; ``side`` int8 (+1 bid, -1 ask, 0 marker);
-    ``tick`` int64 price in ticks; ``qty`` float64 absolute size (or change, with
+    ``price`` float64, turned into the integer tick ``round(price * scale)`` (an
+    off-grid price, ``|x - round(x)| > 1e-9 max(1, |x|)``, stops with ``ERR_OFF_GRID``);
+    ``qty`` float64 absolute size (or change, with
     the relative flag); ``first_id``/``last_id``/``prev_id`` int64 (-1 unknown);
     ``flags`` uint8 (snapshot 1, delta 2, gap 4, message end 16, relative 32).
 state (carried between calls, so any chunking gives the same output)
-    ``st`` int64[ST_SIZE]; per side a dense window ``*_wq`` float64[W] of sizes
-    indexed by ``key - base`` (O(1) updates near the touch) and sorted "cold"
+    ``st`` int64[ST_SIZE]; per side a dense window ``*_wq`` float64[W + W/64] of
+    sizes indexed by ``key - base`` (O(1) updates near the touch), followed by the
+    count of levels in each 64-cell block (so scans skip empty blocks), and sorted "cold"
     arrays ``*_ck`` int64[cap] / ``*_cq`` float64[cap] for levels outside the
     window (ascending, best last). Bid key = tick, ask key = -tick, so on both
     sides a larger key is a better price. When the best level is cold the window
@@ -64,6 +67,7 @@ ST_APPLIED, ST_SNAPSHOT, ST_STALE, ST_DUPLICATE, ST_GAP, ST_UNSYNCED, ST_MARKER,
 )
 
 ERR_CAPACITY = 1
+ERR_OFF_GRID = 2
 
 F_SNAPSHOT, F_GAP, F_END, F_RELATIVE = 1, 4, 16, 32
 R_NONE, R_BINANCE, R_BINANCE_F, R_NEXT, R_PREV = 0, 1, 2, 3, 4
@@ -125,6 +129,25 @@ def _cold_set(ck: np.ndarray, cq: np.ndarray, n: int, key: int, qty: float, rel:
 
 
 @kernel
+def _wsize(wq: np.ndarray) -> int:
+    """Cells of the window: ``wq`` holds W sizes, then W/64 per-block level counts."""
+    return (wq.shape[0] * 64) // 65
+
+
+@kernel
+def _prev_nonzero(wq: np.ndarray, w: int, k: int) -> int:
+    """Largest index ``<= k`` holding a level, or -1; skips empty 64-cell blocks at once."""
+    while k >= 0:
+        if wq[w + (k >> 6)] == 0.0:
+            k = ((k >> 6) << 6) - 1
+            continue
+        if wq[k] != 0.0:
+            return k
+        k -= 1
+    return -1
+
+
+@kernel
 def _side_set(
     st: np.ndarray,
     o: int,
@@ -141,7 +164,7 @@ def _side_set(
     the others in the sorted cold arrays. An empty side places its window so that
     ``key`` sits at three quarters of it.
     """
-    w = wq.shape[0]
+    w = _wsize(wq)
     if st[o + W_COUNT] == 0 and st[o + C_COUNT] == 0:
         st[o + W_BASE] = key - (w * 3) // 4
     j = key - st[o + W_BASE]
@@ -159,19 +182,15 @@ def _side_set(
     if qty > 0.0:
         if old == 0.0:
             st[o + W_COUNT] += 1
+            wq[w + (j >> 6)] += 1.0
         wq[j] = qty
         st[o + W_BEST] = max(st[o + W_BEST], j)
     elif old != 0.0:
         wq[j] = 0.0
+        wq[w + (j >> 6)] -= 1.0
         st[o + W_COUNT] -= 1
         if j == st[o + W_BEST]:
-            if st[o + W_COUNT] == 0:
-                st[o + W_BEST] = -1
-            else:
-                k = j - 1
-                while wq[k] == 0.0:
-                    k -= 1
-                st[o + W_BEST] = k
+            st[o + W_BEST] = _prev_nonzero(wq, w, j - 1) if st[o + W_COUNT] > 0 else -1
     return True
 
 
@@ -179,7 +198,10 @@ def _side_set(
 def _side_clear(st: np.ndarray, o: int, wq: np.ndarray) -> None:
     """Empty one side."""
     if st[o + W_COUNT] > 0:
-        wq[: st[o + W_BEST] + 1] = 0.0
+        best = st[o + W_BEST]
+        wq[: best + 1] = 0.0
+        w = _wsize(wq)
+        wq[w : w + (best >> 6) + 1] = 0.0
     st[o + W_COUNT] = 0
     st[o + W_BEST] = -1
     st[o + C_COUNT] = 0
@@ -191,7 +213,7 @@ def _side_recenter(st: np.ndarray, o: int, wq: np.ndarray, ck: np.ndarray, cq: n
 
     Called when the best level is cold (above the window, or the window is empty).
     """
-    w = wq.shape[0]
+    w = _wsize(wq)
     nw = st[o + W_COUNT]
     nc = st[o + C_COUNT]
     keys = np.empty(nw + nc, np.int64)
@@ -204,6 +226,7 @@ def _side_recenter(st: np.ndarray, o: int, wq: np.ndarray, ck: np.ndarray, cq: n
             qtys[k] = wq[j]
             wq[j] = 0.0
             k += 1
+    wq[w:] = 0.0
     keys[k:] = ck[:nc]
     qtys[k:] = cq[:nc]
     order = np.argsort(keys, kind="mergesort")
@@ -217,6 +240,7 @@ def _side_recenter(st: np.ndarray, o: int, wq: np.ndarray, ck: np.ndarray, cq: n
         j = keys[idx] - base
         if 0 <= j < w:
             wq[j] = qtys[idx]
+            wq[w + (j >> 6)] += 1.0
             st[o + W_COUNT] += 1
             st[o + W_BEST] = max(st[o + W_BEST], j)
         else:
@@ -254,6 +278,7 @@ def _side_top(
 ) -> None:
     """Write the best ``depth`` levels of one side into row ``r`` (ticks = sign * key)."""
     depth = out_tick.shape[1]
+    w = _wsize(wq)
     base = st[o + W_BASE]
     i = st[o + W_BEST]
     c = st[o + C_COUNT] - 1
@@ -262,9 +287,7 @@ def _side_top(
         if use_w:
             out_tick[r, k] = sign * (base + i)
             out_qty[r, k] = wq[i]
-            i -= 1
-            while i >= 0 and wq[i] == 0.0:
-                i -= 1
+            i = _prev_nonzero(wq, w, i - 1)
         elif c >= 0:
             out_tick[r, k] = sign * ck[c]
             out_qty[r, k] = cq[c]
@@ -362,13 +385,14 @@ def _emit_row(
 def run_book(
     ts: np.ndarray,
     side: np.ndarray,
-    tick: np.ndarray,
+    price: np.ndarray,
     qty: np.ndarray,
     first_id: np.ndarray,
     last_id: np.ndarray,
     prev_id: np.ndarray,
     flags: np.ndarray,
     rule: int,
+    scale: float,
     interval_ns: int,
     st: np.ndarray,
     bid_wq: np.ndarray,
@@ -449,10 +473,15 @@ def run_book(
             st[S_INMSG] = 1
         if st[S_APPLY] == 1 and side[i] != 0:
             rel = (fl & F_RELATIVE) != 0
+            scaled = price[i] * scale
+            tick = round(scaled)
+            if not abs(scaled - tick) <= 1e-9 * max(1.0, abs(scaled)):
+                st[S_ERR] = ERR_OFF_GRID
+                return m, r, i
             if side[i] > 0:
-                ok = _side_set(st, S_BID, bid_wq, bid_ck, bid_cq, tick[i], qty[i], rel)
+                ok = _side_set(st, S_BID, bid_wq, bid_ck, bid_cq, int(tick), qty[i], rel)
             else:
-                ok = _side_set(st, S_ASK, ask_wq, ask_ck, ask_cq, -tick[i], qty[i], rel)
+                ok = _side_set(st, S_ASK, ask_wq, ask_ck, ask_cq, -int(tick), qty[i], rel)
             if not ok:
                 st[S_ERR] = ERR_CAPACITY
                 return m, r, i
@@ -469,7 +498,7 @@ def run_book(
                 ):
                     nc = st[o + C_COUNT]
                     if nc > 0 and (
-                        st[o + W_COUNT] == 0 or ck[nc - 1] >= st[o + W_BASE] + wq.shape[0]
+                        st[o + W_COUNT] == 0 or ck[nc - 1] >= st[o + W_BASE] + _wsize(wq)
                     ):
                         _side_recenter(st, o, wq, ck, cq)
             m_ts[m] = st[S_MSG_TS]
