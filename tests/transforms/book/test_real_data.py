@@ -136,3 +136,14 @@ def _replay_levels(
             top_a = [(t / 10**d, q) for t, q in sorted(asks.items())[:25]]
             out.append((top_b, top_a))
     return out
+
+
+def test_rebuild_in_small_chunks_equals_one_chunk(shared_real: Path) -> None:
+    path = str(shared_real / "binance" / "hftbacktest" / "usdm" / "btcusdt_20240808.gz")
+    kw = {"venue": "binance-usdm", "symbol": "BTCUSDT", "price_decimals": 1, "depth": 3}
+    one = rebuild([path], **kw)  # type: ignore[arg-type]
+    many = rebuild([path], chunk_events=5_000, **kw)  # type: ignore[arg-type]
+    for name in one.messages.dtype.names or ():
+        np.testing.assert_array_equal(one.messages[name], many.messages[name])
+    np.testing.assert_array_equal(one.rows.ask_qty, many.rows.ask_qty)
+    np.testing.assert_array_equal(one.trades, many.trades)

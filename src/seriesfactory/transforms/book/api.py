@@ -287,34 +287,50 @@ def rebuild(
     interval_ns: int = 100_000_000,
     depth: int = 10,
     price_decimals: int | None = None,
-    chunk_events: int = 1 << 20,
+    chunk_events: int = 1 << 18,
     window_ticks: int = 1 << 20,
 ) -> BookResult:
-    """Rebuild the book of ``symbol`` on ``venue`` from recorded files (batch).
+    """Rebuild the book of ``symbol`` on ``venue`` from recorded files (batch, streamed).
 
-    ``price_decimals`` defaults to the fewest decimals that put every price of
-    the input on the grid.
+    Records are parsed and applied in chunks of about ``chunk_events`` level
+    events, so memory holds one chunk, not the recording. ``price_decimals``
+    defaults to the fewest decimals that put every price of the first chunk on
+    the grid; a later price off that grid is an error asking for the option.
     """
     report = ReadReport()
     parser = get_parser(venue, symbol)
-    events, trades = parse_records(parser, read_records(inputs, input_format, report))
-    if len(events) == 0:
-        raise DataError(f"no book messages for {symbol!r} on {venue!r} in the input")
-    if price_decimals is None:
-        price_decimals = infer_price_decimals(events["price"][events["side"] != 0])
-    builder = BookBuilder(
-        rule=parser.rule,
-        price_decimals=price_decimals,
-        interval_ns=interval_ns,
-        depth=depth,
-        window_ticks=window_ticks,
-    )
+    builder: BookBuilder | None = None
     msgs: list[npt.NDArray[np.void]] = []
     rows: list[BookRows] = []
-    for start in range(0, len(events), chunk_events):
-        m, r = builder.update(events[start : start + chunk_events])
+    trades: list[npt.NDArray[np.void]] = []
+
+    def flush() -> None:
+        nonlocal builder, price_decimals
+        events, tr = parser.out.take()
+        trades.append(tr)
+        if len(events) == 0:
+            return
+        if builder is None:
+            if price_decimals is None:
+                price_decimals = infer_price_decimals(events["price"][events["side"] != 0])
+            builder = BookBuilder(
+                rule=parser.rule,
+                price_decimals=price_decimals,
+                interval_ns=interval_ns,
+                depth=depth,
+                window_ticks=window_ticks,
+            )
+        m, r = builder.update(events)
         msgs.append(m)
         rows.append(r)
+
+    for rec in read_records(inputs, input_format, report):
+        parser.feed(rec)
+        if len(parser.out.events) >= chunk_events:
+            flush()
+    flush()
+    if builder is None or price_decimals is None:
+        raise DataError(f"no book messages for {symbol!r} on {venue!r} in the input")
     rows.append(builder.finish())
     return BookResult(
         venue=venue,
@@ -324,7 +340,7 @@ def rebuild(
         price_decimals=price_decimals,
         messages=np.concatenate(msgs),
         rows=BookRows.concat(rows, depth),
-        trades=trades,
+        trades=np.concatenate(trades),
         tickers=parser.tickers,
         parser_stats=parser.stats,
         problems=parser.problems,
