@@ -120,3 +120,70 @@ def verify(
     bad = report["statuses"]["gap"] + report["statuses"]["gap_marker"] + report["crossed_messages"]
     if bad or report["ticker_mismatches"] or not report["synced"]:
         raise typer.Exit(1)
+
+
+@book_app.command("live")
+def live(
+    input_dir: Annotated[Path, typer.Option("--input-dir", help="Folder the recorder writes.")],
+    venue: Venue,
+    symbol: Symbol,
+    price_decimals: Annotated[int, typer.Option("--price-decimals", help="Tick = 10**-d.")],
+    output_dir: Annotated[Path, typer.Option("--output-dir", help="Where parts are written.")],
+    interval: Annotated[str, typer.Option("--interval", help="Grid step, e.g. 100ms.")] = "100ms",
+    depth: Annotated[int, typer.Option("--depth", help="Levels per side.")] = 10,
+    poll: Annotated[str, typer.Option("--poll", help="How often to look for new data.")] = "100ms",
+    part: Annotated[str, typer.Option("--part", help="Write a Parquet part this often.")] = "60s",
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="Stop after this long (default: Ctrl-C).")
+    ] = None,
+) -> None:
+    """Follow a native capture as it is written; write snapshot parts as rows close."""
+    import signal
+    import time
+
+    from seriesfactory.raw.follow import NativeFollower
+    from seriesfactory.transforms.book.live import LiveBook
+
+    if not input_dir.is_dir():
+        raise InputError(f"--input-dir {input_dir}: no such folder")
+    poll_s = parse_interval(poll, "--poll") / 1e9
+    part_s = parse_interval(part, "--part") / 1e9
+    stop_at = time.monotonic() + parse_interval(duration, "--duration") / 1e9 if duration else None
+    book = LiveBook(
+        NativeFollower(input_dir),
+        venue=venue,
+        symbol=symbol,
+        price_decimals=price_decimals,
+        interval_ns=parse_interval(interval),
+        depth=depth,
+    )
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    next_part = time.monotonic() + part_s
+
+    def write_part() -> None:
+        table = book.part()
+        if table.num_rows:
+            first = table.column("ts").cast("int64")[0].as_py()
+            path = output_dir / f"{symbol}-{first}.parquet"
+            atomic_write_parquet(path, table)
+            print(f"{path}: {table.num_rows} rows", flush=True)
+
+    try:
+        while not stopping and (stop_at is None or time.monotonic() < stop_at):
+            book.poll()
+            if time.monotonic() >= next_part:
+                write_part()
+                next_part += part_s
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    book.close()
+    write_part()
