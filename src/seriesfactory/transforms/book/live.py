@@ -18,7 +18,7 @@ import pyarrow as pa
 from seriesfactory.raw.follow import NativeFollower
 from seriesfactory.raw.readers import ReadReport
 from seriesfactory.schema import TRADE_DTYPE
-from seriesfactory.sources._book_base import get_parser
+from seriesfactory.sources._book_base import EventBuffer, get_parser
 from seriesfactory.transforms.book.api import MESSAGE_DTYPE, BookBuilder, BookResult, BookRows
 from seriesfactory.transforms.book.report import snapshot_table
 
@@ -49,14 +49,28 @@ class LiveBook:
         self.interval_ns = interval_ns
         self.depth = depth
         self.builder: BookBuilder | None = None
+        #: Records applied so far.
+        self.records = 0
         self.messages: list[npt.NDArray[np.void]] = []
         self._rows: list[BookRows] = []
         self._trades: npt.NDArray[np.void] = np.empty(0, TRADE_DTYPE)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Load the compiled kernels now, not when the first record arrives."""
+        buf = EventBuffer()
+        buf.message(0, 0, [(1.0, 1.0)], [], snapshot=True)
+        b = BookBuilder(
+            rule=0, price_decimals=0, interval_ns=self.interval_ns or 1, depth=1, window_ticks=64
+        )
+        b.update(buf.take()[0])
+        b.finish()
 
     def poll(self) -> BookRows:
         """Apply every record completed since the last poll; return the rows that closed."""
         for rec in self.follower.poll():
             self.parser.feed(rec)
+            self.records += 1
         events, trades = self.parser.out.take()
         self._trades = np.concatenate([self._trades, trades])
         if len(events) == 0:
