@@ -17,7 +17,7 @@ from seriesfactory.sources._book_base import (
     RULE_PREV,
     EventBuffer,
 )
-from seriesfactory.transforms.book import nb
+from seriesfactory.transforms.book import nb, nb_side
 from seriesfactory.transforms.book.api import BookBuilder, BookRows
 from seriesfactory.transforms.book.reference import reference_book
 
@@ -319,4 +319,6 @@ def test_window_moves_when_the_best_level_leaves_it() -> None:
     assert m["bid_px"].tolist() == [100.0, 500.0, 100.0]
     assert m["bid_qty"].tolist() == [1.0, 3.0, 1.0]
     assert b.levels(1) == [(100.0, 1.0), (90.0, 2.0)]
-    assert b.state[nb.S_BID + nb.W_BASE] == 100 - 48 and b.state[nb.S_BID + nb.C_COUNT] == 0
+    assert (
+        b.state[nb.S_BID + nb_side.W_BASE] == 100 - 48 and b.state[nb.S_BID + nb_side.C_COUNT] == 0
+    )

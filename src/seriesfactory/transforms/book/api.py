@@ -17,7 +17,7 @@ import numpy.typing as npt
 from seriesfactory.errors import DataError, InputError
 from seriesfactory.raw.readers import RawRecord, ReadReport, read_records
 from seriesfactory.sources._book_base import BookParser, get_parser
-from seriesfactory.transforms.book import nb
+from seriesfactory.transforms.book import nb, nb_side
 
 __all__ = [
     "MESSAGE_DTYPE",
@@ -228,10 +228,10 @@ class BookBuilder:
         st = self.state
         o = nb.S_BID if side > 0 else nb.S_ASK
         wq, ck, cq = self.sides[0 if side > 0 else 1]
-        base = int(st[o + nb.W_BASE])
+        base = int(st[o + nb_side.W_BASE])
         idx = np.flatnonzero(wq[: self.window_ticks])
-        keys = np.concatenate([base + idx, ck[: st[o + nb.C_COUNT]]])
-        qtys = np.concatenate([wq[idx], cq[: st[o + nb.C_COUNT]]])
+        keys = np.concatenate([base + idx, ck[: st[o + nb_side.C_COUNT]]])
+        qtys = np.concatenate([wq[idx], cq[: st[o + nb_side.C_COUNT]]])
         order = np.argsort(-keys, kind="stable")
         sign = 1 if side > 0 else -1
         return [
