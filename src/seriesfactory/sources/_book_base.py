@@ -171,6 +171,8 @@ class BookParser(ABC):
         self.out = EventBuffer()
         self.stats: dict[str, int] = {"malformed": 0, "messages": 0}
         self.tickers: list[tuple[int, int, float, float, float, float]] = []
+        #: Connections that carried book messages of this symbol.
+        self.book_conns: set[str] = set()
         #: Where messages could not be parsed (first 20, ``path:line: error``).
         self.problems: list[str] = []
         self.last_ts_ns = 0
@@ -191,11 +193,14 @@ class BookParser(ABC):
                 self.problems.append(f"{rec.path}:{rec.line}: not JSON: {rec.data[:60]!r}")
             return
         self.stats["messages"] += 1
+        before = len(self.out.events)
         try:
             if rec.kind == "rest":
                 self.on_rest(msg, rec)
             elif isinstance(msg, dict):
                 self.on_message(msg, rec)
+            if rec.kind == "msg" and len(self.out.events) > before:
+                self.book_conns.add(rec.conn)
         except SeriesFactoryError:
             raise  # a deliberate error (e.g. an ambiguous symbol) stops the run
         except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
@@ -216,8 +221,13 @@ class BookParser(ABC):
         """A connection opened."""
 
     def on_gap(self, rec: RawRecord) -> None:
-        """A connection closed or a gap was recorded: the book is invalid until resync."""
-        self.out.gap(self.event_ts(None, rec.recv_ns), rec.recv_ns)
+        """A connection closed or a gap was recorded: the book is invalid until resync.
+
+        Only connections that carried this symbol's book count; a ``gap`` record
+        without a connection counts for every book.
+        """
+        if rec.conn in self.book_conns or not rec.conn:
+            self.out.gap(self.event_ts(None, rec.recv_ns), rec.recv_ns)
 
     def event_ts(self, ts_ns: int | None, recv_ns: int) -> int:
         """Exchange time of an event: ``ts_ns`` when the venue sent one, else the latest seen.

@@ -30,19 +30,27 @@ def test_legacy_match_side_is_the_maker_side_on_recorded_data(shared_real: Path)
     assert len(np.unique(trades["trade_id"])) == len(trades)
 
 
-def test_sequence_num_jump_on_a_connection_is_a_gap_marker() -> None:
+def test_sequence_num_jump_on_a_book_connection_is_a_gap_marker() -> None:
     p = get_parser("coinbase", "BTC-USD")
 
-    def msg(seq: int, conn: str = "a") -> RawRecord:
+    def msg(seq: int, conn: str, l2: bool = False) -> RawRecord:
+        events = [{"type": "update", "product_id": "BTC-USD", "updates": []}] if l2 else []
+        channel = "l2_data" if l2 else "heartbeats"
         body = {
-            "channel": "heartbeats",
+            "channel": channel,
             "timestamp": "2026-08-09T21:05:48Z",
             "sequence_num": seq,
-            "events": [],
+            "events": events,
         }
         return RawRecord(1, conn, "msg", json.dumps(body))
 
-    for rec in (msg(0), msg(1), msg(0, "b"), msg(3), msg(1, "b")):
+    # connection a carries the book; b only heartbeats: a jump on b does not touch the book
+    for rec in (msg(0, "a", l2=True), msg(1, "a"), msg(0, "b"), msg(2, "b"), msg(3, "a")):
         p.feed(rec)
     ev, _ = p.out.take()
-    assert len(ev) == 1 and ev["flags"][0] & BOOK_FLAG_GAP and p.stats["sequence_breaks"] == 1
+    gaps = ev[(ev["flags"] & BOOK_FLAG_GAP) != 0]
+    assert len(gaps) == 1 and p.stats["sequence_breaks"] == 2
+    p.feed(RawRecord(5, "b", "close", ""))
+    p.feed(RawRecord(6, "a", "close", ""))
+    ev, _ = p.out.take()
+    assert len(ev) == 1 and ev["flags"][0] & BOOK_FLAG_GAP

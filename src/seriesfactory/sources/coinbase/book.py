@@ -77,7 +77,8 @@ class CoinbaseBook(BookParser):
             self._seq[rec.conn] = int(seq)
             if prev is not None and int(seq) != prev + 1:
                 self.stats["sequence_breaks"] = self.stats.get("sequence_breaks", 0) + 1
-                self.out.gap(ts, rec.recv_ns)
+                if rec.conn in self.book_conns:  # a break on a connection carrying our book
+                    self.out.gap(ts, rec.recv_ns)
         channel = msg["channel"]
         for event in msg.get("events", ()):
             if channel == "l2_data" and event.get("product_id") == self.symbol:
