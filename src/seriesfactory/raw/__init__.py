@@ -1,0 +1,1 @@
+"""Raw tier: recorded messages exactly as received (capture, readers, replay)."""

@@ -1,0 +1,1 @@
+"""Venue binance: parsers (book.py) and connections (ws.py)."""

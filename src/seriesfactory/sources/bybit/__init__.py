@@ -1,0 +1,1 @@
+"""Venue bybit: parsers (book.py) and connections (ws.py)."""

@@ -1,0 +1,1 @@
+"""Venue coinbase: parsers (book.py) and connections (ws.py)."""

@@ -1,0 +1,1 @@
+"""Venue extended: parsers (book.py) and connections (ws.py)."""

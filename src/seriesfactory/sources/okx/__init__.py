@@ -1,0 +1,1 @@
+"""Venue okx: parsers (book.py) and connections (ws.py)."""

@@ -1,0 +1,121 @@
+"""Live book: follow a capture being recorded and emit grid rows as they close.
+
+:class:`LiveBook` joins a :class:`~seriesfactory.raw.follow.NativeFollower`, the
+venue parser and a :class:`~seriesfactory.transforms.book.api.BookBuilder`. Each
+:meth:`LiveBook.poll` applies the records completed since the last poll and returns
+the grid rows they closed (a row ``t`` closes when a message with exchange time
+``> t`` arrives), so a row is out one poll after the message that closes it.
+:meth:`LiveBook.part` packs the rows and trades gathered so far into the same table
+as ``book snapshots``; trades newer than the last row wait for the next part.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from seriesfactory.raw.follow import NativeFollower
+from seriesfactory.raw.readers import ReadReport
+from seriesfactory.schema import TRADE_DTYPE
+from seriesfactory.sources._book_base import EventBuffer, get_parser
+from seriesfactory.transforms.book.api import MESSAGE_DTYPE, BookBuilder, BookResult, BookRows
+from seriesfactory.transforms.book.report import snapshot_table
+
+__all__ = ["LiveBook"]
+
+
+class LiveBook:
+    """Streaming rebuild of one symbol from a growing native capture folder.
+
+    ``price_decimals`` is required: a live stream cannot be scanned ahead to infer it.
+    """
+
+    def __init__(
+        self,
+        follower: NativeFollower,
+        *,
+        venue: str,
+        symbol: str,
+        price_decimals: int,
+        interval_ns: int = 100_000_000,
+        depth: int = 10,
+    ) -> None:
+        self.follower = follower
+        self.venue = venue
+        self.symbol = symbol
+        self.parser = get_parser(venue, symbol)
+        self.price_decimals = price_decimals
+        self.interval_ns = interval_ns
+        self.depth = depth
+        self.builder: BookBuilder | None = None
+        #: Records applied so far.
+        self.records = 0
+        self.messages: list[npt.NDArray[np.void]] = []
+        self._rows: list[BookRows] = []
+        self._trades: npt.NDArray[np.void] = np.empty(0, TRADE_DTYPE)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Load the compiled kernels now, not when the first record arrives."""
+        buf = EventBuffer()
+        buf.message(0, 0, [(1.0, 1.0)], [], snapshot=True)
+        b = BookBuilder(
+            rule=0, price_decimals=0, interval_ns=self.interval_ns or 1, depth=1, window_ticks=64
+        )
+        b.update(buf.take()[0])
+        b.finish()
+
+    def poll(self) -> BookRows:
+        """Apply every record completed since the last poll; return the rows that closed."""
+        for rec in self.follower.poll():
+            self.parser.feed(rec)
+            self.records += 1
+        events, trades = self.parser.out.take()
+        self._trades = np.concatenate([self._trades, trades])
+        if len(events) == 0:
+            return BookRows.concat([], self.depth)
+        if self.builder is None:
+            self.builder = BookBuilder(
+                rule=self.parser.rule,
+                price_decimals=self.price_decimals,
+                interval_ns=self.interval_ns,
+                depth=self.depth,
+            )
+        msgs, rows = self.builder.update(events)
+        self.messages.append(msgs)
+        self._rows.append(rows)
+        return rows
+
+    def close(self) -> BookRows:
+        """At the end of the stream: the rows up to the last message time (as in batch)."""
+        rows = (
+            self.builder.finish() if self.builder is not None else BookRows.concat([], self.depth)
+        )
+        self._rows.append(rows)
+        return rows
+
+    def part(self) -> pa.Table:
+        """The rows gathered since the last part, with their trade summary, as one table."""
+        rows = BookRows.concat(self._rows, self.depth)
+        self._rows = []
+        if len(rows.ts):
+            done = self._trades["ts"] <= rows.ts[-1]
+            trades, self._trades = self._trades[done], self._trades[~done]
+        else:
+            trades = self._trades[:0]
+        res = BookResult(
+            venue=self.venue,
+            symbol=self.symbol,
+            interval_ns=self.interval_ns,
+            depth=self.depth,
+            price_decimals=self.price_decimals,
+            messages=np.concatenate(self.messages) if self.messages else np.empty(0, MESSAGE_DTYPE),
+            rows=rows,
+            trades=trades,
+            tickers=[],
+            parser_stats=self.parser.stats,
+            read=ReadReport(),
+        )
+        self.messages = []
+        return snapshot_table(res)
