@@ -1,0 +1,1 @@
+"""Raw tier: stream capture files and the live recorder."""
