@@ -69,6 +69,8 @@ class RecordConfig(BaseModel):
     stale_timeout_s: float = Field(default=60.0, gt=0)
     open_timeout_s: float = Field(default=10.0, gt=0)
     rest_timeout_s: float = Field(default=10.0, gt=0)
+    #: Application-level ping interval (s) for venues that need one (``None``: the venue's).
+    app_ping_s: float | None = Field(default=None, gt=0)
     #: Seconds between heartbeat log lines.
     heartbeat_s: float = Field(default=60.0, gt=0)
     #: End a zstd frame at least this often (s): the most a crash can lose.

@@ -244,7 +244,8 @@ class Recorder:
             await ws.send(text)
         side = [asyncio.create_task(self._watchdog(ws, session))]
         if self.venue.app_ping_s is not None:
-            side.append(asyncio.create_task(self._app_ping(ws, self.venue.app_ping_s)))
+            every_s = self.config.app_ping_s or self.venue.app_ping_s
+            side.append(asyncio.create_task(self._app_ping(ws, every_s)))
         for symbol, url in plan.snapshots:
             session.first_diff[symbol] = asyncio.get_running_loop().create_future()
             side.append(asyncio.create_task(self._snapshot(http, session, symbol, url)))
@@ -265,8 +266,7 @@ class Recorder:
                 self.stats.messages += 1
                 per_conn[conn] = per_conn.get(conn, 0) + 1
                 delivered = True
-                if not self._inspect(ws, session, text, http, side):
-                    break
+                self._inspect(ws, session, text, http, side)
         except websockets.exceptions.ConnectionClosed as exc:
             return delivered, f"connection closed: {exc}"
         finally:
@@ -284,8 +284,8 @@ class Recorder:
         text: str,
         http: httpx.AsyncClient,
         side: list[asyncio.Task[None]],
-    ) -> bool:
-        """Parse and sequence-check one message; ``False`` ends the session (resync)."""
+    ) -> None:
+        """Parse and sequence-check one message; a gap triggers its venue's resync."""
         try:
             msg = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
@@ -295,7 +295,7 @@ class Recorder:
                     "%s: message %d is not JSON (%s), kept raw: %.120r",
                     session.plan.conn_id, self.stats.messages, exc, text,
                 )  # fmt: skip
-            return True
+            return
         venue = self.venue
         if session.first_diff:
             ready = venue.snapshot_ready(msg)
@@ -306,16 +306,16 @@ class Recorder:
         try:
             point = venue.sequence(msg)
         except (KeyError, TypeError, ValueError):
-            return True  # a JSON message with a broken sequence field: the book reader reports it
+            return  # a JSON message with a broken sequence field: the book reader reports it
         if point is None:
-            return True
+            return
         prev = session.last.get(point.key)
         if prev is None or point.reset or point.first == prev + 1:
             session.last[point.key] = point.last
-            return True
+            return
         if point.first <= prev:  # a duplicate or a stale repeat: nothing lost
             session.last[point.key] = max(prev, point.last)
-            return True
+            return
         gap = {"reason": "sequence", "key": point.key, "expected": prev + 1, "got": point.first}
         self._gap(session.plan.conn_id, gap)
         log.warning("%s: sequence gap on %s: expected %d, got %d", session.plan.conn_id,
@@ -328,9 +328,12 @@ class Recorder:
                 done.set_result(point.first)
                 session.first_diff[point.symbol] = done
                 side.append(asyncio.create_task(self._snapshot(http, session, point.symbol, url)))
-            return True
-        session.reconnect_reason = f"sequence gap on {point.key}"
-        return False
+            return
+        if session.reconnect_reason is None:
+            # Close politely and keep reading: what already arrived is still captured.
+            session.reconnect_reason = f"sequence gap on {point.key}"
+            side.append(asyncio.create_task(ws.close(1000, "resync")))
+        return
 
     async def _watchdog(self, ws: ClientConnection, session: _Session) -> None:
         stale_ns = int(self.config.stale_timeout_s * 1e9)

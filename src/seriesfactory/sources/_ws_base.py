@@ -92,9 +92,10 @@ class WsVenue(ABC):
         if abstract:  # a shared base of several venues (e.g. Binance spot and USD-M)
             return
         missing = [attr for attr in cls._required if not hasattr(cls, attr)]
-        abstract = sorted(getattr(cls, "__abstractmethods__", ()))
-        if missing or abstract:
-            raise TypeError(f"{cls.__name__} is incomplete: define {', '.join(missing + abstract)}")
+        undefined = sorted(getattr(cls, "__abstractmethods__", ()))
+        if missing or undefined:
+            names = ", ".join(missing + undefined)
+            raise TypeError(f"{cls.__name__} is incomplete: define {names}")
         VENUES[cls.name] = cls
 
     @abstractmethod
