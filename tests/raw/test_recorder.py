@@ -89,11 +89,15 @@ def _sessions(records: list[dict[str, Any]], conn: str) -> list[list[str]]:
 
 
 async def _record_until_exhausted(
-    server: ReplayServer, config: RecordConfig, *, settle_s: float = 0.3
+    server: ReplayServer, config: RecordConfig, *, settle_s: float = 0.3, sessions: int = 1
 ) -> Recorder:
     recorder = Recorder(config)
     task = asyncio.create_task(recorder.run())
     await server.wait_exhausted(30)
+    for _ in range(300):  # bounded: at most 30 s
+        if len(server.sent) >= sessions:
+            break
+        await asyncio.sleep(0.1)
     await asyncio.sleep(settle_s)
     recorder.stop()
     await asyncio.wait_for(task, 10)
@@ -174,7 +178,8 @@ def test_binance_faults_reconnect_resnapshot_and_lose_nothing_that_arrived(
 
     async def main() -> None:
         async with server:
-            rec = await _record_until_exhausted(server, _binance_config(tmp_path, server.url))
+            cfg = _binance_config(tmp_path, server.url)
+            rec = await _record_until_exhausted(server, cfg, sessions=3)
             assert rec.stats.malformed == 1
 
     _run(main)
@@ -187,7 +192,7 @@ def test_binance_faults_reconnect_resnapshot_and_lose_nothing_that_arrived(
     assert sessions[1:] == server.sent[1:]
     assert MALFORMED_TEXT in sessions[0]
     gaps = [orjson.loads(r["data"]) for r in records if r["kind"] == "gap"]
-    assert [g["reason"] for g in gaps][0] == "sequence"
+    assert gaps[0]["reason"] == "sequence"
     dropped = orjson.loads(binance_spot.messages[drop])["data"]
     assert gaps[0]["got"] == dropped["u"] + 1 and gaps[0]["expected"] == dropped["U"]
     reconnects = [g for g in gaps if g["reason"] != "sequence"]
@@ -230,8 +235,9 @@ def test_binance_usdm_uses_futures_paths_and_pu_chain(
 
 def test_coinbase_gap_reconnects_and_resubscribes(tmp_path: Path, coinbase_feed: VenueFeed) -> None:
     server = ReplayServer(
-        {"*": coinbase_feed.messages}, faults=[Faults(drop=frozenset({30}))], wait_subscribe=True
-    )
+        {"*": coinbase_feed.messages}, faults=[Faults(drop=frozenset({30}))], wait_subscribe=True,
+        pace=(20, 0.002),
+    )  # fmt: skip
 
     async def main() -> None:
         async with server:
@@ -239,7 +245,7 @@ def test_coinbase_gap_reconnects_and_resubscribes(tmp_path: Path, coinbase_feed:
                 venue="coinbase", symbols=("BTC-USD", "ETH-USD"), cache_dir=tmp_path,
                 ws_url=server.url, **FAST,
             )  # fmt: skip
-            await _record_until_exhausted(server, cfg)
+            await _record_until_exhausted(server, cfg, sessions=2)
 
     _run(main)
     records = _records(tmp_path / "raw" / "stream")
