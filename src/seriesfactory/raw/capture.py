@@ -11,8 +11,10 @@ connection id; ``venue`` one of ``binance``, ``binance-usdm``, ``coinbase``, ``b
 ``extended``; ``kind`` one of ``msg`` (a WebSocket message), ``rest`` (a REST body),
 ``open``, ``close`` (connection lifecycle) and ``gap`` (a reconnect or sequence
 gap); ``url`` is optional; ``data`` is the message text exactly as received, as a
-JSON string (binary frames are decoded as UTF-8 with ``surrogateescape``, so
-``data.encode("utf-8", "surrogateescape")`` gives the original bytes back).
+JSON string. Binary frames are decoded as UTF-8 with ``surrogateescape``; when one is
+not valid UTF-8 its stray bytes appear as ``\\udcXX`` escapes (which Python's ``json``
+reads, and ``data.encode("utf-8", "surrogateescape")`` turns back into the original
+bytes). No venue recorded here sends binary frames.
 
 Files
 -----
@@ -27,12 +29,12 @@ files too, stopping cleanly before a truncated final frame.
 
 Rotation happens when the wall clock crosses a multiple of ``rotate_s`` since the
 epoch (so hourly files start on the hour) or when the compressed file reaches
-``rotate_bytes``.
+``rotate_bytes``. The compressed size is known when a frame ends, so a file can pass
+``rotate_bytes`` by up to one flush interval of data.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -233,28 +235,38 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
         A line that is not a capture record, naming the file and line.
     """
     partial = path.name.endswith(PART_SUFFIX)
-    raw = path.read_bytes()
+    data = path.read_bytes()
     dctx = zstandard.ZstdDecompressor()
-    chunks: list[bytes] = []
-    reader = dctx.stream_reader(io.BytesIO(raw), read_across_frames=True)
-    try:
-        while block := reader.read(1 << 20):
-            chunks.append(block)
-    except zstandard.ZstdError as exc:
-        if not partial:
-            raise DataError(f"corrupt zstd data: {exc}", path=str(path)) from exc
-    text = b"".join(chunks)
-    lines = text.split(b"\n")
+    frames: list[bytes] = []
+    while data:
+        dobj = dctx.decompressobj()
+        try:
+            block = dobj.decompress(data)
+        except zstandard.ZstdError as exc:
+            if partial:
+                break
+            raise DataError(f"corrupt zstd data: {exc}", path=str(path)) from None
+        if not dobj.eof:  # a torn last frame: a crash mid-write, or a damaged file
+            if partial:
+                break
+            raise DataError(
+                "corrupt zstd data: the last frame is incomplete; the file was cut short",
+                path=str(path),
+            )
+        frames.append(block)
+        data = dobj.unused_data
+    lines = b"".join(frames).split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    elif lines and partial:
-        lines.pop()  # a truncated last line of a live or crashed file
     for number, line in enumerate(lines, start=1):
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            msg = f"not a JSON capture record: {exc}"
-            raise DataError(msg, path=str(path), line=number) from None
+            try:  # a non-UTF-8 binary frame: lone-surrogate escapes orjson refuses
+                record = json.loads(line)
+            except ValueError:
+                msg = f"not a JSON capture record: {exc}"
+                raise DataError(msg, path=str(path), line=number) from None
         if not isinstance(record, dict) or record.get("kind") not in _KINDS:
             raise DataError("not a capture record (kind missing)", path=str(path), line=number)
         yield record
