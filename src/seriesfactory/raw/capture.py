@@ -35,6 +35,7 @@ epoch (so hourly files start on the hour) or when the compressed file reaches
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
