@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
@@ -17,7 +18,7 @@ from seriesfactory.raw.capture import CaptureWriter, read_records
 T0_NS = 1_723_161_600_000_000_000  # 2024-08-09T00:00:00Z, a whole hour
 
 
-def _all(folder: Path) -> list[dict[str, object]]:
+def _all(folder: Path) -> list[dict[str, Any]]:
     return [r for p in sorted(folder.rglob("*.jsonl.zst")) for r in read_records(p)]
 
 
