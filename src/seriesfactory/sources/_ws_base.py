@@ -92,7 +92,14 @@ class WsVenue(ABC):
         if abstract:  # a shared base of several venues (e.g. Binance spot and USD-M)
             return
         missing = [attr for attr in cls._required if not hasattr(cls, attr)]
-        undefined = sorted(getattr(cls, "__abstractmethods__", ()))
+        # ABCMeta fills __abstractmethods__ only after this hook, so look for them here.
+        attrs = {name for klass in cls.__mro__ for name in vars(klass)}
+        undefined = sorted(
+            name
+            for name in attrs
+            if not name.startswith("__")
+            and getattr(getattr(cls, name, None), "__isabstractmethod__", False)
+        )
         if missing or undefined:
             names = ", ".join(missing + undefined)
             raise TypeError(f"{cls.__name__} is incomplete: define {names}")
