@@ -137,6 +137,10 @@ class CaptureWriter:
         self.records += 1
         if len(self._pending) >= 1024:
             self._drain()
+            assert self._fh is not None
+            if self._fh.tell() >= self._rotate_bytes:  # a zstd block went out already
+                self._close_file()
+                return
         if now_ns - self._last_flush_ns >= self._flush_ns:
             self.flush(now_ns)
 
@@ -144,16 +148,12 @@ class CaptureWriter:
         if self._pending:
             self._zw.write("".join(self._pending).encode())
             self._pending.clear()
-            if self._fh is not None and self._fh.tell() >= self._rotate_bytes:
-                self._close_file()
 
     def flush(self, now_ns: int | None = None) -> None:
         """End the current zstd frame so everything written so far is readable on disk."""
         if self._zw is None:
             return
         self._drain()
-        if self._zw is None:  # the drain rotated the file by size
-            return
         self._zw.flush(zstandard.FLUSH_FRAME)
         assert self._fh is not None
         self._fh.flush()
