@@ -109,7 +109,8 @@ class CaptureWriter:
         self._zw: Any = None
         self._last_flush_ns = 0
         self._file_bytes = 0
-        self._pending: list[str] = []
+        self._pending: list[bytes] = []
+        self._mids: dict[tuple[str, str], bytes] = {}
         self.records = 0
         self.completed: list[Path] = []
 
@@ -127,12 +128,13 @@ class CaptureWriter:
         now_ns = time.time_ns() if recv_ns is None else recv_ns
         if self._file is None or now_ns >= self._file.boundary_ns:
             self._rotate(now_ns)
-        line = (
-            f'{{"recv_ns":{now_ns},"conn":{orjson.dumps(conn).decode()},'
-            f'"venue":{self._venue_json},"kind":"{kind}",'
-            + (f'"url":{orjson.dumps(url).decode()},' if url is not None else "")
-            + f'"data":{_json_str(data)}}}\n'
-        )
+        if url is None:
+            mid = self._mids.get((conn, kind))
+            if mid is None:
+                mid = self._mids[(conn, kind)] = self._mid(conn, kind, None)
+        else:
+            mid = self._mid(conn, kind, url)
+        line = b"".join((b'{"recv_ns":', b"%d" % now_ns, mid, _json_str(data), b"}\n"))
         self._pending.append(line)
         self.records += 1
         if len(self._pending) >= 1024:
@@ -144,9 +146,18 @@ class CaptureWriter:
         if now_ns - self._last_flush_ns >= self._flush_ns:
             self.flush(now_ns)
 
+    def _mid(self, conn: str, kind: str, url: str | None) -> bytes:
+        """The bytes between ``recv_ns`` and the data string of a record."""
+        if kind not in _KINDS:
+            raise ValueError(f"unknown capture record kind {kind!r}")
+        text = f',"conn":{orjson.dumps(conn).decode()},"venue":{self._venue_json},"kind":"{kind}",'
+        if url is not None:
+            text += f'"url":{orjson.dumps(url).decode()},'
+        return (text + '"data":').encode()
+
     def _drain(self) -> None:
         if self._pending:
-            self._zw.write("".join(self._pending).encode())
+            self._zw.write(b"".join(self._pending))
             self._pending.clear()
 
     def flush(self, now_ns: int | None = None) -> None:
@@ -216,12 +227,12 @@ class CaptureWriter:
         return None if self._file is None else self._file.part
 
 
-def _json_str(text: str) -> str:
-    """``text`` as a JSON string literal (lone surrogates escaped as ``\\udcXX``)."""
+def _json_str(text: str) -> bytes:
+    """``text`` as a UTF-8 JSON string literal (lone surrogates escaped as ``\\udcXX``)."""
     try:
-        return orjson.dumps(text).decode()
+        return orjson.dumps(text)
     except orjson.JSONEncodeError:
-        return json.dumps(text)
+        return json.dumps(text).encode()
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:

@@ -249,33 +249,31 @@ class Recorder:
         for symbol, url in plan.snapshots:
             session.first_diff[symbol] = asyncio.get_running_loop().create_future()
             side.append(asyncio.create_task(self._snapshot(http, session, symbol, url)))
-        delivered = False
         write = self.writer.write
         conn = plan.conn_id
-        per_conn = self.stats.per_conn
+        stats = self.stats
+        inspect = self._inspect
+        clock = time.time_ns
+        count = 0
         try:
-            async for message in ws:
-                now_ns = time.time_ns()
+            async for frame in ws:
+                now_ns = clock()
                 session.last_recv_ns = now_ns
-                text = (
-                    message
-                    if isinstance(message, str)
-                    else message.decode("utf-8", "surrogateescape")
-                )
+                text = frame if isinstance(frame, str) else frame.decode("utf-8", "surrogateescape")
                 write("msg", text, conn=conn, recv_ns=now_ns)
-                self.stats.messages += 1
-                per_conn[conn] = per_conn.get(conn, 0) + 1
-                delivered = True
-                self._inspect(ws, session, text, http, side)
+                stats.messages += 1
+                count += 1
+                inspect(ws, session, text, http, side)
         except websockets.exceptions.ConnectionClosed as exc:
-            return delivered, f"connection closed: {exc}"
+            return count > 0, f"connection closed: {exc}"
         finally:
+            stats.per_conn[conn] = stats.per_conn.get(conn, 0) + count
             for task in side:
                 task.cancel()
             await asyncio.gather(*side, return_exceptions=True)
         if self._stop.is_set():
-            return delivered, "stopped"
-        return delivered, session.reconnect_reason or "closed by server"
+            return count > 0, "stopped"
+        return count > 0, session.reconnect_reason or "closed by server"
 
     def _inspect(
         self,
