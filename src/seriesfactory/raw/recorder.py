@@ -77,6 +77,8 @@ class _Session:
         self.plan = plan
         self.last: dict[str, int] = {}
         self.first_diff: dict[str, asyncio.Future[int]] = {}
+        #: Symbols whose snapshot still waits for the stream's first diff.
+        self.awaiting: dict[str, asyncio.Future[int]] = {}
         self.last_recv_ns = time.time_ns()
         self.reconnect_reason: str | None = None
 
@@ -247,7 +249,8 @@ class Recorder:
             every_s = self.config.app_ping_s or self.venue.app_ping_s
             side.append(asyncio.create_task(self._app_ping(ws, every_s)))
         for symbol, url in plan.snapshots:
-            session.first_diff[symbol] = asyncio.get_running_loop().create_future()
+            fut = asyncio.get_running_loop().create_future()
+            session.first_diff[symbol] = session.awaiting[symbol] = fut
             side.append(asyncio.create_task(self._snapshot(http, session, symbol, url)))
         write = self.writer.write
         conn = plan.conn_id
@@ -295,10 +298,10 @@ class Recorder:
                 )  # fmt: skip
             return
         venue = self.venue
-        if session.first_diff:
+        if session.awaiting:
             ready = venue.snapshot_ready(msg)
             if ready is not None:
-                fut = session.first_diff.get(ready[0])
+                fut = session.awaiting.pop(ready[0], None)
                 if fut is not None and not fut.done():
                     fut.set_result(ready[1])
         try:
