@@ -86,3 +86,33 @@ def test_unreachable_venue_gives_up_after_the_attempts(
             "--reconnect-attempts", "2", "--duration", "20"]  # fmt: skip
     assert main(args) == 1
     assert "gave up after 2 reconnect attempts" in capsys.readouterr().err
+
+
+def test_kill_9_loses_at_most_the_last_second(tmp_path: Path, shared_real: Path) -> None:
+    feed = feed_from_hftbacktest(shared_real / "binance/hftbacktest/spot/btcusdt_20240808.gz", 6000)
+    server = ReplayServer({"/stream": feed.messages}, pace=(10, 0.01))  # ~1000 msg/s
+
+    async def main_() -> int:
+        async with server:
+            proc = await asyncio.create_subprocess_exec(
+                *CLI, "record", "--venue", "binance", "--symbol", "btcusdt",
+                "--streams", "trade,bookTicker", "--cache-dir", str(tmp_path),
+                "--ws-url", server.url, "--duration", "60",
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            for _ in range(400):  # bounded: at most 40 s
+                if server.sent and len(server.sent[0]) >= 1500:
+                    break
+                await asyncio.sleep(0.1)
+            sent_before = len(server.sent[0])
+            await asyncio.sleep(1.5)  # more than one flush interval
+            proc.kill()
+            await asyncio.wait_for(proc.wait(), 20)
+            return sent_before
+
+    sent_before = asyncio.run(main_())
+    files = sorted(p for p in (tmp_path / "raw" / "stream").rglob("*") if p.is_file())
+    assert files[-1].name.endswith(".jsonl.zst.part")  # left as it was: never renamed as whole
+    msgs = [r["data"] for p in files for r in read_records(p) if r["kind"] == "msg"]
+    assert len(msgs) >= sent_before  # all but (at most) the last second survived
+    assert msgs == server.sent[0][: len(msgs)]

@@ -7,7 +7,9 @@ wait has a timeout.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import re
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -126,17 +128,28 @@ def _binance_config(tmp_path: Path, url: str, venue: str = "binance", **extra: A
 
 
 def test_binance_clean_replay_captures_every_message_and_a_covering_snapshot(
-    tmp_path: Path, binance_spot: VenueFeed
+    tmp_path: Path, binance_spot: VenueFeed, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert binance_spot.snapshot is not None
     book = BinanceDepthBook(binance_spot.snapshot)
-    server = ReplayServer({"/stream": binance_spot.messages}, rest=_binance_rest(book))
+    server = ReplayServer(
+        {"/stream": binance_spot.messages}, rest=_binance_rest(book), pace=(100, 0.03)
+    )
 
     async def main() -> None:
         async with server:
             await _record_until_exhausted(server, _binance_config(tmp_path, server.url))
 
-    _run(main)
+    with caplog.at_level(logging.INFO, logger="seriesfactory.record"):
+        _run(main)
+    beats = [r.getMessage() for r in caplog.records if r.getMessage().startswith("record binance:")]
+    assert beats, "no heartbeat line"
+    assert re.fullmatch(
+        r"record binance: [0-9.]+ msg/s, \d+ messages, 1 REST, 1/1 connections up, "
+        r"0 gaps, 0 malformed, \\d+ files done",
+        beats[0],
+    )
+    assert max(float(b.split()[2]) for b in beats) > 0
     records = _records(tmp_path / "raw" / "stream")
     assert _sessions(records, "binance-0") == server.sent
     assert [r["kind"] for r in records if r["kind"] in ("open", "close", "gap")] == [
@@ -264,7 +277,7 @@ def test_coinbase_gap_reconnects_and_resubscribes(tmp_path: Path, coinbase_feed:
 def test_bybit_pings_and_records_pongs(tmp_path: Path, bybit_feed: VenueFeed) -> None:
     pong = '{"success":true,"ret_msg":"pong","conn_id":"local","op":"ping"}'
     server = ReplayServer(
-        {"*": bybit_feed.messages}, wait_subscribe=True,
+        {"*": bybit_feed.messages}, wait_subscribe=True, pace=(50, 0.02),
         reply=lambda text: pong if '"op":"ping"' in text else None,
     )  # fmt: skip
 
@@ -272,11 +285,16 @@ def test_bybit_pings_and_records_pongs(tmp_path: Path, bybit_feed: VenueFeed) ->
         async with server:
             cfg = RecordConfig(
                 venue="bybit", symbols=("BTCUSDT", "ETHUSDT"), cache_dir=tmp_path,
-                ws_url=server.url, app_ping_s=0.05, **FAST,
+                ws_url=server.url, app_ping_s=0.05, rotate_hours=0.2 / 3600, **FAST,
             )  # fmt: skip
             await _record_until_exhausted(server, cfg, settle_s=0.4)
 
     _run(main)
+    # Rotation by time (every 0.2 s here): several complete files, in name order.
+    files = sorted((tmp_path / "raw" / "stream" / "bybit" / "btcusdt+ethusdt").rglob("*"))
+    files = [p for p in files if p.is_file()]
+    assert len(files) >= 3
+    assert all(list(read_records(p)) for p in files)
     records = _records(tmp_path / "raw" / "stream")
     assert _sessions(records, "bybit-0") == server.sent
     assert orjson.loads(server.received[0]) == {
