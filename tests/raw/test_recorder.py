@@ -146,7 +146,7 @@ def test_binance_clean_replay_captures_every_message_and_a_covering_snapshot(
     assert beats, "no heartbeat line"
     assert re.fullmatch(
         r"record binance: [0-9.]+ msg/s, \d+ messages, 1 REST, 1/1 connections up, "
-        r"0 gaps, 0 malformed, \\d+ files done",
+        r"0 gaps, 0 malformed, \d+ files done",
         beats[0],
     )
     assert max(float(b.split()[2]) for b in beats) > 0
