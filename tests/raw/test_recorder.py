@@ -363,3 +363,32 @@ def test_backoff_delay_is_exponential_capped_and_jittered() -> None:
     )
     delays = [backoff_delay_s(9, base_s=5.0, cap_s=60.0, rng=rng) for _ in range(200)]
     assert all(30.0 <= d < 60.0 for d in delays)  # capped at 60, never below half of it
+
+
+def test_stop_during_a_hanging_handshake_returns_promptly(tmp_path: Path) -> None:
+    async def main() -> None:
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                await reader.read(1 << 16)  # take the upgrade request and never answer
+                await asyncio.sleep(30)
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        cfg = RecordConfig(
+            venue="coinbase", symbols=("BTC-USD",), cache_dir=tmp_path,
+            ws_url=f"ws://127.0.0.1:{port}", **{**FAST, "open_timeout_s": 30.0},
+        )  # fmt: skip
+        recorder = Recorder(cfg)
+        task = asyncio.create_task(recorder.run())
+        await asyncio.sleep(0.5)
+        recorder.stop()
+        t0 = asyncio.get_running_loop().time()
+        stats = await asyncio.wait_for(task, 10)
+        assert asyncio.get_running_loop().time() - t0 < 5.0  # the grace period, not 30 s
+        assert stats.connects == 0
+        server.close()
+        await server.wait_closed()
+
+    _run(main)

@@ -46,6 +46,8 @@ __all__ = ["RecordStats", "Recorder", "backoff_delay_s"]
 log = logging.getLogger("seriesfactory.record")
 #: Malformed messages logged one by one before the log goes quiet (they are counted).
 _MAX_MALFORMED_LOGGED = 20
+#: Seconds connections get to close after stop() before they are cancelled.
+_STOP_GRACE_S = 3.0
 #: Attempts at a REST snapshot that is older than the stream's first diff.
 _SNAPSHOT_TRIES = 5
 
@@ -134,8 +136,13 @@ class Recorder:
             helpers = [asyncio.create_task(self._ticker()), asyncio.create_task(self._heartbeat())]
             if cfg.duration_s is not None:
                 helpers.append(asyncio.create_task(self._stop_after(cfg.duration_s)))
+            helpers.append(asyncio.create_task(self._cancel_stragglers(tasks)))
             try:
                 await asyncio.gather(*tasks)
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if not self._stop.is_set() or (current is not None and current.cancelling()):
+                    raise  # cancelled from outside, not a straggler after stop()
             finally:
                 self._stop.set()
                 for t in tasks + helpers:
@@ -145,6 +152,17 @@ class Recorder:
         return self.stats
 
     # -- helpers -----------------------------------------------------------------
+    async def _cancel_stragglers(self, tasks: list[asyncio.Task[None]]) -> None:
+        """After :meth:`stop`, give connections a grace period, then cancel them.
+
+        A connection stuck in its opening handshake (up to ``open_timeout_s``) or a
+        slow close would otherwise delay shutdown.
+        """
+        await self._stop.wait()
+        await asyncio.sleep(_STOP_GRACE_S)
+        for task in tasks:
+            task.cancel()
+
     async def _stop_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
         self._stop.set()
