@@ -7,10 +7,22 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seriesfactory.errors import ConfigError
 from seriesfactory.raw.replay_server import feed_from_cryptofeed_v3, feed_from_hftbacktest
-from seriesfactory.sources._ws_base import ConnPlan, SeqPoint, WsVenue, ws_venue, ws_venue_names
+from seriesfactory.sources._ws_base import (
+    ConnPlan,
+    SeqPoint,
+    SequenceTracker,
+    WsVenue,
+    ws_venue,
+    ws_venue_names,
+)
+
+#: The shared real data (as in tests/conftest.py), for a module-scoped fixture.
+SHARED_REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
 
 
 def test_registry_lists_every_venue() -> None:
@@ -69,7 +81,7 @@ def test_other_plans() -> None:
 def _chain_breaks(venue: str, messages: list[str]) -> tuple[int, int]:
     """(messages with a sequence, breaks) along each key, as the recorder checks them."""
     v = ws_venue(venue)
-    last: dict[str, int] = {}
+    tracker = SequenceTracker()
     seen = breaks = 0
     for text in messages:
         point = v.sequence(orjson.loads(text))
@@ -77,11 +89,36 @@ def _chain_breaks(venue: str, messages: list[str]) -> tuple[int, int]:
             continue
         assert isinstance(point, SeqPoint)
         seen += 1
-        prev = last.get(point.key)
-        if prev is not None and not point.reset and point.first != prev + 1:
-            breaks += 1
-        last[point.key] = point.last
+        breaks += tracker.check(point) is not None
     return seen, breaks
+
+
+@pytest.fixture(scope="module")
+def spot_diffs() -> list[SeqPoint]:
+    path = SHARED_REAL / "binance/hftbacktest/spot/btcusdt_20240808.gz"
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the recorded real data lives only in ../shared")
+    venue = ws_venue("binance")
+    points = [venue.sequence(orjson.loads(m)) for m in feed_from_hftbacktest(path, 4000).messages]
+    return [p for p in points if p is not None]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_gaps_are_exactly_the_runs_of_dropped_diffs(
+    spot_diffs: list[SeqPoint], data: st.DataObject
+) -> None:
+    """Drop and duplicate real diffs at random: one gap per run of consecutive drops."""
+    n = len(spot_diffs)
+    drop = data.draw(st.sets(st.integers(1, n - 2), max_size=30))
+    dup = data.draw(st.sets(st.integers(0, n - 1), max_size=30)) - drop
+    stream = [p for i, p in enumerate(spot_diffs) if i not in drop for _ in range(1 + (i in dup))]
+    tracker = SequenceTracker()
+    gaps = [g for p in stream if (g := tracker.check(p)) is not None]
+    runs = sorted(i for i in drop if i - 1 not in drop)
+    assert [g["expected"] for g in gaps] == [spot_diffs[i].first for i in runs]
+    after = [min(j for j in range(i, n) if j not in drop) for i in runs]
+    assert [g["got"] for g in gaps] == [spot_diffs[j].first for j in after]
 
 
 @pytest.mark.parametrize("market", ["spot", "usdm"])

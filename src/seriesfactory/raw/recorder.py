@@ -39,7 +39,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from seriesfactory.errors import NetworkError
 from seriesfactory.raw.capture import CaptureWriter
 from seriesfactory.raw.config import RecordConfig
-from seriesfactory.sources._ws_base import ConnPlan, WsVenue, ws_venue
+from seriesfactory.sources._ws_base import ConnPlan, SequenceTracker, WsVenue, ws_venue
 
 __all__ = ["RecordStats", "Recorder", "backoff_delay_s"]
 
@@ -77,7 +77,7 @@ class _Session:
 
     def __init__(self, plan: ConnPlan) -> None:
         self.plan = plan
-        self.last: dict[str, int] = {}
+        self.tracker = SequenceTracker()
         self.first_diff: dict[str, asyncio.Future[int]] = {}
         #: Symbols whose snapshot still waits for the stream's first diff.
         self.awaiting: dict[str, asyncio.Future[int]] = {}
@@ -328,18 +328,12 @@ class Recorder:
             return  # a JSON message with a broken sequence field: the book reader reports it
         if point is None:
             return
-        prev = session.last.get(point.key)
-        if prev is None or point.reset or point.first == prev + 1:
-            session.last[point.key] = point.last
+        gap = session.tracker.check(point)
+        if gap is None:
             return
-        if point.first <= prev:  # a duplicate or a stale repeat: nothing lost
-            session.last[point.key] = max(prev, point.last)
-            return
-        gap = {"reason": "sequence", "key": point.key, "expected": prev + 1, "got": point.first}
         self._gap(session.plan.conn_id, gap)
         log.warning("%s: sequence gap on %s: expected %d, got %d", session.plan.conn_id,
-                    point.key, prev + 1, point.first)  # fmt: skip
-        session.last[point.key] = point.last
+                    point.key, gap["expected"], gap["got"])  # fmt: skip
         if venue.on_gap == "resnapshot":
             url = dict(session.plan.snapshots).get(point.symbol)
             if url is not None:

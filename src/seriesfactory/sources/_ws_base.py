@@ -20,7 +20,15 @@ from typing import Any, ClassVar, Literal
 
 from seriesfactory.errors import ConfigError
 
-__all__ = ["VENUES", "ConnPlan", "SeqPoint", "WsVenue", "ws_venue", "ws_venue_names"]
+__all__ = [
+    "VENUES",
+    "ConnPlan",
+    "SeqPoint",
+    "SequenceTracker",
+    "WsVenue",
+    "ws_venue",
+    "ws_venue_names",
+]
 
 #: The venue modules loaded by :func:`ws_venue`.
 _MODULES = ("binance", "coinbase", "bybit", "extended")
@@ -64,6 +72,31 @@ class SeqPoint:
     last: int
     reset: bool = False
     symbol: str = ""
+
+
+class SequenceTracker:
+    """Follow each key's sequence within one connection session and report breaks.
+
+    A message continues its key when ``first == previous last + 1`` (or when it
+    resets the sequence, or is the key's first message). ``first <= previous last`` is
+    a duplicate or a stale repeat: nothing was lost, the position does not move back.
+    ``first > previous last + 1`` is a gap: ``first - (previous last + 1)`` ids are missing.
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[str, int] = {}
+
+    def check(self, point: SeqPoint) -> dict[str, Any] | None:
+        """Advance ``point.key``; return the gap record's data on a break, else ``None``."""
+        prev = self.last.get(point.key)
+        if prev is None or point.reset or point.first == prev + 1:
+            self.last[point.key] = point.last
+            return None
+        if point.first <= prev:
+            self.last[point.key] = max(prev, point.last)
+            return None
+        self.last[point.key] = point.last
+        return {"reason": "sequence", "key": point.key, "expected": prev + 1, "got": point.first}
 
 
 class WsVenue(ABC):
