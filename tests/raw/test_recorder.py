@@ -7,9 +7,12 @@ wait has a timeout.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
 import random
 import re
+import struct
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -392,3 +395,72 @@ def test_stop_during_a_hanging_handshake_returns_promptly(tmp_path: Path) -> Non
         await server.wait_closed()
 
     _run(main)
+
+
+def _ws_accept(request: bytes) -> bytes:
+    """The 101 response to a WebSocket upgrade request (RFC 6455 section 4.2.2)."""
+    key = next(
+        line.split(b":", 1)[1].strip()
+        for line in request.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key:")
+    )
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    )
+
+
+def test_a_silent_peer_that_never_answers_pings_is_dropped_by_the_ping_timeout(
+    tmp_path: Path, coinbase_feed: VenueFeed
+) -> None:
+    """A hand-rolled server: handshake, 40 messages, then total silence (no pongs)."""
+    texts = coinbase_feed.messages[:40]
+    sessions: list[int] = []
+
+    async def main() -> None:
+        done = asyncio.Event()
+
+        async def venue(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sessions.append(len(sessions))
+            try:
+                request = await reader.readuntil(b"\r\n\r\n")
+                writer.write(_ws_accept(request))
+                for text in texts if len(sessions) == 1 else []:
+                    body = text.encode()  # unmasked text frames, as a server sends them
+                    if len(body) < 126:
+                        writer.write(bytes((0x81, len(body))) + body)
+                    elif len(body) < 1 << 16:
+                        writer.write(bytes((0x81, 126)) + struct.pack("!H", len(body)) + body)
+                    else:
+                        writer.write(bytes((0x81, 127)) + struct.pack("!Q", len(body)) + body)
+                await writer.drain()
+                await asyncio.wait_for(done.wait(), 30)  # read nothing, answer nothing
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(venue, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        cfg = RecordConfig(
+            venue="coinbase", symbols=("BTC-USD",), cache_dir=tmp_path,
+            ws_url=f"ws://127.0.0.1:{port}",
+            **{**FAST, "ping_interval_s": 0.2, "ping_timeout_s": 0.3, "stale_timeout_s": 30.0},
+        )  # fmt: skip
+        recorder = Recorder(cfg)
+        task = asyncio.create_task(recorder.run())
+        for _ in range(100):  # bounded: at most 10 s
+            if len(sessions) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        recorder.stop()
+        await asyncio.wait_for(task, 10)
+        done.set()
+        await asyncio.sleep(0.05)
+        server.close()
+        await server.wait_closed()
+
+    _run(main)
+    records = _records(tmp_path / "raw" / "stream")
+    assert _sessions(records, "coinbase-0")[0] == texts
+    gap = next(orjson.loads(r["data"]) for r in records if r["kind"] == "gap")
+    assert "ping timeout" in gap["reason"]
