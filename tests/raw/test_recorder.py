@@ -26,6 +26,7 @@ from seriesfactory.raw.config import RecordConfig
 from seriesfactory.raw.recorder import Recorder, backoff_delay_s
 from seriesfactory.raw.replay_server import (
     MALFORMED_TEXT,
+    MISSHAPEN_TEXT,
     BinanceDepthBook,
     Faults,
     ReplayServer,
@@ -184,7 +185,8 @@ def test_binance_faults_reconnect_resnapshot_and_lose_nothing_that_arrived(
     drop = _first_index(binance_spot.messages, "depthUpdate", 40)
     faults = [
         Faults(drop=frozenset({drop}), duplicate=frozenset({drop + 5}),
-               malformed=frozenset({drop + 9}), close_after=400),
+               malformed=frozenset({drop + 9}), misshapen=frozenset({drop + 11}),
+               close_after=400),
         Faults(stall_after=300),
     ]  # fmt: skip
     server = ReplayServer(
@@ -196,7 +198,7 @@ def test_binance_faults_reconnect_resnapshot_and_lose_nothing_that_arrived(
         async with server:
             cfg = _binance_config(tmp_path, server.url)
             rec = await _record_until_exhausted(server, cfg, sessions=3)
-            assert rec.stats.malformed == 1
+            assert rec.stats.malformed == 2
 
     _run(main)
     records = _records(tmp_path / "raw" / "stream")
@@ -206,7 +208,7 @@ def test_binance_faults_reconnect_resnapshot_and_lose_nothing_that_arrived(
     assert sessions[0] == server.sent[0][: len(sessions[0])]
     assert len(sessions[0]) >= 300
     assert sessions[1:] == server.sent[1:]
-    assert MALFORMED_TEXT in sessions[0]
+    assert MALFORMED_TEXT in sessions[0] and MISSHAPEN_TEXT in sessions[0]
     gaps = [orjson.loads(r["data"]) for r in records if r["kind"] == "gap"]
     assert gaps[0]["reason"] == "sequence"
     dropped = orjson.loads(binance_spot.messages[drop])["data"]
@@ -251,8 +253,8 @@ def test_binance_usdm_uses_futures_paths_and_pu_chain(
 
 def test_coinbase_gap_reconnects_and_resubscribes(tmp_path: Path, coinbase_feed: VenueFeed) -> None:
     server = ReplayServer(
-        {"*": coinbase_feed.messages}, faults=[Faults(drop=frozenset({30}))], wait_subscribe=True,
-        pace=(20, 0.002),
+        {"*": coinbase_feed.messages}, wait_subscribe=True, pace=(20, 0.002),
+        faults=[Faults(drop=frozenset({30}), misshapen=frozenset({10}))],
     )  # fmt: skip
 
     async def main() -> None:
@@ -261,7 +263,8 @@ def test_coinbase_gap_reconnects_and_resubscribes(tmp_path: Path, coinbase_feed:
                 venue="coinbase", symbols=("BTC-USD", "ETH-USD"), cache_dir=tmp_path,
                 ws_url=server.url, **FAST,
             )  # fmt: skip
-            await _record_until_exhausted(server, cfg, sessions=2)
+            rec = await _record_until_exhausted(server, cfg, sessions=2)
+            assert rec.stats.malformed == 1
 
     _run(main)
     records = _records(tmp_path / "raw" / "stream")

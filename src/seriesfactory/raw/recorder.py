@@ -200,7 +200,8 @@ class Recorder:
     async def _connection(self, plan: ConnPlan, http: httpx.AsyncClient) -> None:
         cfg = self.config
         failures = 0
-        lost: tuple[str, int] | None = None  # (reason, last receive ns) of the last session
+        lost: tuple[str, int] | None = None  # (why, last receive ns) awaiting a gap record
+        last_data_ns: int | None = None
         ever_open = False
         while not self._stop.is_set():
             session = _Session(plan)
@@ -220,6 +221,7 @@ class Recorder:
                     if lost is not None:
                         gap = {"reason": lost[0], "from_ns": lost[1], "to_ns": time.time_ns()}
                         self._gap(plan.conn_id, gap)
+                        lost = None
                     self.writer.write("open", "", conn=plan.conn_id, url=plan.url)
                     self._up.add(plan.conn_id)
                     ever_open = True
@@ -233,8 +235,10 @@ class Recorder:
                     self.writer.write("close", info, conn=plan.conn_id, url=plan.url)
             if self._stop.is_set():
                 return
-            if ever_open and (lost is None or delivered):
-                lost = (reason, session.last_recv_ns)
+            if delivered:
+                last_data_ns = session.last_recv_ns
+            if ever_open:
+                lost = (reason, session.last_recv_ns if last_data_ns is None else last_data_ns)
             if delivered:
                 failures = 0
             failures += 1
@@ -316,16 +320,24 @@ class Recorder:
                 )  # fmt: skip
             return
         venue = self.venue
-        if session.awaiting:
-            ready = venue.snapshot_ready(msg)
-            if ready is not None:
-                fut = session.awaiting.pop(ready[0], None)
-                if fut is not None and not fut.done():
-                    fut.set_result(ready[1])
         try:
+            if session.awaiting:
+                ready = venue.snapshot_ready(msg)
+                if ready is not None:
+                    fut = session.awaiting.pop(ready[0], None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(ready[1])
             point = venue.sequence(msg)
-        except (KeyError, TypeError, ValueError):
-            return  # a JSON message with a broken sequence field: the book reader reports it
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # JSON, but not shaped as the venue documents: kept raw, logged, reported by
+            # the book reader; the recorder carries on.
+            self.stats.malformed += 1
+            if self.stats.malformed <= _MAX_MALFORMED_LOGGED:
+                log.warning(
+                    "%s: message %d has a broken field (%s: %s), kept raw: %.120r",
+                    session.plan.conn_id, self.stats.messages, type(exc).__name__, exc, text,
+                )  # fmt: skip
+            return
         if point is None:
             return
         gap = session.tracker.check(point)

@@ -9,7 +9,8 @@ snapshots), and applies :class:`Faults` to connection session ``n`` when asked:
 - ``close_after``: drop the TCP connection without a close frame after N messages;
 - ``stall_after``: stop sending after N messages and keep the connection open;
 - ``drop`` / ``duplicate``: skip, or send twice, the session's message i;
-- ``malformed``: send a broken JSON text before the session's message i.
+- ``malformed``: send a broken JSON text before the session's message i;
+- ``misshapen``: send valid JSON with missing or mistyped fields before message i.
 
 Every text the server sends is appended to ``sent[session]`` first, so a test can
 compare the capture with it message by message. Only ``127.0.0.1`` is ever bound.
@@ -44,6 +45,11 @@ __all__ = [
 ]
 
 MALFORMED_TEXT = '{"stream":"broken","data":{"e":"depthUpd'
+#: Valid JSON whose fields break every venue's documented shape (missing or mistyped).
+MISSHAPEN_TEXT = (
+    '{"data":{"e":"depthUpdate"},"sequence_num":"x","topic":"orderbook.1.X","type":"delta",'
+    '"seq":null}'
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +61,7 @@ class Faults:
     drop: frozenset[int] = frozenset()
     duplicate: frozenset[int] = frozenset()
     malformed: frozenset[int] = frozenset()
+    misshapen: frozenset[int] = frozenset()
 
 
 class BinanceDepthBook:
@@ -228,6 +235,9 @@ class ReplayServer:
             if index in faults.malformed:
                 sent.append(MALFORMED_TEXT)
                 await ws.send(MALFORMED_TEXT)
+            if index in faults.misshapen:
+                sent.append(MISSHAPEN_TEXT)
+                await ws.send(MISSHAPEN_TEXT)
             if index not in faults.drop:
                 for _ in range(2 if index in faults.duplicate else 1):
                     sent.append(text)
