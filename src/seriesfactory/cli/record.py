@@ -83,6 +83,7 @@ def record(
     cfg = load_record_config(file=config, flags=flags)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per REST call is noise
     stats = asyncio.run(_run(cfg))
     typer.echo(
         f"recorded {stats.messages} messages, {stats.rest} REST snapshots, "
