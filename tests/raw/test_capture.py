@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +136,21 @@ def test_any_text_round_trips_exactly_through_any_rotation(
     got = [r["data"] for r in _all(root)]
     assert got[:-1] == texts
     assert got[-1].encode("utf-8", "surrogateescape") == raw
+
+
+def test_tick_flushes_an_idle_file_and_closes_it_at_the_time_boundary(tmp_path: Path) -> None:
+    period_ns = 500_000_000  # files start on multiples of 0.5 s since the epoch
+    time.sleep((period_ns - time.time_ns() % period_ns) / 1e9 + 0.01)  # just after a boundary
+    w = CaptureWriter(tmp_path, venue="bybit", key="btcusdt", rotate_s=0.5, flush_s=0.05)
+    w.write("msg", "a", conn="c")
+    w.write("msg", "b", conn="c")
+    live = w.live_path
+    assert live is not None
+    assert list(read_records(live)) == []  # nothing flushed yet: still in memory
+    time.sleep(0.06)
+    w.tick()  # idle, but a frame is due
+    assert [r["data"] for r in read_records(live)] == ["a", "b"]
+    time.sleep((period_ns - time.time_ns() % period_ns) / 1e9 + 0.01)
+    w.tick()  # the time boundary passed with no message: the file is completed
+    assert w.live_path is None and not live.exists()
+    assert [r["data"] for r in read_records(w.completed[0])] == ["a", "b"]
