@@ -1,1 +1,1 @@
-"""Raw tier: stream capture files and the live recorder."""
+"""Raw tier: recorded messages exactly as received (capture, readers, replay)."""

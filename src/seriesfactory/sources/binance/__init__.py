@@ -1,1 +1,1 @@
-"""The Binance venue."""
+"""Venue binance: parsers (book.py) and connections (ws.py)."""

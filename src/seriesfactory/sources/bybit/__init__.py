@@ -1,1 +1,1 @@
-"""The Bybit venue."""
+"""Venue bybit: parsers (book.py) and connections (ws.py)."""

@@ -1,1 +1,1 @@
-"""The Coinbase venue."""
+"""Venue coinbase: parsers (book.py) and connections (ws.py)."""

@@ -1,1 +1,1 @@
-"""The Extended venue."""
+"""Venue extended: parsers (book.py) and connections (ws.py)."""
