@@ -148,11 +148,12 @@ def test_binance_clean_replay_captures_every_message_and_a_covering_snapshot(
         _run(main)
     beats = [r.getMessage() for r in caplog.records if r.getMessage().startswith("record binance:")]
     assert beats, "no heartbeat line"
-    assert re.fullmatch(
-        r"record binance: [0-9.]+ msg/s, \d+ messages, 1 REST, 1/1 connections up, "
-        r"0 gaps, 0 malformed, \d+ files done",
-        beats[0],
+    pattern = re.compile(
+        r"record binance: [0-9.]+ msg/s, \d+ messages, \d REST, [01]/1 connections up, "
+        r"0 gaps, 0 malformed, \d+ files done"
     )
+    assert all(pattern.fullmatch(b) for b in beats), beats
+    assert any(", 1 REST, 1/1 connections up," in b for b in beats), beats
     assert max(float(b.split()[2]) for b in beats) > 0
     records = _records(tmp_path / "raw" / "stream")
     assert _sessions(records, "binance-0") == server.sent
@@ -302,7 +303,11 @@ def test_bybit_pings_and_records_pongs(tmp_path: Path, bybit_feed: VenueFeed) ->
     assert len(files) >= 3
     assert all(list(read_records(p)) for p in files)
     records = _records(tmp_path / "raw" / "stream")
-    assert _sessions(records, "bybit-0") == server.sent
+    (captured,) = _sessions(records, "bybit-0")
+    (sent,) = server.sent
+    assert captured == sent[: len(captured)]
+    assert set(sent[len(captured) :]) <= {pong}  # at most pongs in flight at shutdown
+    assert len(captured) >= len(bybit_feed.messages)
     assert orjson.loads(server.received[0]) == {
         "op": "subscribe",
         "args": ["orderbook.50.BTCUSDT", "publicTrade.BTCUSDT",

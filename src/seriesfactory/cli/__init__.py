@@ -17,6 +17,7 @@ from seriesfactory.errors import SeriesFactoryError
 
 # Command modules register themselves on import.
 from seriesfactory.cli import series as _series  # noqa: F401  # isort: skip
+from seriesfactory.cli import bars as _bars  # noqa: F401  # isort: skip
 from seriesfactory.cli import record as _record  # noqa: F401  # isort: skip
 
 __all__ = ["app", "main"]

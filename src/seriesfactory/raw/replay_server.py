@@ -216,7 +216,11 @@ class ReplayServer:
                 answer = self.reply(text) if self.reply is not None else None
                 if answer is not None:
                     sent.append(answer)
-                    await ws.send(answer)
+                    try:
+                        await ws.send(answer)
+                    except ConnectionClosed:
+                        sent.pop()  # refused before any byte was written
+                        raise
 
     async def _pump(
         self, ws: ServerConnection, feed: _Feed, faults: Faults, sent: list[str]
