@@ -19,6 +19,7 @@ from seriesfactory.errors import SeriesFactoryError
 from seriesfactory.cli import series as _series  # noqa: F401  # isort: skip
 from seriesfactory.cli import bars as _bars  # noqa: F401  # isort: skip
 from seriesfactory.cli import book as _book  # noqa: F401  # isort: skip
+from seriesfactory.cli import record as _record  # noqa: F401  # isort: skip
 
 __all__ = ["app", "main"]
 

@@ -1,0 +1,91 @@
+"""``seriesfactory record``: capture live WebSocket streams to the raw tier."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seriesfactory.cli._app import app
+from seriesfactory.raw.config import RecordConfig, load_record_config
+from seriesfactory.raw.recorder import Recorder, RecordStats
+
+__all__ = ["record"]
+
+
+def _split(values: list[str] | None) -> tuple[str, ...] | None:
+    if not values:
+        return None
+    return tuple(part.strip() for v in values for part in v.split(",") if part.strip())
+
+
+async def _run(config: RecordConfig) -> RecordStats:
+    recorder = Recorder(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, recorder.stop)
+    try:
+        return await recorder.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+@app.command()
+def record(
+    venue: Annotated[
+        str | None, typer.Option(help="binance, binance-usdm, coinbase, bybit or extended.")
+    ] = None,
+    symbol: Annotated[
+        list[str] | None, typer.Option(help="Symbol(s); repeat or comma-separate.")
+    ] = None,
+    streams: Annotated[
+        list[str] | None, typer.Option(help="Streams (default: the venue's book + trades).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Cache root (default ./cache).")] = None,
+    rotate_hours: Annotated[float | None, typer.Option(help="Rotate files every N hours.")] = None,
+    rotate_gb: Annotated[float | None, typer.Option(help="Rotate files at N GB.")] = None,
+    reconnect_delay: Annotated[
+        float | None, typer.Option(help="First reconnect delay (s), doubled per attempt.")
+    ] = None,
+    reconnect_attempts: Annotated[
+        int | None, typer.Option(help="Consecutive reconnect attempts (0 = forever).")
+    ] = None,
+    stale_timeout: Annotated[
+        float | None, typer.Option(help="Reconnect after this many silent seconds.")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after SECONDS (default: until SIGINT/SIGTERM).")
+    ] = None,
+    ws_url: Annotated[str | None, typer.Option(help="WebSocket base URL override.")] = None,
+    api_url: Annotated[str | None, typer.Option(help="REST base URL override.")] = None,
+) -> None:
+    """Record live market data, exactly as received, to {cache_dir}/raw/stream/."""
+    flags = {
+        "venue": venue,
+        "symbols": _split(symbol),
+        "streams": _split(streams),
+        "cache_dir": cache_dir,
+        "rotate_hours": rotate_hours,
+        "rotate_gb": rotate_gb,
+        "reconnect_delay_s": reconnect_delay,
+        "reconnect_attempts": reconnect_attempts,
+        "stale_timeout_s": stale_timeout,
+        "duration_s": duration,
+        "ws_url": ws_url,
+        "api_url": api_url,
+    }
+    cfg = load_record_config(file=config, flags=flags)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per REST call is noise
+    stats = asyncio.run(_run(cfg))
+    typer.echo(
+        f"recorded {stats.messages} messages, {stats.rest} REST snapshots, "
+        f"{stats.gaps} gaps, {stats.malformed} malformed, to {cfg.stream_root}"
+    )
