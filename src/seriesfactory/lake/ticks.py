@@ -10,6 +10,10 @@ depend on. The manifest is written last, after every day file is in place: a
 tick set without a manifest is incomplete and is rebuilt. The manifest lists
 each file with its row count and SHA-256, the content hashes that downstream
 cache keys are made of.
+
+Tick files of exchange sources carry one more column, ``age_ns`` (int64): how
+old the older side of the quote is (``docs/sources.md``). It is optional;
+absent means 0 (both sides fresh, as for the models).
 """
 
 from __future__ import annotations
@@ -33,9 +37,12 @@ from seriesfactory.lake.atomic import atomic_path, atomic_write_json, file_sha25
 from seriesfactory.schema import TICK_SCHEMA
 from seriesfactory.sources.synthetic.base import TickArrays
 
-__all__ = ["TickFile", "TickSet", "write_tick_set"]
+__all__ = ["AGED_TICK_SCHEMA", "TickFile", "TickSet", "write_tick_set"]
 
 MANIFEST = "manifest.json"
+#: The tick schema plus the optional ``age_ns`` column.
+AGED_TICK_SCHEMA = TICK_SCHEMA.append(pa.field("age_ns", pa.int64(), nullable=False))
+AgedChunk = tuple[TickArrays, "np.ndarray[Any, Any] | None", str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,19 +96,26 @@ class TickSet:
 
         Decoding (pyarrow, GIL released) overlaps the consumer's work.
         """
+        for ticks, _age, path, first in self.aged_chunks(prefetch=prefetch):
+            yield ticks, path, first
+
+    def aged_chunks(self, *, prefetch: int = 2) -> Iterator[AgedChunk]:
+        """Like :meth:`chunks`, with the ``age_ns`` column (None where the files have none)."""
         groups: list[tuple[TickFile, int]] = []
         for f in self.files:
             meta = pq.ParquetFile(f.path).metadata
             groups.extend((f, g) for g in range(meta.num_row_groups))
 
-        def load(item: tuple[TickFile, int]) -> tuple[TickArrays, str, int]:
+        def load(item: tuple[TickFile, int]) -> AgedChunk:
             f, g = item
             pf = pq.ParquetFile(f.path)
             first = sum(pf.metadata.row_group(i).num_rows for i in range(g))
-            return _arrays(pf.read_row_group(g)), str(f.path), first
+            table = pf.read_row_group(g)
+            age = table.column("age_ns").to_numpy() if "age_ns" in table.column_names else None
+            return _arrays(table), age, str(f.path), first
 
         with cf.ThreadPoolExecutor(max_workers=1) as pool:
-            pending: list[cf.Future[tuple[TickArrays, str, int]]] = []
+            pending: list[cf.Future[AgedChunk]] = []
             it = iter(groups)
             for item in it:
                 pending.append(pool.submit(load, item))
@@ -135,11 +149,14 @@ def write_tick_set(
     root: Path,
     *,
     key: str,
-    chunks: Iterable[TickArrays],
+    chunks: Iterable[TickArrays | tuple[TickArrays, np.ndarray[Any, Any]]],
     info: dict[str, Any],
     row_group_rows: int = 1 << 20,
 ) -> TickSet:
     """Write ``chunks`` (time-ordered) as day files under ``root`` and the manifest last.
+
+    A chunk is a :class:`TickArrays` or a pair ``(ticks, age_ns)``; pairs add
+    the ``age_ns`` column.
 
     Returns the complete :class:`TickSet`. Any earlier manifest is replaced only
     after every new file is in place.
@@ -162,7 +179,12 @@ def write_tick_set(
         writer, ctx, rows = None, None, 0
 
     try:
-        for chunk in chunks:
+        for item in chunks:
+            if isinstance(item, TickArrays):
+                chunk, age = item, None
+            else:
+                chunk, age = item
+            schema = TICK_SCHEMA if age is None else AGED_TICK_SCHEMA
             days = chunk.ts // NS_PER_DAY
             cuts = np.flatnonzero(np.diff(days)) + 1
             bounds = [0, *cuts.tolist(), len(chunk)]
@@ -177,13 +199,19 @@ def write_tick_set(
                     final = root / name[:4] / name[4:6] / f"{name}.parquet"
                     ctx = atomic_path(final)
                     tmp = ctx.__enter__()
-                    writer = pq.ParquetWriter(tmp, TICK_SCHEMA, compression="zstd")
+                    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
                 part = TickArrays(
                     chunk.ts[lo:hi], chunk.bid[lo:hi], chunk.ask[lo:hi],
                     chunk.vbid[lo:hi], chunk.vask[lo:hi],
                 )  # fmt: skip
                 assert writer is not None
-                writer.write_batch(part.to_arrow(), row_group_size=row_group_rows)
+                batch = part.to_arrow()
+                if age is not None:
+                    batch = pa.RecordBatch.from_arrays(
+                        [*batch.columns, pa.array(age[lo:hi], type=pa.int64())],
+                        schema=AGED_TICK_SCHEMA,
+                    )
+                writer.write_batch(batch, row_group_size=row_group_rows)
                 rows += hi - lo
         close()
     except BaseException as exc:

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from seriesfactory import __version__
 from seriesfactory._time import NS_PER_DAY, format_range_part
+from seriesfactory.config import Settings, load_settings
 from seriesfactory.errors import CacheError, InputError, SourceError
 from seriesfactory.lake.atomic import (
     atomic_path,
@@ -32,6 +33,7 @@ from seriesfactory.lake.atomic import (
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.schema import AGGREGATE_FIELDS
 from seriesfactory.sources import SourceSpec, parse_sources, resolve_model
+from seriesfactory.sources.registry import KNOWN_VENUES, resolve_venue
 from seriesfactory.sources.spec import format_number
 from seriesfactory.sources.synthetic import Model
 from seriesfactory.transforms.aggregates import (
@@ -67,8 +69,14 @@ class TicksRequest:
     quote: str = "USDT"
     seed: int = 0
     cache_dir: Path = Path("cache")
+    #: Malformed rows in exchange files: ``error`` (stop) or ``skip`` (drop, count, report).
+    on_bad_rows: str = "error"
+    #: URLs and download settings; None loads them (config file + environment).
+    settings: Settings | None = None
 
     def __post_init__(self) -> None:
+        if self.on_bad_rows not in ("error", "skip"):
+            raise InputError(f"--on-bad-rows {self.on_bad_rows!r} is unknown; use error or skip")
         if self.from_ns >= self.to_ns:
             raise InputError("--from must be before --to (--to is exclusive: the day after)")
         for name, value in (("--base", self.base), ("--quote", self.quote)):
@@ -166,10 +174,7 @@ def _single_model(request: TicksRequest) -> Model:
     specs = request.specs()
     models = [resolve_model(s) for s in specs]
     if len(models) != 1:
-        raise SourceError(
-            f"--sources names {len(models)} sources; combining several sources is not available "
-            "in this version yet: give one source"
-        )
+        raise SourceError(f"--sources names {len(models)} models; give one model")
     return models[0]
 
 
@@ -187,8 +192,7 @@ def _model_root(cache_dir: Path, model: Model, key: str) -> Path:
     return cache_dir / "ticks" / "synthetic" / model.name / key[:16]
 
 
-def build_ticks(request: TicksRequest) -> TicksResult:
-    """Make sure the ticks tier holds the requested ticks; return them."""
+def _model_ticks(request: TicksRequest) -> TicksResult:
     model = _single_model(request)
     key, info = _model_key(model, request)
     root = _model_root(request.cache_dir, model, key)
@@ -198,6 +202,37 @@ def build_ticks(request: TicksRequest) -> TicksResult:
     chunks = model.stream(start_ns=request.from_ns, end_ns=request.to_ns, seed=request.seed)
     ticks = write_tick_set(root, key=key, chunks=chunks, info=info)
     return TicksResult(ticks, [info], generated=True)
+
+
+def build_ticks(request: TicksRequest) -> TicksResult:
+    """Make sure the ticks tier holds the requested ticks; return them.
+
+    One model: generated ticks. One venue: ticks from its trades
+    (``pipeline/exchange.py``).
+    """
+    specs = request.specs()
+    if all(s.name not in KNOWN_VENUES for s in specs):
+        return _model_ticks(request)
+    if len(specs) != 1:
+        raise SourceError(
+            f"--sources names {len(specs)} sources; combining several sources is not available "
+            "in this version yet: give one source"
+        )
+    from seriesfactory.pipeline.exchange import venue_ticks
+
+    venue = resolve_venue(specs[0])
+    settings = request.settings if request.settings is not None else load_settings()
+    got = venue_ticks(
+        venue,
+        base=request.base,
+        quote=request.quote,
+        from_ns=request.from_ns,
+        to_ns=request.to_ns,
+        cache_dir=request.cache_dir,
+        settings=settings,
+        on_bad_rows=request.on_bad_rows,
+    )
+    return TicksResult(got.ticks, [got.info], generated=got.generated)
 
 
 # -- aggregates -----------------------------------------------------------------------------------
@@ -250,8 +285,8 @@ def aggregate_tick_set(
     """Stream a tick set through an :class:`Aggregator` (decode overlapped with aggregation)."""
     agg = Aggregator(params)
     parts = [
-        agg.update(c.ts, c.bid, c.ask, c.vbid, c.vask, source=path, row_offset=first)
-        for c, path, first in ticks.chunks()
+        agg.update(c.ts, c.bid, c.ask, c.vbid, c.vask, age, source=path, row_offset=first)
+        for c, age, path, first in ticks.aged_chunks()
     ]
     parts.append(agg.finish(end_ns))
     return AggregateArrays.concat(parts), agg.counts

@@ -1,0 +1,1 @@
+"""The raw tier: bytes as downloaded or recorded, verified and immutable."""

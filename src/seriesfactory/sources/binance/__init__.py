@@ -1,0 +1,1 @@
+"""Binance: public archives (data.binance.vision) and REST."""

@@ -1,0 +1,223 @@
+"""Binance public archives: which files cover a range, fetching them, reading them safely.
+
+Archive layout (``{binance_data_url}/``)::
+
+    data/{spot|futures/um|futures/cm}/{daily|monthly}/{trades|aggTrades|klines}/SYMBOL/
+        [INTERVAL/]SYMBOL-[INTERVAL|KIND]-{YYYY-MM-DD|YYYY-MM}.zip  (+ .CHECKSUM)
+
+Plan for ``[from, to)``: days before today (UTC) come from archives; a calendar
+month wholly inside the range and wholly past comes from its monthly file,
+every other day from its daily file. A monthly file not yet published (404)
+falls back to the month's daily files. Days from today on are not archived yet.
+
+Sources: ``binance`` (spot, ``BTCUSDT``), ``binance-usdm`` (``BTCUSDT``),
+``binance-coinm`` (``BTCUSD_PERP``; the quote must be USD).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from seriesfactory._time import NS_PER_DAY
+from seriesfactory.config import Settings
+from seriesfactory.errors import InputError, IntegrityError, SourceError
+from seriesfactory.raw.download import Downloader, MissingFileError
+from seriesfactory.sources.binance.parse import Market
+
+__all__ = [
+    "MARKETS",
+    "Archive",
+    "contract_size",
+    "fetch_archives",
+    "plan_archives",
+    "read_single_member",
+    "symbol_for",
+]
+
+MARKETS: dict[str, Market] = {"binance": "spot", "binance-usdm": "usdm", "binance-coinm": "coinm"}
+_ROOTS: dict[str, str] = {
+    "spot": "data/spot",
+    "usdm": "data/futures/um",
+    "coinm": "data/futures/cm",
+}
+ArchiveKind = Literal["trades", "aggTrades", "klines"]
+
+
+def symbol_for(market: Market, base: str, quote: str) -> str:
+    """The venue symbol of a pair: ``BTCUSDT``; ``BTCUSD_PERP`` on COIN-M."""
+    b, q = base.upper(), quote.upper()
+    if market == "coinm":
+        if q != "USD":
+            raise InputError(
+                f"binance-coinm quotes in USD (e.g. BTCUSD_PERP); use --quote USD, not {quote}"
+            )
+        return f"{b}USD_PERP"
+    return f"{b}{q}"
+
+
+def _date(day_index: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=day_index)
+
+
+@dataclass(frozen=True, slots=True)
+class Archive:
+    """One archive: its path under the data URL and the day indices it covers."""
+
+    path: str
+    days: tuple[int, ...]
+    monthly: bool
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.path).name
+
+
+def daily_archive(
+    market: Market, kind: ArchiveKind, symbol: str, day_index: int, interval: str = "1m"
+) -> Archive:
+    d = _date(day_index).isoformat()
+    sub = f"{symbol}/{interval}" if kind == "klines" else symbol
+    label = interval if kind == "klines" else kind
+    return Archive(
+        f"{_ROOTS[market]}/daily/{kind}/{sub}/{symbol}-{label}-{d}.zip", (day_index,), False
+    )
+
+
+def monthly_archive(
+    market: Market, kind: ArchiveKind, symbol: str, days: tuple[int, ...], interval: str = "1m"
+) -> Archive:
+    m = _date(days[0]).strftime("%Y-%m")
+    sub = f"{symbol}/{interval}" if kind == "klines" else symbol
+    label = interval if kind == "klines" else kind
+    return Archive(f"{_ROOTS[market]}/monthly/{kind}/{sub}/{symbol}-{label}-{m}.zip", days, True)
+
+
+def plan_archives(
+    market: Market,
+    kind: ArchiveKind,
+    symbol: str,
+    from_ns: int,
+    to_ns: int,
+    *,
+    today_index: int,
+    interval: str = "1m",
+) -> tuple[list[Archive], list[int]]:
+    """Archives covering ``[from_ns, to_ns)``, and the day indices not archived yet."""
+    first, last = from_ns // NS_PER_DAY, (to_ns - 1) // NS_PER_DAY
+    archived = [d for d in range(first, last + 1) if d < today_index]
+    recent = [d for d in range(first, last + 1) if d >= today_index]
+    months: dict[tuple[int, int], list[int]] = {}
+    for d in archived:
+        date = _date(d)
+        months.setdefault((date.year, date.month), []).append(d)
+    plan: list[Archive] = []
+    for (year, month), days in months.items():
+        nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
+        month_days = (nxt - dt.date(year, month, 1)).days
+        if len(days) == month_days:
+            plan.append(monthly_archive(market, kind, symbol, tuple(days), interval))
+        else:
+            plan.extend(daily_archive(market, kind, symbol, d, interval) for d in days)
+    return plan, recent
+
+
+def raw_path(cache_dir: Path, archive: Archive) -> Path:
+    return cache_dir / "raw" / "binance" / archive.path
+
+
+def fetch_archives(
+    archives: list[Archive],
+    *,
+    cache_dir: Path,
+    settings: Settings,
+    downloader: Downloader,
+    market: Market,
+    kind: ArchiveKind,
+    symbol: str,
+    interval: str = "1m",
+) -> list[tuple[Archive, Path]]:
+    """Download (or reuse) every archive, verified; monthly 404 -> that month's daily files.
+
+    A daily file the server does not have (404) is left out: the venue had no
+    trading that day or the symbol did not exist. Every other failure raises.
+    """
+
+    def one(a: Archive) -> list[tuple[Archive, Path]]:
+        url = f"{settings.binance_data_url}/{a.path}"
+        try:
+            return [(a, downloader.fetch_verified(url, raw_path(cache_dir, a)))]
+        except MissingFileError:
+            if not a.monthly:
+                return []
+        dailies = [daily_archive(market, kind, symbol, d, interval) for d in a.days]
+        return [pair for part in downloader.map(one, dailies) for pair in part]
+
+    return [pair for part in downloader.map(one, archives) for pair in part]
+
+
+def read_single_member(path: Path, *, max_bytes: int) -> tuple[str, bytes]:
+    """The one CSV inside an archive, with zip-slip and size guards.
+
+    Raises
+    ------
+    IntegrityError
+        A member whose name escapes its folder (absolute, ``..``, a drive or a
+        backslash), a member over ``max_bytes`` uncompressed, a corrupt zip, or
+        not exactly one file.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = [i for i in zf.infolist() if not i.is_dir()]
+            for info in members:
+                name = info.filename
+                parts = PurePosixPath(name).parts
+                if name.startswith("/") or "\\" in name or ":" in name or ".." in parts:
+                    raise IntegrityError(
+                        f"{path}: member {name!r} escapes the archive folder; refusing it "
+                        "(delete the file; the mirror is serving a bad archive)"
+                    )
+                if info.file_size > max_bytes:
+                    raise IntegrityError(
+                        f"{path}: member {name!r} is {info.file_size} bytes uncompressed, over "
+                        f"the {max_bytes}-byte limit (raise max_member_bytes if it is genuine)"
+                    )
+            if len(members) != 1:
+                raise IntegrityError(f"{path}: expected one CSV, found {len(members)} members")
+            with zf.open(members[0]) as fh:
+                data = fh.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise IntegrityError(f"{path}: member exceeds {max_bytes} bytes when inflated")
+            return members[0].filename, data
+    except zipfile.BadZipFile as exc:
+        raise IntegrityError(f"{path}: not a valid zip ({exc}); delete it to re-download") from exc
+
+
+def contract_size(
+    symbol: str, *, cache_dir: Path, settings: Settings, downloader: Downloader
+) -> float:
+    """USD per contract of a COIN-M symbol, from ``/dapi/v1/exchangeInfo`` (cached).
+
+    The cached body is reused while it lists the symbol; otherwise it is fetched
+    again. A symbol the venue does not list is an error: the size is never guessed.
+    """
+    path = cache_dir / "raw" / "binance" / "dapi" / "v1" / "exchangeInfo.json"
+    for attempt in range(2):
+        if attempt == 1 or not path.is_file():
+            downloader.fetch(f"{settings.binance_coinm_api_url}/dapi/v1/exchangeInfo", path)
+        try:
+            doc = json.loads(path.read_bytes())
+            sizes = {s["symbol"]: float(s["contractSize"]) for s in doc["symbols"]}
+        except (ValueError, KeyError, TypeError) as exc:
+            path.unlink(missing_ok=True)
+            raise SourceError(f"{path}: unexpected exchangeInfo body ({exc})") from exc
+        if symbol in sizes and sizes[symbol] > 0:
+            return sizes[symbol]
+    raise SourceError(
+        f"{symbol} is not listed in {settings.binance_coinm_api_url}/dapi/v1/exchangeInfo; "
+        "check the symbol (COIN-M perpetuals look like BTCUSD_PERP)"
+    )
