@@ -138,7 +138,7 @@ class Downloader:
                 expected = start + int(length) if length is not None else None
                 written = start
                 with open(partial, mode) as fh:
-                    for block in response.iter_bytes(_CHUNK):
+                    for block in response.iter_bytes():
                         fh.write(block)
                         written += len(block)
                 if expected is not None and written != expected:

@@ -94,7 +94,9 @@ def test_any_chunking_and_restore_equal_the_twin(
         if restore:
             b = TickBuilder.from_state(b.state())
     got += _rows(*b.finish())
-    expected = [tuple(r) for r in reference_ticks(list(ts), list(price), list(notional), list(side))]
+    expected = [
+        tuple(r) for r in reference_ticks(list(ts), list(price), list(notional), list(side))
+    ]
     assert got == expected
     if got:
         bid = np.array([r[1] for r in got])
