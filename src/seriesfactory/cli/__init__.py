@@ -17,6 +17,9 @@ from seriesfactory.errors import SeriesFactoryError
 
 # Command modules register themselves on import.
 from seriesfactory.cli import series as _series  # noqa: F401  # isort: skip
+from seriesfactory.cli import download as _download  # noqa: F401  # isort: skip
+from seriesfactory.cli import trades as _trades  # noqa: F401  # isort: skip
+from seriesfactory.cli import cache as _cache  # noqa: F401  # isort: skip
 
 __all__ = ["app", "main"]
 

@@ -1,0 +1,83 @@
+"""``seriesfactory download``: fetch verified raw archives only (nothing is parsed)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from seriesfactory._time import NS_PER_DAY, parse_date
+from seriesfactory.cli._app import app
+from seriesfactory.config import load_settings
+from seriesfactory.errors import InputError
+from seriesfactory.raw.download import Downloader
+from seriesfactory.sources.binance.history import (
+    MARKETS,
+    ArchiveKind,
+    fetch_archives,
+    plan_archives,
+    symbol_for,
+)
+
+_KINDS: tuple[ArchiveKind, ...] = ("aggTrades", "trades", "klines")
+
+
+def _kind(text: str) -> ArchiveKind:
+    for k in _KINDS:
+        if k.lower() == text.lower():
+            return k
+    raise InputError(f"--kind {text!r} is unknown; use {', '.join(_KINDS)}")
+
+
+@app.command()
+def download(
+    from_: Annotated[str, typer.Option("--from", help="Start day, YYYY-MM-DD.")],
+    to: Annotated[str, typer.Option("--to", help="End day, exclusive, YYYY-MM-DD.")],
+    source: Annotated[
+        str, typer.Option("--source", help="binance, binance-usdm, binance-coinm.")
+    ] = "binance",
+    base: Annotated[str, typer.Option("--base")] = "BTC",
+    quote: Annotated[str, typer.Option("--quote")] = "USDT",
+    kind: Annotated[str, typer.Option("--kind", help="aggTrades, trades or klines.")] = "aggTrades",
+    interval: Annotated[str, typer.Option("--interval", help="Kline interval, e.g. 1m.")] = "1m",
+    cache_dir: Annotated[Path, typer.Option("--cache-dir")] = Path("cache"),
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+) -> None:
+    """Download verified archives into the raw tier (resumes; reuses verified files)."""
+    if source not in MARKETS:
+        raise InputError(f"--source {source!r} is unknown; use {', '.join(MARKETS)}")
+    market = MARKETS[source]
+    archive_kind = _kind(kind)
+    settings = load_settings(config)
+    from_ns = parse_date(from_, option="--from")
+    to_ns = parse_date(to, option="--to")
+    if from_ns >= to_ns:
+        raise InputError("--from must be before --to (--to is exclusive)")
+    symbol = symbol_for(market, base, quote)
+    today = time.time_ns() // NS_PER_DAY
+    plan, recent = plan_archives(
+        market, archive_kind, symbol, from_ns, to_ns, today_index=today, interval=interval
+    )
+    with Downloader(settings) as dl:
+        got = fetch_archives(
+            plan,
+            cache_dir=cache_dir,
+            settings=settings,
+            downloader=dl,
+            market=market,
+            kind=archive_kind,
+            symbol=symbol,
+            interval=interval,
+        )
+        retries = dl.retries_done
+    console = Console(highlight=False)
+    for _archive, path in got:
+        console.print(f"{path}  {path.stat().st_size:,} bytes")
+    missing = len({d for a in plan for d in a.days}) - len({d for a, _ in got for d in a.days})
+    console.print(
+        f"{len(got)} archive(s) verified; {missing} day(s) not on the server; "
+        f"{len(recent)} day(s) not archived yet; {retries} retried request(s)"
+    )
