@@ -166,3 +166,36 @@ def test_cli_series_reads_the_mirror_from_the_environment(  # type: ignore[no-un
     monkeypatch.setenv("SERIESFACTORY_BINANCE_DATA_URL", "ftp://nowhere")
     assert main(args) == 2
     assert "SERIESFACTORY_BINANCE_DATA_URL" in capsys.readouterr().err
+
+
+def test_two_venues_merged_and_rebased_cross(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _add_spot(mirror, "2024-01-01", micro=False)
+    rel = "data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip"
+    body = _spot_day("2024-01-01", micro=False).replace(",true\n", "\n")  # 7 columns
+    header = (
+        "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
+    )
+    mirror.add_archive(mirror.roots[0], rel, header + body)
+    req = _request(mirror, tmp_path, sources="binance|binance-usdm", weights=(0.6, 0.4))
+    merged = build_series(req)
+    assert (
+        merged.output.name == "btc-usdt_binance+binance-usdm_20240101-20240102_time-60000.parquet"
+    )
+    single = build_series(_request(mirror, tmp_path))
+    # identical prices on both venues: the merged mid equals the single-venue mid; volume doubles
+    np.testing.assert_allclose(
+        merged.table.column("close"), single.table.column("close"), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        merged.table.column("vbid").to_numpy(), 2 * single.table.column("vbid").to_numpy()
+    )
+    # ETH-USDT at a constant 2000: BTC/ETH = BTC-USDT / 2000 (bid over ask, ask over bid)
+    eth = "".join(f"{i},2000.00,1.0,{i},{i},{1704067200000 + i * 50_000},{'true' if i % 2 else 'false'},true\n"
+                  for i in range(1700))  # fmt: skip
+    mirror.add_archive(
+        mirror.roots[0], rel.replace("futures/um", "spot").replace("BTC", "ETH"), eth
+    )
+    cross = build_series(_request(mirror, tmp_path, quote="ETH"))
+    assert cross.output.name.startswith("btc-eth_binance_")
+    close = cross.table.column("close").to_numpy()
+    assert np.all((close > 20.0) & (close < 22.0))

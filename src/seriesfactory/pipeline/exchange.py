@@ -119,6 +119,11 @@ def ensure_trades(
             if market == "coinm"
             else None
         )
+    if not fetched:
+        raise SourceError(
+            f"{venue}: no {kind} archive of {symbol} exists for the range on "
+            f"{settings.binance_data_url}; check the pair, the dates and the mirror URL"
+        )
     for _archive, path in fetched:
         raw_cache.touch(path)
         sha = file_sha256(path)

@@ -204,35 +204,80 @@ def _model_ticks(request: TicksRequest) -> TicksResult:
     return TicksResult(ticks, [info], generated=True)
 
 
+def _venue_ticks(request: TicksRequest, spec: SourceSpec) -> TicksResult:
+    from seriesfactory.pipeline.combine import HOME_QUOTES, cross_tick_set, needs_rebase
+    from seriesfactory.pipeline.exchange import venue_ticks
+
+    venue = resolve_venue(spec)
+    settings = request.settings if request.settings is not None else load_settings()
+
+    def pair(base: str, quote: str) -> tuple[TickSet, dict[str, Any], bool]:
+        got = venue_ticks(
+            venue,
+            base=base,
+            quote=quote,
+            from_ns=request.from_ns,
+            to_ns=request.to_ns,
+            cache_dir=request.cache_dir,
+            settings=settings,
+            on_bad_rows=request.on_bad_rows,
+        )
+        return got.ticks, got.info, got.generated
+
+    if not needs_rebase(request.quote):
+        ticks, info, generated = pair(request.base, request.quote)
+        return TicksResult(ticks, [info], generated=generated)
+    home = HOME_QUOTES[venue]
+    leg_base = pair(request.base, home)
+    leg_quote = pair(request.quote, home)
+    cross, built = cross_tick_set(
+        request.cache_dir, venue, request.base, request.quote, (leg_base[0], leg_quote[0])
+    )
+    info = {"venue": venue, "rebased": f"{request.base}/{request.quote} via {home}",
+            "legs": [leg_base[1], leg_quote[1]]}  # fmt: skip
+    return TicksResult(cross, [info], generated=built or leg_base[2] or leg_quote[2])
+
+
+def _one_source(request: TicksRequest, spec: SourceSpec) -> TicksResult:
+    if spec.name in KNOWN_VENUES:
+        return _venue_ticks(request, spec)
+    single = TicksRequest(
+        sources=spec.text,
+        from_ns=request.from_ns,
+        to_ns=request.to_ns,
+        base=request.base,
+        quote=request.quote,
+        seed=request.seed,
+        cache_dir=request.cache_dir,
+    )
+    return _model_ticks(single)
+
+
 def build_ticks(request: TicksRequest) -> TicksResult:
     """Make sure the ticks tier holds the requested ticks; return them.
 
     One model: generated ticks. One venue: ticks from its trades
-    (``pipeline/exchange.py``).
+    (``pipeline/exchange.py``), re-based through the venue's home quote when
+    ``--quote`` is not USD-like. Several sources: each as above, then merged
+    (``pipeline/combine.py``) with the request's weights and ``--tick-ttl``.
     """
     specs = request.specs()
-    if all(s.name not in KNOWN_VENUES for s in specs):
-        return _model_ticks(request)
-    if len(specs) != 1:
-        raise SourceError(
-            f"--sources names {len(specs)} sources; combining several sources is not available "
-            "in this version yet: give one source"
-        )
-    from seriesfactory.pipeline.exchange import venue_ticks
+    if len(specs) == 1:
+        return _one_source(request, specs[0])
+    from seriesfactory.pipeline.combine import merged_tick_set
+    from seriesfactory.transforms.merge import MergeParams
 
-    venue = resolve_venue(specs[0])
-    settings = request.settings if request.settings is not None else load_settings()
-    got = venue_ticks(
-        venue,
-        base=request.base,
-        quote=request.quote,
-        from_ns=request.from_ns,
-        to_ns=request.to_ns,
-        cache_dir=request.cache_dir,
-        settings=settings,
-        on_bad_rows=request.on_bad_rows,
-    )
-    return TicksResult(got.ticks, [got.info], generated=got.generated)
+    parts = [_one_source(request, spec) for spec in specs]
+    if isinstance(request, SeriesRequest):
+        weights = request.weights or (1.0,) * len(specs)
+        params = MergeParams(
+            weights=weights, mode=request.weight_mode, ttl_ns=request.params.ttl_ns
+        )
+    else:
+        params = MergeParams(weights=(1.0,) * len(specs))
+    infos = [info for p in parts for info in p.sources]
+    merged, built = merged_tick_set(request.cache_dir, [p.ticks for p in parts], infos, params)
+    return TicksResult(merged, infos, generated=built or any(p.generated for p in parts))
 
 
 # -- aggregates -----------------------------------------------------------------------------------
