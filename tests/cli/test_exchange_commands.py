@@ -17,7 +17,8 @@ DAY2 = "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-02.zip"
 
 
 def _csv(start_ms: int, n: int, bad_line: int | None = None) -> str:
-    rows = [f"{i},{100 + i % 7}.5,1.25,{i},{i},{start_ms + i * 1000},{'true' if i % 2 else 'false'},true"
+    flag = ["false", "true"]
+    rows = [f"{i},{100 + i % 7}.5,1.25,{i},{i},{start_ms + i * 1000},{flag[i % 2]},true"
             for i in range(n)]  # fmt: skip
     if bad_line is not None:
         rows[bad_line - 1] = rows[bad_line - 1].replace(".5,1.25", ".5,-1.25")

@@ -190,7 +190,8 @@ def test_two_venues_merged_and_rebased_cross(mirror, tmp_path: Path) -> None:  #
         merged.table.column("vbid").to_numpy(), 2 * single.table.column("vbid").to_numpy()
     )
     # ETH-USDT at a constant 2000: BTC/ETH = BTC-USDT / 2000 (bid over ask, ask over bid)
-    eth = "".join(f"{i},2000.00,1.0,{i},{i},{1704067200000 + i * 50_000},{'true' if i % 2 else 'false'},true\n"
+    flag = ["false", "true"]
+    eth = "".join(f"{i},2000.00,1.0,{i},{i},{1704067200000 + i * 50_000},{flag[i % 2]},true\n"
                   for i in range(1700))  # fmt: skip
     mirror.add_archive(
         mirror.roots[0], rel.replace("futures/um", "spot").replace("BTC", "ETH"), eth

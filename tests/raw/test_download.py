@@ -82,7 +82,7 @@ def test_persistent_checksum_mismatch_fails_and_leaves_nothing(mirror, tmp_path:
     mirror.add_archive(mirror.roots[0], REL, CSV)
     mirror.faults["/" + REL] = ["corrupt", "corrupt"]
     dl, _ = _downloader()
-    with dl, pytest.raises(IntegrityError, match="does not match its .CHECKSUM"):
+    with dl, pytest.raises(IntegrityError, match=r"does not match its \.CHECKSUM"):
         dl.fetch_verified(f"{mirror.url}/{REL}", tmp_path / "out" / "a.zip")
     assert list((tmp_path / "out").iterdir()) == []
 

@@ -199,7 +199,7 @@ def write_tick_set(
                     final = root / name[:4] / name[4:6] / f"{name}.parquet"
                     ctx = atomic_path(final)
                     tmp = ctx.__enter__()
-                    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+                    writer = pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=False)
                 part = TickArrays(
                     chunk.ts[lo:hi], chunk.bid[lo:hi], chunk.ask[lo:hi],
                     chunk.vbid[lo:hi], chunk.vask[lo:hi],

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from seriesfactory._time import NS_PER_DAY
 from seriesfactory.errors import CacheError
-from seriesfactory.lake.atomic import atomic_write_json, atomic_write_parquet
+from seriesfactory.lake.atomic import atomic_path, atomic_write_json
 from seriesfactory.schema import TRADE_SCHEMA
 
 __all__ = ["IngestRecord", "TradeStore"]
@@ -111,8 +111,11 @@ class TradeStore:
             if hi <= lo:
                 continue
             name = _day_name(int(days[lo]))
-            meta = {"seriesfactory.raw_sha256": raw_sha256, "seriesfactory.raw_name": raw_name}
-            atomic_write_parquet(self.day_path(name), table.slice(lo, hi - lo), metadata=meta)
+            meta = {b"seriesfactory.raw_sha256": raw_sha256, b"seriesfactory.raw_name": raw_name}
+            part = table.slice(lo, hi - lo).replace_schema_metadata(meta)
+            with atomic_path(self.day_path(name)) as tmp:
+                # dictionary encoding only pays for the side column
+                pq.write_table(part, tmp, compression="zstd", use_dictionary=["side"])
             names.append(name)
         rec = IngestRecord(
             raw_sha256, raw_name, tuple(names), len(ts), len(bad_lines), tuple(bad_lines[:100])

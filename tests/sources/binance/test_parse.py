@@ -11,7 +11,10 @@ import pytest
 from seriesfactory.errors import DataError
 from seriesfactory.sources.binance.parse import parse_trades_csv
 
-COINM = "binance/vision/data/futures/cm/daily/aggTrades/BTCUSD_PERP/BTCUSD_PERP-aggTrades-2026-05-08.zip"
+COINM = (
+    "binance/vision/data/futures/cm/daily/aggTrades/BTCUSD_PERP/"
+    "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+)
 
 
 def test_real_coinm_aggtrades_with_header(shared_real: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from seriesfactory.transforms.merge.reference import reference_cross, reference_
 Tick = tuple[int, int, float, float, float, float, int]
 
 
-def _chunk(rows: list[Tick]) -> tuple[np.ndarray, ...]:
+def _chunk(rows: list[Tick]) -> Any:
     cols = list(zip(*rows, strict=True)) if rows else [()] * 7
     types = [np.int64, np.int64, np.float64, np.float64, np.float64, np.float64, np.int64]
     return tuple(np.array(c, t) for c, t in zip(cols, types, strict=True))

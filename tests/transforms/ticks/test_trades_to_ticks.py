@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -88,7 +90,7 @@ def test_any_chunking_and_restore_equal_the_twin(
     bounds = sorted({0, len(rows), *(c for c in cuts if c <= len(rows))})
     b = TickBuilder()
     got = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         ticks, age = b.update(ts[lo:hi], price[lo:hi], notional[lo:hi], side[lo:hi])
         got += _rows(ticks, age)
         if restore:

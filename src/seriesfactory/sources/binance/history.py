@@ -17,17 +17,25 @@ Sources: ``binance`` (spot, ``BTCUSDT``), ``binance-usdm`` (``BTCUSDT``),
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 from seriesfactory._time import NS_PER_DAY
 from seriesfactory.config import Settings
 from seriesfactory.errors import InputError, IntegrityError, SourceError
 from seriesfactory.raw.download import Downloader, MissingFileError
 from seriesfactory.sources.binance.parse import Market
+
+_isal: Any
+try:  # ISA-L inflate, about twice as fast as zlib; optional
+    _isal = importlib.import_module("isal.isal_zlib")
+except ImportError:  # pragma: no cover - depends on the platform's wheels
+    _isal = None
 
 __all__ = [
     "MARKETS",
@@ -188,13 +196,39 @@ def read_single_member(path: Path, *, max_bytes: int) -> tuple[str, bytes]:
                     )
             if len(members) != 1:
                 raise IntegrityError(f"{path}: expected one CSV, found {len(members)} members")
-            with zf.open(members[0]) as fh:
-                data = fh.read(max_bytes + 1)
-            if len(data) > max_bytes:
-                raise IntegrityError(f"{path}: member exceeds {max_bytes} bytes when inflated")
+            data = _inflate(zf, members[0], path, max_bytes)
             return members[0].filename, data
     except zipfile.BadZipFile as exc:
         raise IntegrityError(f"{path}: not a valid zip ({exc}); delete it to re-download") from exc
+
+
+def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, max_bytes: int) -> bytes:
+    """The member's bytes: deflate via ISA-L when installed (about 2x zlib), CRC-checked."""
+    if info.compress_type != zipfile.ZIP_DEFLATED or _isal is None:
+        with zf.open(info) as fh:
+            data = fh.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise IntegrityError(f"{path}: member exceeds {max_bytes} bytes when inflated")
+        return data
+    fp = zf.fp
+    assert fp is not None
+    fp.seek(info.header_offset)
+    header = fp.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise IntegrityError(f"{path}: bad local header of {info.filename!r}; delete it")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    fp.seek(info.header_offset + 30 + name_len + extra_len)
+    raw = fp.read(info.compress_size)
+    try:
+        out = _isal.decompressobj(-15)
+        data = out.decompress(raw, max_bytes + 1)
+    except _isal.error as exc:
+        raise IntegrityError(f"{path}: corrupt deflate stream ({exc}); delete it") from exc
+    if len(data) > max_bytes:
+        raise IntegrityError(f"{path}: member exceeds {max_bytes} bytes when inflated")
+    if len(data) != info.file_size or _isal.crc32(data) != info.CRC:
+        raise IntegrityError(f"{path}: CRC or size mismatch in {info.filename!r}; delete it")
+    return bytes(data)
 
 
 def contract_size(

@@ -75,7 +75,8 @@ def _layout(market: Market, kind: Kind) -> tuple[int, int, int]:
 
 
 def _has_header(data: bytes) -> bool:
-    first = data.split(b"\n", 1)[0].split(b",", 1)[0].strip()
+    end = data.find(b"\n")
+    first = data[: end if end >= 0 else len(data)].split(b",", 1)[0].strip()
     return bool(first) and not first.lstrip(b"-").isdigit()
 
 
