@@ -10,7 +10,7 @@ content hashes, so a changed archive gives a new tick set.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,9 @@ from seriesfactory.sources.binance.history import (
     read_single_member,
     symbol_for,
 )
-from seriesfactory.sources.binance.parse import parse_trades_csv
+from seriesfactory.sources.binance.parse import Kind, ParsedTrades, parse_trades_csv
+from seriesfactory.sources.bybit import history as bybit_history
+from seriesfactory.sources.bybit.parse import parse_bybit_csv
 from seriesfactory.sources.synthetic.base import TickArrays
 from seriesfactory.transforms.ticks import TickBuilder
 
@@ -70,10 +72,65 @@ class VenueTicks:
 
 
 def _check_venue(venue: str) -> None:
-    if venue not in MARKETS:
+    if venue not in (*MARKETS, "bybit"):
         raise SourceError(
-            f"source {venue!r}: historical data is available for {', '.join(MARKETS)}"
+            f"source {venue!r}: historical data is available for {', '.join(MARKETS)}, bybit"
         )
+
+
+Parser = Callable[[Path], ParsedTrades]
+
+
+def _binance_files(
+    venue: str, symbol: str, kind: ArchiveKind, from_ns: int, to_ns: int,
+    cache_dir: Path, settings: Settings, dl: Downloader, on_bad_rows: str,
+) -> tuple[list[Path], Parser]:  # fmt: skip
+    market = MARKETS[venue]
+    today = time.time_ns() // NS_PER_DAY
+    plan, recent = plan_archives(market, kind, symbol, from_ns, to_ns, today_index=today)
+    if recent:
+        raise SourceError(
+            f"{venue}: days from today (UTC) on are not archived yet and the REST fallback is "
+            "not available in this version; end the range at --to <today's date>"
+        )
+    fetched = fetch_archives(
+        plan, cache_dir=cache_dir, settings=settings, downloader=dl,
+        market=market, kind=kind, symbol=symbol,
+    )  # fmt: skip
+    size = (
+        contract_size(symbol, cache_dir=cache_dir, settings=settings, downloader=dl)
+        if market == "coinm"
+        else None
+    )
+
+    trade_kind: Kind = "trades" if kind == "trades" else "aggTrades"
+
+    def parse(path: Path) -> ParsedTrades:
+        member, data = read_single_member(path, max_bytes=settings.max_member_bytes)
+        return parse_trades_csv(
+            data, name=f"{path}!{member}", market=market, kind=trade_kind,
+            contract_size=size, on_bad_rows=on_bad_rows,
+        )  # fmt: skip
+
+    return [p for _a, p in fetched], parse
+
+
+def _bybit_files(
+    symbol: str, from_ns: int, to_ns: int,
+    cache_dir: Path, settings: Settings, dl: Downloader, on_bad_rows: str,
+) -> tuple[list[Path], Parser]:  # fmt: skip
+    today = time.time_ns() // NS_PER_DAY
+    if (to_ns - 1) // NS_PER_DAY >= today:
+        raise SourceError("bybit: days from today (UTC) on are not archived yet; end earlier")
+    paths = bybit_history.fetch_days(
+        symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=dl
+    )
+
+    def parse(path: Path) -> ParsedTrades:
+        data = bybit_history.read_gzip(path, max_bytes=settings.max_member_bytes)
+        return parse_bybit_csv(data, name=str(path), on_bad_rows=on_bad_rows)
+
+    return paths, parse
 
 
 def ensure_trades(
@@ -89,55 +146,40 @@ def ensure_trades(
     kind: ArchiveKind = "aggTrades",
     downloader: Downloader | None = None,
 ) -> IngestSummary:
-    """Make sure the trades tier holds ``[from_ns, to_ns)`` of ``venue``; return a summary."""
+    """Make sure the trades tier holds ``[from_ns, to_ns)`` of ``venue``; return a summary.
+
+    Binance: verified ``kind`` archives; Bybit: the daily trading files (raw
+    trades, ``kind`` is ignored).
+    """
     _check_venue(venue)
     if kind == "klines":
         raise InputError("klines are candles, not trades; use 'download --kind klines'")
-    market = MARKETS[venue]
-    symbol = symbol_for(market, base, quote)
-    today = time.time_ns() // NS_PER_DAY
-    plan, recent = plan_archives(market, kind, symbol, from_ns, to_ns, today_index=today)
-    if recent:
-        raise SourceError(
-            f"{venue}: days from today (UTC) on are not archived yet and the REST fallback is "
-            "not available in this version; end the range at --to <today's date>"
-        )
+    if venue == "bybit":
+        symbol = bybit_history.bybit_symbol(base, quote)
+    else:
+        symbol = symbol_for(MARKETS[venue], base, quote)
     store = TradeStore(cache_dir, venue, symbol)
     summary = IngestSummary(venue, symbol)
     with downloader or Downloader(settings) as dl:
-        fetched = fetch_archives(
-            plan,
-            cache_dir=cache_dir,
-            settings=settings,
-            downloader=dl,
-            market=market,
-            kind=kind,
-            symbol=symbol,
-        )
-        size = (
-            contract_size(symbol, cache_dir=cache_dir, settings=settings, downloader=dl)
-            if market == "coinm"
-            else None
-        )
-    if not fetched:
+        if venue == "bybit":
+            paths, parse = _bybit_files(
+                symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows
+            )
+        else:
+            paths, parse = _binance_files(
+                venue, symbol, kind, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows
+            )
+    if not paths:
         raise SourceError(
-            f"{venue}: no {kind} archive of {symbol} exists for the range on "
-            f"{settings.binance_data_url}; check the pair, the dates and the mirror URL"
+            f"{venue}: no trade file of {symbol} exists for the range on the server; "
+            "check the pair, the dates and the mirror URL"
         )
-    for _archive, path in fetched:
+    for path in paths:
         raw_cache.touch(path)
         sha = file_sha256(path)
         rec = store.record(sha)
         if rec is None:
-            member, data = read_single_member(path, max_bytes=settings.max_member_bytes)
-            parsed = parse_trades_csv(
-                data,
-                name=f"{path}!{member}",
-                market=market,
-                kind=kind,
-                contract_size=size,
-                on_bad_rows=on_bad_rows,
-            )
+            parsed = parse(path)
             lines = [b.line for b in parsed.bad_rows]
             rec = store.ingest(parsed.table, raw_sha256=sha, raw_name=path.name, bad_lines=lines)
             summary.ingested += 1
@@ -199,7 +241,7 @@ def venue_ticks(
     info: dict[str, Any] = {
         "venue": venue,
         "symbol": summary.symbol,
-        "kind": "aggTrades",
+        "kind": "trades" if venue == "bybit" else "aggTrades",
         "from_ns": from_ns,
         "to_ns": to_ns,
         "on_bad_rows": on_bad_rows,

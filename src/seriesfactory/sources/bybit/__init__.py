@@ -1,0 +1,1 @@
+"""Bybit: public trading archives (public.bybit.com/trading)."""
