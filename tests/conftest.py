@@ -24,7 +24,7 @@ import io  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import zipfile  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
 
@@ -47,6 +47,8 @@ class Mirror:
     faults: dict[str, list[str]] = field(default_factory=dict)
     requests: list[tuple[str, str | None]] = field(default_factory=list)
     routes: dict[str, bytes] = field(default_factory=dict)
+    #: Dynamic routes: path -> function of the query parameters returning the body.
+    handlers: dict[str, Callable[[dict[str, str]], bytes]] = field(default_factory=dict)
 
     def count(self, path: str) -> int:
         return sum(1 for p, _ in self.requests if p == path)
@@ -81,7 +83,7 @@ def _handler(mirror: Mirror) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
+            path, _, query = self.path.partition("?")
             rng = self.headers.get("Range")
             mirror.requests.append((path, rng))
             queue = mirror.faults.get(path, [])
@@ -93,7 +95,11 @@ def _handler(mirror: Mirror) -> type[BaseHTTPRequestHandler]:
                     self.send_header("Retry-After", "0")
                 self.end_headers()
                 return
-            body = mirror.body(path)
+            if path in mirror.handlers:
+                params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+                body: bytes | None = mirror.handlers[path](params)
+            else:
+                body = mirror.body(path)
             if body is None:
                 self.send_response(404)
                 self.send_header("Content-Length", "0")

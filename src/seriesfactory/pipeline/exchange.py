@@ -37,6 +37,7 @@ from seriesfactory.sources.binance.history import (
 from seriesfactory.sources.binance.parse import Kind, ParsedTrades, parse_trades_csv
 from seriesfactory.sources.bybit import history as bybit_history
 from seriesfactory.sources.bybit.parse import parse_bybit_csv
+from seriesfactory.sources.coinbase import history as coinbase_history
 from seriesfactory.sources.synthetic.base import TickArrays
 from seriesfactory.transforms.ticks import TickBuilder
 
@@ -72,9 +73,10 @@ class VenueTicks:
 
 
 def _check_venue(venue: str) -> None:
-    if venue not in (*MARKETS, "bybit"):
+    if venue not in (*MARKETS, "bybit", "coinbase"):
         raise SourceError(
-            f"source {venue!r}: historical data is available for {', '.join(MARKETS)}, bybit"
+            f"source {venue!r}: historical data is available for "
+            f"{', '.join(MARKETS)}, bybit, coinbase"
         )
 
 
@@ -133,6 +135,21 @@ def _bybit_files(
     return paths, parse
 
 
+def _coinbase_files(
+    product: str, from_ns: int, to_ns: int,
+    cache_dir: Path, settings: Settings, dl: Downloader, on_bad_rows: str,
+) -> tuple[list[Path], Parser]:  # fmt: skip
+    paths = coinbase_history.fetch_days(
+        product, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=dl
+    )
+
+    def parse(path: Path) -> ParsedTrades:
+        data = path.read_bytes()
+        return coinbase_history.parse_ticker_lines(data, name=str(path), on_bad_rows=on_bad_rows)
+
+    return paths, parse
+
+
 def ensure_trades(
     venue: str,
     *,
@@ -156,6 +173,8 @@ def ensure_trades(
         raise InputError("klines are candles, not trades; use 'download --kind klines'")
     if venue == "bybit":
         symbol = bybit_history.bybit_symbol(base, quote)
+    elif venue == "coinbase":
+        symbol = coinbase_history.product_id(base, quote)
     else:
         symbol = symbol_for(MARKETS[venue], base, quote)
     store = TradeStore(cache_dir, venue, symbol)
@@ -163,6 +182,10 @@ def ensure_trades(
     with downloader or Downloader(settings) as dl:
         if venue == "bybit":
             paths, parse = _bybit_files(
+                symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows
+            )
+        elif venue == "coinbase":
+            paths, parse = _coinbase_files(
                 symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows
             )
         else:
@@ -241,7 +264,7 @@ def venue_ticks(
     info: dict[str, Any] = {
         "venue": venue,
         "symbol": summary.symbol,
-        "kind": "trades" if venue == "bybit" else "aggTrades",
+        "kind": "aggTrades" if venue in MARKETS else "trades",
         "from_ns": from_ns,
         "to_ns": to_ns,
         "on_bad_rows": on_bad_rows,

@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import os
 import random
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -172,6 +173,11 @@ class Downloader:
             f"{last} (gave up after {self.settings.download_retries} retries; "
             "check the connection or the mirror URL and run again: the download resumes)"
         )
+
+    def get_bytes(self, url: str) -> bytes:
+        """A (small) response body, with the same retry rules as :meth:`fetch`."""
+        with tempfile.TemporaryDirectory(prefix="seriesfactory-") as tmp:
+            return self.fetch(url, Path(tmp) / "body").read_bytes()
 
     def fetch_verified(self, url: str, dest: Path) -> Path:
         """Download an archive and its ``url + '.CHECKSUM'``; verify; retry a mismatch once.

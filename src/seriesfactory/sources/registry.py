@@ -11,7 +11,13 @@ __all__ = ["HISTORY_VENUES", "KNOWN_VENUES", "resolve_model", "resolve_venue"]
 #: Venue sources users may name in ``--sources``.
 KNOWN_VENUES: tuple[str, ...] = ("binance", "binance-usdm", "binance-coinm", "bybit", "coinbase")
 #: Venues whose history (archives) this version can fetch.
-HISTORY_VENUES: tuple[str, ...] = ("binance", "binance-usdm", "binance-coinm", "bybit")
+HISTORY_VENUES: tuple[str, ...] = (
+    "binance",
+    "binance-usdm",
+    "binance-coinm",
+    "bybit",
+    "coinbase",
+)
 
 
 def resolve_venue(spec: SourceSpec) -> str:
