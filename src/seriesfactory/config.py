@@ -67,6 +67,8 @@ class Settings(BaseModel):
     max_member_bytes: int = Field(default=16 * _GIB, gt=0)
     #: What to do with malformed rows: ``error`` (stop, naming file and line) or ``skip``.
     on_bad_rows: str = "error"
+    #: Binance REST calls per second for paged ``aggTrades`` (weight well under the limits).
+    binance_rest_requests_per_s: float = Field(default=5.0, gt=0)
     #: Coinbase public REST calls per second (its public limit is 10).
     coinbase_requests_per_s: float = Field(default=10.0, gt=0)
 

@@ -35,6 +35,7 @@ from seriesfactory.sources.binance.history import (
     symbol_for,
 )
 from seriesfactory.sources.binance.parse import Kind, ParsedTrades, parse_trades_csv
+from seriesfactory.sources.binance.rest import fetch_rest_day, parse_rest_lines
 from seriesfactory.sources.bybit import history as bybit_history
 from seriesfactory.sources.bybit.parse import parse_bybit_csv
 from seriesfactory.sources.coinbase import history as coinbase_history
@@ -88,13 +89,9 @@ def _binance_files(
     cache_dir: Path, settings: Settings, dl: Downloader, on_bad_rows: str,
 ) -> tuple[list[Path], Parser]:  # fmt: skip
     market = MARKETS[venue]
-    today = time.time_ns() // NS_PER_DAY
+    now_ns = time.time_ns()
+    today = now_ns // NS_PER_DAY
     plan, recent = plan_archives(market, kind, symbol, from_ns, to_ns, today_index=today)
-    if recent:
-        raise SourceError(
-            f"{venue}: days from today (UTC) on are not archived yet and the REST fallback is "
-            "not available in this version; end the range at --to <today's date>"
-        )
     fetched = fetch_archives(
         plan, cache_dir=cache_dir, settings=settings, downloader=dl,
         market=market, kind=kind, symbol=symbol,
@@ -104,17 +101,40 @@ def _binance_files(
         if market == "coinm"
         else None
     )
-
+    # Today, and the last two days when their archive is not published yet: REST.
+    got_days = {d for a, _ in fetched for d in a.days}
+    late = [d for a in plan for d in a.days if d not in got_days and d >= today - 2]
+    rest_days = sorted({*recent, *late})
+    if rest_days and kind != "aggTrades":
+        raise SourceError(
+            f"{venue}: recent days come from REST aggTrades only; use --kind aggTrades "
+            "or end the range earlier"
+        )
+    spans: dict[Path, tuple[int, int]] = {}
+    for day in rest_days:
+        start = max(from_ns, day * NS_PER_DAY)
+        end = min(to_ns, (day + 1) * NS_PER_DAY, now_ns)
+        if end <= start:
+            continue
+        path = fetch_rest_day(
+            market, symbol, start, end, cache_dir=cache_dir, settings=settings, downloader=dl
+        )
+        spans[path] = (start, end)
     trade_kind: Kind = "trades" if kind == "trades" else "aggTrades"
 
     def parse(path: Path) -> ParsedTrades:
+        if path in spans:
+            return parse_rest_lines(
+                path.read_bytes(), name=str(path), start_ns=spans[path][0],
+                end_ns=spans[path][1], contract_size=size,
+            )  # fmt: skip
         member, data = read_single_member(path, max_bytes=settings.max_member_bytes)
         return parse_trades_csv(
             data, name=f"{path}!{member}", market=market, kind=trade_kind,
             contract_size=size, on_bad_rows=on_bad_rows,
         )  # fmt: skip
 
-    return [p for _a, p in fetched], parse
+    return [p for _a, p in fetched] + list(spans), parse
 
 
 def _bybit_files(
