@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ def test_yesterday_and_today_come_from_rest(  # type: ignore[no-untyped-def]
     now_ms = time.time_ns() // NS_PER_MS
     start_ms = (now_ms * NS_PER_MS // NS_PER_DAY - 1) * NS_PER_DAY // NS_PER_MS
     times = np.arange(start_ms + 7, now_ms - 60_000, 45_000)  # one every 45 s
-    trades = [
+    trades: list[dict[str, Any]] = [
         {"a": 5000 + i, "p": f"{42000 + i % 13}.25", "q": "0.002", "f": i, "l": i,
          "T": int(t), "m": bool(i % 2), "M": True}
         for i, t in enumerate(times)
