@@ -82,3 +82,23 @@ def test_gc_size_limit_evicts_least_recently_used(tmp_path: Path) -> None:
     assert (report.removed_expired, report.removed_lru) == (0, 2)
     assert sorted(p.name for p in root.iterdir()) == ["a.zip", "a.zip.CHECKSUM"]
     assert report.freed_bytes == 220 and report.kept_bytes == 110
+
+
+def test_download_real_klines_in_both_eras_as_candles(  # type: ignore[no-untyped-def]
+    mirror, shared_real, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SERIESFACTORY_BINANCE_DATA_URL", mirror.url)
+    for day, interval, rows, first_open in [
+        ("2020-01-01", "1m", 1440, 1577836800000),  # millisecond era
+        ("2026-05-08", "1h", 24, 1778198400000),  # microsecond era
+    ]:
+        nxt = "2020-01-02" if day.startswith("2020") else "2026-05-09"
+        args = ["download", "--kind", "klines", "--interval", interval, "--from", day, "--to", nxt,
+                "--cache-dir", str(tmp_path / "c"), "--candles-dir", str(tmp_path / "k")]  # fmt: skip
+        assert main(args) == 0
+        name = f"btcusdt_binance_klines-{interval}_{day.replace('-', '')}-{nxt.replace('-', '')}"
+        table = pq.read_table(tmp_path / "k" / f"{name}.parquet")
+        assert table.num_rows == rows
+        opens = table.column("open_time").cast("int64").to_numpy()
+        assert opens[0] == first_open * 10**6
+        assert (table.column("high").to_numpy() >= table.column("low").to_numpy()).all()

@@ -6,21 +6,26 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import typer
 from rich.console import Console
 
-from seriesfactory._time import NS_PER_DAY, parse_date
+from seriesfactory._time import NS_PER_DAY, format_range_part, parse_date
 from seriesfactory.cli._app import app
 from seriesfactory.config import load_settings
 from seriesfactory.errors import InputError
+from seriesfactory.lake.atomic import atomic_write_parquet
 from seriesfactory.raw.download import Downloader
 from seriesfactory.sources.binance.history import (
     MARKETS,
     ArchiveKind,
     fetch_archives,
     plan_archives,
+    read_single_member,
     symbol_for,
 )
+from seriesfactory.sources.binance.klines import parse_klines_csv
 
 _KINDS: tuple[ArchiveKind, ...] = ("aggTrades", "trades", "klines")
 
@@ -45,6 +50,10 @@ def download(
     interval: Annotated[str, typer.Option("--interval", help="Kline interval, e.g. 1m.")] = "1m",
     cache_dir: Annotated[Path, typer.Option("--cache-dir")] = Path("cache"),
     config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    candles_dir: Annotated[
+        Path | None,
+        typer.Option("--candles-dir", help="With --kind klines: also write the candles here."),
+    ] = None,
 ) -> None:
     """Download verified archives into the raw tier (resumes; reuses verified files)."""
     if source not in MARKETS:
@@ -76,6 +85,21 @@ def download(
     console = Console(highlight=False)
     for _archive, path in got:
         console.print(f"{path}  {path.stat().st_size:,} bytes")
+    if candles_dir is not None:
+        if archive_kind != "klines":
+            raise InputError("--candles-dir needs --kind klines")
+        parts = []
+        for _archive, path in got:
+            member, data = read_single_member(path, max_bytes=settings.max_member_bytes)
+            parts.append(parse_klines_csv(data, name=f"{path}!{member}"))
+        if parts:
+            table = pa.concat_tables(parts)
+            ts = table.column("open_time").cast(pa.int64())
+            table = table.filter(pc.and_(pc.greater_equal(ts, from_ns), pc.less(ts, to_ns)))
+            span = f"{format_range_part(from_ns)}-{format_range_part(to_ns)}"
+            out = candles_dir / f"{symbol}_{source}_klines-{interval}_{span}.parquet".lower()
+            atomic_write_parquet(out, table)
+            console.print(f"{table.num_rows:,} candles; wrote {out}")
     missing = len({d for a in plan for d in a.days}) - len({d for a, _ in got for d in a.days})
     console.print(
         f"{len(got)} archive(s) verified; {missing} day(s) not on the server; "
