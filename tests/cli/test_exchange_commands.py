@@ -93,8 +93,9 @@ def test_download_real_klines_in_both_eras_as_candles(  # type: ignore[no-untype
         ("2026-05-08", "1h", 24, 1778198400000),  # microsecond era
     ]:
         nxt = "2020-01-02" if day.startswith("2020") else "2026-05-09"
-        args = ["download", "--kind", "klines", "--interval", interval, "--from", day, "--to", nxt,
-                "--cache-dir", str(tmp_path / "c"), "--candles-dir", str(tmp_path / "k")]  # fmt: skip
+        args = ["download", "--kind", "klines", "--interval", interval, "--from", day,
+                "--to", nxt, "--cache-dir", str(tmp_path / "c"),
+                "--candles-dir", str(tmp_path / "k")]  # fmt: skip
         assert main(args) == 0
         name = f"btcusdt_binance_klines-{interval}_{day.replace('-', '')}-{nxt.replace('-', '')}"
         table = pq.read_table(tmp_path / "k" / f"{name}.parquet")
