@@ -58,7 +58,8 @@ def test_recorded_feed_matches_print_on_the_makers_side_of_the_book(shared_real:
             if bid < ask:
                 at_maker += abs(price - maker_quote) < abs(price - taker_quote)
                 at_taker += abs(price - taker_quote) < abs(price - maker_quote)
-    assert at_maker >= 20 and at_taker <= at_maker // 10
+    # 90 of 97 nearer the maker's quote, 3 nearer the taker's (book lags a message), 4 ties
+    assert (at_maker, at_taker) == (90, 3)
 
 
 def test_rest_walk_splits_full_windows_and_series_runs(  # type: ignore[no-untyped-def]
