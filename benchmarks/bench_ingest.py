@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 
 from seriesfactory.lake.atomic import file_sha256
 from seriesfactory.lake.ticks import write_tick_set

@@ -17,6 +17,7 @@ from seriesfactory.errors import SeriesFactoryError
 
 # Command modules register themselves on import.
 from seriesfactory.cli import series as _series  # noqa: F401  # isort: skip
+from seriesfactory.cli import bars as _bars  # noqa: F401  # isort: skip
 from seriesfactory.cli import download as _download  # noqa: F401  # isort: skip
 from seriesfactory.cli import trades as _trades  # noqa: F401  # isort: skip
 from seriesfactory.cli import cache as _cache  # noqa: F401  # isort: skip

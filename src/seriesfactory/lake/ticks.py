@@ -18,6 +18,7 @@ absent means 0 (both sides fresh, as for the models).
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import datetime as dt
 import itertools
@@ -40,9 +41,30 @@ from seriesfactory.sources.synthetic.base import TickArrays
 __all__ = ["AGED_TICK_SCHEMA", "TickFile", "TickSet", "write_tick_set"]
 
 MANIFEST = "manifest.json"
-#: The tick schema plus the optional ``age_ns`` column.
+#: The tick schema plus the optional ``age_ns`` column (exchange sources; ``docs/sources.md``).
 AGED_TICK_SCHEMA = TICK_SCHEMA.append(pa.field("age_ns", pa.int64(), nullable=False))
 AgedChunk = tuple[TickArrays, "np.ndarray[Any, Any] | None", str, int]
+
+#: Tick files, chosen for decode speed at ~20 bytes a tick (see BENCHMARKS.md): delta-coded
+#: times; byte-stream-split prices and plain volumes (mostly zeros on one side) under LZ4;
+#: no dictionaries.
+PARQUET_OPTIONS: dict[str, Any] = {
+    "use_dictionary": False,
+    "column_encoding": {
+        "ts": "DELTA_BINARY_PACKED",
+        "bid": "BYTE_STREAM_SPLIT",
+        "ask": "BYTE_STREAM_SPLIT",
+        "vbid": "PLAIN",
+        "vask": "PLAIN",
+    },
+    "compression": {"ts": "zstd", "bid": "lz4", "ask": "lz4", "vbid": "lz4", "vask": "lz4"},
+}
+#: The same for tick files with ``age_ns`` (delta-coded, zstd).
+AGED_PARQUET_OPTIONS: dict[str, Any] = {
+    "use_dictionary": False,
+    "column_encoding": {**PARQUET_OPTIONS["column_encoding"], "age_ns": "DELTA_BINARY_PACKED"},
+    "compression": {**PARQUET_OPTIONS["compression"], "age_ns": "zstd"},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,38 +113,41 @@ class TickSet:
             return None
         return cls(root=root, key=str(doc["key"]), files=files, info=dict(doc.get("info", {})))
 
-    def chunks(self, *, prefetch: int = 2) -> Iterator[tuple[TickArrays, str, int]]:
-        """Yield ``(ticks, file, first_row)`` per row group, decoding ahead on another thread.
+    def chunks(
+        self, *, workers: int = 2, prefetch: int = 4
+    ) -> Iterator[tuple[TickArrays, str, int]]:
+        """Yield ``(ticks, file, first_row)`` per row group, in order, decoded ahead by threads.
 
-        Decoding (pyarrow, GIL released) overlaps the consumer's work.
+        Decoding (pyarrow, GIL released) runs on ``workers`` threads, each single-threaded,
+        and overlaps the consumer's work (a ``nogil`` kernel), so both cores stay busy.
         """
-        for ticks, _age, path, first in self.aged_chunks(prefetch=prefetch):
+        for ticks, _age, path, first in self.aged_chunks(workers=workers, prefetch=prefetch):
             yield ticks, path, first
 
-    def aged_chunks(self, *, prefetch: int = 2) -> Iterator[AgedChunk]:
+    def aged_chunks(self, *, workers: int = 2, prefetch: int = 4) -> Iterator[AgedChunk]:
         """Like :meth:`chunks`, with the ``age_ns`` column (None where the files have none)."""
-        groups: list[tuple[TickFile, int]] = []
+        groups: list[tuple[TickFile, int, int]] = []
         for f in self.files:
             meta = pq.ParquetFile(f.path).metadata
-            groups.extend((f, g) for g in range(meta.num_row_groups))
+            first = 0
+            for g in range(meta.num_row_groups):
+                groups.append((f, g, first))
+                first += meta.row_group(g).num_rows
 
-        def load(item: tuple[TickFile, int]) -> AgedChunk:
-            f, g = item
-            pf = pq.ParquetFile(f.path)
-            first = sum(pf.metadata.row_group(i).num_rows for i in range(g))
-            table = pf.read_row_group(g)
+        def load(item: tuple[TickFile, int, int]) -> AgedChunk:
+            f, g, first = item
+            table = pq.ParquetFile(f.path).read_row_group(g, use_threads=False)
             age = table.column("age_ns").to_numpy() if "age_ns" in table.column_names else None
             return _arrays(table), age, str(f.path), first
 
-        with cf.ThreadPoolExecutor(max_workers=1) as pool:
-            pending: list[cf.Future[AgedChunk]] = []
-            it = iter(groups)
-            for item in it:
+        with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: collections.deque[cf.Future[AgedChunk]] = collections.deque()
+            for item in groups:
                 pending.append(pool.submit(load, item))
                 if len(pending) > prefetch:
-                    yield pending.pop(0).result()
-            for fut in pending:
-                yield fut.result()
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
 
     def read(self) -> pa.Table:
         """All ticks as one Arrow table."""
@@ -155,9 +180,6 @@ def write_tick_set(
 ) -> TickSet:
     """Write ``chunks`` (time-ordered) as day files under ``root`` and the manifest last.
 
-    A chunk is a :class:`TickArrays` or a pair ``(ticks, age_ns)``; pairs add
-    the ``age_ns`` column.
-
     Returns the complete :class:`TickSet`. Any earlier manifest is replaced only
     after every new file is in place.
     """
@@ -184,7 +206,6 @@ def write_tick_set(
                 chunk, age = item, None
             else:
                 chunk, age = item
-            schema = TICK_SCHEMA if age is None else AGED_TICK_SCHEMA
             days = chunk.ts // NS_PER_DAY
             cuts = np.flatnonzero(np.diff(days)) + 1
             bounds = [0, *cuts.tolist(), len(chunk)]
@@ -199,7 +220,11 @@ def write_tick_set(
                     final = root / name[:4] / name[4:6] / f"{name}.parquet"
                     ctx = atomic_path(final)
                     tmp = ctx.__enter__()
-                    writer = pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=False)
+                    writer = (
+                        pq.ParquetWriter(tmp, TICK_SCHEMA, **PARQUET_OPTIONS)
+                        if age is None
+                        else pq.ParquetWriter(tmp, AGED_TICK_SCHEMA, **AGED_PARQUET_OPTIONS)
+                    )
                 part = TickArrays(
                     chunk.ts[lo:hi], chunk.bid[lo:hi], chunk.ask[lo:hi],
                     chunk.vbid[lo:hi], chunk.vask[lo:hi],

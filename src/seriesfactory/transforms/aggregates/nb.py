@@ -56,7 +56,8 @@ I_PENDING = 8  # 1 when the previous tick was rejected as an outlier
 I_LAST_TS = 9  # time of the last tick seen (ordering check across chunks)
 I_SEEN = 10  # ticks seen (whole stream)
 I_ERR = 11  # why the last chunk stopped early (ERR_* below); 0 = it did not
-NI = 12
+I_BUCKET_END = 12  # time mode: end of the open bucket, (k + 1) * step, ns
+NI = 13
 
 ERR_ORDER = 1  # time went backwards
 ERR_PRICE = 2  # bid or ask not a positive finite number
@@ -74,11 +75,13 @@ F_SUMM = 6  # sum of mids (arithmetic mean fallback)
 F_SUMSPREAD = 7  # sum of (ask - bid) / mid
 F_VBID = 8
 F_VASK = 9
-F_MT = 10  # running mean of t (s since the first price tick)
-F_MM = 11  # running mean of mid
-F_CTT = 12  # co-moments (Welford): sum (t - mean t)^2
-F_CTM = 13
-F_CMM = 14
+# Least-squares sums over t (s since the bucket's first price tick) and d = mid - open
+# (shifting by the first mid keeps the sums small, so the centred moments lose little):
+F_ST = 10  # sum t
+F_STT = 11  # sum t^2
+F_SD = 12  # sum d
+F_SDD = 13  # sum d^2
+F_STD = 14  # sum t d
 F_PREV_CLOSE = 15  # close of the previous bucket (last accepted price)
 F_LAST_SPREAD = 16  # relative spread of the last accepted price tick
 F_PENDING_MID = 17  # mid of the rejected outlier waiting for confirmation
@@ -91,6 +94,7 @@ def new_state() -> tuple[I64, F64]:
     si = np.zeros(NI, dtype=np.int64)
     si[I_BUCKET] = -1
     si[I_LAST_TS] = np.iinfo(np.int64).min
+    si[I_BUCKET_END] = np.iinfo(np.int64).min  # time mode: the first tick opens a bucket
     sf = np.zeros(NF, dtype=np.float64)
     return si, sf
 
@@ -98,24 +102,29 @@ def new_state() -> tuple[I64, F64]:
 @kernel
 def _reset_bucket(si: I64, sf: F64) -> None:
     si[I_N] = 0
-    for j in range(F_OPEN, F_CMM + 1):
+    for j in range(F_OPEN, F_STD + 1):
         sf[j] = 0.0
 
 
 @kernel
-def _running_mid(si: I64, sf: F64) -> float:
-    """The bucket's current ``mid`` field (its previous close before its first price tick)."""
+def _deviates(si: I64, sf: F64, mid: float, max_dev: float) -> bool:
+    """``|mid / ref - 1| > max_dev`` for ref = the bucket's running ``mid`` field (its previous
+    close before its first price tick), written without a division: ``ref = num / den``."""
     if si[I_N] == 0:
-        return sf[F_PREV_CLOSE]
-    if sf[F_SUMW] > 0.0:
-        return sf[F_SUMWM] / sf[F_SUMW]
-    return sf[F_SUMM] / si[I_N]
+        num = sf[F_PREV_CLOSE]
+        den = 1.0
+    elif sf[F_SUMW] > 0.0:
+        num = sf[F_SUMWM]
+        den = sf[F_SUMW]
+    else:
+        num = sf[F_SUMM]
+        den = float(si[I_N])
+    return abs(mid * den - num) > max_dev * num
 
 
 @kernel
 def _add_price(si: I64, sf: F64, ts: int, mid: float, rel_spread: float, weight: float) -> None:
-    n = si[I_N]
-    if n == 0:
+    if si[I_N] == 0:
         sf[F_OPEN] = mid
         sf[F_HIGH] = mid
         sf[F_LOW] = mid
@@ -129,16 +138,14 @@ def _add_price(si: I64, sf: F64, ts: int, mid: float, rel_spread: float, weight:
     sf[F_SUMWM] += weight * mid
     sf[F_SUMM] += mid
     sf[F_SUMSPREAD] += rel_spread
-    n += 1
-    si[I_N] = n
+    si[I_N] += 1
     t = (ts - si[I_FIRST_T]) * 1e-9
-    dt = t - sf[F_MT]
-    sf[F_MT] += dt / n
-    dm = mid - sf[F_MM]
-    sf[F_MM] += dm / n
-    sf[F_CTT] += dt * (t - sf[F_MT])
-    sf[F_CTM] += dt * (mid - sf[F_MM])
-    sf[F_CMM] += dm * (mid - sf[F_MM])
+    d = mid - sf[F_OPEN]
+    sf[F_ST] += t
+    sf[F_STT] += t * t
+    sf[F_SD] += d
+    sf[F_SDD] += d * d
+    sf[F_STD] += t * d
     sf[F_PREV_CLOSE] = mid
     sf[F_LAST_SPREAD] = rel_spread
     si[I_STARTED] = 1
@@ -190,15 +197,18 @@ def _emit(
         out_f[9, row] = 0.0
         out_f[10, row] = 0.0
         return
-    ctt = sf[F_CTT]
-    if ctt > 0.0:
-        slope = sf[F_CTM] / ctt
-        resid = (sf[F_CMM] - sf[F_CTM] * slope) / n
+    inv_n = 1.0 / n
+    s_tt = sf[F_STT] - sf[F_ST] * sf[F_ST] * inv_n
+    s_td = sf[F_STD] - sf[F_ST] * sf[F_SD] * inv_n
+    s_dd = sf[F_SDD] - sf[F_SD] * sf[F_SD] * inv_n
+    if s_tt > 0.0:
+        slope = s_td / s_tt
+        resid = (s_dd - s_td * slope) * inv_n
     else:
         slope = 0.0
-        resid = sf[F_CMM] / n
+        resid = s_dd * inv_n
     resid = max(resid, 0.0)
-    out_f[9, row] = math.sqrt(resid) / sf[F_MM] * 100.0
+    out_f[9, row] = math.sqrt(resid) / (sf[F_SUMM] * inv_n) * 100.0
     span_s = (si[I_LAST_T] - si[I_FIRST_T]) * 1e-9
     out_f[10, row] = slope * span_s / close * 100.0
 
@@ -238,6 +248,7 @@ def finish_time(
     upto = max(upto, cur + 1)
     rows = _close_time_buckets(si, sf, cur, upto, step_ns, 0, out_ts, out_start, out_n, out_f)
     si[I_BUCKET] = -1
+    si[I_BUCKET_END] = np.iinfo(np.int64).max
     return rows
 
 
@@ -295,19 +306,19 @@ def aggregate_chunk(
         mid = 0.5 * (bid[i] + ask[i])
         # -- time mode: close the open bucket (and empty ones) when t leaves it ------------
         if mode == MODE_TIME:
-            k = t // step_ns
-            cur = si[I_BUCKET]
-            if cur < 0:
-                si[I_BUCKET] = k
-                _reset_bucket(si, sf)
-            elif k > cur:
-                if si[I_STARTED] == 1:
+            if t >= si[I_BUCKET_END]:  # only then the (slow) integer division
+                k = t // step_ns
+                cur = si[I_BUCKET]
+                if cur < 0:
+                    _reset_bucket(si, sf)
+                elif si[I_STARTED] == 1:
                     rows = _close_time_buckets(
                         si, sf, cur, k, step_ns, rows, out_ts, out_start, out_n, out_f
                     )
                 else:
                     _reset_bucket(si, sf)
                 si[I_BUCKET] = k
+                si[I_BUCKET_END] = (k + 1) * step_ns
         elif si[I_BUCKET] < 0:
             si[I_BUCKET] = 1
             si[I_START_TS] = t
@@ -320,9 +331,9 @@ def aggregate_chunk(
             sf[F_VASK] += vask[i]
             continue
         if si[I_STARTED] == 1:
-            ref = _running_mid(si, sf)
-            if abs(mid / ref - 1.0) > max_dev:
-                confirmed = si[I_PENDING] == 1 and abs(mid / sf[F_PENDING_MID] - 1.0) <= max_dev
+            if _deviates(si, sf, mid, max_dev):
+                pending = sf[F_PENDING_MID]
+                confirmed = si[I_PENDING] == 1 and abs(mid - pending) <= max_dev * pending
                 if not confirmed:
                     si[I_FILT_DEV] += 1
                     si[I_PENDING] = 1

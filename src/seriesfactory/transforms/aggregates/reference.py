@@ -32,6 +32,17 @@ class _Bucket:
     vbid: float = 0.0
     vask: float = 0.0
 
+    def deviates(self, mid: float, prev_close: float, max_dev: float) -> bool:
+        """``|mid / ref - 1| > d`` for ref the running mid, as ``|mid * den - num| > d * num``."""
+        if not self.mids:
+            num, den = prev_close, 1.0
+        elif sum(self.weights) > 0:
+            num = sum(w * m for w, m in zip(self.weights, self.mids, strict=True))
+            den = sum(self.weights)
+        else:
+            num, den = sum(self.mids), float(len(self.mids))
+        return abs(mid * den - num) > max_dev * num
+
     def running_mid(self, prev_close: float) -> float:
         if not self.mids:
             return prev_close
@@ -120,9 +131,8 @@ def reference_aggregate(
             bucket.vask += vask[i]
             continue
         if started:
-            ref = bucket.running_mid(prev_close)
-            confirmed = pending is not None and abs(mid / pending - 1) <= tick_max_deviation
-            if abs(mid / ref - 1) > tick_max_deviation and not confirmed:
+            confirmed = pending is not None and abs(mid - pending) <= tick_max_deviation * pending
+            if bucket.deviates(mid, prev_close, tick_max_deviation) and not confirmed:
                 removed_dev += 1
                 pending = mid
                 continue

@@ -1,0 +1,178 @@
+"""``seriesfactory bars build`` and ``seriesfactory bars export``: a thin shell over the library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import typer
+
+from seriesfactory.cli._app import app
+from seriesfactory.errors import DataError, InputError, SourceError
+from seriesfactory.lake.atomic import atomic_path, atomic_write_json, atomic_write_parquet
+from seriesfactory.transforms.bars import (
+    BAR_COLUMNS,
+    BarArrays,
+    BarBuilder,
+    BarSpec,
+    parse_columns,
+    read_trades_file,
+)
+
+__all__ = ["bars_app"]
+
+bars_app = typer.Typer(help="López de Prado bars from trades.", no_args_is_help=True)
+app.add_typer(bars_app, name="bars")
+
+META_KEY = "seriesfactory.bars"
+
+
+def _format(text: str, output: Path) -> str:
+    value = text.lower() if text else ("csv" if output.suffix.lower() == ".csv" else "parquet")
+    if value not in ("parquet", "csv"):
+        raise InputError(f"--format {text!r} is unknown; use parquet or csv")
+    return value
+
+
+def write_bars(table: pa.Table, output: Path, fmt: str, meta: dict[str, str]) -> None:
+    """Write ``table`` to ``output`` atomically as Parquet (with ``meta``) or CSV."""
+    if fmt == "parquet":
+        atomic_write_parquet(output, table, metadata=meta)
+        return
+    with atomic_path(output) as tmp:
+        pacsv.write_csv(table, tmp)
+
+
+@bars_app.command("build")
+def build(
+    bar_type: Annotated[
+        str,
+        typer.Option("--type", help="time, tick, volume, dollar, tib, vib, dib, trb, vrb, drb."),
+    ],
+    output: Annotated[Path, typer.Option("--output", help="Output file.")],
+    input_file: Annotated[
+        Path | None, typer.Option("--input", help="Trades file: CSV or Parquet.")
+    ] = None,
+    venue: Annotated[str | None, typer.Option("--venue", help="Venue of the trades tier.")] = None,
+    symbol: Annotated[str | None, typer.Option("--symbol", help="Symbol, e.g. BTCUSDT.")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Start day (trades tier).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="End day (trades tier).")] = None,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="tick/volume/dollar: size of a bar.")
+    ] = None,
+    interval: Annotated[
+        str | None, typer.Option("--interval", help="time bars: 1s, 5m, 1h, 1d, ...")
+    ] = None,
+    ewma_window: Annotated[
+        int, typer.Option("--ewma-window", help="imbalance/run: EWMA span in bars.")
+    ] = 15,
+    expected_ticks: Annotated[
+        int, typer.Option("--expected-ticks", help="imbalance/run: E0[T] and warm-up, trades.")
+    ] = 100,
+    min_ticks: Annotated[
+        float | None, typer.Option("--min-ticks", help="Lower bound of E[T] (expected/4).")
+    ] = None,
+    max_ticks: Annotated[
+        float | None, typer.Option("--max-ticks", help="Upper bound of E[T] (expected*4).")
+    ] = None,
+    sign: Annotated[str, typer.Option("--sign", help="auto or tick-rule.")] = "auto",
+    columns: Annotated[
+        str | None,
+        typer.Option("--columns", help="e.g. 'ts=Date and Time,price=Price,qty=Volume'."),
+    ] = None,
+    emit_partial: Annotated[
+        bool, typer.Option("--emit-partial", help="Add the unfinished last bar, flagged.")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv (default: by suffix).")] = "",
+    state_file: Annotated[
+        Path | None,
+        typer.Option("--state", help="Builder state JSON: continued from if present, then saved."),
+    ] = None,
+) -> None:
+    """Build bars from trades and write them to --output."""
+    spec = BarSpec(
+        type=bar_type,  # type: ignore[arg-type]  # validated by BarSpec
+        threshold=threshold,
+        interval=interval,
+        expected_ticks=expected_ticks,
+        ewma_window=ewma_window,
+        min_ticks=min_ticks,
+        max_ticks=max_ticks,
+        sign=sign,  # type: ignore[arg-type]
+    )
+    out_format = _format(fmt, output)
+    if venue is not None or symbol is not None or from_ is not None or to is not None:
+        if input_file is not None:
+            raise InputError("give either --input FILE or --venue/--symbol/--from/--to, not both")
+        raise SourceError(
+            "the trades tier (--venue/--symbol/--from/--to) is not available yet; "
+            "export the trades to a CSV or Parquet file and pass --input FILE"
+        )
+    if input_file is None:
+        raise InputError("give --input FILE (CSV or Parquet trades)")
+    trades = read_trades_file(input_file, parse_columns(columns) if columns else None)
+    builder = load_state(state_file, spec) if state_file is not None else BarBuilder(spec)
+    try:
+        parts = [builder.update(trades.ts_ns, trades.price, trades.qty_base, trades.side)]
+    except DataError as exc:  # across files: the first trade is older than the saved state's last
+        raise DataError(
+            f"{exc} (continuing from --state {state_file})", path=str(input_file)
+        ) from None
+    if emit_partial:
+        parts.append(builder.partial())
+    table = BarArrays.concat(parts).to_arrow(spec, with_partial=emit_partial)
+    meta = {META_KEY: json.dumps({"spec": spec.to_dict(), "input": str(input_file)})}
+    write_bars(table, output, out_format, meta)
+    if state_file is not None:
+        atomic_write_json(state_file, builder.state())
+    print(f"{table.num_rows} {spec.type} bars from {trades.rows} trades -> {output}")
+
+
+def load_state(path: Path, spec: BarSpec) -> BarBuilder:
+    """The builder saved at ``path`` (a fresh one when the file does not exist yet)."""
+    if not path.exists():
+        return BarBuilder(spec)
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--state {path} cannot be read as JSON ({exc}); remove it") from None
+    builder = BarBuilder.from_state(state)
+    if builder.spec != spec:
+        raise InputError(
+            f"--state {path} was saved for {builder.spec.to_dict()}, not {spec.to_dict()}; "
+            "give the same options or another --state file"
+        )
+    return builder
+
+
+@bars_app.command("export")
+def export(
+    input_file: Annotated[Path, typer.Option("--input", help="Bars built by 'bars build'.")],
+    output: Annotated[Path, typer.Option("--output", help="Output file.")],
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv (default: by suffix).")] = "",
+) -> None:
+    """Read built bars (Parquet or CSV) and write them out as Parquet or CSV."""
+    if not input_file.is_file():
+        raise InputError(f"--input {input_file}: no such file")
+    try:
+        if input_file.suffix.lower() == ".csv":
+            table = pacsv.read_csv(input_file)
+            meta: dict[str, str] = {}
+        else:
+            table = pq.read_table(input_file)
+            raw = (table.schema.metadata or {}).get(META_KEY.encode())
+            meta = {META_KEY: raw.decode()} if raw else {}
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"cannot read bars ({exc})", path=str(input_file)) from None
+    missing = [c for c in BAR_COLUMNS[:-1] if c not in table.column_names]
+    if missing:
+        raise DataError(
+            f"not a bars file: columns {missing} are missing; build it with 'bars build'",
+            path=str(input_file),
+        )
+    write_bars(table, output, _format(fmt, output), meta)
+    print(f"{table.num_rows} bars -> {output}")
