@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,22 +103,63 @@ class TradeStore:
         self, table: pa.Table, *, raw_sha256: str, raw_name: str, bad_lines: list[int]
     ) -> IngestRecord:
         """Write ``table`` (trades of one raw file, time-ordered) as day files; record it."""
-        ts = table.column("ts").cast(pa.int64()).to_numpy()
-        days = ts // NS_PER_DAY
-        cuts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), len(ts)]
+        return self.ingest_stream([table], raw_sha256=raw_sha256, raw_name=raw_name,
+                                  bad_lines=bad_lines)  # fmt: skip
+
+    def ingest_stream(
+        self,
+        tables: Iterable[pa.Table],
+        *,
+        raw_sha256: str,
+        raw_name: str,
+        bad_lines: list[int],
+    ) -> IngestRecord:
+        """Like :meth:`ingest` for a raw file read in time-ordered pieces.
+
+        ``bad_lines`` may grow while ``tables`` is consumed (the parser appends
+        to it); the record is written after the last piece.
+        """
+        meta = {b"seriesfactory.raw_sha256": raw_sha256.encode(),
+                b"seriesfactory.raw_name": raw_name.encode()}  # fmt: skip
+        schema = TRADE_SCHEMA.with_metadata(meta)
         names: list[str] = []
-        for lo, hi in itertools.pairwise(cuts):
-            if hi <= lo:
-                continue
-            name = _day_name(int(days[lo]))
-            meta = {b"seriesfactory.raw_sha256": raw_sha256, b"seriesfactory.raw_name": raw_name}
-            part = table.slice(lo, hi - lo).replace_schema_metadata(meta)
-            with atomic_path(self.day_path(name)) as tmp:
-                # dictionary encoding only pays for the side column
-                pq.write_table(part, tmp, compression="zstd", use_dictionary=["side"])
-            names.append(name)
+        rows = 0
+        writer: pq.ParquetWriter | None = None
+        ctx: Any = None
+        try:
+            for table in tables:
+                ts = table.column("ts").cast(pa.int64()).to_numpy()
+                days = ts // NS_PER_DAY
+                cuts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), len(ts)]
+                for lo, hi in itertools.pairwise(cuts):
+                    if hi <= lo:
+                        continue
+                    name = _day_name(int(days[lo]))
+                    if not names or names[-1] != name:
+                        if writer is not None:
+                            writer.close()
+                            ctx.__exit__(None, None, None)
+                        ctx = atomic_path(self.day_path(name))
+                        tmp = ctx.__enter__()
+                        # dictionary encoding only pays for the side column
+                        writer = pq.ParquetWriter(
+                            tmp, schema, compression="zstd", use_dictionary=["side"]
+                        )
+                        names.append(name)
+                    assert writer is not None
+                    writer.write_table(table.slice(lo, hi - lo).cast(schema))
+                    rows += hi - lo
+            if writer is not None:
+                writer.close()
+                ctx.__exit__(None, None, None)
+                writer = None
+        except BaseException as exc:
+            if writer is not None:
+                writer.close()
+                ctx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         rec = IngestRecord(
-            raw_sha256, raw_name, tuple(names), len(ts), len(bad_lines), tuple(bad_lines[:100])
+            raw_sha256, raw_name, tuple(names), rows, len(bad_lines), tuple(bad_lines[:100])
         )
         atomic_write_json(self._record_path(raw_sha256), rec.to_json())
         return rec

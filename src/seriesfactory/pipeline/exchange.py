@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from seriesfactory._time import NS_PER_DAY
 from seriesfactory.config import Settings
@@ -30,8 +31,8 @@ from seriesfactory.sources.binance.history import (
     ArchiveKind,
     contract_size,
     fetch_archives,
+    iter_member_lines,
     plan_archives,
-    read_single_member,
     symbol_for,
 )
 from seriesfactory.sources.binance.parse import Kind, ParsedTrades, parse_trades_csv
@@ -81,7 +82,8 @@ def _check_venue(venue: str) -> None:
         )
 
 
-Parser = Callable[[Path], ParsedTrades]
+#: A raw file -> its trades, in time-ordered pieces.
+Parser = Callable[[Path], Iterator[ParsedTrades]]
 
 
 def _binance_files(
@@ -122,17 +124,24 @@ def _binance_files(
         spans[path] = (start, end)
     trade_kind: Kind = "trades" if kind == "trades" else "aggTrades"
 
-    def parse(path: Path) -> ParsedTrades:
+    def parse(path: Path) -> Iterator[ParsedTrades]:
         if path in spans:
-            return parse_rest_lines(
+            yield parse_rest_lines(
                 path.read_bytes(), name=str(path), start_ns=spans[path][0],
                 end_ns=spans[path][1], contract_size=size,
             )  # fmt: skip
-        member, data = read_single_member(path, max_bytes=settings.max_member_bytes)
-        return parse_trades_csv(
-            data, name=f"{path}!{member}", market=market, kind=trade_kind,
-            contract_size=size, on_bad_rows=on_bad_rows,
-        )  # fmt: skip
+            return
+        after = -(2**63)
+        pieces = iter_member_lines(path, max_bytes=settings.max_member_bytes)
+        for member, data, first_line in pieces:
+            parsed = parse_trades_csv(
+                data, name=f"{path}!{member}", market=market, kind=trade_kind,
+                contract_size=size, on_bad_rows=on_bad_rows, first_line=first_line,
+                header=None if first_line == 1 else False, after_ts_ns=after,
+            )  # fmt: skip
+            if parsed.table.num_rows:
+                after = int(parsed.table.column("ts").cast("int64")[-1].as_py())
+            yield parsed
 
     return [p for _a, p in fetched] + list(spans), parse
 
@@ -148,9 +157,9 @@ def _bybit_files(
         symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=dl
     )
 
-    def parse(path: Path) -> ParsedTrades:
+    def parse(path: Path) -> Iterator[ParsedTrades]:
         data = bybit_history.read_gzip(path, max_bytes=settings.max_member_bytes)
-        return parse_bybit_csv(data, name=str(path), on_bad_rows=on_bad_rows)
+        yield parse_bybit_csv(data, name=str(path), on_bad_rows=on_bad_rows)
 
     return paths, parse
 
@@ -163,9 +172,9 @@ def _coinbase_files(
         product, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=dl
     )
 
-    def parse(path: Path) -> ParsedTrades:
+    def parse(path: Path) -> Iterator[ParsedTrades]:
         data = path.read_bytes()
-        return coinbase_history.parse_ticker_lines(data, name=str(path), on_bad_rows=on_bad_rows)
+        yield coinbase_history.parse_ticker_lines(data, name=str(path), on_bad_rows=on_bad_rows)
 
     return paths, parse
 
@@ -222,9 +231,16 @@ def ensure_trades(
         sha = file_sha256(path)
         rec = store.record(sha)
         if rec is None:
-            parsed = parse(path)
-            lines = [b.line for b in parsed.bad_rows]
-            rec = store.ingest(parsed.table, raw_sha256=sha, raw_name=path.name, bad_lines=lines)
+            lines: list[int] = []
+
+            def tables(pieces: Iterator[ParsedTrades], lines: list[int]) -> Iterator[pa.Table]:
+                for parsed in pieces:
+                    lines.extend(b.line for b in parsed.bad_rows)
+                    yield parsed.table
+
+            rec = store.ingest_stream(
+                tables(parse(path), lines), raw_sha256=sha, raw_name=path.name, bad_lines=lines
+            )
             summary.ingested += 1
         elif rec.bad_rows and on_bad_rows != "skip":
             raise DataError(

@@ -112,3 +112,43 @@ def test_contract_size_is_fetched_cached_and_never_guessed(mirror, tmp_path: Pat
         with pytest.raises(SourceError, match="XRPUSD_PERP is not listed"):
             contract_size("XRPUSD_PERP", cache_dir=tmp_path, settings=settings, downloader=dl)
     assert mirror.count("/dapi/v1/exchangeInfo") == 2
+
+
+def _pieces_parse(path: Path, piece_bytes: int) -> tuple[list[object], list[int]]:
+    from seriesfactory.sources.binance.history import iter_member_lines
+    from seriesfactory.sources.binance.parse import parse_trades_csv
+
+    after = -(2**63)
+    tables, bad = [], []
+    for member, data, first in iter_member_lines(path, max_bytes=10**9, piece_bytes=piece_bytes):
+        p = parse_trades_csv(data, name=member, market="usdm", kind="aggTrades",
+                             on_bad_rows="skip", first_line=first,
+                             header=None if first == 1 else False, after_ts_ns=after)  # fmt: skip
+        if p.table.num_rows:
+            after = int(p.table.column("ts").cast("int64")[-1].as_py())
+        tables.append(p.table)
+        bad += [b.line for b in p.bad_rows]
+    return tables, bad
+
+
+@pytest.mark.parametrize("piece_bytes", [1, 500, 5_000, 10**6])
+def test_reading_in_pieces_equals_reading_whole(tmp_path: Path, piece_bytes: int) -> None:
+    import pyarrow as pa
+
+    from seriesfactory.sources.binance.parse import parse_trades_csv
+
+    header = (
+        "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
+    )
+    flag = ["false", "true", "true"]
+    rows = [f"{i},{100 + i % 5}.5,0.25,{i},{i},{1704067200000 + 10 * i},{flag[i % 3]}"
+            for i in range(400)]  # fmt: skip
+    rows[150] = rows[150].replace(",0.25,", ",-0.25,")  # bad value, line 152
+    rows[300] = rows[300].replace(str(1704067200000 + 3000), "1704067200001")  # late, line 302
+    text = header + "\n".join(rows) + "\n"
+    path = _zip(tmp_path, {"u.csv": text.encode()})
+    whole = parse_trades_csv(text.encode(), name="u", market="usdm", kind="aggTrades",
+                             on_bad_rows="skip")  # fmt: skip
+    tables, bad = _pieces_parse(path, piece_bytes)
+    assert pa.concat_tables(tables).equals(whole.table)
+    assert bad == [b.line for b in whole.bad_rows] == [152, 302]

@@ -21,6 +21,8 @@ import importlib
 import json
 import struct
 import zipfile
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -42,6 +44,7 @@ __all__ = [
     "Archive",
     "contract_size",
     "fetch_archives",
+    "iter_member_lines",
     "plan_archives",
     "read_single_member",
     "symbol_for",
@@ -168,6 +171,100 @@ def fetch_archives(
     return [pair for part in downloader.map(one, archives) for pair in part]
 
 
+def _single(zf: zipfile.ZipFile, path: Path, max_bytes: int) -> zipfile.ZipInfo:
+    members = [i for i in zf.infolist() if not i.is_dir()]
+    for info in members:
+        name = info.filename
+        parts = PurePosixPath(name).parts
+        if name.startswith("/") or "\\" in name or ":" in name or ".." in parts:
+            raise IntegrityError(
+                f"{path}: member {name!r} escapes the archive folder; refusing it "
+                "(delete the file; the mirror is serving a bad archive)"
+            )
+        if info.file_size > max_bytes:
+            raise IntegrityError(
+                f"{path}: member {name!r} is {info.file_size} bytes uncompressed, over "
+                f"the {max_bytes}-byte limit (raise max_member_bytes if it is genuine)"
+            )
+    if len(members) != 1:
+        raise IntegrityError(f"{path}: expected one CSV, found {len(members)} members")
+    return members[0]
+
+
+def iter_member_lines(
+    path: Path, *, max_bytes: int, piece_bytes: int = 64 << 20
+) -> Iterator[tuple[str, bytes, int]]:
+    """The one CSV inside an archive in pieces of whole lines: ``(member, bytes, first_line)``.
+
+    Same guards as :func:`read_single_member`; memory stays near ``piece_bytes``
+    (plus one compressed block) whatever the member's size. The CRC-32 and size
+    are checked at the end.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = _single(zf, path, max_bytes)
+            name = info.filename
+            line = 1
+            carry = b""
+            crc = 0
+            total = 0
+            for block in _inflate_blocks(zf, info, path):
+                total += len(block)
+                if total > max_bytes:
+                    raise IntegrityError(f"{path}: member exceeds {max_bytes} bytes when inflated")
+                crc = zlib.crc32(block, crc)
+                carry += block
+                if len(carry) >= piece_bytes:
+                    cut = carry.rfind(b"\n") + 1
+                    if cut > 0:
+                        piece, carry = carry[:cut], carry[cut:]
+                        yield name, piece, line
+                        line += piece.count(b"\n")
+            if total != info.file_size or crc != info.CRC:
+                raise IntegrityError(f"{path}: CRC or size mismatch in {name!r}; delete it")
+            if carry:
+                yield name, carry, line
+    except zipfile.BadZipFile as exc:
+        raise IntegrityError(f"{path}: not a valid zip ({exc}); delete it to re-download") from exc
+
+
+def _inflate_blocks(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, block_bytes: int = 16 << 20
+) -> Iterator[bytes]:
+    """Inflated blocks of a member (ISA-L when installed and the member is deflated)."""
+    if info.compress_type != zipfile.ZIP_DEFLATED or _isal is None:
+        with zf.open(info) as fh:
+            while block := fh.read(block_bytes):
+                yield block
+        return
+    fp = zf.fp
+    assert fp is not None
+    fp.seek(info.header_offset)
+    header = fp.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise IntegrityError(f"{path}: bad local header of {info.filename!r}; delete it")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    offset = info.header_offset + 30 + name_len + extra_len
+    left = info.compress_size
+    inflater = _isal.decompressobj(-15)
+    try:
+        while left > 0:
+            fp.seek(offset)
+            raw = fp.read(min(block_bytes, left))
+            if not raw:
+                raise IntegrityError(f"{path}: archive truncated; delete it")
+            offset += len(raw)
+            left -= len(raw)
+            out = inflater.decompress(raw)
+            if out:
+                yield bytes(out)
+        tail = inflater.flush()
+        if tail:
+            yield bytes(tail)
+    except _isal.error as exc:
+        raise IntegrityError(f"{path}: corrupt deflate stream ({exc}); delete it") from exc
+
+
 def read_single_member(path: Path, *, max_bytes: int) -> tuple[str, bytes]:
     """The one CSV inside an archive, with zip-slip and size guards.
 
@@ -180,24 +277,8 @@ def read_single_member(path: Path, *, max_bytes: int) -> tuple[str, bytes]:
     """
     try:
         with zipfile.ZipFile(path) as zf:
-            members = [i for i in zf.infolist() if not i.is_dir()]
-            for info in members:
-                name = info.filename
-                parts = PurePosixPath(name).parts
-                if name.startswith("/") or "\\" in name or ":" in name or ".." in parts:
-                    raise IntegrityError(
-                        f"{path}: member {name!r} escapes the archive folder; refusing it "
-                        "(delete the file; the mirror is serving a bad archive)"
-                    )
-                if info.file_size > max_bytes:
-                    raise IntegrityError(
-                        f"{path}: member {name!r} is {info.file_size} bytes uncompressed, over "
-                        f"the {max_bytes}-byte limit (raise max_member_bytes if it is genuine)"
-                    )
-            if len(members) != 1:
-                raise IntegrityError(f"{path}: expected one CSV, found {len(members)} members")
-            data = _inflate(zf, members[0], path, max_bytes)
-            return members[0].filename, data
+            info = _single(zf, path, max_bytes)
+            return info.filename, _inflate(zf, info, path, max_bytes)
     except zipfile.BadZipFile as exc:
         raise IntegrityError(f"{path}: not a valid zip ({exc}); delete it to re-download") from exc
 

@@ -49,6 +49,7 @@ __all__ = ["BadRow", "ParsedTrades", "parse_trades_csv", "to_trade_table"]
 Market = Literal["spot", "usdm", "coinm"]
 Kind = Literal["trades", "aggTrades"]
 US_THRESHOLD = 10**14
+_NO_TS = -(2**63)
 _TRUE = ("true",)
 _FALSE = ("false",)
 
@@ -128,14 +129,14 @@ def _fast(data: bytes, header: bool, ncols: int, t_col: int, m_col: int) -> pa.T
 
 
 def _slow(
-    data: bytes, header: bool, ncols: int, t_col: int, m_col: int
+    data: bytes, header: bool, ncols: int, t_col: int, m_col: int, first_line: int = 1
 ) -> tuple[dict[str, Any], list[BadRow]]:
     """Row by row, only for files the fast reader refused: finds every bad line."""
     cols: dict[str, list[Any]] = {"id": [], "price": [], "qty": [], "ts": [], "m": [], "line": []}
     bad: list[BadRow] = []
-    for number, raw in enumerate(data.decode("utf-8", "replace").split("\n"), start=1):
+    for number, raw in enumerate(data.decode("utf-8", "replace").split("\n"), start=first_line):
         line = raw.rstrip("\r")
-        if (header and number == 1) or not line.strip():
+        if (header and number == first_line) or not line.strip():
             continue
         parts = line.split(",")
         if len(parts) != ncols:
@@ -168,12 +169,21 @@ def parse_trades_csv(
     kind: Kind,
     contract_size: float | None = None,
     on_bad_rows: str = "error",
+    first_line: int = 1,
+    header: bool | None = None,
+    after_ts_ns: int = _NO_TS,
 ) -> ParsedTrades:
-    """Parse one archive CSV (bytes) into trades; ``name`` is used in error messages."""
+    """Parse an archive CSV (bytes) into trades; ``name`` is used in error messages.
+
+    For a file read in pieces: ``first_line`` is the line number of ``data``'s
+    first line, ``header`` whether it starts with the header row (None: detect),
+    ``after_ts_ns`` the latest time kept from the earlier pieces.
+    """
     if (market == "coinm") != (contract_size is not None):
         raise ValueError("contract_size is required for COIN-M files and only for them")
     ncols, t_col, m_col = _layout(market, kind)
-    header = _has_header(data)
+    if header is None:
+        header = _has_header(data)
     try:
         table = _fast(data, header, ncols, t_col, m_col)
         ts = table.column(f"c{t_col}").to_numpy()
@@ -183,11 +193,11 @@ def parse_trades_csv(
             "qty": table.column("c2").to_numpy(),
             "ts": ts,
             "m": table.column(f"c{m_col}").to_numpy(zero_copy_only=False),
-            "line": np.arange(len(ts), dtype=np.int64) + 1 + int(header),
+            "line": np.arange(len(ts), dtype=np.int64) + first_line + int(header),
         }
         bad: list[BadRow] = []
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        raw_cols, bad = _slow(data, header, ncols, t_col, m_col)
+        raw_cols, bad = _slow(data, header, ncols, t_col, m_col, first_line)
         cols = {
             "id": np.array(raw_cols["id"], np.int64),
             "price": np.array(raw_cols["price"], np.float64),
@@ -196,7 +206,7 @@ def parse_trades_csv(
             "m": np.array(raw_cols["m"], np.bool_),
             "line": np.array(raw_cols["line"], np.int64),
         }
-    keep = _check_values(cols, bad)
+    keep = _check_values(cols, bad, after_ts_ns)
     if bad and on_bad_rows != "skip":
         first = min(bad, key=lambda b: b.line)
         more = f" ({len(bad) - 1} more bad rows)" if len(bad) > 1 else ""
@@ -211,7 +221,9 @@ def parse_trades_csv(
     return ParsedTrades(table, bad)
 
 
-def _check_values(cols: dict[str, Any], bad: list[BadRow]) -> npt.NDArray[np.bool_] | None:
+def _check_values(
+    cols: dict[str, Any], bad: list[BadRow], after_ts_ns: int = _NO_TS
+) -> npt.NDArray[np.bool_] | None:
     """Value checks on parsed columns; appends to ``bad``; returns the rows to keep."""
     price, qty, ts, line = cols["price"], cols["qty"], cols["ts"], cols["line"]
     ok = np.isfinite(price) & (price > 0) & np.isfinite(qty) & (qty >= 0) & (ts >= 0)
@@ -225,15 +237,13 @@ def _check_values(cols: dict[str, Any], bad: list[BadRow]) -> npt.NDArray[np.boo
         bad.extend(BadRow(int(line[i]), "bad value") for i in np.flatnonzero(~ok)[1000:])
     # Out of order: a time before the running maximum of the rows kept so far.
     ts_ns = np.where(ts >= US_THRESHOLD, ts * 1_000, ts * 1_000_000)
-    masked = np.where(ok, ts_ns, np.iinfo(np.int64).min)
-    prev_max = np.maximum.accumulate(masked)
-    order_bad = ok.copy()
-    order_bad[1:] &= ts_ns[1:] < prev_max[:-1]
-    order_bad[0] = False
+    masked = np.where(ok, ts_ns, _NO_TS)
+    prev_max = np.maximum.accumulate(np.concatenate([[after_ts_ns], masked]))[:-1]
+    order_bad = ok & (ts_ns < prev_max)
     if order_bad.any():
         # Recompute the running max over kept rows only, so one late row flags itself alone.
-        keep_ts = np.where(ok, ts_ns, np.iinfo(np.int64).min)
-        running = np.iinfo(np.int64).min
+        keep_ts = np.where(ok, ts_ns, _NO_TS)
+        running = after_ts_ns
         order_bad[:] = False
         for i in np.flatnonzero(ok).tolist():
             if keep_ts[i] < running:
