@@ -4,7 +4,7 @@ Generates a spot aggTrades archive in the documented format (no header, 8
 columns, millisecond times) with ``--rows`` rows, then times, in one process:
 
 - ours: what ``series`` does after the download: sha256 of the archive, zip
-  member (ISA-L inflate) -> ``parse_trades_csv`` (pyarrow, multi-threaded) ->
+  member inflated (ISA-L) in 64 MB pieces -> ``parse_trades_csv`` (pyarrow) ->
   trades tier (Parquet) -> ``TickBuilder`` (numba) -> ticks tier (Parquet);
 - peer: ``pandas.read_csv`` -> the same conversion in pandas (ms/µs per value,
   side, grouping of consecutive same-time same-side trades, bid/ask forward
@@ -23,16 +23,18 @@ import resource
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
+import pyarrow as pa
 
 from seriesfactory.lake.atomic import file_sha256
 from seriesfactory.lake.ticks import write_tick_set
 from seriesfactory.lake.trades import TradeStore
 from seriesfactory.pipeline.exchange import trade_tick_chunks
-from seriesfactory.sources.binance.history import read_single_member
+from seriesfactory.sources.binance.history import iter_member_lines
 from seriesfactory.sources.binance.parse import parse_trades_csv
 
 
@@ -56,10 +58,19 @@ def make_archive(path: Path, rows: int, seed: int = 0) -> None:
 def ours(archive: Path, out: Path) -> int:
     """The ``series`` path after the download: hash, parse, trades tier, ticks tier."""
     sha = file_sha256(archive)
-    member, data = read_single_member(archive, max_bytes=1 << 34)
-    parsed = parse_trades_csv(data, name=member, market="spot", kind="aggTrades")
+
+    def tables() -> Iterator[pa.Table]:
+        after = -(2**63)
+        for member, data, first in iter_member_lines(archive, max_bytes=1 << 34):
+            table = parse_trades_csv(
+                data, name=member, market="spot", kind="aggTrades", first_line=first,
+                header=None if first == 1 else False, after_ts_ns=after,
+            ).table  # fmt: skip
+            after = int(table.column("ts").cast("int64")[-1].as_py())
+            yield table
+
     store = TradeStore(out, "binance", "BTCUSDT")
-    store.ingest(parsed.table, raw_sha256=sha, raw_name=archive.name, bad_lines=[])
+    store.ingest_stream(tables(), raw_sha256=sha, raw_name=archive.name, bad_lines=[])
     day_ns = 1_704_067_200 * 10**9  # 2024-01-01, the archive's day
     chunks = trade_tick_chunks(store, day_ns, day_ns + 86_400 * 10**9)
     return write_tick_set(out / "ticks", key="bench", chunks=chunks, info={}).rows
