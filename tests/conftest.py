@@ -49,6 +49,9 @@ class Mirror:
     routes: dict[str, bytes] = field(default_factory=dict)
     #: Dynamic routes: path -> function of the query parameters returning the body.
     handlers: dict[str, Callable[[dict[str, str]], bytes]] = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, path: str) -> int:
         return sum(1 for p, _ in self.requests if p == path)
@@ -83,6 +86,16 @@ def _handler(mirror: Mirror) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
+            with mirror.lock:
+                mirror.in_flight += 1
+                mirror.max_in_flight = max(mirror.max_in_flight, mirror.in_flight)
+            try:
+                self._get()
+            finally:
+                with mirror.lock:
+                    mirror.in_flight -= 1
+
+        def _get(self) -> None:
             path, _, query = self.path.partition("?")
             rng = self.headers.get("Range")
             mirror.requests.append((path, rng))

@@ -112,3 +112,28 @@ def test_bounded_concurrency_keeps_order(mirror, tmp_path: Path) -> None:  # typ
     with dl:
         outs = dl.map(lambda r: dl.fetch_verified(f"{mirror.url}/{r}", tmp_path / r), rels)
     assert [o.read_bytes() for o in outs] == datas
+
+
+def test_a_later_run_resumes_a_partial_download(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = mirror.add_archive(mirror.roots[0], REL, CSV)
+    mirror.faults["/" + REL] = ["truncate"]
+    dl, _ = _downloader(retries=0)
+    with dl, pytest.raises(NetworkError, match="without sending complete message body"):
+        dl.fetch(f"{mirror.url}/{REL}", tmp_path / "a.zip")
+    assert not (tmp_path / "a.zip").exists()
+    assert (tmp_path / ".partial-a.zip").stat().st_size == len(data) // 2
+    dl2, _ = _downloader()
+    with dl2:
+        assert dl2.fetch(f"{mirror.url}/{REL}", tmp_path / "a.zip").read_bytes() == data
+    assert mirror.requests[-1] == ("/" + REL, f"bytes={len(data) // 2}-")
+
+
+def test_concurrency_is_bounded(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rels = [REL.replace("2024-01-02", f"2024-02-{d:02d}") for d in range(1, 9)]
+    for r in rels:
+        mirror.add_archive(mirror.roots[0], r, CSV)
+        mirror.faults["/" + r] = ["slow"]  # 0.3 s each: requests overlap
+    settings = load_settings(env={}, download_concurrency=3)
+    with Downloader(settings) as dl:
+        dl.map(lambda r: dl.fetch(f"{mirror.url}/{r}", tmp_path / r), rels)
+    assert 2 <= mirror.max_in_flight <= 3
