@@ -65,8 +65,6 @@ class Settings(BaseModel):
     http_timeout_s: float = Field(default=60.0, gt=0)
     #: A zip member larger than this (uncompressed) is refused.
     max_member_bytes: int = Field(default=16 * _GIB, gt=0)
-    #: What to do with malformed rows: ``error`` (stop, naming file and line) or ``skip``.
-    on_bad_rows: str = "error"
     #: Binance REST calls per second for paged ``aggTrades`` (weight well under the limits).
     binance_rest_requests_per_s: float = Field(default=5.0, gt=0)
     #: Coinbase public REST calls per second (its public limit is 10).
@@ -85,13 +83,6 @@ class Settings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
-
-    @field_validator("on_bad_rows")
-    @classmethod
-    def _bad_rows(cls, value: str) -> str:
-        if value not in ("error", "skip"):
-            raise ValueError(f"{value!r} must be 'error' or 'skip'")
-        return value
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
