@@ -13,7 +13,7 @@ from rich.console import Console
 
 from seriesfactory._time import NS_PER_DAY, format_range_part, parse_date
 from seriesfactory.cli._app import app
-from seriesfactory.config import load_settings
+from seriesfactory.config import Settings, load_settings
 from seriesfactory.errors import InputError
 from seriesfactory.lake.atomic import atomic_write_parquet
 from seriesfactory.raw.download import Downloader
@@ -26,6 +26,8 @@ from seriesfactory.sources.binance.history import (
     symbol_for,
 )
 from seriesfactory.sources.binance.klines import parse_klines_csv
+from seriesfactory.sources.bybit import history as bybit_history
+from seriesfactory.sources.coinbase import history as coinbase_history
 
 _KINDS: tuple[ArchiveKind, ...] = ("aggTrades", "trades", "klines")
 
@@ -42,7 +44,8 @@ def download(
     from_: Annotated[str, typer.Option("--from", help="Start day, YYYY-MM-DD.")],
     to: Annotated[str, typer.Option("--to", help="End day, exclusive, YYYY-MM-DD.")],
     source: Annotated[
-        str, typer.Option("--source", help="binance, binance-usdm, binance-coinm.")
+        str,
+        typer.Option("--source", help="binance, binance-usdm, binance-coinm, bybit, coinbase."),
     ] = "binance",
     base: Annotated[str, typer.Option("--base")] = "BTC",
     quote: Annotated[str, typer.Option("--quote")] = "USDT",
@@ -55,16 +58,24 @@ def download(
         typer.Option("--candles-dir", help="With --kind klines: also write the candles here."),
     ] = None,
 ) -> None:
-    """Download verified archives into the raw tier (resumes; reuses verified files)."""
-    if source not in MARKETS:
-        raise InputError(f"--source {source!r} is unknown; use {', '.join(MARKETS)}")
-    market = MARKETS[source]
-    archive_kind = _kind(kind)
+    """Download raw files into the raw tier (verified; resumes; reuses what is there).
+
+    Binance: archives with their checksums (``--kind``); Bybit: the daily trading
+    files; Coinbase: the day's REST trade pages.
+    """
     settings = load_settings(config)
     from_ns = parse_date(from_, option="--from")
     to_ns = parse_date(to, option="--to")
     if from_ns >= to_ns:
         raise InputError("--from must be before --to (--to is exclusive)")
+    if source in ("bybit", "coinbase"):
+        _download_other(source, base, quote, from_ns, to_ns, cache_dir, settings)
+        return
+    if source not in MARKETS:
+        names = ", ".join([*MARKETS, "bybit", "coinbase"])
+        raise InputError(f"--source {source!r} is unknown; use {names}")
+    market = MARKETS[source]
+    archive_kind = _kind(kind)
     symbol = symbol_for(market, base, quote)
     today = time.time_ns() // NS_PER_DAY
     plan, recent = plan_archives(
@@ -105,3 +116,29 @@ def download(
         f"{len(got)} archive(s) verified; {missing} day(s) not on the server; "
         f"{len(recent)} day(s) not archived yet; {retries} retried request(s)"
     )
+
+
+def _download_other(
+    source: str,
+    base: str,
+    quote: str,
+    from_ns: int,
+    to_ns: int,
+    cache_dir: Path,
+    settings: Settings,
+) -> None:
+    with Downloader(settings) as dl:
+        if source == "bybit":
+            paths = bybit_history.fetch_days(
+                bybit_history.bybit_symbol(base, quote), from_ns, to_ns,
+                cache_dir=cache_dir, settings=settings, downloader=dl,
+            )  # fmt: skip
+        else:
+            paths = coinbase_history.fetch_days(
+                coinbase_history.product_id(base, quote), from_ns, to_ns,
+                cache_dir=cache_dir, settings=settings, downloader=dl,
+            )  # fmt: skip
+    console = Console(highlight=False)
+    for path in paths:
+        console.print(f"{path}  {path.stat().st_size:,} bytes")
+    console.print(f"{len(paths)} file(s)")

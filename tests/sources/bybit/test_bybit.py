@@ -78,3 +78,17 @@ def test_series_from_bybit_end_to_end(mirror, tmp_path: Path) -> None:  # type: 
     assert 41_000 < float(np.min(result.table.column("low"))) < 43_000
     again = build_series(req)
     assert again.from_cache == {"ticks": True, "aggregates": True}
+
+
+def test_download_command_fetches_bybit_days(  # type: ignore[no-untyped-def]
+    mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from seriesfactory.cli import main
+
+    _bybit_day(mirror, "2024-01-01", n=10)
+    monkeypatch.setenv("SERIESFACTORY_BYBIT_DATA_URL", mirror.url)
+    args = ["download", "--source", "bybit", "--from", "2024-01-01", "--to", "2024-01-03",
+            "--cache-dir", str(tmp_path / "c")]  # fmt: skip
+    assert main(args) == 0
+    assert "1 file(s)" in capsys.readouterr().out  # 2024-01-02 is not on the server
+    assert (tmp_path / "c/raw/bybit/trading/BTCUSDT/BTCUSDT2024-01-01.csv.gz").is_file()
