@@ -140,6 +140,16 @@ def test_first_tick_of_a_bucket_is_checked_against_the_previous_close() -> None:
     assert out.column("open").tolist() == pytest.approx([100.0, 100.0])
 
 
+def test_a_steady_trend_inside_a_bucket_is_not_filtered() -> None:
+    # 100.24 is 0.16 % above the running mid (100.08) but only 0.08 % above the last tick.
+    mids = [100.0, 100.08, 100.16, 100.24]
+    data = ticks([(i * 10, m - 0.01, m + 0.01, 1, 0) for i, m in enumerate(mids)])
+    params = AggregationParams(mode="time", step=1000, tick_max_deviation=0.001)
+    out, counts = aggregate(*data, params=params, end_ns=1000 * MS)
+    assert counts.deviation == 0
+    assert out.column("close")[0] == pytest.approx(100.24)
+
+
 def test_a_confirmed_level_shift_is_accepted_not_locked_out() -> None:
     # A real jump: the first tick at the new level is removed, the next one confirms it.
     data = ticks([(0, 99.99, 100.01, 1, 0), (10, 104.99, 105.01, 1, 0), (20, 105.0, 105.02, 1, 0)])

@@ -9,17 +9,25 @@ from seriesfactory.sources.synthetic.base import (
     TickArrays,
     spawn_generator,
 )
+from seriesfactory.sources.synthetic.dejdm import DEJDM
+from seriesfactory.sources.synthetic.fbm import FBM
 from seriesfactory.sources.synthetic.gbm import GBM
+from seriesfactory.sources.synthetic.heston import Heston
+from seriesfactory.sources.synthetic.njdm import NJDM
 
 #: Every model by spec name.
-MODELS: dict[str, type[Model]] = {cls.name: cls for cls in (GBM,)}
+MODELS: dict[str, type[Model]] = {cls.name: cls for cls in (GBM, FBM, Heston, NJDM, DEJDM)}
 
 __all__ = [
+    "DEJDM",
     "EPOCHS_PER_YEAR",
+    "FBM",
     "GBM",
     "MODELS",
+    "NJDM",
     "STREAMS",
     "TICK_INTERVAL_NS",
+    "Heston",
     "Model",
     "Param",
     "TickArrays",

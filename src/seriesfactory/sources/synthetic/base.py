@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, NamedTuple
 
@@ -233,20 +234,44 @@ class Model(ABC):
         n_total = self.tick_count(start_ns, end_ns)
         state = self._init_state(n_total, seed)
         micro = spawn_generator(seed, "microstructure")
-        prev_x = 0.0
-        done = 0
-        while done < n_total:
-            n = min(chunk_ticks, n_total - done)
+
+        def produce(n: int) -> tuple[F64, F64]:
             x = np.empty(n, dtype=np.float64)
             self._fill_log_path(state, x)
-            u = micro.random(n)
-            ts = start_ns + (np.arange(done, done + n, dtype=np.int64) * TICK_INTERVAL_NS)
-            bid, ask, vbid, vask = nb.quotes_from_log_path(
-                x, u, prev_x, self.base, HALF_SPREAD, QTY_MEAN_BASE
-            )
-            prev_x = float(x[-1])
-            done += n
-            yield TickArrays(ts, bid, ask, vbid, vask)
+            return x, micro.random(n)
+
+        # A two-stage pipeline: one worker thread draws chunk k+1's path and uniforms
+        # while this thread turns chunk k into quotes and the consumer uses it (numpy's
+        # draws and the kernels release the GIL). Each stream is still consumed by one
+        # thread, in tick order, so the numbers are the same as without the thread.
+        prev_x = 0.0
+        done = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seriesfactory-model") as pool:
+            pending = pool.submit(produce, min(chunk_ticks, n_total)) if n_total else None
+            while pending is not None:
+                x, u = pending.result()
+                n = x.shape[0]
+                following = min(chunk_ticks, n_total - done - n)
+                pending = pool.submit(produce, following) if following > 0 else None
+                ts = start_ns + (np.arange(done, done + n, dtype=np.int64) * TICK_INTERVAL_NS)
+                bid, ask, vbid, vask = nb.quotes_from_log_path(
+                    x, u, prev_x, self.base, HALF_SPREAD, QTY_MEAN_BASE
+                )
+                prev_x = float(x[-1])
+                done += n
+                yield TickArrays(ts, bid, ask, vbid, vask)
+
+    def log_path(self, n_ticks: int, seed: int, *, chunk_ticks: int = 1 << 20) -> F64:
+        """The cumulative log return ``ln(S_i / base)`` of ticks ``0 .. n_ticks - 1``.
+
+        Exactly the mids :meth:`stream` produces (before the microstructure) for a
+        horizon of ``n_ticks`` ticks with ``seed``.
+        """
+        state = self._init_state(n_ticks, seed)
+        out = np.empty(n_ticks, dtype=np.float64)
+        for lo in range(0, n_ticks, chunk_ticks):
+            self._fill_log_path(state, out[lo : min(lo + chunk_ticks, n_ticks)])
+        return out
 
     def describe(self) -> dict[str, Any]:
         """Metadata that identifies the generated path (goes into file metadata)."""

@@ -28,6 +28,9 @@ from seriesfactory.sources.synthetic.base import (
 
 __all__ = ["GBM"]
 
+_NO_TICKS = np.empty(0, dtype=np.int64)
+_NO_SIZES = np.empty(0, dtype=np.float64)
+
 
 @dataclass(slots=True)
 class _State:
@@ -59,10 +62,6 @@ class GBM(Model):
         n = out.shape[0]
         # The first tick of the horizon is the start price itself: no draw for it.
         skip = 0 if state.started else 1
-        inc = np.empty(n, dtype=np.float64)
-        inc[:skip] = 0.0
         z = state.rng.standard_normal(n - skip)
-        np.multiply(z, vol, out=inc[skip:])
-        inc[skip:] += drift
-        state.x = nb.cumulative_log_path(inc, state.x, out)
+        state.x = nb.diffusion_path(z, skip, vol, drift, state.x, _NO_TICKS, _NO_SIZES, out)
         state.started = True

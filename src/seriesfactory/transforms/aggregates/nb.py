@@ -331,7 +331,8 @@ def aggregate_chunk(
             sf[F_VASK] += vask[i]
             continue
         if si[I_STARTED] == 1:
-            if _deviates(si, sf, mid, max_dev):
+            last = sf[F_PREV_CLOSE]  # the last accepted mid
+            if _deviates(si, sf, mid, max_dev) and abs(mid - last) > max_dev * last:
                 pending = sf[F_PENDING_MID]
                 confirmed = si[I_PENDING] == 1 and abs(mid - pending) <= max_dev * pending
                 if not confirmed:

@@ -132,7 +132,10 @@ def reference_aggregate(
             continue
         if started:
             confirmed = pending is not None and abs(mid - pending) <= tick_max_deviation * pending
-            if bucket.deviates(mid, prev_close, tick_max_deviation) and not confirmed:
+            outlier = bucket.deviates(mid, prev_close, tick_max_deviation) and (
+                abs(mid - prev_close) > tick_max_deviation * prev_close
+            )
+            if outlier and not confirmed:
                 removed_dev += 1
                 pending = mid
                 continue
