@@ -1,7 +1,8 @@
-"""The trades tier: any split of a raw file's trades into pieces, and ingesting twice, equal once."""
+"""The trades tier: ingesting a raw file in any pieces, or twice, equals ingesting it once."""
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def _snapshot(root: Path) -> dict[str, pa.Table]:
 def test_pieces_and_reruns_do_not_change_the_tier(steps: list[int], cuts: list[int]) -> None:
     table = _trades(steps)
     bounds = sorted({0, table.num_rows, *(c for c in cuts if c <= table.num_rows)})
-    pieces = [table.slice(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    pieces = [table.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
         whole = TradeStore(Path(a), "binance", "BTCUSDT")
         rec = whole.ingest(table, raw_sha256="f" * 64, raw_name="x.zip", bad_lines=[])
