@@ -94,7 +94,7 @@ BAD = [
     (["--sources", "gbm(0.1,-1,3)"], "sigma = -1 is out of range"),
     (["--sources", "gbm(0.1,1,0)"], "base = 0 is out of range"),
     (["--sources", "gbm(0.1,1,-3)"], "base = -3 is out of range"),
-    (["--sources", "binance"], "exchange data is not available"),
+    (["--sources", "binance(1)"], "binance is a venue, not a model"),
     (["--from", "2025-01-02"], "--from must be before --to"),
     (["--from", "2025-13-01"], "--from '2025-13-01' is not a date"),
     (["--to", "tomorrow"], "--to 'tomorrow' is not a date"),
@@ -110,7 +110,7 @@ BAD = [
     (["--tick-ttl", "-1"], "--tick-ttl must be >= 0"),
     (["--tick-max-deviation", "0"], "--tick-max-deviation must be a positive ratio"),
     (["--base", "BTC/"], "--base 'BTC/' must be an asset code"),
-    (["--sources", "gbm(1,1,1)|gbm(1,1,2)"], "combining several sources"),
+    (["--sources", "gbm(1,1,1)|gbm(1,1,2)", "--weights", "1"], "--weights has 1 entries for 2"),
     (["--no-such-flag"], "No such option"),
 ]
 

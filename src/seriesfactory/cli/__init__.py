@@ -20,6 +20,9 @@ from seriesfactory.cli import series as _series  # noqa: F401  # isort: skip
 from seriesfactory.cli import bars as _bars  # noqa: F401  # isort: skip
 from seriesfactory.cli import book as _book  # noqa: F401  # isort: skip
 from seriesfactory.cli import record as _record  # noqa: F401  # isort: skip
+from seriesfactory.cli import download as _download  # noqa: F401  # isort: skip
+from seriesfactory.cli import trades as _trades  # noqa: F401  # isort: skip
+from seriesfactory.cli import cache as _cache  # noqa: F401  # isort: skip
 
 __all__ = ["app", "main"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -90,6 +91,9 @@ def series(
     output_dir: OutputDir = Path("output"),
     seed: Seed = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the output path.")] = False,
+    on_bad_rows: Annotated[
+        str, typer.Option("--on-bad-rows", help="Malformed exchange rows: error or skip.")
+    ] = "error",
 ) -> None:
     """Aggregate ticks from exchanges or models into a time or price-brick series."""
     mode = agg_mode.lower()
@@ -114,9 +118,15 @@ def series(
         weights=parse_weights(weights),
         out_format=_out_format(out_format),  # type: ignore[arg-type]
         output_dir=output_dir,
+        on_bad_rows=on_bad_rows,
     )
     result = build_series(request)
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    skipped = sum(
+        s.get("bad_rows", 0) for s in json.loads(result.metadata["seriesfactory.sources"])
+    )
+    if skipped:
+        console.print(f"skipped {skipped} malformed row(s) (--on-bad-rows=skip)")
     if not quiet:
         render_preview(console, result.aggregates, result.counts, request.fields)
         cached = ", ".join(k for k, v in result.from_cache.items() if v) or "nothing"

@@ -10,6 +10,10 @@ depend on. The manifest is written last, after every day file is in place: a
 tick set without a manifest is incomplete and is rebuilt. The manifest lists
 each file with its row count and SHA-256, the content hashes that downstream
 cache keys are made of.
+
+Tick files of exchange sources carry one more column, ``age_ns`` (int64): how
+old the older side of the quote is (``docs/sources.md``). It is optional;
+absent means 0 (both sides fresh, as for the models).
 """
 
 from __future__ import annotations
@@ -34,9 +38,12 @@ from seriesfactory.lake.atomic import atomic_path, atomic_write_json, file_sha25
 from seriesfactory.schema import TICK_SCHEMA
 from seriesfactory.sources.synthetic.base import TickArrays
 
-__all__ = ["TickFile", "TickSet", "write_tick_set"]
+__all__ = ["AGED_TICK_SCHEMA", "TickFile", "TickSet", "write_tick_set"]
 
 MANIFEST = "manifest.json"
+#: The tick schema plus the optional ``age_ns`` column (exchange sources; ``docs/sources.md``).
+AGED_TICK_SCHEMA = TICK_SCHEMA.append(pa.field("age_ns", pa.int64(), nullable=False))
+AgedChunk = tuple[TickArrays, "np.ndarray[Any, Any] | None", str, int]
 
 #: Tick files, chosen for decode speed at ~20 bytes a tick (see BENCHMARKS.md): delta-coded
 #: times; byte-stream-split prices and plain volumes (mostly zeros on one side) under LZ4;
@@ -51,6 +58,12 @@ PARQUET_OPTIONS: dict[str, Any] = {
         "vask": "PLAIN",
     },
     "compression": {"ts": "zstd", "bid": "lz4", "ask": "lz4", "vbid": "lz4", "vask": "lz4"},
+}
+#: The same for tick files with ``age_ns`` (delta-coded, zstd).
+AGED_PARQUET_OPTIONS: dict[str, Any] = {
+    "use_dictionary": False,
+    "column_encoding": {**PARQUET_OPTIONS["column_encoding"], "age_ns": "DELTA_BINARY_PACKED"},
+    "compression": {**PARQUET_OPTIONS["compression"], "age_ns": "zstd"},
 }
 
 
@@ -108,6 +121,11 @@ class TickSet:
         Decoding (pyarrow, GIL released) runs on ``workers`` threads, each single-threaded,
         and overlaps the consumer's work (a ``nogil`` kernel), so both cores stay busy.
         """
+        for ticks, _age, path, first in self.aged_chunks(workers=workers, prefetch=prefetch):
+            yield ticks, path, first
+
+    def aged_chunks(self, *, workers: int = 2, prefetch: int = 4) -> Iterator[AgedChunk]:
+        """Like :meth:`chunks`, with the ``age_ns`` column (None where the files have none)."""
         groups: list[tuple[TickFile, int, int]] = []
         for f in self.files:
             meta = pq.ParquetFile(f.path).metadata
@@ -116,13 +134,14 @@ class TickSet:
                 groups.append((f, g, first))
                 first += meta.row_group(g).num_rows
 
-        def load(item: tuple[TickFile, int, int]) -> tuple[TickArrays, str, int]:
+        def load(item: tuple[TickFile, int, int]) -> AgedChunk:
             f, g, first = item
             table = pq.ParquetFile(f.path).read_row_group(g, use_threads=False)
-            return _arrays(table), str(f.path), first
+            age = table.column("age_ns").to_numpy() if "age_ns" in table.column_names else None
+            return _arrays(table), age, str(f.path), first
 
         with cf.ThreadPoolExecutor(max_workers=workers) as pool:
-            pending: collections.deque[cf.Future[tuple[TickArrays, str, int]]] = collections.deque()
+            pending: collections.deque[cf.Future[AgedChunk]] = collections.deque()
             for item in groups:
                 pending.append(pool.submit(load, item))
                 if len(pending) > prefetch:
@@ -155,7 +174,7 @@ def write_tick_set(
     root: Path,
     *,
     key: str,
-    chunks: Iterable[TickArrays],
+    chunks: Iterable[TickArrays | tuple[TickArrays, np.ndarray[Any, Any]]],
     info: dict[str, Any],
     row_group_rows: int = 1 << 20,
 ) -> TickSet:
@@ -182,7 +201,11 @@ def write_tick_set(
         writer, ctx, rows = None, None, 0
 
     try:
-        for chunk in chunks:
+        for item in chunks:
+            if isinstance(item, TickArrays):
+                chunk, age = item, None
+            else:
+                chunk, age = item
             days = chunk.ts // NS_PER_DAY
             cuts = np.flatnonzero(np.diff(days)) + 1
             bounds = [0, *cuts.tolist(), len(chunk)]
@@ -197,13 +220,23 @@ def write_tick_set(
                     final = root / name[:4] / name[4:6] / f"{name}.parquet"
                     ctx = atomic_path(final)
                     tmp = ctx.__enter__()
-                    writer = pq.ParquetWriter(tmp, TICK_SCHEMA, **PARQUET_OPTIONS)
+                    writer = (
+                        pq.ParquetWriter(tmp, TICK_SCHEMA, **PARQUET_OPTIONS)
+                        if age is None
+                        else pq.ParquetWriter(tmp, AGED_TICK_SCHEMA, **AGED_PARQUET_OPTIONS)
+                    )
                 part = TickArrays(
                     chunk.ts[lo:hi], chunk.bid[lo:hi], chunk.ask[lo:hi],
                     chunk.vbid[lo:hi], chunk.vask[lo:hi],
                 )  # fmt: skip
                 assert writer is not None
-                writer.write_batch(part.to_arrow(), row_group_size=row_group_rows)
+                batch = part.to_arrow()
+                if age is not None:
+                    batch = pa.RecordBatch.from_arrays(
+                        [*batch.columns, pa.array(age[lo:hi], type=pa.int64())],
+                        schema=AGED_TICK_SCHEMA,
+                    )
+                writer.write_batch(batch, row_group_size=row_group_rows)
                 rows += hi - lo
         close()
     except BaseException as exc:

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from seriesfactory import __version__
 from seriesfactory._time import NS_PER_DAY, format_range_part
+from seriesfactory.config import Settings, load_settings
 from seriesfactory.errors import CacheError, InputError, SourceError
 from seriesfactory.lake.atomic import (
     atomic_path,
@@ -32,6 +33,7 @@ from seriesfactory.lake.atomic import (
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.schema import AGGREGATE_FIELDS
 from seriesfactory.sources import SourceSpec, parse_sources, resolve_model
+from seriesfactory.sources.registry import KNOWN_VENUES, resolve_venue
 from seriesfactory.sources.spec import format_number
 from seriesfactory.sources.synthetic import Model
 from seriesfactory.transforms.aggregates import (
@@ -67,8 +69,14 @@ class TicksRequest:
     quote: str = "USDT"
     seed: int = 0
     cache_dir: Path = Path("cache")
+    #: Malformed rows in exchange files: ``error`` (stop) or ``skip`` (drop, count, report).
+    on_bad_rows: str = "error"
+    #: URLs and download settings; None loads them (config file + environment).
+    settings: Settings | None = None
 
     def __post_init__(self) -> None:
+        if self.on_bad_rows not in ("error", "skip"):
+            raise InputError(f"--on-bad-rows {self.on_bad_rows!r} is unknown; use error or skip")
         if self.from_ns >= self.to_ns:
             raise InputError("--from must be before --to (--to is exclusive: the day after)")
         for name, value in (("--base", self.base), ("--quote", self.quote)):
@@ -166,10 +174,7 @@ def _single_model(request: TicksRequest) -> Model:
     specs = request.specs()
     models = [resolve_model(s) for s in specs]
     if len(models) != 1:
-        raise SourceError(
-            f"--sources names {len(models)} sources; combining several sources is not available "
-            "in this version yet: give one source"
-        )
+        raise SourceError(f"--sources names {len(models)} models; give one model")
     return models[0]
 
 
@@ -187,8 +192,7 @@ def _model_root(cache_dir: Path, model: Model, key: str) -> Path:
     return cache_dir / "ticks" / "synthetic" / model.name / key[:16]
 
 
-def build_ticks(request: TicksRequest) -> TicksResult:
-    """Make sure the ticks tier holds the requested ticks; return them."""
+def _model_ticks(request: TicksRequest) -> TicksResult:
     model = _single_model(request)
     key, info = _model_key(model, request)
     root = _model_root(request.cache_dir, model, key)
@@ -198,6 +202,82 @@ def build_ticks(request: TicksRequest) -> TicksResult:
     chunks = model.stream(start_ns=request.from_ns, end_ns=request.to_ns, seed=request.seed)
     ticks = write_tick_set(root, key=key, chunks=chunks, info=info)
     return TicksResult(ticks, [info], generated=True)
+
+
+def _venue_ticks(request: TicksRequest, spec: SourceSpec) -> TicksResult:
+    from seriesfactory.pipeline.combine import HOME_QUOTES, cross_tick_set, needs_rebase
+    from seriesfactory.pipeline.exchange import venue_ticks
+
+    venue = resolve_venue(spec)
+    settings = request.settings if request.settings is not None else load_settings()
+
+    def pair(base: str, quote: str) -> tuple[TickSet, dict[str, Any], bool]:
+        got = venue_ticks(
+            venue,
+            base=base,
+            quote=quote,
+            from_ns=request.from_ns,
+            to_ns=request.to_ns,
+            cache_dir=request.cache_dir,
+            settings=settings,
+            on_bad_rows=request.on_bad_rows,
+        )
+        return got.ticks, got.info, got.generated
+
+    if not needs_rebase(request.quote):
+        ticks, info, generated = pair(request.base, request.quote)
+        return TicksResult(ticks, [info], generated=generated)
+    home = HOME_QUOTES[venue]
+    leg_base = pair(request.base, home)
+    leg_quote = pair(request.quote, home)
+    cross, built = cross_tick_set(
+        request.cache_dir, venue, request.base, request.quote, (leg_base[0], leg_quote[0])
+    )
+    info = {"venue": venue, "rebased": f"{request.base}/{request.quote} via {home}",
+            "legs": [leg_base[1], leg_quote[1]]}  # fmt: skip
+    return TicksResult(cross, [info], generated=built or leg_base[2] or leg_quote[2])
+
+
+def _one_source(request: TicksRequest, spec: SourceSpec) -> TicksResult:
+    if spec.name in KNOWN_VENUES:
+        return _venue_ticks(request, spec)
+    single = TicksRequest(
+        sources=spec.text,
+        from_ns=request.from_ns,
+        to_ns=request.to_ns,
+        base=request.base,
+        quote=request.quote,
+        seed=request.seed,
+        cache_dir=request.cache_dir,
+    )
+    return _model_ticks(single)
+
+
+def build_ticks(request: TicksRequest) -> TicksResult:
+    """Make sure the ticks tier holds the requested ticks; return them.
+
+    One model: generated ticks. One venue: ticks from its trades
+    (``pipeline/exchange.py``), re-based through the venue's home quote when
+    ``--quote`` is not USD-like. Several sources: each as above, then merged
+    (``pipeline/combine.py``) with the request's weights and ``--tick-ttl``.
+    """
+    specs = request.specs()
+    if len(specs) == 1:
+        return _one_source(request, specs[0])
+    from seriesfactory.pipeline.combine import merged_tick_set
+    from seriesfactory.transforms.merge import MergeParams
+
+    parts = [_one_source(request, spec) for spec in specs]
+    if isinstance(request, SeriesRequest):
+        weights = request.weights or (1.0,) * len(specs)
+        params = MergeParams(
+            weights=weights, mode=request.weight_mode, ttl_ns=request.params.ttl_ns
+        )
+    else:
+        params = MergeParams(weights=(1.0,) * len(specs))
+    infos = [info for p in parts for info in p.sources]
+    merged, built = merged_tick_set(request.cache_dir, [p.ticks for p in parts], infos, params)
+    return TicksResult(merged, infos, generated=built or any(p.generated for p in parts))
 
 
 # -- aggregates -----------------------------------------------------------------------------------
@@ -250,8 +330,8 @@ def aggregate_tick_set(
     """Stream a tick set through an :class:`Aggregator` (decode overlapped with aggregation)."""
     agg = Aggregator(params)
     parts = [
-        agg.update(c.ts, c.bid, c.ask, c.vbid, c.vask, source=path, row_offset=first)
-        for c, path, first in ticks.chunks()
+        agg.update(c.ts, c.bid, c.ask, c.vbid, c.vask, age, source=path, row_offset=first)
+        for c, age, path, first in ticks.aged_chunks()
     ]
     parts.append(agg.finish(end_ns))
     return AggregateArrays.concat(parts), agg.counts

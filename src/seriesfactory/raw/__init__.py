@@ -1,1 +1,1 @@
-"""Raw tier: recorded messages exactly as received (capture, readers, replay)."""
+"""The raw tier: bytes as downloaded or recorded (verified, immutable); capture and readers."""

@@ -1,4 +1,4 @@
-"""Resolving parsed source specs to models (and, once they exist, venue sources)."""
+"""Resolving parsed source specs to models and venue sources."""
 
 from __future__ import annotations
 
@@ -6,10 +6,32 @@ from seriesfactory.errors import SourceError, SpecError
 from seriesfactory.sources.spec import SourceSpec
 from seriesfactory.sources.synthetic import MODELS, Model
 
-__all__ = ["KNOWN_VENUES", "resolve_model"]
+__all__ = ["HISTORY_VENUES", "KNOWN_VENUES", "resolve_model", "resolve_venue"]
 
 #: Venue sources users may name in ``--sources``.
 KNOWN_VENUES: tuple[str, ...] = ("binance", "binance-usdm", "binance-coinm", "bybit", "coinbase")
+#: Venues whose history (archives) this version can fetch.
+HISTORY_VENUES: tuple[str, ...] = (
+    "binance",
+    "binance-usdm",
+    "binance-coinm",
+    "bybit",
+    "coinbase",
+)
+
+
+def resolve_venue(spec: SourceSpec) -> str:
+    """The venue name of ``spec``; a clear error for a venue without history support."""
+    if spec.name not in KNOWN_VENUES:
+        return resolve_model(spec).name  # raises the unknown-source error
+    if spec.args is not None:
+        raise SpecError(f"{spec.name} is a venue, not a model: write it without arguments")
+    if spec.name not in HISTORY_VENUES:
+        raise SourceError(
+            f"source {spec.name!r}: its history is not available in this version yet; "
+            f"use one of {', '.join(HISTORY_VENUES)}"
+        )
+    return spec.name
 
 
 def resolve_model(spec: SourceSpec) -> Model:
@@ -21,10 +43,7 @@ def resolve_model(spec: SourceSpec) -> Model:
     if spec.name in KNOWN_VENUES:
         if spec.args is not None:
             raise SpecError(f"{spec.name} is a venue, not a model: write it without arguments")
-        raise SourceError(
-            f"source {spec.name!r}: exchange data is not available in this version yet; "
-            f"use a model instead, e.g. {models}"
-        )
+        raise SpecError(f"source {spec.name!r} is a venue, not a model")
     raise SpecError(
         f"unknown source {spec.text!r}; models: {models}; venues: {', '.join(KNOWN_VENUES)}"
     )

@@ -1,1 +1,1 @@
-"""Venue binance: parsers (book.py) and connections (ws.py)."""
+"""Binance: public archives (data.binance.vision) and REST history (history.py), book parsers (book.py), connections (ws.py)."""

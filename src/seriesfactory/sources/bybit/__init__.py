@@ -1,1 +1,1 @@
-"""Venue bybit: parsers (book.py) and connections (ws.py)."""
+"""Bybit: public trading archives (history.py), book parsers (book.py), connections (ws.py)."""

@@ -1,1 +1,1 @@
-"""Venue coinbase: parsers (book.py) and connections (ws.py)."""
+"""Coinbase: Advanced Trade REST market trades (history.py), book parsers (book.py), connections (ws.py)."""

@@ -1,0 +1,187 @@
+"""The trades tier: normalised taker trades in Parquet, one file per venue/symbol/UTC day.
+
+Layout under ``{cache_dir}/trades/``::
+
+    {venue}/{symbol}/{YYYY}/{MM}/{YYYYMMDD}.parquet      TRADE_SCHEMA, time-ordered
+    {venue}/{symbol}/_ingested/{sha256[:32]}.json         one record per raw file ingested
+
+A raw file is ingested once: its record (written last, after its day files)
+lists the days it produced and the bad rows it skipped. Re-ingesting a raw file
+whose record exists and whose day files are all present does nothing, so
+running twice equals running once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from seriesfactory._time import NS_PER_DAY
+from seriesfactory.errors import CacheError
+from seriesfactory.lake.atomic import atomic_path, atomic_write_json
+from seriesfactory.schema import TRADE_SCHEMA
+
+__all__ = ["IngestRecord", "TradeStore"]
+
+
+def _day_name(day_index: int) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=day_index)).strftime("%Y%m%d")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRecord:
+    """What one raw file produced: day names, rows kept, bad rows skipped."""
+
+    raw_sha256: str
+    raw_name: str
+    days: tuple[str, ...]
+    rows: int
+    bad_rows: int
+    bad_lines: tuple[int, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "raw_sha256": self.raw_sha256,
+            "raw_name": self.raw_name,
+            "days": list(self.days),
+            "rows": self.rows,
+            "bad_rows": self.bad_rows,
+            "bad_lines": list(self.bad_lines),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TradeStore:
+    """The trades of one venue and symbol under ``{cache_dir}/trades``."""
+
+    cache_dir: Path
+    venue: str
+    symbol: str
+
+    @property
+    def root(self) -> Path:
+        return self.cache_dir / "trades" / self.venue / self.symbol
+
+    def day_path(self, day: str) -> Path:
+        return self.root / day[:4] / day[4:6] / f"{day}.parquet"
+
+    def _record_path(self, raw_sha256: str) -> Path:
+        return self.root / "_ingested" / f"{raw_sha256[:32]}.json"
+
+    def record(self, raw_sha256: str) -> IngestRecord | None:
+        """The ingest record of a raw file, or None when absent or incomplete."""
+        path = self._record_path(raw_sha256)
+        if not path.is_file():
+            return None
+        try:
+            doc = json.loads(path.read_text())
+            rec = IngestRecord(
+                doc["raw_sha256"],
+                doc["raw_name"],
+                tuple(doc["days"]),
+                int(doc["rows"]),
+                int(doc["bad_rows"]),
+                tuple(doc["bad_lines"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CacheError(f"{path}: unreadable ingest record ({exc}); delete it") from exc
+        if not all(self.day_path(d).is_file() for d in rec.days):
+            return None
+        return rec
+
+    def ingest(
+        self, table: pa.Table, *, raw_sha256: str, raw_name: str, bad_lines: list[int]
+    ) -> IngestRecord:
+        """Write ``table`` (trades of one raw file, time-ordered) as day files; record it."""
+        return self.ingest_stream([table], raw_sha256=raw_sha256, raw_name=raw_name,
+                                  bad_lines=bad_lines)  # fmt: skip
+
+    def ingest_stream(
+        self,
+        tables: Iterable[pa.Table],
+        *,
+        raw_sha256: str,
+        raw_name: str,
+        bad_lines: list[int],
+    ) -> IngestRecord:
+        """Like :meth:`ingest` for a raw file read in time-ordered pieces.
+
+        ``bad_lines`` may grow while ``tables`` is consumed (the parser appends
+        to it); the record is written after the last piece.
+        """
+        meta = {b"seriesfactory.raw_sha256": raw_sha256.encode(),
+                b"seriesfactory.raw_name": raw_name.encode()}  # fmt: skip
+        schema = TRADE_SCHEMA.with_metadata(meta)
+        names: list[str] = []
+        rows = 0
+        writer: pq.ParquetWriter | None = None
+        ctx: Any = None
+        try:
+            for table in tables:
+                ts = table.column("ts").cast(pa.int64()).to_numpy()
+                days = ts // NS_PER_DAY
+                cuts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), len(ts)]
+                for lo, hi in itertools.pairwise(cuts):
+                    if hi <= lo:
+                        continue
+                    name = _day_name(int(days[lo]))
+                    if not names or names[-1] != name:
+                        if writer is not None:
+                            writer.close()
+                            ctx.__exit__(None, None, None)
+                        ctx = atomic_path(self.day_path(name))
+                        tmp = ctx.__enter__()
+                        # dictionary encoding only pays for the side column
+                        writer = pq.ParquetWriter(
+                            tmp, schema, compression="zstd", use_dictionary=["side"]
+                        )
+                        names.append(name)
+                    assert writer is not None
+                    writer.write_table(table.slice(lo, hi - lo).cast(schema))
+                    rows += hi - lo
+            if writer is not None:
+                writer.close()
+                ctx.__exit__(None, None, None)
+                writer = None
+        except BaseException as exc:
+            if writer is not None:
+                writer.close()
+                ctx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        rec = IngestRecord(
+            raw_sha256, raw_name, tuple(names), rows, len(bad_lines), tuple(bad_lines[:100])
+        )
+        atomic_write_json(self._record_path(raw_sha256), rec.to_json())
+        return rec
+
+    def days(self) -> list[str]:
+        """Every day present, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.stem for p in self.root.glob("[0-9]*/[0-9]*/*.parquet"))
+
+    def read_range(self, from_ns: int, to_ns: int) -> Iterator[tuple[pa.Table, str]]:
+        """Yield ``(trades, file)`` per day of ``[from_ns, to_ns)``, in time order."""
+        first = from_ns // NS_PER_DAY
+        last = (to_ns - 1) // NS_PER_DAY
+        for day_index in range(first, last + 1):
+            path = self.day_path(_day_name(day_index))
+            if not path.is_file():
+                continue
+            try:
+                table = pq.read_table(path, schema=TRADE_SCHEMA)
+            except (OSError, pa.ArrowException) as exc:
+                raise CacheError(f"{path}: unreadable trades file ({exc}); delete it") from exc
+            ts = table.column("ts").cast(pa.int64())
+            mask = pc.and_(pc.greater_equal(ts, from_ns), pc.less(ts, to_ns))
+            yield table.filter(mask), str(path)

@@ -1,0 +1,319 @@
+"""Exchange history into the cache tiers: raw archives -> trades tier -> ticks tier.
+
+:func:`ensure_trades` downloads (or reuses) the verified archives covering a
+range and ingests each into the trades tier once; :func:`venue_ticks` then
+turns the trades of the range into a tick set (``lake/ticks.py``) whose key is
+the SHA-256 of the venue, symbol, range, bad-row policy and the raw files'
+content hashes, so a changed archive gives a new tick set.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from seriesfactory._time import NS_PER_DAY
+from seriesfactory.config import Settings
+from seriesfactory.errors import DataError, InputError, SourceError
+from seriesfactory.lake.atomic import file_sha256, key_sha256
+from seriesfactory.lake.ticks import TickSet, write_tick_set
+from seriesfactory.lake.trades import IngestRecord, TradeStore
+from seriesfactory.raw import cache as raw_cache
+from seriesfactory.raw.download import Downloader
+from seriesfactory.sources.binance.history import (
+    MARKETS,
+    ArchiveKind,
+    contract_size,
+    fetch_archives,
+    iter_member_lines,
+    plan_archives,
+    symbol_for,
+)
+from seriesfactory.sources.binance.parse import Kind, ParsedTrades, parse_trades_csv
+from seriesfactory.sources.binance.rest import fetch_rest_day, parse_rest_lines
+from seriesfactory.sources.bybit import history as bybit_history
+from seriesfactory.sources.bybit.parse import parse_bybit_csv
+from seriesfactory.sources.coinbase import history as coinbase_history
+from seriesfactory.sources.synthetic.base import TickArrays
+from seriesfactory.transforms.ticks import TickBuilder
+
+__all__ = ["IngestSummary", "VenueTicks", "ensure_trades", "venue_ticks"]
+
+#: Bumped whenever the trades-to-ticks rules change (part of every tick-set key).
+TICKS_RULES_VERSION = 1
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    """What :func:`ensure_trades` did: raw files used, new ingestions, bad rows skipped."""
+
+    venue: str
+    symbol: str
+    records: list[IngestRecord] = field(default_factory=list)
+    ingested: int = 0
+
+    @property
+    def bad_rows(self) -> int:
+        return sum(r.bad_rows for r in self.records)
+
+    def raw_hashes(self) -> list[str]:
+        return [r.raw_sha256 for r in self.records]
+
+
+@dataclass(slots=True)
+class VenueTicks:
+    ticks: TickSet
+    info: dict[str, Any]
+    generated: bool
+    summary: IngestSummary
+
+
+def _check_venue(venue: str) -> None:
+    if venue not in (*MARKETS, "bybit", "coinbase"):
+        raise SourceError(
+            f"source {venue!r}: historical data is available for "
+            f"{', '.join(MARKETS)}, bybit, coinbase"
+        )
+
+
+#: A raw file -> its trades, in time-ordered pieces.
+Parser = Callable[[Path], Iterator[ParsedTrades]]
+
+
+def _binance_files(
+    venue: str, symbol: str, kind: ArchiveKind, from_ns: int, to_ns: int,
+    cache_dir: Path, settings: Settings, dl: Downloader, on_bad_rows: str,
+) -> tuple[list[Path], Parser]:  # fmt: skip
+    market = MARKETS[venue]
+    now_ns = time.time_ns()
+    today = now_ns // NS_PER_DAY
+    plan, recent = plan_archives(market, kind, symbol, from_ns, to_ns, today_index=today)
+    fetched = fetch_archives(
+        plan, cache_dir=cache_dir, settings=settings, downloader=dl,
+        market=market, kind=kind, symbol=symbol,
+    )  # fmt: skip
+    size = (
+        contract_size(symbol, cache_dir=cache_dir, settings=settings, downloader=dl)
+        if market == "coinm"
+        else None
+    )
+    # Today, and the last two days when their archive is not published yet: REST.
+    got_days = {d for a, _ in fetched for d in a.days}
+    late = [d for a in plan for d in a.days if d not in got_days and d >= today - 2]
+    rest_days = sorted({*recent, *late})
+    if rest_days and kind != "aggTrades":
+        raise SourceError(
+            f"{venue}: recent days come from REST aggTrades only; use --kind aggTrades "
+            "or end the range earlier"
+        )
+    spans: dict[Path, tuple[int, int]] = {}
+    for day in rest_days:
+        start = max(from_ns, day * NS_PER_DAY)
+        end = min(to_ns, (day + 1) * NS_PER_DAY, now_ns)
+        if end <= start:
+            continue
+        path = fetch_rest_day(
+            market, symbol, start, end, cache_dir=cache_dir, settings=settings, downloader=dl
+        )
+        spans[path] = (start, end)
+    trade_kind: Kind = "trades" if kind == "trades" else "aggTrades"
+
+    def parse(path: Path) -> Iterator[ParsedTrades]:
+        if path in spans:
+            yield parse_rest_lines(
+                path.read_bytes(), name=str(path), start_ns=spans[path][0],
+                end_ns=spans[path][1], contract_size=size,
+            )  # fmt: skip
+            return
+        after = -(2**63)
+        pieces = iter_member_lines(path, max_bytes=settings.max_member_bytes)
+        for member, data, first_line in pieces:
+            parsed = parse_trades_csv(
+                data, name=f"{path}!{member}", market=market, kind=trade_kind,
+                contract_size=size, on_bad_rows=on_bad_rows, first_line=first_line,
+                header=None if first_line == 1 else False, after_ts_ns=after,
+            )  # fmt: skip
+            if parsed.table.num_rows:
+                after = int(parsed.table.column("ts").cast("int64")[-1].as_py())
+            yield parsed
+
+    return [p for _a, p in fetched] + list(spans), parse
+
+
+def _bybit_files(
+    symbol: str, from_ns: int, to_ns: int,
+    cache_dir: Path, settings: Settings, dl: Downloader, on_bad_rows: str,
+) -> tuple[list[Path], Parser]:  # fmt: skip
+    today = time.time_ns() // NS_PER_DAY
+    if (to_ns - 1) // NS_PER_DAY >= today:
+        raise SourceError("bybit: days from today (UTC) on are not archived yet; end earlier")
+    paths = bybit_history.fetch_days(
+        symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=dl
+    )
+
+    def parse(path: Path) -> Iterator[ParsedTrades]:
+        data = bybit_history.read_gzip(path, max_bytes=settings.max_member_bytes)
+        yield parse_bybit_csv(data, name=str(path), on_bad_rows=on_bad_rows)
+
+    return paths, parse
+
+
+def _coinbase_files(
+    product: str, from_ns: int, to_ns: int,
+    cache_dir: Path, settings: Settings, dl: Downloader, on_bad_rows: str,
+) -> tuple[list[Path], Parser]:  # fmt: skip
+    paths = coinbase_history.fetch_days(
+        product, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=dl
+    )
+
+    def parse(path: Path) -> Iterator[ParsedTrades]:
+        data = path.read_bytes()
+        yield coinbase_history.parse_ticker_lines(data, name=str(path), on_bad_rows=on_bad_rows)
+
+    return paths, parse
+
+
+def ensure_trades(
+    venue: str,
+    *,
+    base: str,
+    quote: str,
+    from_ns: int,
+    to_ns: int,
+    cache_dir: Path,
+    settings: Settings,
+    on_bad_rows: str = "error",
+    kind: ArchiveKind = "aggTrades",
+    downloader: Downloader | None = None,
+) -> IngestSummary:
+    """Make sure the trades tier holds ``[from_ns, to_ns)`` of ``venue``; return a summary.
+
+    Binance: verified ``kind`` archives; Bybit: the daily trading files (raw
+    trades, ``kind`` is ignored).
+    """
+    _check_venue(venue)
+    if kind == "klines":
+        raise InputError("klines are candles, not trades; use 'download --kind klines'")
+    if venue == "bybit":
+        symbol = bybit_history.bybit_symbol(base, quote)
+    elif venue == "coinbase":
+        symbol = coinbase_history.product_id(base, quote)
+    else:
+        symbol = symbol_for(MARKETS[venue], base, quote)
+    store = TradeStore(cache_dir, venue, symbol)
+    summary = IngestSummary(venue, symbol)
+    with downloader or Downloader(settings) as dl:
+        if venue == "bybit":
+            paths, parse = _bybit_files(
+                symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows
+            )
+        elif venue == "coinbase":
+            paths, parse = _coinbase_files(
+                symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows
+            )
+        else:
+            paths, parse = _binance_files(
+                venue, symbol, kind, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows
+            )
+    if not paths:
+        raise SourceError(
+            f"{venue}: no trade file of {symbol} exists for the range on the server; "
+            "check the pair, the dates and the mirror URL"
+        )
+    for path in paths:
+        raw_cache.touch(path)
+        sha = file_sha256(path)
+        rec = store.record(sha)
+        if rec is None:
+            lines: list[int] = []
+
+            def tables(pieces: Iterator[ParsedTrades], lines: list[int]) -> Iterator[pa.Table]:
+                for parsed in pieces:
+                    lines.extend(b.line for b in parsed.bad_rows)
+                    yield parsed.table
+
+            rec = store.ingest_stream(
+                tables(parse(path), lines), raw_sha256=sha, raw_name=path.name, bad_lines=lines
+            )
+            summary.ingested += 1
+        elif rec.bad_rows and on_bad_rows != "skip":
+            raise DataError(
+                f"{rec.bad_rows} malformed row(s) (skipped by an earlier run); fix or remove the "
+                "file, or pass --on-bad-rows=skip",
+                path=str(path),
+                line=rec.bad_lines[0] if rec.bad_lines else None,
+            )
+        summary.records.append(rec)
+    return summary
+
+
+def trade_tick_chunks(
+    store: TradeStore, from_ns: int, to_ns: int
+) -> Iterator[tuple[TickArrays, np.ndarray[Any, Any]]]:
+    """Trades of the range through a :class:`TickBuilder`, one chunk per trade day."""
+    builder = TickBuilder()
+    for table, source in store.read_range(from_ns, to_ns):
+        if table.num_rows == 0:
+            continue
+        price = table.column("price").to_numpy()
+        qty = table.column("qty").to_numpy()
+        ts = table.column("ts").cast("int64").to_numpy()
+        side = table.column("side").to_numpy()
+        ticks, age = builder.update(ts, price, price * qty, side, source=source)
+        if len(ticks):
+            yield ticks, age
+    ticks, age = builder.finish()
+    if len(ticks):
+        yield ticks, age
+
+
+def venue_ticks(
+    venue: str,
+    *,
+    base: str,
+    quote: str,
+    from_ns: int,
+    to_ns: int,
+    cache_dir: Path,
+    settings: Settings,
+    on_bad_rows: str = "error",
+    downloader: Downloader | None = None,
+) -> VenueTicks:
+    """The tick set of ``venue`` over ``[from_ns, to_ns)`` (built from aggTrades if missing)."""
+    summary = ensure_trades(
+        venue,
+        base=base,
+        quote=quote,
+        from_ns=from_ns,
+        to_ns=to_ns,
+        cache_dir=cache_dir,
+        settings=settings,
+        on_bad_rows=on_bad_rows,
+        downloader=downloader,
+    )
+    info: dict[str, Any] = {
+        "venue": venue,
+        "symbol": summary.symbol,
+        "kind": "aggTrades" if venue in MARKETS else "trades",
+        "from_ns": from_ns,
+        "to_ns": to_ns,
+        "on_bad_rows": on_bad_rows,
+        "rules": TICKS_RULES_VERSION,
+        "raw": [{"name": r.raw_name, "sha256": r.raw_sha256} for r in summary.records],
+    }
+    key = key_sha256(info)
+    info["bad_rows"] = summary.bad_rows
+    root = cache_dir / "ticks" / venue / summary.symbol / key[:16]
+    existing = TickSet.open(root)
+    if existing is not None:
+        return VenueTicks(existing, info, False, summary)
+    store = TradeStore(cache_dir, venue, summary.symbol)
+    chunks = trade_tick_chunks(store, from_ns, to_ns)
+    ticks = write_tick_set(root, key=key, chunks=chunks, info=info)
+    return VenueTicks(ticks, info, True, summary)

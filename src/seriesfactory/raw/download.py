@@ -1,0 +1,232 @@
+"""Downloading into the raw tier: retries, resume, checksums, bounded concurrency.
+
+A download streams into ``.partial-<name>`` beside the final file and is
+renamed into place only when complete (and, for archives, verified), so a file
+under its final name is always whole. An interrupted download resumes from the
+partial file with an HTTP ``Range`` request; a server that ignores the range
+(status 200) restarts it from zero.
+
+Transient failures — connection errors, timeouts, a body shorter than its
+``Content-Length``, HTTP 429 and 5xx — are retried ``download_retries`` times.
+Before retry ``k`` (0-based) the client sleeps::
+
+    delay_s = min(backoff_max_s, backoff_base_s * 2**k) * U(0.5, 1.5)
+
+(exponential backoff with jitter; a ``Retry-After`` header on 429/503 is
+honoured up to ``backoff_max_s``). HTTP 404 is not transient: it raises
+:class:`MissingFileError` at once.
+
+:func:`fetch_verified` downloads an archive with its ``.CHECKSUM`` file (the
+``sha256sum`` line ``<hex>  <name>``). A mismatch deletes both and downloads
+both once more (Binance sometimes republishes a file); a second mismatch
+raises :class:`~seriesfactory.errors.IntegrityError`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import hashlib
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+from seriesfactory.config import Settings
+from seriesfactory.errors import IntegrityError, NetworkError, SourceError
+
+__all__ = ["Downloader", "MissingFileError", "backoff_delay_s", "parse_checksum"]
+
+PARTIAL_PREFIX = ".partial-"
+_CHUNK = 1 << 20
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class MissingFileError(SourceError):
+    """The server has no such file (HTTP 404)."""
+
+
+class _Transient(Exception):
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def backoff_delay_s(attempt: int, settings: Settings, rng: random.Random) -> float:
+    """Sleep before retry ``attempt`` (0-based): capped exponential x U(0.5, 1.5)."""
+    base = min(settings.backoff_max_s, settings.backoff_base_s * 2.0**attempt)
+    return base * rng.uniform(0.5, 1.5)
+
+
+def parse_checksum(text: str, *, url: str) -> str:
+    """The hex SHA-256 of a ``.CHECKSUM`` body (``<64 hex>  <file name>``)."""
+    token = text.strip().split()[0] if text.strip() else ""
+    if len(token) != 64 or any(c not in "0123456789abcdefABCDEF" for c in token):
+        raise IntegrityError(f"{url}: not a sha256 checksum file (got {text[:80]!r})")
+    return token.lower()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(_CHUNK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class Downloader:
+    """HTTP downloads into files, with the retry and integrity rules of this module."""
+
+    settings: Settings
+    client: httpx.Client | None = None
+    seed: int | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._own_client = self.client is None
+        if self.client is None:
+            timeout = httpx.Timeout(self.settings.http_timeout_s)
+            self.client = httpx.Client(timeout=timeout, follow_redirects=True)
+        self.retries_done = 0
+
+    def close(self) -> None:
+        if self._own_client and self.client is not None:
+            self.client.close()
+
+    def __enter__(self) -> Downloader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one file ------------------------------------------------------------------------------
+    def _attempt(self, url: str, partial: Path) -> None:
+        assert self.client is not None
+        have = partial.stat().st_size if partial.exists() else 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        try:
+            with self.client.stream("GET", url, headers=headers) as response:
+                status = response.status_code
+                if status == 404:
+                    raise MissingFileError(f"{url}: not found on the server (HTTP 404)")
+                if status == 416 and have:
+                    partial.unlink()
+                    raise _Transient(f"{url}: stale partial download, restarting")
+                if status == 429 or status >= 500:
+                    raise _Transient(f"{url}: HTTP {status}", _retry_after(response))
+                if status not in (200, 206):
+                    raise SourceError(f"{url}: unexpected HTTP {status}")
+                mode = "ab" if status == 206 and have else "wb"
+                start = have if mode == "ab" else 0
+                length = response.headers.get("content-length")
+                expected = start + int(length) if length is not None else None
+                written = start
+                with open(partial, mode) as fh:
+                    for block in response.iter_bytes():
+                        fh.write(block)
+                        written += len(block)
+                if expected is not None and written != expected:
+                    raise _Transient(f"{url}: body truncated at {written} of {expected} bytes")
+        except httpx.HTTPError as exc:  # connection reset, timeout, short body, ...
+            raise _Transient(f"{url}: {type(exc).__name__}: {exc}") from exc
+
+    def fetch(self, url: str, dest: Path) -> Path:
+        """Download ``url`` to ``dest`` (atomic; resumes; retries transient failures)."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(PARTIAL_PREFIX + dest.name)
+        last = ""
+        for attempt in range(self.settings.download_retries + 1):
+            try:
+                self._attempt(url, partial)
+            except _Transient as exc:
+                last = str(exc)
+                if attempt == self.settings.download_retries:
+                    break
+                delay = backoff_delay_s(attempt, self.settings, self._rng)
+                if exc.retry_after_s is not None:
+                    delay = max(delay, min(exc.retry_after_s, self.settings.backoff_max_s))
+                self.retries_done += 1
+                self.sleep(delay)
+                continue
+            with open(partial, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(partial, dest)
+            return dest
+        raise NetworkError(
+            f"{last} (gave up after {self.settings.download_retries} retries; "
+            "check the connection or the mirror URL and run again: the download resumes)"
+        )
+
+    def get_bytes(self, url: str) -> bytes:
+        """A (small) response body, with the same retry rules as :meth:`fetch`."""
+        with tempfile.TemporaryDirectory(prefix="seriesfactory-") as tmp:
+            return self.fetch(url, Path(tmp) / "body").read_bytes()
+
+    def fetch_verified(self, url: str, dest: Path) -> Path:
+        """Download an archive and its ``url + '.CHECKSUM'``; verify; retry a mismatch once.
+
+        A file already present under ``dest`` with a matching checksum file is
+        re-verified and reused without network traffic.
+        """
+        sums = dest.with_name(dest.name + ".CHECKSUM")
+        if dest.is_file() and sums.is_file():
+            expected = parse_checksum(sums.read_text(), url=str(sums))
+            if _sha256(dest) == expected:
+                return dest
+            for p in (dest, sums):
+                p.unlink(missing_ok=True)
+        got = expected = ""
+        for _ in range(2):
+            self.fetch(url + ".CHECKSUM", sums)
+            expected = parse_checksum(sums.read_text(), url=url + ".CHECKSUM")
+            self.fetch(url, dest)
+            got = _sha256(dest)
+            if got == expected:
+                return dest
+            for p in (dest, sums):
+                p.unlink(missing_ok=True)
+        raise IntegrityError(
+            f"{url}: sha256 {got} does not match its .CHECKSUM {expected} after downloading "
+            "both twice; the file may be being republished: try again later"
+        )
+
+    def map(self, func: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """Run ``func`` over ``items`` with at most ``download_concurrency`` at once, in order."""
+        todo = list(items)
+        if len(todo) <= 1:
+            return [func(x) for x in todo]
+        workers = min(self.settings.download_concurrency, len(todo))
+        with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(func, x) for x in todo]
+            try:
+                return [f.result() for f in futures]
+            finally:
+                for f in futures:
+                    f.cancel()
+
+
+def remove_partials(folder: Path) -> int:
+    """Delete every ``.partial-*`` file under ``folder``; return how many."""
+    count = 0
+    for p in folder.rglob(PARTIAL_PREFIX + "*"):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            count += 1
+    return count

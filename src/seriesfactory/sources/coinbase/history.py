@@ -1,0 +1,161 @@
+"""Coinbase Advanced Trade public market trades, walked forward in time windows.
+
+Endpoint: ``GET {coinbase_api_url}/api/v3/brokerage/market/products/{product_id}/ticker
+?limit=1000&start=S&end=E`` (``S``, ``E`` in UNIX seconds). A real body (trimmed)::
+
+    {"trades":[{"trade_id":"995098663","product_id":"BTC-USD","price":"68923.67",
+      "size":"0.00064","time":"2026-04-07T00:28:58.544778Z","side":"SELL", ...}],
+     "best_bid":"68923.66","best_ask":"68923.67"}
+
+Trades come newest first. A day is walked in windows of ``WINDOW_S`` seconds; a
+window that returns ``LIMIT`` trades may hold more, so it is split in two halves
+(down to one second; a one-second window still full is an error). The bodies
+of a day are kept, as received, one per line, in the raw tier at
+``raw/coinbase/ticker/{PRODUCT}/{YYYY-MM-DD}.jsonl`` (only for days wholly in
+the past).
+
+``side`` is the **maker** side: ``SELL`` means a resting sell order was hit, so
+the taker bought (+1); ``BUY`` means the taker sold (-1). The recorded body
+above shows it: its latest ``SELL`` trade printed at the best ask.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from seriesfactory._time import NS_PER_DAY
+from seriesfactory.config import Settings
+from seriesfactory.errors import DataError, SourceError
+from seriesfactory.lake.atomic import atomic_write_bytes
+from seriesfactory.raw.download import Downloader
+from seriesfactory.schema import TRADE_SCHEMA
+from seriesfactory.sources.binance.parse import BadRow, ParsedTrades
+
+__all__ = ["LIMIT", "WINDOW_S", "fetch_days", "parse_ticker_lines", "product_id"]
+
+LIMIT = 1000
+WINDOW_S = 3600
+_SIDES = {"SELL": 1, "BUY": -1}  # maker side -> taker side
+
+
+def product_id(base: str, quote: str) -> str:
+    return f"{base.upper()}-{quote.upper()}"
+
+
+def _get(dl: Downloader, url: str, pause: Callable[[], None]) -> bytes:
+    pause()
+    return dl.get_bytes(url)
+
+
+def _walk_day(
+    product: str, day: int, settings: Settings, dl: Downloader, pause: Callable[[], None]
+) -> list[bytes]:
+    base = f"{settings.coinbase_api_url}/api/v3/brokerage/market/products/{product}/ticker"
+    start_s = day * 86_400
+    end_s = start_s + 86_400
+    todo = [(s, min(s + WINDOW_S, end_s)) for s in range(start_s, end_s, WINDOW_S)]
+    bodies: list[bytes] = []
+    while todo:
+        s, e = todo.pop(0)
+        body = _get(dl, f"{base}?limit={LIMIT}&start={s}&end={e}", pause)
+        try:
+            count = len(json.loads(body)["trades"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SourceError(f"{base}: unexpected body for [{s}, {e}) ({exc})") from exc
+        if count >= LIMIT:
+            if e - s <= 1:
+                raise SourceError(
+                    f"{product}: more than {LIMIT} trades in the second {s}; cannot page further"
+                )
+            mid = (s + e) // 2
+            todo[:0] = [(s, mid), (mid, e)]
+            continue
+        bodies.append(body.strip())
+    return bodies
+
+
+def fetch_days(
+    product: str,
+    from_ns: int,
+    to_ns: int,
+    *,
+    cache_dir: Path,
+    settings: Settings,
+    downloader: Downloader,
+) -> list[Path]:
+    """One raw ``.jsonl`` per day of ``[from_ns, to_ns)`` (reused when present)."""
+    today = time.time_ns() // NS_PER_DAY
+    interval = 1.0 / settings.coinbase_requests_per_s
+    last = [0.0]
+
+    def pause() -> None:
+        wait = last[0] + interval - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        last[0] = time.monotonic()
+
+    out: list[Path] = []
+    for day in range(from_ns // NS_PER_DAY, (to_ns - 1) // NS_PER_DAY + 1):
+        if day >= today:
+            raise SourceError("coinbase: only whole past days are fetched; end the range earlier")
+        date = (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+        dest = cache_dir / "raw" / "coinbase" / "ticker" / product / f"{date}.jsonl"
+        if not dest.is_file():
+            bodies = _walk_day(product, day, settings, downloader, pause)
+            atomic_write_bytes(dest, b"\n".join(bodies) + b"\n")
+        out.append(dest)
+    return out
+
+
+def parse_ticker_lines(data: bytes, *, name: str, on_bad_rows: str = "error") -> ParsedTrades:
+    """Trades of one day file (one ticker body per line), time-ordered, duplicates removed."""
+    seen: dict[int, tuple[int, float, float, int]] = {}
+    bad: list[BadRow] = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            trades = json.loads(line)["trades"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"not a ticker body ({exc})", path=name, line=number) from exc
+        for t in trades:
+            try:
+                tid = int(t["trade_id"])
+                ts = int(np.datetime64(t["time"].rstrip("Z"), "ns").astype(np.int64))
+                price, size = float(t["price"]), float(t["size"])
+                side = _SIDES[t["side"].upper()]
+            except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                bad.append(BadRow(number, f"bad trade {str(t)[:80]} ({exc})"))
+                continue
+            if not (price > 0 and size >= 0):
+                bad.append(BadRow(number, f"trade {tid}: price must be > 0, size >= 0"))
+                continue
+            seen[tid] = (ts, price, size, side)
+    if bad and on_bad_rows != "skip":
+        first = bad[0]
+        raise DataError(f"{first.reason}; or pass --on-bad-rows=skip", path=name, line=first.line)
+    ids = np.array(sorted(seen, key=lambda k: (seen[k][0], k)), np.int64)
+    rows = [seen[int(i)] for i in ids]
+    n = len(rows)
+    ts_ns = np.array([r[0] for r in rows], np.int64)
+    return ParsedTrades(
+        pa.Table.from_arrays(
+            [
+                pa.array(ts_ns, type=pa.int64()).cast(TRADE_SCHEMA.field("ts").type),
+                pa.nulls(n, type=TRADE_SCHEMA.field("recv_ts").type),
+                pa.array([r[1] for r in rows], type=pa.float64()),
+                pa.array([r[2] for r in rows], type=pa.float64()),
+                pa.array([r[3] for r in rows], type=pa.int8()),
+                pa.array(ids, type=pa.int64()),
+            ],
+            schema=TRADE_SCHEMA,
+        ),
+        bad,
+    )

@@ -1,0 +1,105 @@
+"""``download``, ``trades`` and ``cache ls|gc|clear`` through the CLI entry point."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from seriesfactory.cli import main
+from seriesfactory.raw import cache as raw_cache
+
+DAY1 = "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip"
+DAY2 = "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-02.zip"
+
+
+def _csv(start_ms: int, n: int, bad_line: int | None = None) -> str:
+    flag = ["false", "true"]
+    rows = [f"{i},{100 + i % 7}.5,1.25,{i},{i},{start_ms + i * 1000},{flag[i % 2]},true"
+            for i in range(n)]  # fmt: skip
+    if bad_line is not None:
+        rows[bad_line - 1] = rows[bad_line - 1].replace(".5,1.25", ".5,-1.25")
+    return "\n".join(rows) + "\n"
+
+
+@pytest.fixture
+def env(mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    mirror.add_archive(mirror.roots[0], DAY1, _csv(1704067200000, 500))
+    mirror.add_archive(mirror.roots[0], DAY2, _csv(1704153600000, 500, bad_line=3))
+    monkeypatch.setenv("SERIESFACTORY_BINANCE_DATA_URL", mirror.url)
+    monkeypatch.setenv("SERIESFACTORY_BACKOFF_BASE_S", "0.001")
+    return tmp_path
+
+
+def test_download_then_cache_ls_gc_clear(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cache = env / "c"
+    args = ["download", "--from", "2024-01-01", "--to", "2024-01-04", "--cache-dir", str(cache)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 archive(s) verified; 1 day(s) not on the server" in out
+    assert (cache / "raw" / "binance" / DAY1).is_file()
+    assert main(["cache", "ls", "--cache-dir", str(cache)]) == 0
+    assert "2 raw file(s)" in capsys.readouterr().out
+    # make DAY1 old: retention removes it with its checksum
+    old = time.time() - 40 * 86_400
+    for p in (cache / "raw" / "binance").rglob("*2024-01-01*"):
+        os.utime(p, (old, old))
+    assert main(["cache", "gc", "--cache-dir", str(cache)]) == 0
+    assert "removed 1 expired" in capsys.readouterr().out
+    assert not (cache / "raw" / "binance" / DAY1).exists()
+    assert (cache / "raw" / "binance" / DAY2).is_file()
+    assert main(["cache", "clear", "--yes", "--cache-dir", str(cache)]) == 0
+    assert not (cache / "raw").exists()
+
+
+def test_trades_export_with_bad_rows(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["trades", "--from", "2024-01-01", "--to", "2024-01-03", "--cache-dir", str(env / "c"),
+            "--output-dir", str(env / "o")]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "BTCUSDT-aggTrades-2024-01-02.csv:3: quantity must be >= 0" in err
+    assert main([*args, "--on-bad-rows", "skip"]) == 0
+    assert "999 trades; 1 bad row(s) skipped" in capsys.readouterr().out
+    table = pq.read_table(env / "o" / "btcusdt_binance_aggtrades_20240101-20240103.parquet")
+    assert table.num_rows == 999 and table.column("side").to_pylist()[:2] == [1, -1]
+
+
+def test_gc_size_limit_evicts_least_recently_used(tmp_path: Path) -> None:
+    root = tmp_path / "raw" / "v"
+    root.mkdir(parents=True)
+    now = time.time()
+    for i, name in enumerate(["a.zip", "b.zip", "c.zip"]):
+        p = root / name
+        p.write_bytes(b"x" * 100)
+        p.with_name(name + ".CHECKSUM").write_bytes(b"y" * 10)
+        for f in (p, p.with_name(name + ".CHECKSUM")):
+            os.utime(f, (now - 100 + i, now - 100 + i))
+    raw_cache.touch(root / "a.zip")  # a is now the most recently used
+    report = raw_cache.gc(tmp_path, retention_days=30, max_bytes=200)
+    assert (report.removed_expired, report.removed_lru) == (0, 2)
+    assert sorted(p.name for p in root.iterdir()) == ["a.zip", "a.zip.CHECKSUM"]
+    assert report.freed_bytes == 220 and report.kept_bytes == 110
+
+
+def test_download_real_klines_in_both_eras_as_candles(  # type: ignore[no-untyped-def]
+    mirror, shared_real, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SERIESFACTORY_BINANCE_DATA_URL", mirror.url)
+    for day, interval, rows, first_open in [
+        ("2020-01-01", "1m", 1440, 1577836800000),  # millisecond era
+        ("2026-05-08", "1h", 24, 1778198400000),  # microsecond era
+    ]:
+        nxt = "2020-01-02" if day.startswith("2020") else "2026-05-09"
+        args = ["download", "--kind", "klines", "--interval", interval, "--from", day,
+                "--to", nxt, "--cache-dir", str(tmp_path / "c"),
+                "--candles-dir", str(tmp_path / "k")]  # fmt: skip
+        assert main(args) == 0
+        name = f"btcusdt_binance_klines-{interval}_{day.replace('-', '')}-{nxt.replace('-', '')}"
+        table = pq.read_table(tmp_path / "k" / f"{name}.parquet")
+        assert table.num_rows == rows
+        opens = table.column("open_time").cast("int64").to_numpy()
+        assert opens[0] == first_open * 10**6
+        assert (table.column("high").to_numpy() >= table.column("low").to_numpy()).all()

@@ -1,0 +1,67 @@
+"""The trades tier: ingesting a raw file in any pieces, or twice, equals ingesting it once."""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seriesfactory._time import NS_PER_DAY
+from seriesfactory.lake.trades import TradeStore
+from seriesfactory.schema import TRADE_SCHEMA
+
+DAY0 = 19_723 * NS_PER_DAY  # 2024-01-01
+
+
+def _trades(steps: list[int]) -> pa.Table:
+    ts = DAY0 + np.cumsum(np.array(steps, np.int64))
+    n = len(steps)
+    return pa.Table.from_arrays(
+        [
+            pa.array(ts, type=pa.int64()).cast(TRADE_SCHEMA.field("ts").type),
+            pa.nulls(n, type=TRADE_SCHEMA.field("recv_ts").type),
+            pa.array(np.linspace(100, 101, n)),
+            pa.array(np.full(n, 0.5)),
+            pa.array(np.where(np.arange(n) % 2, 1, -1).astype(np.int8)),
+            pa.array(np.arange(n, dtype=np.int64)),
+        ],
+        schema=TRADE_SCHEMA,
+    )
+
+
+def _snapshot(root: Path) -> dict[str, pa.Table]:
+    return {
+        str(p.relative_to(root)): pq.read_table(p, schema=TRADE_SCHEMA)
+        for p in sorted(root.rglob("*.parquet"))
+    }
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.integers(0, NS_PER_DAY // 3), min_size=1, max_size=40),
+    st.lists(st.integers(0, 40), max_size=4),
+)
+def test_pieces_and_reruns_do_not_change_the_tier(steps: list[int], cuts: list[int]) -> None:
+    table = _trades(steps)
+    bounds = sorted({0, table.num_rows, *(c for c in cuts if c <= table.num_rows)})
+    pieces = [table.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+        whole = TradeStore(Path(a), "binance", "BTCUSDT")
+        rec = whole.ingest(table, raw_sha256="f" * 64, raw_name="x.zip", bad_lines=[])
+        once = _snapshot(Path(a))
+        whole.ingest(table, raw_sha256="f" * 64, raw_name="x.zip", bad_lines=[])
+        assert _snapshot(Path(a)).keys() == once.keys()
+        assert all(_snapshot(Path(a))[k].equals(v) for k, v in once.items())
+        split = TradeStore(Path(b), "binance", "BTCUSDT")
+        rec2 = split.ingest_stream(pieces, raw_sha256="f" * 64, raw_name="x.zip", bad_lines=[])
+        assert rec2 == rec and whole.record("f" * 64) == rec
+        got = _snapshot(Path(b))
+        assert got.keys() == once.keys() and all(got[k].equals(v) for k, v in once.items())
+        back = pa.concat_tables([t for t, _ in split.read_range(DAY0, DAY0 + 30 * NS_PER_DAY)])
+        assert back.equals(table)
