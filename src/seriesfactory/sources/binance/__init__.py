@@ -1,1 +1,1 @@
-"""Binance: public archives (data.binance.vision) and REST history (history.py), book parsers (book.py), connections (ws.py)."""
+"""Binance: archives and REST history (history.py), book parsers (book.py), streams (ws.py)."""

@@ -1,1 +1,1 @@
-"""Coinbase: Advanced Trade REST market trades (history.py), book parsers (book.py), connections (ws.py)."""
+"""Coinbase: REST market trades (history.py), book parsers (book.py), streams (ws.py)."""
