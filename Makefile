@@ -36,6 +36,12 @@ test: lint typecheck pytest
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_aggregate.py
+	$(BIN)/python benchmarks/bench_models.py
+	$(BIN)/python benchmarks/bench_ingest.py --rows 5000000
+	$(BIN)/python benchmarks/bench_bars.py
+	$(BIN)/python benchmarks/bench_book.py
+	$(BIN)/python benchmarks/bench_book_live.py
+	$(BIN)/python benchmarks/bench_record.py
 
 clean:
 	rm -rf $(VENV) cache output .pytest_cache .mypy_cache .ruff_cache
