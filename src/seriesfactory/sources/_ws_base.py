@@ -133,6 +133,8 @@ class WsVenue(ABC):
             if not name.startswith("__")
             and getattr(getattr(cls, name, None), "__isabstractmethod__", False)
         )
+        if cls.app_ping_s is not None and cls.app_ping is WsVenue.app_ping:
+            undefined.append("app_ping (app_ping_s is set)")
         if missing or undefined:
             names = ", ".join(missing + undefined)
             raise TypeError(f"{cls.__name__} is incomplete: define {names}")
@@ -149,8 +151,9 @@ class WsVenue(ABC):
         """The sequence position of a parsed message, or ``None`` if it has none."""
 
     def app_ping(self) -> str:
-        """The application-level ping message (venues with ``app_ping_s``)."""
-        raise NotImplementedError(f"{self.name} has no application-level ping")
+        """The application-level ping message (venues with ``app_ping_s`` must define it;
+        class creation refuses one that does not)."""
+        raise TypeError(f"{self.name} sends no application-level ping")
 
     def snapshot_ready(self, msg: Any) -> tuple[str, int] | None:
         """``(symbol, first update id)`` when ``msg`` is the first diff a snapshot must cover."""
