@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -11,14 +12,18 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
 
+from seriesfactory._time import parse_date
 from seriesfactory.cli._app import app
+from seriesfactory.config import load_settings
 from seriesfactory.errors import DataError, InputError, SourceError
 from seriesfactory.lake.atomic import atomic_path, atomic_write_json, atomic_write_parquet
+from seriesfactory.pipeline.exchange import split_symbol, venue_trades
 from seriesfactory.transforms.bars import (
     BAR_COLUMNS,
     BarArrays,
     BarBuilder,
     BarSpec,
+    TradeArrays,
     parse_columns,
     read_trades_file,
 )
@@ -60,7 +65,16 @@ def build(
     venue: Annotated[str | None, typer.Option("--venue", help="Venue of the trades tier.")] = None,
     symbol: Annotated[str | None, typer.Option("--symbol", help="Symbol, e.g. BTCUSDT.")] = None,
     from_: Annotated[str | None, typer.Option("--from", help="Start day (trades tier).")] = None,
-    to: Annotated[str | None, typer.Option("--to", help="End day (trades tier).")] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="End day, exclusive (trades tier).")
+    ] = None,
+    cache_dir: Annotated[
+        Path, typer.Option("--cache-dir", help="Cache holding the trades tier.")
+    ] = Path("cache"),
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    on_bad_rows: Annotated[
+        str, typer.Option("--on-bad-rows", help="Trades tier: error or skip.")
+    ] = "error",
     threshold: Annotated[
         float | None, typer.Option("--threshold", help="tick/volume/dollar: size of a bar.")
     ] = None,
@@ -105,31 +119,84 @@ def build(
         sign=sign,  # type: ignore[arg-type]
     )
     out_format = _format(fmt, output)
-    if venue is not None or symbol is not None or from_ is not None or to is not None:
+    tier = (venue, symbol, from_, to)
+    if any(x is not None for x in tier):
         if input_file is not None:
             raise InputError("give either --input FILE or --venue/--symbol/--from/--to, not both")
-        raise SourceError(
-            "the trades tier (--venue/--symbol/--from/--to) is not available yet; "
-            "export the trades to a CSV or Parquet file and pass --input FILE"
+        if venue is None or symbol is None or from_ is None or to is None:
+            raise InputError("the trades tier needs all of --venue, --symbol, --from and --to")
+        chunks, source = _tier_chunks(
+            venue, symbol, from_, to, cache_dir=cache_dir, config=config, on_bad_rows=on_bad_rows
         )
-    if input_file is None:
-        raise InputError("give --input FILE (CSV or Parquet trades)")
-    trades = read_trades_file(input_file, parse_columns(columns) if columns else None)
+    elif input_file is None:
+        raise InputError(
+            "give --input FILE (CSV or Parquet trades) or --venue/--symbol/--from/--to"
+        )
+    else:
+        chunks = iter([(read_trades_file(input_file, parse_columns(columns) if columns else None),
+                        str(input_file))])  # fmt: skip
+        source = {"input": str(input_file)}
     builder = load_state(state_file, spec) if state_file is not None else BarBuilder(spec)
-    try:
-        parts = [builder.update(trades.ts_ns, trades.price, trades.qty_base, trades.side)]
-    except DataError as exc:  # across files: the first trade is older than the saved state's last
-        raise DataError(
-            f"{exc} (continuing from --state {state_file})", path=str(input_file)
-        ) from None
+    parts: list[BarArrays] = []
+    rows = 0
+    for trades, path in chunks:
+        try:
+            parts.append(builder.update(trades.ts_ns, trades.price, trades.qty_base, trades.side))
+        except DataError as exc:  # e.g. the first trade is older than the saved state's last
+            note = f" (continuing from --state {state_file})" if state_file is not None else ""
+            raise DataError(f"{exc}{note}", path=path) from None
+        rows += trades.rows
+    if venue is not None and rows == 0:
+        raise SourceError(
+            f"no trades of {symbol} on {venue} in [{from_}, {to}) in the trades tier under "
+            f"{cache_dir} (the server's files held none); check the symbol and the dates"
+        )
     if emit_partial:
         parts.append(builder.partial())
     table = BarArrays.concat(parts).to_arrow(spec, with_partial=emit_partial)
-    meta = {META_KEY: json.dumps({"spec": spec.to_dict(), "input": str(input_file)})}
+    meta = {META_KEY: json.dumps({"spec": spec.to_dict(), **source})}
     write_bars(table, output, out_format, meta)
     if state_file is not None:
         atomic_write_json(state_file, builder.state())
-    print(f"{table.num_rows} {spec.type} bars from {trades.rows} trades -> {output}")
+    print(f"{table.num_rows} {spec.type} bars from {rows} trades -> {output}")
+
+
+def _tier_chunks(
+    venue: str, symbol: str, from_text: str, to_text: str, *,
+    cache_dir: Path, config: Path | None, on_bad_rows: str,
+) -> tuple[Iterator[tuple[TradeArrays, str]], dict[str, object]]:  # fmt: skip
+    """Day-by-day trades of the tier (fetched first if missing), and what to record of them."""
+    if on_bad_rows not in ("error", "skip"):
+        raise InputError(f"--on-bad-rows {on_bad_rows!r} is unknown; use error or skip")
+    from_ns = parse_date(from_text, option="--from")
+    to_ns = parse_date(to_text, option="--to")
+    if from_ns >= to_ns:
+        raise InputError("--from must be before --to (--to is exclusive)")
+    base, quote = split_symbol(venue, symbol)
+    summary, days = venue_trades(
+        venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
+        settings=load_settings(config), on_bad_rows=on_bad_rows,
+    )  # fmt: skip
+
+    def chunks() -> Iterator[tuple[TradeArrays, str]]:
+        for table, path in days:
+            if table.num_rows == 0:
+                continue
+            yield (
+                TradeArrays(
+                    table.column("ts").cast(pa.int64()).to_numpy(),
+                    table.column("price").to_numpy(),
+                    table.column("qty").to_numpy(),
+                    table.column("side").to_numpy(),
+                ),
+                path,
+            )
+
+    source: dict[str, object] = {
+        "venue": venue, "symbol": summary.symbol, "from": from_text, "to": to_text,
+        "raw": [{"name": r.raw_name, "sha256": r.raw_sha256} for r in summary.records],
+    }  # fmt: skip
+    return chunks(), source
 
 
 def load_state(path: Path, spec: BarSpec) -> BarBuilder:

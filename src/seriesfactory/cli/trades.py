@@ -15,8 +15,7 @@ from seriesfactory.cli._app import app
 from seriesfactory.config import load_settings
 from seriesfactory.errors import InputError
 from seriesfactory.lake.atomic import atomic_path, atomic_write_parquet
-from seriesfactory.lake.trades import TradeStore
-from seriesfactory.pipeline.exchange import ensure_trades
+from seriesfactory.pipeline.exchange import venue_trades
 from seriesfactory.schema import TRADE_SCHEMA
 
 
@@ -48,7 +47,7 @@ def trades(
     to_ns = parse_date(to, option="--to")
     if from_ns >= to_ns:
         raise InputError("--from must be before --to (--to is exclusive)")
-    summary = ensure_trades(
+    summary, days = venue_trades(
         source,
         base=base,
         quote=quote,
@@ -59,8 +58,7 @@ def trades(
         on_bad_rows=on_bad_rows,
         kind="trades" if kind == "trades" else "aggTrades",
     )
-    store = TradeStore(cache_dir, source, summary.symbol)
-    parts = [t for t, _ in store.read_range(from_ns, to_ns)]
+    parts = [t for t, _ in days]
     table = pa.concat_tables(parts) if parts else TRADE_SCHEMA.empty_table()
     span = f"{format_range_part(from_ns)}-{format_range_part(to_ns)}"
     out = output_dir / f"{summary.symbol}_{source}_{kind}_{span}.{fmt}".lower()

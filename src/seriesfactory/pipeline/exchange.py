@@ -43,7 +43,14 @@ from seriesfactory.sources.coinbase import history as coinbase_history
 from seriesfactory.sources.synthetic.base import TickArrays
 from seriesfactory.transforms.ticks import TickBuilder
 
-__all__ = ["IngestSummary", "VenueTicks", "ensure_trades", "venue_ticks"]
+__all__ = [
+    "IngestSummary",
+    "VenueTicks",
+    "ensure_trades",
+    "split_symbol",
+    "venue_ticks",
+    "venue_trades",
+]
 
 #: Bumped whenever the trades-to-ticks rules change (part of every tick-set key).
 TICKS_RULES_VERSION = 1
@@ -251,6 +258,75 @@ def ensure_trades(
             )
         summary.records.append(rec)
     return summary
+
+
+#: Quote assets recognised at the end of a concatenated symbol, longest first.
+_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "BTC", "ETH", "BNB", "EUR", "TRY")
+
+
+def split_symbol(venue: str, symbol: str) -> tuple[str, str]:
+    """``(base, quote)`` of a venue symbol: ``BTCUSDT``, ``BTCUSD_PERP``, ``BTC-USD``, ``BTC/USDT``.
+
+    ``BASE/QUOTE`` and ``BASE-QUOTE`` are taken as written. A concatenated
+    symbol is split at the longest known quote asset at its end (``_QUOTES``)
+    and checked by rebuilding the venue's symbol from the split (the table in
+    ``docs/sources.md``); one that does not round-trip is an error that asks
+    for the ``BASE/QUOTE`` form.
+    """
+    _check_venue(venue)
+    text = symbol.strip().upper()
+    if "/" in text:
+        base, _, quote = text.partition("/")
+    elif venue == "coinbase" or "-" in text:
+        base, _, quote = text.partition("-")
+    elif venue == "binance-coinm" and text.endswith("USD_PERP"):
+        base, quote = text[: -len("USD_PERP")], "USD"
+    else:
+        quote = next((q for q in _QUOTES if text.endswith(q) and len(text) > len(q)), "")
+        base = text[: len(text) - len(quote)]
+    if not base or not quote or not base.isalnum() or not quote.isalnum():
+        raise InputError(
+            f"--symbol {symbol!r}: cannot tell base from quote on {venue}; "
+            "write it as BASE/QUOTE, e.g. BTC/USDT"
+        )
+    if venue == "bybit":
+        expected = bybit_history.bybit_symbol(base, quote)
+    elif venue == "coinbase":
+        expected = coinbase_history.product_id(base, quote)
+    else:
+        expected = symbol_for(MARKETS[venue], base, quote)
+    if "/" not in text and "-" not in text and expected != text:
+        raise InputError(
+            f"--symbol {symbol!r} is not a {venue} symbol (expected e.g. {expected}); "
+            "write it as BASE/QUOTE"
+        )
+    return base, quote
+
+
+def venue_trades(
+    venue: str,
+    *,
+    base: str,
+    quote: str,
+    from_ns: int,
+    to_ns: int,
+    cache_dir: Path,
+    settings: Settings,
+    on_bad_rows: str = "error",
+    kind: ArchiveKind = "aggTrades",
+) -> tuple[IngestSummary, Iterator[tuple[pa.Table, str]]]:
+    """Fill the trades tier for ``[from_ns, to_ns)`` (:func:`ensure_trades`), then read it.
+
+    Returns the ingest summary and an iterator of ``(trades, day file)``, one
+    time-ordered ``TRADE_SCHEMA`` table per UTC day, so at most one day of
+    trades is in memory at a time. ``side`` is the taker side (+1 buy, -1 sell).
+    """
+    summary = ensure_trades(
+        venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
+        settings=settings, on_bad_rows=on_bad_rows, kind=kind,
+    )  # fmt: skip
+    store = TradeStore(cache_dir, venue, summary.symbol)
+    return summary, store.read_range(from_ns, to_ns)
 
 
 def trade_tick_chunks(
