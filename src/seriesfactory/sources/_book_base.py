@@ -173,12 +173,21 @@ class BookParser(ABC):
         self.tickers: list[tuple[int, int, float, float, float, float]] = []
         #: Connections that carried book messages of this symbol.
         self.book_conns: set[str] = set()
+        #: A ``close`` of a book connection not yet followed by any record:
+        #: ``(ts_ns, recv_ns, conn)`` of its gap marker (see :meth:`on_gap`).
+        self.pending_close: tuple[int, int, str] | None = None
         #: Where messages could not be parsed (first 20, ``path:line: error``).
         self.problems: list[str] = []
         self.last_ts_ns = 0
 
     def feed(self, rec: RawRecord) -> None:
         """Parse one record (any kind) into :attr:`out`."""
+        if self.pending_close is not None:  # the recording went on after a close
+            self.out.gap(*self.pending_close[:2])
+            closed_conn = self.pending_close[2]
+            self.pending_close = None
+            if rec.kind == "gap" and rec.conn == closed_conn:
+                return  # the recorder's reconnect gap: the same lost span, one marker
         if rec.kind in ("gap", "close"):
             self.on_gap(rec)
             return
@@ -224,10 +233,18 @@ class BookParser(ABC):
         """A connection closed or a gap was recorded: the book is invalid until resync.
 
         Only connections that carried this symbol's book count; a ``gap`` record
-        without a connection counts for every book.
+        without a connection counts for every book. A ``close`` becomes a gap marker
+        only when another record follows it: the close that ends a recording (the
+        recorder's shutdown) loses nothing, so the book stays valid at the end; a
+        ``gap`` record of the same connection right after it (the recorder's
+        reconnect record) marks the same span and adds no second marker.
         """
         if rec.conn in self.book_conns or not rec.conn:
-            self.out.gap(self.event_ts(None, rec.recv_ns), rec.recv_ns)
+            ts_ns = self.event_ts(None, rec.recv_ns)
+            if rec.kind == "close":
+                self.pending_close = (ts_ns, rec.recv_ns, rec.conn)
+            else:
+                self.out.gap(ts_ns, rec.recv_ns)
 
     def event_ts(self, ts_ns: int | None, recv_ns: int) -> int:
         """Exchange time of an event: ``ts_ns`` when the venue sent one, else the latest seen.

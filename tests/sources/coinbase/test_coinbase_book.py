@@ -52,5 +52,7 @@ def test_sequence_num_jump_on_a_book_connection_is_a_gap_marker() -> None:
     assert len(gaps) == 1 and p.stats["sequence_breaks"] == 2
     p.feed(RawRecord(5, "b", "close", ""))
     p.feed(RawRecord(6, "a", "close", ""))
+    assert len(p.out.take()[0]) == 0  # a close that ends the recording loses nothing
+    p.feed(RawRecord(7, "a", "open", ""))  # ... but the recording goes on
     ev, _ = p.out.take()
-    assert len(ev) == 1 and ev["flags"][0] & BOOK_FLAG_GAP
+    assert len(ev) == 1 and ev["flags"][0] & BOOK_FLAG_GAP and ev["recv_ts"][0] == 6
