@@ -78,11 +78,13 @@ def ours(archive: Path, out: Path) -> int:
 
 def peer(archive: Path, out: Path) -> int:
     names = ["id", "price", "qty", "first", "last", "time", "maker", "best"]
+    # Explicit dtypes and only the columns used: no type inference, as ours.
+    dtypes = {"id": "int64", "price": "float64", "qty": "float64", "time": "int64", "maker": bool}
     with zipfile.ZipFile(archive) as zf, zf.open(zf.namelist()[0]) as fh:
-        df = pd.read_csv(fh, header=None, names=names)
+        df = pd.read_csv(fh, header=None, names=names, usecols=list(dtypes), dtype=dtypes)
     t = df["time"].to_numpy()
     df["ts"] = np.where(t >= 10**14, t * 1_000, t * 1_000_000)
-    df["side"] = np.where(df["maker"].astype(str).str.lower() == "true", -1, 1)
+    df["side"] = np.where(df["maker"].to_numpy(), -1, 1)
     df["notional"] = df["price"] * df["qty"]
     new = (df["ts"] != df["ts"].shift()) | (df["side"] != df["side"].shift())
     g = df.groupby(new.cumsum()).agg(

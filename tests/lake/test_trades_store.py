@@ -65,3 +65,22 @@ def test_pieces_and_reruns_do_not_change_the_tier(steps: list[int], cuts: list[i
         assert got.keys() == once.keys() and all(got[k].equals(v) for k, v in once.items())
         back = pa.concat_tables([t for t, _ in split.read_range(DAY0, DAY0 + 30 * NS_PER_DAY)])
         assert back.equals(table)
+
+
+def test_files_of_the_earlier_format_read_back_the_same_values(tmp_path: Path) -> None:
+    """Day files written with the earlier options (zstd, dictionaries) still read the same."""
+    table = _trades([1_000, 0, 5, 7_000_000, 1, 2])
+    new = TradeStore(tmp_path / "new", "binance", "BTCUSDT")
+    new.ingest(table, raw_sha256="e" * 64, raw_name="x.zip", bad_lines=[])
+    old = TradeStore(tmp_path / "old", "binance", "BTCUSDT")
+    path = old.day_path("20240101")
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path, compression="zstd", use_dictionary=["side"])
+    [(got_new, _)] = list(new.read_range(DAY0, DAY0 + NS_PER_DAY))
+    [(got_old, _)] = list(old.read_range(DAY0, DAY0 + NS_PER_DAY))
+    assert got_new.equals(table)
+    assert got_old.equals(table)
+    meta = pq.ParquetFile(new.day_path("20240101")).metadata.row_group(0)
+    encodings = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(6)}
+    assert "BYTE_STREAM_SPLIT" in encodings["price"]
+    assert "DELTA_BINARY_PACKED" in encodings["ts"]

@@ -31,7 +31,30 @@ from seriesfactory.errors import CacheError
 from seriesfactory.lake.atomic import atomic_path, atomic_write_json
 from seriesfactory.schema import TRADE_SCHEMA
 
-__all__ = ["IngestRecord", "TradeStore"]
+__all__ = ["PARQUET_OPTIONS", "IngestRecord", "TradeStore"]
+
+#: Trade files, chosen for encode/decode speed (BENCHMARKS.md, "Exchange archive ingest"):
+#: delta-coded times and ids under zstd; byte-stream-split prices and quantities under LZ4;
+#: a dictionary only for ``side`` (two values). Any Parquet encoding reads back the same
+#: values, so files written with the earlier zstd+dictionary options stay readable.
+PARQUET_OPTIONS: dict[str, Any] = {
+    "use_dictionary": ["side"],
+    "column_encoding": {
+        "ts": "DELTA_BINARY_PACKED",
+        "recv_ts": "PLAIN",
+        "price": "BYTE_STREAM_SPLIT",
+        "qty": "BYTE_STREAM_SPLIT",
+        "trade_id": "DELTA_BINARY_PACKED",
+    },
+    "compression": {
+        "ts": "zstd",
+        "recv_ts": "lz4",
+        "price": "lz4",
+        "qty": "lz4",
+        "side": "lz4",
+        "trade_id": "zstd",
+    },
+}
 
 
 def _day_name(day_index: int) -> str:
@@ -141,10 +164,7 @@ class TradeStore:
                             ctx.__exit__(None, None, None)
                         ctx = atomic_path(self.day_path(name))
                         tmp = ctx.__enter__()
-                        # dictionary encoding only pays for the side column
-                        writer = pq.ParquetWriter(
-                            tmp, schema, compression="zstd", use_dictionary=["side"]
-                        )
+                        writer = pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS)
                         names.append(name)
                     assert writer is not None
                     writer.write_table(table.slice(lo, hi - lo).cast(schema))

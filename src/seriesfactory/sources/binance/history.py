@@ -205,7 +205,10 @@ def iter_member_lines(
             info = _single(zf, path, max_bytes)
             name = info.filename
             line = 1
-            carry = b""
+            # Blocks are gathered in a list and joined once per piece (not appended to a
+            # growing bytes object, which copies everything gathered so far each time).
+            blocks: list[bytes] = []
+            held = 0
             crc = 0
             total = 0
             for block in _inflate_blocks(zf, info, path):
@@ -213,17 +216,22 @@ def iter_member_lines(
                 if total > max_bytes:
                     raise IntegrityError(f"{path}: member exceeds {max_bytes} bytes when inflated")
                 crc = zlib.crc32(block, crc)
-                carry += block
-                if len(carry) >= piece_bytes:
+                blocks.append(block)
+                held += len(block)
+                if held >= piece_bytes:
+                    carry = b"".join(blocks)
                     cut = carry.rfind(b"\n") + 1
                     if cut > 0:
-                        piece, carry = carry[:cut], carry[cut:]
+                        piece = carry[:cut]
+                        blocks, held = [carry[cut:]], len(carry) - cut
                         yield name, piece, line
                         line += piece.count(b"\n")
+                    else:
+                        blocks = [carry]
             if total != info.file_size or crc != info.CRC:
                 raise IntegrityError(f"{path}: CRC or size mismatch in {name!r}; delete it")
-            if carry:
-                yield name, carry, line
+            if held:
+                yield name, b"".join(blocks), line
     except zipfile.BadZipFile as exc:
         raise IntegrityError(f"{path}: not a valid zip ({exc}); delete it to re-download") from exc
 
