@@ -126,17 +126,17 @@ class TickSet:
 
     def aged_chunks(self, *, workers: int = 2, prefetch: int = 4) -> Iterator[AgedChunk]:
         """Like :meth:`chunks`, with the ``age_ns`` column (None where the files have none)."""
-        groups: list[tuple[TickFile, int, int]] = []
+        groups: list[tuple[TickFile, Any, int, int]] = []
         for f in self.files:
-            meta = pq.ParquetFile(f.path).metadata
+            meta = pq.ParquetFile(f.path).metadata  # footer read once, reused by the workers
             first = 0
             for g in range(meta.num_row_groups):
-                groups.append((f, g, first))
+                groups.append((f, meta, g, first))
                 first += meta.row_group(g).num_rows
 
-        def load(item: tuple[TickFile, int, int]) -> AgedChunk:
-            f, g, first = item
-            table = pq.ParquetFile(f.path).read_row_group(g, use_threads=False)
+        def load(item: tuple[TickFile, Any, int, int]) -> AgedChunk:
+            f, meta, g, first = item
+            table = pq.ParquetFile(f.path, metadata=meta).read_row_group(g, use_threads=False)
             age = table.column("age_ns").to_numpy() if "age_ns" in table.column_names else None
             return _arrays(table), age, str(f.path), first
 
