@@ -1,0 +1,34 @@
+"""The curated public surface: every name in ``__all__`` resolves, nothing else is promised."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import seriesfactory
+
+
+def test_every_public_name_resolves() -> None:
+    for name in seriesfactory.__all__:
+        assert getattr(seriesfactory, name) is not None, name
+    assert set(seriesfactory.__all__) <= set(dir(seriesfactory))
+
+
+def test_unknown_names_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = seriesfactory.nope  # type: ignore[attr-defined]
+
+
+def test_lazy_names_are_the_library_objects() -> None:
+    from seriesfactory.pipeline.series import build_series
+
+    assert seriesfactory.build_series is build_series
+    assert issubclass(seriesfactory.SpecError, seriesfactory.SeriesFactoryError)
+
+
+def test_import_is_cheap() -> None:
+    code = "import seriesfactory, sys; print('numba' in sys.modules, 'httpx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
