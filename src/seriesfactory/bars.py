@@ -89,12 +89,17 @@ def build_bars(
     return table
 
 
-def _sampled(bar_type: BarType, trades: Any, options: dict[str, Any]) -> Any:
-    """Build ``bar_type`` bars; ``options`` are the calling function's arguments."""
-    options.pop("trades")
-    columns = options.pop("columns")
-    emit_partial = options.pop("emit_partial")
-    spec = BarSpec(type=bar_type, **options)
+def _bars_of(bar_type: BarType, arguments: dict[str, Any]) -> Any:
+    """Build ``bar_type`` bars from a public function's arguments (its ``locals()``).
+
+    ``trades``, ``columns`` and ``emit_partial`` go to :func:`build_bars`; every other
+    argument is the :class:`BarSpec` field of the same name.
+    """
+    fields = dict(arguments)
+    trades = fields.pop("trades")
+    columns = fields.pop("columns")
+    emit_partial = fields.pop("emit_partial")
+    spec = BarSpec(type=bar_type, **fields)
     return build_bars(trades, spec, columns=columns, emit_partial=emit_partial)
 
 
@@ -106,8 +111,7 @@ def time_bars(
     emit_partial: bool = False,
 ) -> Any:
     """Time bars: one bar per epoch-aligned ``interval`` (e.g. ``'5m'``) that has trades."""
-    spec = BarSpec(type="time", interval=interval)
-    return build_bars(trades, spec, columns=columns, emit_partial=emit_partial)
+    return _bars_of("time", locals())
 
 
 def tick_bars(
@@ -119,8 +123,7 @@ def tick_bars(
     emit_partial: bool = False,
 ) -> Any:
     """Tick bars: a bar closes at its ``threshold``-th trade."""
-    spec = BarSpec(type="tick", threshold=threshold, sign=sign)
-    return build_bars(trades, spec, columns=columns, emit_partial=emit_partial)
+    return _bars_of("tick", locals())
 
 
 def volume_bars(
@@ -132,8 +135,7 @@ def volume_bars(
     emit_partial: bool = False,
 ) -> Any:
     """Volume bars: a bar closes at the trade where its size total reaches ``threshold`` (base)."""
-    spec = BarSpec(type="volume", threshold=threshold, sign=sign)
-    return build_bars(trades, spec, columns=columns, emit_partial=emit_partial)
+    return _bars_of("volume", locals())
 
 
 def dollar_bars(
@@ -145,8 +147,7 @@ def dollar_bars(
     emit_partial: bool = False,
 ) -> Any:
     """Dollar bars: a bar closes where its sum of price * size reaches ``threshold`` (quote)."""
-    spec = BarSpec(type="dollar", threshold=threshold, sign=sign)
-    return build_bars(trades, spec, columns=columns, emit_partial=emit_partial)
+    return _bars_of("dollar", locals())
 
 
 def tick_imbalance_bars(
@@ -161,7 +162,7 @@ def tick_imbalance_bars(
     emit_partial: bool = False,
 ) -> Any:
     """Tick imbalance bars (TIB): close when ``|sum b| >= E[T] |E[b]|`` (see :class:`BarSpec`)."""
-    return _sampled("tib", trades, locals().copy())
+    return _bars_of("tib", locals())
 
 
 def volume_imbalance_bars(
@@ -176,7 +177,7 @@ def volume_imbalance_bars(
     emit_partial: bool = False,
 ) -> Any:
     """Volume imbalance bars (VIB): ``|sum b q| >= E[T] |E[b q]|``."""
-    return _sampled("vib", trades, locals().copy())
+    return _bars_of("vib", locals())
 
 
 def dollar_imbalance_bars(
@@ -191,7 +192,7 @@ def dollar_imbalance_bars(
     emit_partial: bool = False,
 ) -> Any:
     """Dollar imbalance bars (DIB): ``|sum b p q| >= E[T] |E[b p q]|``."""
-    return _sampled("dib", trades, locals().copy())
+    return _bars_of("dib", locals())
 
 
 def tick_run_bars(
@@ -206,7 +207,7 @@ def tick_run_bars(
     emit_partial: bool = False,
 ) -> Any:
     """Tick run bars (TRB): ``max(buys, sells) >= E[T] max(P[b=1], P[b=-1])``."""
-    return _sampled("trb", trades, locals().copy())
+    return _bars_of("trb", locals())
 
 
 def volume_run_bars(
@@ -221,7 +222,7 @@ def volume_run_bars(
     emit_partial: bool = False,
 ) -> Any:
     """Volume run bars (VRB): the larger side's size total against its expected value."""
-    return _sampled("vrb", trades, locals().copy())
+    return _bars_of("vrb", locals())
 
 
 def dollar_run_bars(
@@ -236,4 +237,4 @@ def dollar_run_bars(
     emit_partial: bool = False,
 ) -> Any:
     """Dollar run bars (DRB): the larger side's notional total against its expected value."""
-    return _sampled("drb", trades, locals().copy())
+    return _bars_of("drb", locals())

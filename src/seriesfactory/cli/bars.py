@@ -12,8 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
 
-from seriesfactory._time import parse_date
-from seriesfactory.cli._app import app
+from seriesfactory.cli._app import Config, app, day_range_ns, on_bad_rows_choice
 from seriesfactory.config import load_settings
 from seriesfactory.errors import DataError, InputError, SourceError
 from seriesfactory.lake.atomic import atomic_path, atomic_write_json, atomic_write_parquet
@@ -71,7 +70,7 @@ def build(
     cache_dir: Annotated[
         Path, typer.Option("--cache-dir", help="Cache holding the trades tier.")
     ] = Path("cache"),
-    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    config: Config = None,
     on_bad_rows: Annotated[
         str, typer.Option("--on-bad-rows", help="Trades tier: error or skip.")
     ] = "error",
@@ -166,12 +165,8 @@ def _tier_chunks(
     cache_dir: Path, config: Path | None, on_bad_rows: str,
 ) -> tuple[Iterator[tuple[TradeArrays, str]], dict[str, object]]:  # fmt: skip
     """Day-by-day trades of the tier (fetched first if missing), and what to record of them."""
-    if on_bad_rows not in ("error", "skip"):
-        raise InputError(f"--on-bad-rows {on_bad_rows!r} is unknown; use error or skip")
-    from_ns = parse_date(from_text, option="--from")
-    to_ns = parse_date(to_text, option="--to")
-    if from_ns >= to_ns:
-        raise InputError("--from must be before --to (--to is exclusive)")
+    on_bad_rows_choice(on_bad_rows)
+    from_ns, to_ns = day_range_ns(from_text, to_text)
     base, quote = split_symbol(venue, symbol)
     summary, days = venue_trades(
         venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,

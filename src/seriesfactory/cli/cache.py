@@ -9,15 +9,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from seriesfactory.cli._app import app
+from seriesfactory.cli._app import CacheDir, Config, app
 from seriesfactory.config import load_settings
 from seriesfactory.raw import cache as raw_cache
 
 cache_app = typer.Typer(help="Inspect and trim the raw tier of the cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
-
-CacheDir = Annotated[Path, typer.Option("--cache-dir", help="Cache directory.")]
-Config = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
 
 
 @cache_app.command("ls")

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from seriesfactory._time import parse_date
-from seriesfactory.cli._app import app
+from seriesfactory.cli._app import CacheDir, OutFormat, app, out_format_choice
 from seriesfactory.errors import InputError
 from seriesfactory.pipeline.series import (
     SeriesRequest,
@@ -38,16 +38,7 @@ To = Annotated[
     str, typer.Option("--to", help="End day, YYYY-MM-DD (exclusive, 00:00 UTC) or 'now'.")
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the generative models.")]
-CacheDir = Annotated[Path, typer.Option("--cache-dir", help="Cache directory.")]
 OutputDir = Annotated[Path, typer.Option("--output-dir", help="Output directory.")]
-OutFormat = Annotated[str, typer.Option("--out-format", help="parquet or csv.")]
-
-
-def _out_format(text: str) -> str:
-    value = text.lower()
-    if value not in ("parquet", "csv"):
-        raise InputError(f"--out-format {text!r} is unknown; use parquet or csv")
-    return value
 
 
 def _step(text: str) -> float:
@@ -116,7 +107,7 @@ def series(
         fields=parse_fields(agg_fields),
         weight_mode=weight_mode.lower(),  # type: ignore[arg-type]  # validated by the request
         weights=parse_weights(weights),
-        out_format=_out_format(out_format),  # type: ignore[arg-type]
+        out_format=out_format_choice(out_format),
         output_dir=output_dir,
         on_bad_rows=on_bad_rows,
     )
@@ -158,7 +149,7 @@ def ticks(
     )
     out, result = write_ticks_file(
         request,
-        out_format=_out_format(out_format),  # type: ignore[arg-type]
+        out_format=out_format_choice(out_format),
         output_dir=output_dir,
     )
     Console(highlight=False).print(f"{result.ticks.rows:,} ticks; wrote {out}")

@@ -10,8 +10,15 @@ import pyarrow.csv as pacsv
 import typer
 from rich.console import Console
 
-from seriesfactory._time import format_range_part, parse_date
-from seriesfactory.cli._app import app
+from seriesfactory._time import format_range_part
+from seriesfactory.cli._app import (
+    Config,
+    OutFormat,
+    app,
+    day_range_ns,
+    on_bad_rows_choice,
+    out_format_choice,
+)
 from seriesfactory.config import load_settings
 from seriesfactory.errors import InputError
 from seriesfactory.lake.atomic import atomic_path, atomic_write_parquet
@@ -30,23 +37,17 @@ def trades(
     quote: Annotated[str, typer.Option("--quote")] = "USDT",
     kind: Annotated[str, typer.Option("--kind", help="aggTrades or trades.")] = "aggTrades",
     on_bad_rows: Annotated[str, typer.Option("--on-bad-rows", help="error or skip.")] = "error",
-    out_format: Annotated[str, typer.Option("--out-format", help="parquet or csv.")] = "parquet",
+    out_format: OutFormat = "parquet",
     cache_dir: Annotated[Path, typer.Option("--cache-dir")] = Path("cache"),
     output_dir: Annotated[Path, typer.Option("--output-dir")] = Path("output"),
-    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    config: Config = None,
 ) -> None:
     """Fetch what is missing, then write the trades (ts, price, qty, side, trade_id) to a file."""
     if kind not in ("aggTrades", "trades"):
         raise InputError(f"--kind {kind!r} is unknown; use aggTrades or trades")
-    if on_bad_rows not in ("error", "skip"):
-        raise InputError(f"--on-bad-rows {on_bad_rows!r} is unknown; use error or skip")
-    fmt = out_format.lower()
-    if fmt not in ("parquet", "csv"):
-        raise InputError(f"--out-format {out_format!r} is unknown; use parquet or csv")
-    from_ns = parse_date(from_, option="--from")
-    to_ns = parse_date(to, option="--to")
-    if from_ns >= to_ns:
-        raise InputError("--from must be before --to (--to is exclusive)")
+    on_bad_rows_choice(on_bad_rows)
+    fmt = out_format_choice(out_format)
+    from_ns, to_ns = day_range_ns(from_, to)
     summary, days = venue_trades(
         source,
         base=base,
