@@ -129,11 +129,12 @@ def _download_other(
 ) -> None:
     with Downloader(settings) as dl:
         if source == "bybit":
-            paths = bybit_history.fetch_days(
+            paths, missing = bybit_history.fetch_days(
                 bybit_history.bybit_symbol(base, quote), from_ns, to_ns,
                 cache_dir=cache_dir, settings=settings, downloader=dl,
             )  # fmt: skip
         else:
+            missing = []
             paths = coinbase_history.fetch_days(
                 coinbase_history.product_id(base, quote), from_ns, to_ns,
                 cache_dir=cache_dir, settings=settings, downloader=dl,
@@ -141,4 +142,4 @@ def _download_other(
     console = Console(highlight=False)
     for path in paths:
         console.print(f"{path}  {path.stat().st_size:,} bytes")
-    console.print(f"{len(paths)} file(s)")
+    console.print(f"{len(paths)} file(s); {len(missing)} day(s) not on the server")
