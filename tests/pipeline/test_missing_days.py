@@ -13,7 +13,8 @@ from seriesfactory.cli import main
 from seriesfactory.config import Settings, load_settings
 from seriesfactory.errors import SourceError
 from seriesfactory.pipeline import exchange
-from seriesfactory.pipeline.exchange import ensure_trades, missing_days_warning
+from seriesfactory.pipeline.exchange import ensure_trades
+from seriesfactory.pipeline.raw_files import missing_days_warning
 from seriesfactory.raw.download import Downloader
 
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from seriesfactory._time import parse_date
 from seriesfactory.cli._app import app
 from seriesfactory.errors import InputError
-from seriesfactory.pipeline.exchange import missing_days_warning
+from seriesfactory.pipeline.raw_files import missing_days_warning
 from seriesfactory.pipeline.series import (
     SeriesRequest,
     TicksRequest,

@@ -9,7 +9,6 @@ content hashes, so a changed archive gives a new tick set.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,15 +24,14 @@ from seriesfactory.errors import DataError, InputError, SourceError
 from seriesfactory.lake.atomic import file_sha256, key_sha256
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.lake.trades import IngestRecord, TradeStore
+from seriesfactory.pipeline.raw_files import day_dates, fetch_binance, missing_days_warning
 from seriesfactory.raw import cache as raw_cache
 from seriesfactory.raw.download import Downloader
 from seriesfactory.sources.binance.history import (
     MARKETS,
     ArchiveKind,
     contract_size,
-    fetch_archives,
     iter_member_lines,
-    plan_archives,
     symbol_for,
 )
 from seriesfactory.sources.binance.parse import Kind, ParsedTrades, parse_trades_csv
@@ -48,7 +46,6 @@ __all__ = [
     "IngestSummary",
     "VenueTicks",
     "ensure_trades",
-    "missing_days_warning",
     "split_symbol",
     "venue_ticks",
     "venue_trades",
@@ -77,26 +74,12 @@ class IngestSummary:
         return [r.raw_sha256 for r in self.records]
 
     def missing_dates(self) -> list[str]:
-        epoch = dt.date(1970, 1, 1)
-        return [(epoch + dt.timedelta(days=d)).isoformat() for d in self.missing_days]
+        return day_dates(self.missing_days)
 
     def warning(self) -> str | None:
+        """The one warning line naming :attr:`missing_days` (``None`` when there are none)."""
         info = {"venue": self.venue, "symbol": self.symbol, "missing_days": self.missing_dates()}
         return missing_days_warning([info])
-
-
-def missing_days_warning(sources: list[dict[str, Any]]) -> str | None:
-    """One line naming the days without a file in tick-set infos (and their ``legs``)."""
-    found: list[str] = []
-    todo = list(sources)
-    while todo:
-        info = todo.pop(0)
-        todo.extend(info.get("legs", []))
-        if info.get("missing_days"):
-            found.append(f"{info['venue']} {info['symbol']}: {', '.join(info['missing_days'])}")
-    if not found:
-        return None
-    return "warning: no file on the server, taken as days without data: " + "; ".join(found)
 
 
 @dataclass(slots=True)
@@ -144,10 +127,9 @@ def _binance_files(
     market = MARKETS[venue]
     now_ns = time.time_ns()
     today = now_ns // NS_PER_DAY
-    plan, recent = plan_archives(market, kind, symbol, from_ns, to_ns, today_index=today)
-    fetched = fetch_archives(
-        plan, cache_dir=cache_dir, settings=settings, downloader=dl,
-        market=market, kind=kind, symbol=symbol,
+    got = fetch_binance(
+        market, kind, symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings,
+        downloader=dl, today_index=today,
     )  # fmt: skip
     size = (
         contract_size(symbol, cache_dir=cache_dir, settings=settings, downloader=dl)
@@ -155,10 +137,8 @@ def _binance_files(
         else None
     )
     # Today, and the last two days when their archive is not published yet: REST.
-    got_days = {d for a, _ in fetched for d in a.days}
-    late = [d for a in plan for d in a.days if d not in got_days and d >= today - 2]
-    rest_days = sorted({*recent, *late})
-    missing = sorted({d for a in plan for d in a.days} - got_days - set(rest_days))
+    rest_days = sorted({*got.recent_days, *(d for d in got.missing_days if d >= today - 2)})
+    missing = [d for d in got.missing_days if d < today - 2]
     if rest_days and kind != "aggTrades":
         raise SourceError(
             f"{venue}: recent days come from REST aggTrades only; use --kind aggTrades "
@@ -195,7 +175,7 @@ def _binance_files(
                 after = int(parsed.table.column("ts").cast("int64")[-1].as_py())
             yield parsed
 
-    paths = [p for _a, p in fetched]
+    paths = [p for _a, p in got.fetched]
     hashes = {p: dl.verified_sha256[p] for p in paths if p in dl.verified_sha256}
     return _Files(paths + list(spans), parse, missing, hashes)
 
@@ -234,18 +214,10 @@ def _coinbase_files(
 
 
 def ensure_trades(
-    venue: str,
-    *,
-    base: str,
-    quote: str,
-    from_ns: int,
-    to_ns: int,
-    cache_dir: Path,
-    settings: Settings,
-    on_bad_rows: str = "error",
-    kind: ArchiveKind = "aggTrades",
+    venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
+    settings: Settings, on_bad_rows: str = "error", kind: ArchiveKind = "aggTrades",
     downloader: Downloader | None = None,
-) -> IngestSummary:
+) -> IngestSummary:  # fmt: skip
     """Make sure the trades tier holds ``[from_ns, to_ns)`` of ``venue``; return a summary.
 
     Binance: verified ``kind`` archives; Bybit: the daily trading files (raw
@@ -340,17 +312,9 @@ def split_symbol(venue: str, symbol: str) -> tuple[str, str]:
 
 
 def venue_trades(
-    venue: str,
-    *,
-    base: str,
-    quote: str,
-    from_ns: int,
-    to_ns: int,
-    cache_dir: Path,
-    settings: Settings,
-    on_bad_rows: str = "error",
-    kind: ArchiveKind = "aggTrades",
-) -> tuple[IngestSummary, Iterator[tuple[pa.Table, str]]]:
+    venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
+    settings: Settings, on_bad_rows: str = "error", kind: ArchiveKind = "aggTrades",
+) -> tuple[IngestSummary, Iterator[tuple[pa.Table, str]]]:  # fmt: skip
     """Fill the trades tier for ``[from_ns, to_ns)`` (:func:`ensure_trades`), then read it.
 
     Returns the ingest summary and an iterator of ``(trades, day file)``, one
@@ -386,17 +350,9 @@ def trade_tick_chunks(
 
 
 def venue_ticks(
-    venue: str,
-    *,
-    base: str,
-    quote: str,
-    from_ns: int,
-    to_ns: int,
-    cache_dir: Path,
-    settings: Settings,
-    on_bad_rows: str = "error",
-    downloader: Downloader | None = None,
-) -> VenueTicks:
+    venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
+    settings: Settings, on_bad_rows: str = "error", downloader: Downloader | None = None,
+) -> VenueTicks:  # fmt: skip
     """The tick set of ``venue`` over ``[from_ns, to_ns)`` (built from aggTrades if missing)."""
     summary = ensure_trades(
         venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
