@@ -172,6 +172,8 @@ def _tier_chunks(
         venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
         settings=load_settings(config), on_bad_rows=on_bad_rows,
     )  # fmt: skip
+    if warning := summary.warning():
+        typer.echo(warning, err=True)
 
     def chunks() -> Iterator[tuple[TradeArrays, str]]:
         for table, path in days:

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import typer
 from rich.console import Console
 
-from seriesfactory._time import NS_PER_DAY, format_range_part, parse_date
+from seriesfactory._time import format_range_part, parse_date
 from seriesfactory.cli._app import app
-from seriesfactory.config import Settings, load_settings
+from seriesfactory.config import load_settings
 from seriesfactory.errors import InputError
 from seriesfactory.lake.atomic import atomic_write_parquet
-from seriesfactory.raw.download import Downloader
-from seriesfactory.sources.binance.history import (
-    MARKETS,
-    ArchiveKind,
-    fetch_archives,
-    plan_archives,
-    read_single_member,
-    symbol_for,
-)
-from seriesfactory.sources.binance.klines import parse_klines_csv
-from seriesfactory.sources.bybit import history as bybit_history
-from seriesfactory.sources.coinbase import history as coinbase_history
+from seriesfactory.pipeline.raw_files import download_raw, klines_table
+from seriesfactory.sources.binance.history import MARKETS, ArchiveKind
 
 _KINDS: tuple[ArchiveKind, ...] = ("aggTrades", "trades", "klines")
 
@@ -68,77 +55,33 @@ def download(
     to_ns = parse_date(to, option="--to")
     if from_ns >= to_ns:
         raise InputError("--from must be before --to (--to is exclusive)")
-    if source in ("bybit", "coinbase"):
-        _download_other(source, base, quote, from_ns, to_ns, cache_dir, settings)
-        return
-    if source not in MARKETS:
-        names = ", ".join([*MARKETS, "bybit", "coinbase"])
-        raise InputError(f"--source {source!r} is unknown; use {names}")
-    market = MARKETS[source]
-    archive_kind = _kind(kind)
-    symbol = symbol_for(market, base, quote)
-    today = time.time_ns() // NS_PER_DAY
-    plan, recent = plan_archives(
-        market, archive_kind, symbol, from_ns, to_ns, today_index=today, interval=interval
-    )
-    with Downloader(settings) as dl:
-        got = fetch_archives(
-            plan,
-            cache_dir=cache_dir,
-            settings=settings,
-            downloader=dl,
-            market=market,
-            kind=archive_kind,
-            symbol=symbol,
-            interval=interval,
-        )
-        retries = dl.retries_done
+    names = [*MARKETS, "bybit", "coinbase"]
+    if source not in names:
+        raise InputError(f"--source {source!r} is unknown; use {', '.join(names)}")
+    binance = source in MARKETS
+    archive_kind = _kind(kind) if binance else "aggTrades"
+    if candles_dir is not None and archive_kind != "klines":
+        raise InputError("--candles-dir needs --kind klines")
+    got = download_raw(
+        source, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
+        settings=settings, kind=archive_kind, interval=interval,
+    )  # fmt: skip
     console = Console(highlight=False)
-    for _archive, path in got:
+    for path in got.paths:
         console.print(f"{path}  {path.stat().st_size:,} bytes")
+    if not binance:
+        console.print(f"{len(got.paths)} file(s); {len(got.missing_days)} day(s) not on the server")
+        return
     if candles_dir is not None:
-        if archive_kind != "klines":
-            raise InputError("--candles-dir needs --kind klines")
-        parts = []
-        for _archive, path in got:
-            member, data = read_single_member(path, max_bytes=settings.max_member_bytes)
-            parts.append(parse_klines_csv(data, name=f"{path}!{member}"))
-        if parts:
-            table = pa.concat_tables(parts)
-            ts = table.column("open_time").cast(pa.int64())
-            table = table.filter(pc.and_(pc.greater_equal(ts, from_ns), pc.less(ts, to_ns)))
+        table = klines_table(
+            got.paths, from_ns=from_ns, to_ns=to_ns, max_bytes=settings.max_member_bytes
+        )
+        if table is not None:
             span = f"{format_range_part(from_ns)}-{format_range_part(to_ns)}"
-            out = candles_dir / f"{symbol}_{source}_klines-{interval}_{span}.parquet".lower()
+            out = candles_dir / f"{got.symbol}_{source}_klines-{interval}_{span}.parquet".lower()
             atomic_write_parquet(out, table)
             console.print(f"{table.num_rows:,} candles; wrote {out}")
-    missing = len({d for a in plan for d in a.days}) - len({d for a, _ in got for d in a.days})
     console.print(
-        f"{len(got)} archive(s) verified; {missing} day(s) not on the server; "
-        f"{len(recent)} day(s) not archived yet; {retries} retried request(s)"
+        f"{len(got.paths)} archive(s) verified; {len(got.missing_days)} day(s) not on the server; "
+        f"{len(got.recent_days)} day(s) not archived yet; {got.retries} retried request(s)"
     )
-
-
-def _download_other(
-    source: str,
-    base: str,
-    quote: str,
-    from_ns: int,
-    to_ns: int,
-    cache_dir: Path,
-    settings: Settings,
-) -> None:
-    with Downloader(settings) as dl:
-        if source == "bybit":
-            paths = bybit_history.fetch_days(
-                bybit_history.bybit_symbol(base, quote), from_ns, to_ns,
-                cache_dir=cache_dir, settings=settings, downloader=dl,
-            )  # fmt: skip
-        else:
-            paths = coinbase_history.fetch_days(
-                coinbase_history.product_id(base, quote), from_ns, to_ns,
-                cache_dir=cache_dir, settings=settings, downloader=dl,
-            )  # fmt: skip
-    console = Console(highlight=False)
-    for path in paths:
-        console.print(f"{path}  {path.stat().st_size:,} bytes")
-    console.print(f"{len(paths)} file(s)")

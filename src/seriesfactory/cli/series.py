@@ -13,6 +13,7 @@ from rich.console import Console
 from seriesfactory._time import parse_date
 from seriesfactory.cli._app import CacheDir, OutFormat, app, out_format_choice
 from seriesfactory.errors import InputError
+from seriesfactory.pipeline.raw_files import missing_days_warning
 from seriesfactory.pipeline.series import (
     SeriesRequest,
     TicksRequest,
@@ -118,6 +119,8 @@ def series(
     )
     if skipped:
         console.print(f"skipped {skipped} malformed row(s) (--on-bad-rows=skip)")
+    if warning := missing_days_warning(json.loads(result.metadata["seriesfactory.sources"])):
+        typer.echo(warning, err=True)
     if not quiet:
         render_preview(console, result.aggregates, result.counts, request.fields)
         cached = ", ".join(k for k, v in result.from_cache.items() if v) or "nothing"

@@ -59,6 +59,8 @@ def trades(
         on_bad_rows=on_bad_rows,
         kind="trades" if kind == "trades" else "aggTrades",
     )
+    if warning := summary.warning():
+        typer.echo(warning, err=True)
     parts = [t for t, _ in days]
     table = pa.concat_tables(parts) if parts else TRADE_SCHEMA.empty_table()
     span = f"{format_range_part(from_ns)}-{format_range_part(to_ns)}"

@@ -24,15 +24,14 @@ from seriesfactory.errors import DataError, InputError, SourceError
 from seriesfactory.lake.atomic import file_sha256, key_sha256
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.lake.trades import IngestRecord, TradeStore
+from seriesfactory.pipeline.raw_files import day_dates, fetch_binance, missing_days_warning
 from seriesfactory.raw import cache as raw_cache
 from seriesfactory.raw.download import Downloader
 from seriesfactory.sources.binance.history import (
     MARKETS,
     ArchiveKind,
     contract_size,
-    fetch_archives,
     iter_member_lines,
-    plan_archives,
     symbol_for,
 )
 from seriesfactory.sources.binance.parse import Kind, ParsedTrades, parse_trades_csv
@@ -64,6 +63,8 @@ class IngestSummary:
     symbol: str
     records: list[IngestRecord] = field(default_factory=list)
     ingested: int = 0
+    #: Day indices (days since 1970-01-01 UTC) of the range the server has no file for.
+    missing_days: list[int] = field(default_factory=list)
 
     @property
     def bad_rows(self) -> int:
@@ -71,6 +72,14 @@ class IngestSummary:
 
     def raw_hashes(self) -> list[str]:
         return [r.raw_sha256 for r in self.records]
+
+    def missing_dates(self) -> list[str]:
+        return day_dates(self.missing_days)
+
+    def warning(self) -> str | None:
+        """The one warning line naming :attr:`missing_days` (``None`` when there are none)."""
+        info = {"venue": self.venue, "symbol": self.symbol, "missing_days": self.missing_dates()}
+        return missing_days_warning([info])
 
 
 @dataclass(slots=True)
@@ -93,17 +102,34 @@ def _check_venue(venue: str) -> None:
 Parser = Callable[[Path], Iterator[ParsedTrades]]
 
 
+@dataclass(slots=True)
+class _Files:
+    """The raw files of a range, their parser, the days without a file, known hashes."""
+
+    paths: list[Path]
+    parse: Parser
+    missing_days: list[int] = field(default_factory=list)
+    sha256: dict[Path, str] = field(default_factory=dict)
+
+
+def _venue_symbol(venue: str, base: str, quote: str) -> str:
+    if venue == "bybit":
+        return bybit_history.bybit_symbol(base, quote)
+    if venue == "coinbase":
+        return coinbase_history.product_id(base, quote)
+    return symbol_for(MARKETS[venue], base, quote)
+
+
 def _binance_files(
     venue: str, symbol: str, kind: ArchiveKind, from_ns: int, to_ns: int,
     cache_dir: Path, settings: Settings, dl: Downloader, on_bad_rows: str,
-) -> tuple[list[Path], Parser]:  # fmt: skip
+) -> _Files:  # fmt: skip
     market = MARKETS[venue]
     now_ns = time.time_ns()
     today = now_ns // NS_PER_DAY
-    plan, recent = plan_archives(market, kind, symbol, from_ns, to_ns, today_index=today)
-    fetched = fetch_archives(
-        plan, cache_dir=cache_dir, settings=settings, downloader=dl,
-        market=market, kind=kind, symbol=symbol,
+    got = fetch_binance(
+        market, kind, symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings,
+        downloader=dl, today_index=today,
     )  # fmt: skip
     size = (
         contract_size(symbol, cache_dir=cache_dir, settings=settings, downloader=dl)
@@ -111,9 +137,8 @@ def _binance_files(
         else None
     )
     # Today, and the last two days when their archive is not published yet: REST.
-    got_days = {d for a, _ in fetched for d in a.days}
-    late = [d for a in plan for d in a.days if d not in got_days and d >= today - 2]
-    rest_days = sorted({*recent, *late})
+    rest_days = sorted({*got.recent_days, *(d for d in got.missing_days if d >= today - 2)})
+    missing = [d for d in got.missing_days if d < today - 2]
     if rest_days and kind != "aggTrades":
         raise SourceError(
             f"{venue}: recent days come from REST aggTrades only; use --kind aggTrades "
@@ -150,17 +175,19 @@ def _binance_files(
                 after = int(parsed.table.column("ts").cast("int64")[-1].as_py())
             yield parsed
 
-    return [p for _a, p in fetched] + list(spans), parse
+    paths = [p for _a, p in got.fetched]
+    hashes = {p: dl.verified_sha256[p] for p in paths if p in dl.verified_sha256}
+    return _Files(paths + list(spans), parse, missing, hashes)
 
 
 def _bybit_files(
     symbol: str, from_ns: int, to_ns: int,
     cache_dir: Path, settings: Settings, dl: Downloader, on_bad_rows: str,
-) -> tuple[list[Path], Parser]:  # fmt: skip
+) -> _Files:  # fmt: skip
     today = time.time_ns() // NS_PER_DAY
     if (to_ns - 1) // NS_PER_DAY >= today:
         raise SourceError("bybit: days from today (UTC) on are not archived yet; end earlier")
-    paths = bybit_history.fetch_days(
+    paths, missing = bybit_history.fetch_days(
         symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=dl
     )
 
@@ -168,13 +195,13 @@ def _bybit_files(
         data = bybit_history.read_gzip(path, max_bytes=settings.max_member_bytes)
         yield parse_bybit_csv(data, name=str(path), on_bad_rows=on_bad_rows)
 
-    return paths, parse
+    return _Files(paths, parse, missing)
 
 
 def _coinbase_files(
     product: str, from_ns: int, to_ns: int,
     cache_dir: Path, settings: Settings, dl: Downloader, on_bad_rows: str,
-) -> tuple[list[Path], Parser]:  # fmt: skip
+) -> _Files:  # fmt: skip
     paths = coinbase_history.fetch_days(
         product, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=dl
     )
@@ -183,59 +210,46 @@ def _coinbase_files(
         data = path.read_bytes()
         yield coinbase_history.parse_ticker_lines(data, name=str(path), on_bad_rows=on_bad_rows)
 
-    return paths, parse
+    return _Files(paths, parse)
 
 
 def ensure_trades(
-    venue: str,
-    *,
-    base: str,
-    quote: str,
-    from_ns: int,
-    to_ns: int,
-    cache_dir: Path,
-    settings: Settings,
-    on_bad_rows: str = "error",
-    kind: ArchiveKind = "aggTrades",
+    venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
+    settings: Settings, on_bad_rows: str = "error", kind: ArchiveKind = "aggTrades",
     downloader: Downloader | None = None,
-) -> IngestSummary:
+) -> IngestSummary:  # fmt: skip
     """Make sure the trades tier holds ``[from_ns, to_ns)`` of ``venue``; return a summary.
 
     Binance: verified ``kind`` archives; Bybit: the daily trading files (raw
-    trades, ``kind`` is ignored).
+    trades, ``kind`` is ignored). A day whose file the server does not have
+    holds no data and is listed in ``summary.missing_days``; a range without
+    any file is an error.
     """
     _check_venue(venue)
     if kind == "klines":
         raise InputError("klines are candles, not trades; use 'download --kind klines'")
-    if venue == "bybit":
-        symbol = bybit_history.bybit_symbol(base, quote)
-    elif venue == "coinbase":
-        symbol = coinbase_history.product_id(base, quote)
-    else:
-        symbol = symbol_for(MARKETS[venue], base, quote)
+    symbol = _venue_symbol(venue, base, quote)
     store = TradeStore(cache_dir, venue, symbol)
     summary = IngestSummary(venue, symbol)
     with downloader or Downloader(settings) as dl:
         if venue == "bybit":
-            paths, parse = _bybit_files(
-                symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows
-            )
+            files = _bybit_files(symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows)
         elif venue == "coinbase":
-            paths, parse = _coinbase_files(
-                symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows
-            )
+            files = _coinbase_files(symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows)
         else:
-            paths, parse = _binance_files(
+            files = _binance_files(
                 venue, symbol, kind, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows
             )
-    if not paths:
+    summary.missing_days = files.missing_days
+    if not files.paths:
         raise SourceError(
             f"{venue}: no trade file of {symbol} exists for the range on the server; "
             "check the pair, the dates and the mirror URL"
         )
-    for path in paths:
+    for path in files.paths:
         raw_cache.touch(path)
-        sha = file_sha256(path)
+        # A verified archive's hash is known from its checksum check: not read again.
+        sha = files.sha256.get(path) or file_sha256(path)
         rec = store.record(sha)
         if rec is None:
             lines: list[int] = []
@@ -245,9 +259,8 @@ def ensure_trades(
                     lines.extend(b.line for b in parsed.bad_rows)
                     yield parsed.table
 
-            rec = store.ingest_stream(
-                tables(parse(path), lines), raw_sha256=sha, raw_name=path.name, bad_lines=lines
-            )
+            pieces = tables(files.parse(path), lines)
+            rec = store.ingest_stream(pieces, raw_sha256=sha, raw_name=path.name, bad_lines=lines)
             summary.ingested += 1
         elif rec.bad_rows and on_bad_rows != "skip":
             raise DataError(
@@ -289,12 +302,7 @@ def split_symbol(venue: str, symbol: str) -> tuple[str, str]:
             f"--symbol {symbol!r}: cannot tell base from quote on {venue}; "
             "write it as BASE/QUOTE, e.g. BTC/USDT"
         )
-    if venue == "bybit":
-        expected = bybit_history.bybit_symbol(base, quote)
-    elif venue == "coinbase":
-        expected = coinbase_history.product_id(base, quote)
-    else:
-        expected = symbol_for(MARKETS[venue], base, quote)
+    expected = _venue_symbol(venue, base, quote)
     if "/" not in text and "-" not in text and expected != text:
         raise InputError(
             f"--symbol {symbol!r} is not a {venue} symbol (expected e.g. {expected}); "
@@ -304,17 +312,9 @@ def split_symbol(venue: str, symbol: str) -> tuple[str, str]:
 
 
 def venue_trades(
-    venue: str,
-    *,
-    base: str,
-    quote: str,
-    from_ns: int,
-    to_ns: int,
-    cache_dir: Path,
-    settings: Settings,
-    on_bad_rows: str = "error",
-    kind: ArchiveKind = "aggTrades",
-) -> tuple[IngestSummary, Iterator[tuple[pa.Table, str]]]:
+    venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
+    settings: Settings, on_bad_rows: str = "error", kind: ArchiveKind = "aggTrades",
+) -> tuple[IngestSummary, Iterator[tuple[pa.Table, str]]]:  # fmt: skip
     """Fill the trades tier for ``[from_ns, to_ns)`` (:func:`ensure_trades`), then read it.
 
     Returns the ingest summary and an iterator of ``(trades, day file)``, one
@@ -350,29 +350,14 @@ def trade_tick_chunks(
 
 
 def venue_ticks(
-    venue: str,
-    *,
-    base: str,
-    quote: str,
-    from_ns: int,
-    to_ns: int,
-    cache_dir: Path,
-    settings: Settings,
-    on_bad_rows: str = "error",
-    downloader: Downloader | None = None,
-) -> VenueTicks:
+    venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
+    settings: Settings, on_bad_rows: str = "error", downloader: Downloader | None = None,
+) -> VenueTicks:  # fmt: skip
     """The tick set of ``venue`` over ``[from_ns, to_ns)`` (built from aggTrades if missing)."""
     summary = ensure_trades(
-        venue,
-        base=base,
-        quote=quote,
-        from_ns=from_ns,
-        to_ns=to_ns,
-        cache_dir=cache_dir,
-        settings=settings,
-        on_bad_rows=on_bad_rows,
-        downloader=downloader,
-    )
+        venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
+        settings=settings, on_bad_rows=on_bad_rows, downloader=downloader,
+    )  # fmt: skip
     info: dict[str, Any] = {
         "venue": venue,
         "symbol": summary.symbol,
@@ -385,6 +370,7 @@ def venue_ticks(
     }
     key = key_sha256(info)
     info["bad_rows"] = summary.bad_rows
+    info["missing_days"] = summary.missing_dates()
     root = cache_dir / "ticks" / venue / summary.symbol / key[:16]
     existing = TickSet.open(root)
     if existing is not None:

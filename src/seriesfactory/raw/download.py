@@ -105,6 +105,9 @@ class Downloader:
             timeout = httpx.Timeout(self.settings.http_timeout_s)
             self.client = httpx.Client(timeout=timeout, follow_redirects=True)
         self.retries_done = 0
+        #: SHA-256 (hex) of every file :meth:`fetch_verified` checked, by destination path,
+        #: so a caller needing the content hash need not read the file again.
+        self.verified_sha256: dict[Path, str] = {}
 
     def close(self) -> None:
         if self._own_client and self.client is not None:
@@ -183,12 +186,14 @@ class Downloader:
         """Download an archive and its ``url + '.CHECKSUM'``; verify; retry a mismatch once.
 
         A file already present under ``dest`` with a matching checksum file is
-        re-verified and reused without network traffic.
+        re-verified and reused without network traffic. The verified hash is
+        kept in :attr:`verified_sha256` under ``dest``.
         """
         sums = dest.with_name(dest.name + ".CHECKSUM")
         if dest.is_file() and sums.is_file():
             expected = parse_checksum(sums.read_text(), url=str(sums))
             if _sha256(dest) == expected:
+                self.verified_sha256[dest] = expected
                 return dest
             for p in (dest, sums):
                 p.unlink(missing_ok=True)
@@ -199,6 +204,7 @@ class Downloader:
             self.fetch(url, dest)
             got = _sha256(dest)
             if got == expected:
+                self.verified_sha256[dest] = got
                 return dest
             for p in (dest, sums):
                 p.unlink(missing_ok=True)

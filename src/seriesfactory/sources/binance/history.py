@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from seriesfactory._time import NS_PER_DAY
 from seriesfactory.config import Settings
@@ -236,6 +236,22 @@ def iter_member_lines(
         raise IntegrityError(f"{path}: not a valid zip ({exc}); delete it to re-download") from exc
 
 
+def _member_data(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> tuple[IO[bytes], int]:
+    """The archive's file and the offset of the member's compressed bytes.
+
+    The offset is ``header_offset + 30 + name length + extra length``, read from
+    the member's 30-byte local file header (signature ``PK\\x03\\x04``).
+    """
+    fp = zf.fp
+    assert fp is not None
+    fp.seek(info.header_offset)
+    header = fp.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise IntegrityError(f"{path}: bad local header of {info.filename!r}; delete it")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    return fp, info.header_offset + 30 + name_len + extra_len
+
+
 def _inflate_blocks(
     zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, block_bytes: int = 16 << 20
 ) -> Iterator[bytes]:
@@ -245,14 +261,7 @@ def _inflate_blocks(
             while block := fh.read(block_bytes):
                 yield block
         return
-    fp = zf.fp
-    assert fp is not None
-    fp.seek(info.header_offset)
-    header = fp.read(30)
-    if len(header) != 30 or header[:4] != b"PK\x03\x04":
-        raise IntegrityError(f"{path}: bad local header of {info.filename!r}; delete it")
-    name_len, extra_len = struct.unpack("<HH", header[26:30])
-    offset = info.header_offset + 30 + name_len + extra_len
+    fp, offset = _member_data(zf, info, path)
     left = info.compress_size
     inflater = _isal.decompressobj(-15)
     try:
@@ -299,14 +308,8 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, max_bytes: 
         if len(data) > max_bytes:
             raise IntegrityError(f"{path}: member exceeds {max_bytes} bytes when inflated")
         return data
-    fp = zf.fp
-    assert fp is not None
-    fp.seek(info.header_offset)
-    header = fp.read(30)
-    if len(header) != 30 or header[:4] != b"PK\x03\x04":
-        raise IntegrityError(f"{path}: bad local header of {info.filename!r}; delete it")
-    name_len, extra_len = struct.unpack("<HH", header[26:30])
-    fp.seek(info.header_offset + 30 + name_len + extra_len)
+    fp, offset = _member_data(zf, info, path)
+    fp.seek(offset)
     raw = fp.read(info.compress_size)
     try:
         out = _isal.decompressobj(-15)

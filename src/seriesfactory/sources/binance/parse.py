@@ -44,7 +44,7 @@ import pyarrow.csv as pacsv
 from seriesfactory.errors import DataError
 from seriesfactory.schema import TRADE_SCHEMA
 
-__all__ = ["BadRow", "ParsedTrades", "parse_trades_csv", "to_trade_table"]
+__all__ = ["BadRow", "ParsedTrades", "parse_trades_csv", "raise_bad_rows", "to_trade_table"]
 
 Market = Literal["spot", "usdm", "coinm"]
 Kind = Literal["trades", "aggTrades"]
@@ -207,18 +207,28 @@ def parse_trades_csv(
             "line": np.array(raw_cols["line"], np.int64),
         }
     keep = _check_values(cols, bad, after_ts_ns)
-    if bad and on_bad_rows != "skip":
-        first = min(bad, key=lambda b: b.line)
-        more = f" ({len(bad) - 1} more bad rows)" if len(bad) > 1 else ""
-        raise DataError(
-            f"{first.reason}{more}; fix or remove the file, or pass --on-bad-rows=skip",
-            path=name,
-            line=first.line,
-        )
+    raise_bad_rows(bad, on_bad_rows=on_bad_rows, name=name)
     bad.sort(key=lambda b: b.line)
     sel = {k: v[keep] for k, v in cols.items()} if keep is not None else cols
     table = to_trade_table(sel["ts"], sel["price"], sel["qty"], sel["m"], sel["id"], contract_size)
     return ParsedTrades(table, bad)
+
+
+def raise_bad_rows(bad: list[BadRow], *, on_bad_rows: str, name: str) -> None:
+    """Unless ``on_bad_rows`` is ``"skip"``, raise a :class:`DataError` at the first bad row.
+
+    The message names the file ``name``, the first bad line and how many more
+    bad rows there are.
+    """
+    if not bad or on_bad_rows == "skip":
+        return
+    first = min(bad, key=lambda b: b.line)
+    more = f" ({len(bad) - 1} more bad rows)" if len(bad) > 1 else ""
+    raise DataError(
+        f"{first.reason}{more}; fix or remove the file, or pass --on-bad-rows=skip",
+        path=name,
+        line=first.line,
+    )
 
 
 def _check_values(

@@ -3,7 +3,8 @@
 URL: ``{bybit_data_url}/trading/{SYMBOL}/{SYMBOL}{YYYY-MM-DD}.csv.gz``, e.g.
 ``https://public.bybit.com/trading/BTCUSDT/BTCUSDT2024-01-01.csv.gz``. There is
 no checksum file: integrity rests on the gzip CRC-32 (checked on read) and the
-downloader's length check. A day the server does not have (404) has no data.
+downloader's length check. A day the server does not have (404) has no data;
+:func:`fetch_days` returns those days so the caller can report them.
 """
 
 from __future__ import annotations
@@ -39,8 +40,12 @@ def fetch_days(
     cache_dir: Path,
     settings: Settings,
     downloader: Downloader,
-) -> list[Path]:
-    """Download (or reuse) the day files of ``[from_ns, to_ns)``; missing days are skipped."""
+) -> tuple[list[Path], list[int]]:
+    """Download (or reuse) the day files of ``[from_ns, to_ns)``.
+
+    Returns the files present and the day indices (days since 1970-01-01 UTC)
+    the server does not have (HTTP 404), which hold no data.
+    """
     days = range(from_ns // NS_PER_DAY, (to_ns - 1) // NS_PER_DAY + 1)
 
     def one(day: int) -> Path | None:
@@ -53,7 +58,9 @@ def fetch_days(
         except MissingFileError:
             return None
 
-    return [p for p in downloader.map(one, list(days)) if p is not None]
+    got = downloader.map(one, list(days))
+    paths = [p for p in got if p is not None]
+    return paths, [d for d, p in zip(days, got, strict=True) if p is None]
 
 
 def read_gzip(path: Path, *, max_bytes: int) -> bytes:

@@ -28,7 +28,7 @@ import pyarrow.csv as pacsv
 
 from seriesfactory.errors import DataError
 from seriesfactory.schema import TRADE_SCHEMA
-from seriesfactory.sources.binance.parse import BadRow, ParsedTrades
+from seriesfactory.sources.binance.parse import BadRow, ParsedTrades, raise_bad_rows
 
 __all__ = ["parse_bybit_csv"]
 
@@ -120,14 +120,7 @@ def parse_bybit_csv(data: bytes, *, name: str, on_bad_rows: str = "error") -> Pa
                 bad.append(BadRow(int(line[i]), "time goes backwards (out of order)"))
             else:
                 running = int(ts_ns[i])
-    if bad and on_bad_rows != "skip":
-        first = min(bad, key=lambda b: b.line)
-        more = f" ({len(bad) - 1} more bad rows)" if len(bad) > 1 else ""
-        raise DataError(
-            f"{first.reason}{more}; fix or remove the file, or pass --on-bad-rows=skip",
-            path=name,
-            line=first.line,
-        )
+    raise_bad_rows(bad, on_bad_rows=on_bad_rows, name=name)
     keep = ok & ~late
     n = int(keep.sum())
     table = pa.Table.from_arrays(

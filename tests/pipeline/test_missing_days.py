@@ -1,0 +1,124 @@
+"""Days the server has no file for are reported, never silently dropped; archives hashed once."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from seriesfactory._time import NS_PER_DAY, parse_date
+from seriesfactory.cli import main
+from seriesfactory.config import Settings, load_settings
+from seriesfactory.errors import SourceError
+from seriesfactory.pipeline import exchange
+from seriesfactory.pipeline.exchange import ensure_trades
+from seriesfactory.pipeline.raw_files import missing_days_warning
+from seriesfactory.raw.download import Downloader
+
+
+def _settings(mirror) -> Settings:  # type: ignore[no-untyped-def]
+    return load_settings(
+        env={}, binance_data_url=mirror.url, bybit_data_url=mirror.url, backoff_base_s=0.001
+    )
+
+
+def _spot(mirror, day: str, n: int = 50) -> str:  # type: ignore[no-untyped-def]
+    start_ms = parse_date(day, option="d") // 10**6
+    rows = [f"{i},{100 + i % 7}.5,1.25,{i},{i},{start_ms + i * 1000},false,true" for i in range(n)]
+    rel = f"data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-{day}.zip"
+    mirror.add_archive(mirror.roots[0], rel, "\n".join(rows) + "\n")
+    return rel
+
+
+def _day(text: str) -> int:
+    return parse_date(text, option="d") // NS_PER_DAY
+
+
+def _ensure(mirror, tmp_path: Path, venue: str, to: str):  # type: ignore[no-untyped-def]
+    return ensure_trades(
+        venue, base="BTC", quote="USDT", from_ns=parse_date("2024-01-01", option="f"),
+        to_ns=parse_date(to, option="t"), cache_dir=tmp_path / "c", settings=_settings(mirror),
+    )  # fmt: skip
+
+
+def test_binance_gap_day_is_returned_and_warned(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _spot(mirror, "2024-01-01")
+    _spot(mirror, "2024-01-03")
+    summary = _ensure(mirror, tmp_path, "binance", "2024-01-05")
+    assert summary.missing_days == [_day("2024-01-02"), _day("2024-01-04")]
+    assert summary.missing_dates() == ["2024-01-02", "2024-01-04"]
+    assert len(summary.records) == 2
+    assert summary.warning() == (
+        "warning: no file on the server, taken as days without data: "
+        "binance BTCUSDT: 2024-01-02, 2024-01-04"
+    )
+    # a second run (everything cached) reports the same days
+    assert _ensure(mirror, tmp_path, "binance", "2024-01-05").missing_days == summary.missing_days
+
+
+def test_no_day_at_all_is_an_error(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SourceError, match="no trade file of BTCUSDT exists for the range"):
+        _ensure(mirror, tmp_path, "binance", "2024-01-03")
+
+
+def test_bybit_gap_day_is_returned(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    start_s = parse_date("2024-01-02", option="d") // 10**9
+    body = "timestamp,symbol,side,size,price\n" + "".join(
+        f"{start_s + i}.5,BTCUSDT,Buy,0.01,{42000 + i}.0\n" for i in range(5)
+    )
+    path = mirror.roots[0] / "trading" / "BTCUSDT" / "BTCUSDT2024-01-02.csv.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(gzip.compress(body.encode()))
+    summary = _ensure(mirror, tmp_path, "bybit", "2024-01-04")
+    assert summary.missing_dates() == ["2024-01-01", "2024-01-03"]
+    assert summary.records[0].rows == 5
+
+
+def test_warning_walks_rebased_legs_and_is_none_without_gaps() -> None:
+    leg = {"venue": "bybit", "symbol": "ETHUSDT", "missing_days": ["2024-01-02"]}
+    full = {"venue": "bybit", "symbol": "BTCUSDT", "missing_days": []}
+    assert missing_days_warning([{"venue": "bybit", "legs": [full, leg]}]) == (
+        "warning: no file on the server, taken as days without data: bybit ETHUSDT: 2024-01-02"
+    )
+    assert missing_days_warning([full, {"venue": "synthetic"}]) is None
+
+
+@pytest.mark.parametrize("command", ["series", "trades", "bars"])
+def test_cli_prints_one_warning_line(  # type: ignore[no-untyped-def]
+    command: str, mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    _spot(mirror, "2024-01-01")
+    monkeypatch.setenv("SERIESFACTORY_BINANCE_DATA_URL", mirror.url)
+    common = ["--from", "2024-01-01", "--to", "2024-01-03", "--cache-dir", str(tmp_path / "c")]
+    argv = {
+        "series": ["series", "--sources", "binance", "--agg-step", "3600000", "--quiet",
+                   "--output-dir", str(tmp_path / "o")],
+        "trades": ["trades", "--output-dir", str(tmp_path / "o")],
+        "bars": ["bars", "build", "--venue", "binance", "--symbol", "BTCUSDT", "--type", "tick",
+                 "--threshold", "10", "--output", str(tmp_path / "b.parquet")],
+    }[command]  # fmt: skip
+    assert main([*argv, *common]) == 0
+    lines = [x for x in capsys.readouterr().err.splitlines() if "warning" in x]
+    assert lines == [
+        "warning: no file on the server, taken as days without data: binance BTCUSDT: 2024-01-02"
+    ]
+
+
+def test_verified_archive_is_hashed_once(  # type: ignore[no-untyped-def]
+    mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rel = _spot(mirror, "2024-01-01")
+    digest = hashlib.sha256((mirror.roots[0] / rel).read_bytes()).hexdigest()
+    with Downloader(_settings(mirror)) as dl:
+        dest = dl.fetch_verified(f"{mirror.url}/{rel}", tmp_path / "a.zip")
+        assert dl.verified_sha256 == {dest: digest}
+
+    def no_rehash(path: Path) -> str:
+        raise AssertionError(f"{path} hashed a second time")
+
+    monkeypatch.setattr(exchange, "file_sha256", no_rehash)
+    for _ in range(2):  # downloaded, then reused from the cache: the checksum's hash each time
+        assert _ensure(mirror, tmp_path, "binance", "2024-01-02").raw_hashes() == [digest]
