@@ -149,37 +149,6 @@ def _check(st: np.ndarray, rule: int, first: int, last: int, prev: int) -> int:
 
 
 @kernel
-def _emit_row(
-    st: np.ndarray,
-    t: int,
-    r: int,
-    bid_wq: np.ndarray,
-    bid_ck: np.ndarray,
-    bid_cq: np.ndarray,
-    ask_wq: np.ndarray,
-    ask_ck: np.ndarray,
-    ask_cq: np.ndarray,
-    r_ts: np.ndarray,
-    r_valid: np.ndarray,
-    r_bid_tick: np.ndarray,
-    r_bid_qty: np.ndarray,
-    r_ask_tick: np.ndarray,
-    r_ask_qty: np.ndarray,
-) -> None:
-    r_ts[r] = t
-    valid = st[S_SYNCED] == 1
-    r_valid[r] = valid
-    if valid:
-        _side_top(st, S_BID, bid_wq, bid_ck, bid_cq, 1, r_bid_tick, r_bid_qty, r)
-        _side_top(st, S_ASK, ask_wq, ask_ck, ask_cq, -1, r_ask_tick, r_ask_qty, r)
-    else:
-        r_bid_tick[r, :] = -1
-        r_ask_tick[r, :] = -1
-        r_bid_qty[r, :] = np.nan
-        r_ask_qty[r, :] = np.nan
-
-
-@kernel
 def run_book(
     ts: np.ndarray,
     side: np.ndarray,
@@ -228,26 +197,24 @@ def run_book(
             if interval_ns > 0:
                 if st[S_NEXT_ROW] == -1:
                     st[S_NEXT_ROW] = -((-t_msg) // interval_ns) * interval_ns
-                while st[S_NEXT_ROW] < t_msg:
-                    _emit_row(
-                        st,
-                        st[S_NEXT_ROW],
-                        r,
-                        bid_wq,
-                        bid_ck,
-                        bid_cq,
-                        ask_wq,
-                        ask_ck,
-                        ask_cq,
-                        r_ts,
-                        r_valid,
-                        r_bid_tick,
-                        r_bid_qty,
-                        r_ask_tick,
-                        r_ask_qty,
-                    )
-                    r += 1
-                    st[S_NEXT_ROW] += interval_ns
+                r = flush_rows(
+                    st,
+                    t_msg - 1,
+                    interval_ns,
+                    r,
+                    bid_wq,
+                    bid_ck,
+                    bid_cq,
+                    ask_wq,
+                    ask_ck,
+                    ask_cq,
+                    r_ts,
+                    r_valid,
+                    r_bid_tick,
+                    r_bid_qty,
+                    r_ask_tick,
+                    r_ask_qty,
+                )
             st[S_EXPECT] = -1
             if fl & F_GAP:
                 status = ST_MARKER
@@ -324,6 +291,7 @@ def flush_rows(
     st: np.ndarray,
     until_ts: int,
     interval_ns: int,
+    r: int,
     bid_wq: np.ndarray,
     bid_ck: np.ndarray,
     bid_cq: np.ndarray,
@@ -337,28 +305,26 @@ def flush_rows(
     r_ask_tick: np.ndarray,
     r_ask_qty: np.ndarray,
 ) -> int:
-    """Write the rows stamped ``<= until_ts`` not yet written; return how many."""
-    r = 0
-    if st[S_NEXT_ROW] == -1 or interval_ns <= 0:
-        return 0
+    """Write the grid rows stamped ``<= until_ts`` from row index ``r``; return the next index.
+
+    The caller guarantees ``interval_ns > 0`` and a started grid
+    (``st[S_NEXT_ROW] != -1``). A row is the top of book at its stamp, or
+    ticks ``-1`` and quantities NaN when the book is not synced. ``run_book``
+    passes ``t_msg - 1`` (rows strictly before a message), the end of a run its
+    last message time.
+    """
     while st[S_NEXT_ROW] <= until_ts:
-        _emit_row(
-            st,
-            st[S_NEXT_ROW],
-            r,
-            bid_wq,
-            bid_ck,
-            bid_cq,
-            ask_wq,
-            ask_ck,
-            ask_cq,
-            r_ts,
-            r_valid,
-            r_bid_tick,
-            r_bid_qty,
-            r_ask_tick,
-            r_ask_qty,
-        )
+        r_ts[r] = st[S_NEXT_ROW]
+        valid = st[S_SYNCED] == 1
+        r_valid[r] = valid
+        if valid:
+            _side_top(st, S_BID, bid_wq, bid_ck, bid_cq, 1, r_bid_tick, r_bid_qty, r)
+            _side_top(st, S_ASK, ask_wq, ask_ck, ask_cq, -1, r_ask_tick, r_ask_qty, r)
+        else:
+            r_bid_tick[r, :] = -1
+            r_ask_tick[r, :] = -1
+            r_bid_qty[r, :] = np.nan
+            r_ask_qty[r, :] = np.nan
         r += 1
         st[S_NEXT_ROW] += interval_ns
     return r
