@@ -28,7 +28,9 @@ outputs (written from index 0; the counts are returned)
 Grid rule: the row stamped ``t`` (a multiple of ``interval_ns``) is the book after
 every message with ``ts <= t``; it is written when the first message with
 ``ts > t`` starts (or by :func:`flush_rows` at the end). Message times are
-clamped to be non-decreasing.
+clamped to be non-decreasing. When that message reveals a sequence gap
+(``ST_GAP``), the rows written for it (stamped from the previous message time
+up to its own) are marked invalid too: the lost diff fell somewhere in that span.
 """
 
 from __future__ import annotations
@@ -194,6 +196,7 @@ def run_book(
             st[S_LAST_TS] = t_msg
             st[S_MSG_TS] = t_msg
             st[S_FIRST] = first_id[i]
+            r_msg = r  # rows written below are stamped in [previous message time, t_msg)
             if interval_ns > 0:
                 if st[S_NEXT_ROW] == -1:
                     st[S_NEXT_ROW] = -((-t_msg) // interval_ns) * interval_ns
@@ -233,6 +236,13 @@ def run_book(
                 if status == ST_GAP:
                     st[S_SYNCED] = 0
                     st[S_HAD_GAP] = 1
+                    # the lost diff fell somewhere in that span: none of its rows is valid
+                    for k in range(r_msg, r):
+                        r_valid[k] = False
+                        r_bid_tick[k, :] = -1
+                        r_ask_tick[k, :] = -1
+                        r_bid_qty[k, :] = np.nan
+                        r_ask_qty[k, :] = np.nan
             st[S_STATUS] = status
             st[S_APPLY] = 1 if (status <= ST_SNAPSHOT or status == ST_RESYNC) else 0
             st[S_INMSG] = 1
