@@ -268,7 +268,11 @@ def test_gap_and_reconnect_resync_to_the_uninterrupted_book(
         if r["kind"] == "msg" and "depthUpdate" in r["data"]
     )
     assert sync[0] < gap_ns < sync[1] < close_ns < sync[2]
-    windows = [(sync[0], gap_ns), (sync[1], close_ns), (sync[2], int(capture["ts"][-1]))]
+    # The book cannot know when the lost diff happened, only that it followed the
+    # diff before it: rows from that diff's time on are not valid.
+    before_ns = int(orjson.loads(feed.messages[diffs[59]])["data"]["E"]) * 1_000_000
+    assert sync[0] < before_ns <= gap_ns
+    windows = [(sync[0], before_ns), (sync[1], close_ns), (sync[2], int(capture["ts"][-1]))]
     assert _assert_equal_after(capture, original, windows) > 150
     # From each gap as verify reports it to its resync no row claims a valid book.
     ts, invalid = capture["ts"], 0
@@ -279,6 +283,10 @@ def test_gap_and_reconnect_resync_to_the_uninterrupted_book(
         assert not capture["book_valid"][span].any(), gap
         invalid += int(span.sum())
     assert invalid > 0  # the gaps are visible in the grid
+    # Rows between the diff before the lost one and the diff that reveals the gap.
+    lost = (ts >= before_ns) & (ts < _iso_ns(seq[0]["ts"]))
+    assert (ts[lost] >= gap_ns).any()  # the span holds rows after the lost diff
+    assert not capture["book_valid"][lost].any(), ts[lost]
 
 
 def _iso_ns(text: str) -> int:

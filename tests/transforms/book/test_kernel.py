@@ -216,6 +216,29 @@ def test_grid_rows_are_the_book_after_events_up_to_t() -> None:
     assert rows.ask_px[1, 0] == 2.0 and math.isnan(rows.ask_px[1, 1])
 
 
+def test_rows_before_a_revealed_gap_are_invalid() -> None:
+    # interval 10: id 3 is lost. The diff at 34 (first id 4) reveals it; the lost diff
+    # fell somewhere after the message at 12, so rows 20 and 30 (written when the diff
+    # at 34 starts) are invalid; row 10 (written at 12, before it) stays valid.
+    msgs: list[dict[str, object]] = [
+        {"ts": 5, "first": 1, "last": 1, "snapshot": True, "bids": [(1.0, 1.0)]},
+        {"ts": 12, "first": 2, "last": 2, "bids": [(1.5, 2.0)]},
+        {"ts": 34, "first": 4, "last": 4, "bids": [(1.7, 3.0)]},
+        {"ts": 41, "first": 5, "last": 5, "snapshot": True, "bids": [(1.2, 1.0)]},
+    ]
+    m, rows = _run(msgs, RULE_NEXT, interval_ns=10, depth=1)
+    assert m["status"].tolist() == [nb.ST_SNAPSHOT, nb.ST_APPLIED, nb.ST_GAP, nb.ST_RESYNC]
+    assert rows.ts.tolist() == [10, 20, 30, 40]
+    assert rows.valid.tolist() == [True, False, False, False]
+    assert rows.bid_px[:, 0].tolist()[0] == 1.0
+    assert np.isnan(rows.bid_px[1:, 0]).all() and np.isnan(rows.bid_qty[1:, 0]).all()
+    for cuts in ([1], [2], [2, 3]):  # the same whichever chunk writes the rows
+        _, again = run_chunked(
+            events_of(msgs), cuts, rule=RULE_NEXT, decimals=2, interval_ns=10, depth=1
+        )
+        assert again.valid.tolist() == rows.valid.tolist()
+
+
 @st.composite
 def streams(draw: st.DrawFn) -> tuple[np.ndarray, int, int, int, list[int], int]:
     rule = draw(st.sampled_from([RULE_NONE, RULE_BINANCE, RULE_BINANCE_F, RULE_NEXT, RULE_PREV]))

@@ -27,7 +27,7 @@ from seriesfactory.sources.synthetic.base import F64, Model, Param
 __all__ = ["DEJDM"]
 
 
-class DEJDM(Model):
+class DEJDM(jumps.JumpDiffusion, Model):
     """Kou jump diffusion: double-exponential jumps of the log price."""
 
     name: ClassVar[str] = "dejdm"
@@ -52,11 +52,7 @@ class DEJDM(Model):
         Param(name="p_neg_jump", description="probability of a down-jump", low=0.0, high=1.0),
         Param(name="base", description="start price", low=0.0, low_open=True),
     )
-    streams: ClassVar[tuple[str, ...]] = ("diffusion", "jump_times", "jump_sizes")
     version: ClassVar[int] = 1
-
-    def _check_joint(self) -> None:
-        jumps.check_compensator(self, self.compensator())
 
     def compensator(self) -> float:
         """``k = E[e^Y] - 1 = (1 - p) eta_up / (1 - eta_up) - p eta_dn / (1 + eta_dn)``."""
@@ -67,24 +63,7 @@ class DEJDM(Model):
         )
         return (1.0 - p) * up / (1.0 - up) - p * dn / (1.0 + dn)
 
-    def log_drift(self) -> float:
-        """Yearly drift of the log price: ``mu - sigma^2/2 - lambda k``."""
-        p = self.values
-        return jumps.compensated_log_drift(p["mu"], p["sigma"], p["lambda"], self.compensator())
-
     def _sizes(self, rng: np.random.Generator, n: int) -> F64:
         down = rng.random(n) < self.values["p_neg_jump"]
         size = rng.standard_exponential(n)
         return np.where(down, self.values["mu_neg_jump"] * size, self.values["mu_pos_jump"] * size)
-
-    def _init_state(self, n_ticks: int, seed: int) -> jumps.JumpDiffusionState:
-        return jumps.new_state(self.values["lambda"], seed, self._sizes)
-
-    def _fill_log_path(self, state: jumps.JumpDiffusionState, out: F64) -> None:
-        jumps.fill_jump_diffusion(
-            state, out, log_drift=self.log_drift(), sigma=self.values["sigma"]
-        )
-
-    def jump_log(self, n_ticks: int, seed: int) -> jumps.JumpLog:
-        """Every jump on ticks ``0 .. n_ticks - 1`` of the path for ``seed``."""
-        return jumps.jump_log(self.values["lambda"], seed, self._sizes, n_ticks)

@@ -21,9 +21,10 @@ of jumps in the generated path: ``Model.jump_log`` exposes it.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -33,16 +34,15 @@ from seriesfactory.sources.synthetic.base import (
     EPOCHS_PER_YEAR,
     F64,
     I64,
-    Model,
     spawn_generator,
 )
 
 __all__ = [
     "BLOCK",
+    "JumpDiffusion",
     "JumpDiffusionState",
     "JumpLog",
     "JumpSchedule",
-    "check_compensator",
     "compensated_log_drift",
     "fill_jump_diffusion",
     "jump_log",
@@ -180,12 +180,49 @@ def compensated_log_drift(mu: float, sigma: float, lam: float, compensator: floa
     return mu - 0.5 * sigma * sigma - jump_term
 
 
-def check_compensator(model: Model, compensator: float) -> None:
-    """Refuse jump parameters whose ``E[e^Y]`` overflows (the drift would not be finite)."""
-    lam = model.values["lambda"]
-    drift = lam * compensator
-    if lam > 0.0 and not math.isfinite(drift):
-        raise SpecError(
-            f"{model.name}: the jump parameters give E[e^Y] - 1 = {compensator!r} "
-            f"(lambda * k = {drift!r}); choose smaller jump sizes so that it is finite"
-        )
+class JumpDiffusion(ABC):
+    """The part every jump-diffusion model shares; mix in before :class:`Model`.
+
+    ``class NJDM(jumps.JumpDiffusion, Model)``: the model declares ``name``,
+    ``params`` (which include ``mu``, ``sigma`` and ``lambda``) and ``version``,
+    and implements :meth:`compensator` and :meth:`_sizes`; this class supplies
+    the streams, the drift, the joint check, the path and :meth:`jump_log`.
+    """
+
+    name: ClassVar[str]
+    streams: ClassVar[tuple[str, ...]] = ("diffusion", "jump_times", "jump_sizes")
+    values: dict[str, float]
+
+    @abstractmethod
+    def compensator(self) -> float:
+        """``k = E[e^Y] - 1`` for the model's jump size ``Y`` (``inf`` on overflow)."""
+
+    @abstractmethod
+    def _sizes(self, rng: np.random.Generator, n: int) -> F64:
+        """``n`` jump sizes (log-price units) drawn from ``rng``."""
+
+    def _check_joint(self) -> None:
+        """Refuse jump parameters whose ``E[e^Y]`` overflows (the drift would not be finite)."""
+        lam = self.values["lambda"]
+        compensator = self.compensator()
+        drift = lam * compensator
+        if lam > 0.0 and not math.isfinite(drift):
+            raise SpecError(
+                f"{self.name}: the jump parameters give E[e^Y] - 1 = {compensator!r} "
+                f"(lambda * k = {drift!r}); choose smaller jump sizes so that it is finite"
+            )
+
+    def log_drift(self) -> float:
+        """Yearly drift of the log price: ``mu - sigma^2/2 - lambda k``."""
+        p = self.values
+        return compensated_log_drift(p["mu"], p["sigma"], p["lambda"], self.compensator())
+
+    def _init_state(self, n_ticks: int, seed: int) -> JumpDiffusionState:
+        return new_state(self.values["lambda"], seed, self._sizes)
+
+    def _fill_log_path(self, state: JumpDiffusionState, out: F64) -> None:
+        fill_jump_diffusion(state, out, log_drift=self.log_drift(), sigma=self.values["sigma"])
+
+    def jump_log(self, n_ticks: int, seed: int) -> JumpLog:
+        """Every jump on ticks ``0 .. n_ticks - 1`` of the path for ``seed``."""
+        return jump_log(self.values["lambda"], seed, self._sizes, n_ticks)

@@ -25,7 +25,7 @@ from seriesfactory.sources.synthetic.base import F64, Model, Param
 __all__ = ["NJDM"]
 
 
-class NJDM(Model):
+class NJDM(jumps.JumpDiffusion, Model):
     """Merton jump diffusion: normal jumps of the log price."""
 
     name: ClassVar[str] = "njdm"
@@ -37,11 +37,7 @@ class NJDM(Model):
         Param(name="sigma_jump", description="standard deviation of the log-price jump", low=0.0),
         Param(name="base", description="start price", low=0.0, low_open=True),
     )
-    streams: ClassVar[tuple[str, ...]] = ("diffusion", "jump_times", "jump_sizes")
     version: ClassVar[int] = 1
-
-    def _check_joint(self) -> None:
-        jumps.check_compensator(self, self.compensator())
 
     def compensator(self) -> float:
         """``k = E[e^Y] - 1 = exp(mu_jump + sigma_jump^2 / 2) - 1``."""
@@ -49,22 +45,5 @@ class NJDM(Model):
         exponent = m + 0.5 * s * s
         return math.expm1(exponent) if exponent < 700.0 else math.inf
 
-    def log_drift(self) -> float:
-        """Yearly drift of the log price: ``mu - sigma^2/2 - lambda k``."""
-        p = self.values
-        return jumps.compensated_log_drift(p["mu"], p["sigma"], p["lambda"], self.compensator())
-
     def _sizes(self, rng: np.random.Generator, n: int) -> F64:
         return self.values["mu_jump"] + self.values["sigma_jump"] * rng.standard_normal(n)
-
-    def _init_state(self, n_ticks: int, seed: int) -> jumps.JumpDiffusionState:
-        return jumps.new_state(self.values["lambda"], seed, self._sizes)
-
-    def _fill_log_path(self, state: jumps.JumpDiffusionState, out: F64) -> None:
-        jumps.fill_jump_diffusion(
-            state, out, log_drift=self.log_drift(), sigma=self.values["sigma"]
-        )
-
-    def jump_log(self, n_ticks: int, seed: int) -> jumps.JumpLog:
-        """Every jump on ticks ``0 .. n_ticks - 1`` of the path for ``seed``."""
-        return jumps.jump_log(self.values["lambda"], seed, self._sizes, n_ticks)

@@ -247,7 +247,7 @@ class BookBuilder:
         last = int(st[nb.S_LAST_TS])
         bound = max(0, (last - int(st[nb.S_NEXT_ROW])) // self.interval_ns + 1)
         bufs = self._row_buffers(bound)
-        r = nb.flush_rows(st, last, self.interval_ns, *self.sides[0], *self.sides[1], *bufs)
+        r = nb.flush_rows(st, last, self.interval_ns, 0, *self.sides[0], *self.sides[1], *bufs)
         return self._rows(bufs, int(r))
 
 

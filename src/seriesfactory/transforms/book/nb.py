@@ -28,7 +28,9 @@ outputs (written from index 0; the counts are returned)
 Grid rule: the row stamped ``t`` (a multiple of ``interval_ns``) is the book after
 every message with ``ts <= t``; it is written when the first message with
 ``ts > t`` starts (or by :func:`flush_rows` at the end). Message times are
-clamped to be non-decreasing.
+clamped to be non-decreasing. When that message reveals a sequence gap
+(``ST_GAP``), the rows written for it (stamped from the previous message time
+up to its own) are marked invalid too: the lost diff fell somewhere in that span.
 """
 
 from __future__ import annotations
@@ -149,37 +151,6 @@ def _check(st: np.ndarray, rule: int, first: int, last: int, prev: int) -> int:
 
 
 @kernel
-def _emit_row(
-    st: np.ndarray,
-    t: int,
-    r: int,
-    bid_wq: np.ndarray,
-    bid_ck: np.ndarray,
-    bid_cq: np.ndarray,
-    ask_wq: np.ndarray,
-    ask_ck: np.ndarray,
-    ask_cq: np.ndarray,
-    r_ts: np.ndarray,
-    r_valid: np.ndarray,
-    r_bid_tick: np.ndarray,
-    r_bid_qty: np.ndarray,
-    r_ask_tick: np.ndarray,
-    r_ask_qty: np.ndarray,
-) -> None:
-    r_ts[r] = t
-    valid = st[S_SYNCED] == 1
-    r_valid[r] = valid
-    if valid:
-        _side_top(st, S_BID, bid_wq, bid_ck, bid_cq, 1, r_bid_tick, r_bid_qty, r)
-        _side_top(st, S_ASK, ask_wq, ask_ck, ask_cq, -1, r_ask_tick, r_ask_qty, r)
-    else:
-        r_bid_tick[r, :] = -1
-        r_ask_tick[r, :] = -1
-        r_bid_qty[r, :] = np.nan
-        r_ask_qty[r, :] = np.nan
-
-
-@kernel
 def run_book(
     ts: np.ndarray,
     side: np.ndarray,
@@ -225,29 +196,28 @@ def run_book(
             st[S_LAST_TS] = t_msg
             st[S_MSG_TS] = t_msg
             st[S_FIRST] = first_id[i]
+            r_msg = r  # rows written below are stamped in [previous message time, t_msg)
             if interval_ns > 0:
                 if st[S_NEXT_ROW] == -1:
                     st[S_NEXT_ROW] = -((-t_msg) // interval_ns) * interval_ns
-                while st[S_NEXT_ROW] < t_msg:
-                    _emit_row(
-                        st,
-                        st[S_NEXT_ROW],
-                        r,
-                        bid_wq,
-                        bid_ck,
-                        bid_cq,
-                        ask_wq,
-                        ask_ck,
-                        ask_cq,
-                        r_ts,
-                        r_valid,
-                        r_bid_tick,
-                        r_bid_qty,
-                        r_ask_tick,
-                        r_ask_qty,
-                    )
-                    r += 1
-                    st[S_NEXT_ROW] += interval_ns
+                r = flush_rows(
+                    st,
+                    t_msg - 1,
+                    interval_ns,
+                    r,
+                    bid_wq,
+                    bid_ck,
+                    bid_cq,
+                    ask_wq,
+                    ask_ck,
+                    ask_cq,
+                    r_ts,
+                    r_valid,
+                    r_bid_tick,
+                    r_bid_qty,
+                    r_ask_tick,
+                    r_ask_qty,
+                )
             st[S_EXPECT] = -1
             if fl & F_GAP:
                 status = ST_MARKER
@@ -266,6 +236,13 @@ def run_book(
                 if status == ST_GAP:
                     st[S_SYNCED] = 0
                     st[S_HAD_GAP] = 1
+                    # the lost diff fell somewhere in that span: none of its rows is valid
+                    for k in range(r_msg, r):
+                        r_valid[k] = False
+                        r_bid_tick[k, :] = -1
+                        r_ask_tick[k, :] = -1
+                        r_bid_qty[k, :] = np.nan
+                        r_ask_qty[k, :] = np.nan
             st[S_STATUS] = status
             st[S_APPLY] = 1 if (status <= ST_SNAPSHOT or status == ST_RESYNC) else 0
             st[S_INMSG] = 1
@@ -324,6 +301,7 @@ def flush_rows(
     st: np.ndarray,
     until_ts: int,
     interval_ns: int,
+    r: int,
     bid_wq: np.ndarray,
     bid_ck: np.ndarray,
     bid_cq: np.ndarray,
@@ -337,28 +315,26 @@ def flush_rows(
     r_ask_tick: np.ndarray,
     r_ask_qty: np.ndarray,
 ) -> int:
-    """Write the rows stamped ``<= until_ts`` not yet written; return how many."""
-    r = 0
-    if st[S_NEXT_ROW] == -1 or interval_ns <= 0:
-        return 0
+    """Write the grid rows stamped ``<= until_ts`` from row index ``r``; return the next index.
+
+    The caller guarantees ``interval_ns > 0`` and a started grid
+    (``st[S_NEXT_ROW] != -1``). A row is the top of book at its stamp, or
+    ticks ``-1`` and quantities NaN when the book is not synced. ``run_book``
+    passes ``t_msg - 1`` (rows strictly before a message), the end of a run its
+    last message time.
+    """
     while st[S_NEXT_ROW] <= until_ts:
-        _emit_row(
-            st,
-            st[S_NEXT_ROW],
-            r,
-            bid_wq,
-            bid_ck,
-            bid_cq,
-            ask_wq,
-            ask_ck,
-            ask_cq,
-            r_ts,
-            r_valid,
-            r_bid_tick,
-            r_bid_qty,
-            r_ask_tick,
-            r_ask_qty,
-        )
+        r_ts[r] = st[S_NEXT_ROW]
+        valid = st[S_SYNCED] == 1
+        r_valid[r] = valid
+        if valid:
+            _side_top(st, S_BID, bid_wq, bid_ck, bid_cq, 1, r_bid_tick, r_bid_qty, r)
+            _side_top(st, S_ASK, ask_wq, ask_ck, ask_cq, -1, r_ask_tick, r_ask_qty, r)
+        else:
+            r_bid_tick[r, :] = -1
+            r_ask_tick[r, :] = -1
+            r_bid_qty[r, :] = np.nan
+            r_ask_qty[r, :] = np.nan
         r += 1
         st[S_NEXT_ROW] += interval_ns
     return r

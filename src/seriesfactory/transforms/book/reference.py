@@ -116,6 +116,7 @@ def reference_book(
             msg_ts = ts if last_ts is None else max(ts, last_ts)
             last_ts = msg_ts
             first0 = first
+            rows_before = len(rows)
             if interval_ns > 0:
                 if next_row is None:
                     next_row = -((-msg_ts) // interval_ns) * interval_ns
@@ -135,6 +136,9 @@ def reference_book(
                 status, expect = _status(b, rule, first, last, prev)
                 if status == nb.ST_GAP:
                     b.synced, b.had_gap = False, True
+                    # rows since the previous message may follow the lost diff
+                    for k in range(rows_before, len(rows)):
+                        rows[k] = _row(b, rows[k].ts, depth)
             start = False
         applies = status in (nb.ST_APPLIED, nb.ST_SNAPSHOT, nb.ST_RESYNC)
         if applies and side != 0:
