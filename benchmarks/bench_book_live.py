@@ -74,7 +74,7 @@ def main() -> None:
                     fh.flush()
                     flushed_at[k : k + block] = time.perf_counter()
                     time.sleep(block / args.rate)
-                zw.close()  # type: ignore[no-untyped-call]
+                zw.close()
 
         thread = threading.Thread(target=writer)
         thread.start()

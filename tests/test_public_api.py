@@ -18,7 +18,7 @@ def test_every_public_name_resolves() -> None:
 
 def test_unknown_names_raise_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        _ = seriesfactory.nope  # type: ignore[attr-defined]
+        _ = seriesfactory.nope
 
 
 def test_lazy_names_are_the_library_objects() -> None:

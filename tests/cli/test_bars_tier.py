@@ -36,7 +36,7 @@ def _spot_day(day: str, n: int, seed: int) -> str:
 
 
 @pytest.fixture
-def env(mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def env(mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     for seed, day in enumerate(("2024-01-01", "2024-01-02")):
         rel = f"data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-{day}.zip"
         mirror.add_archive(mirror.roots[0], rel, _spot_day(day, 2000, seed))

@@ -26,7 +26,7 @@ def _csv(start_ms: int, n: int, bad_line: int | None = None) -> str:
 
 
 @pytest.fixture
-def env(mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def env(mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     mirror.add_archive(mirror.roots[0], DAY1, _csv(1704067200000, 500))
     mirror.add_archive(mirror.roots[0], DAY2, _csv(1704153600000, 500, bad_line=3))
     monkeypatch.setenv("SERIESFACTORY_BINANCE_DATA_URL", mirror.url)
@@ -84,7 +84,7 @@ def test_gc_size_limit_evicts_least_recently_used(tmp_path: Path) -> None:
     assert report.freed_bytes == 220 and report.kept_bytes == 110
 
 
-def test_download_real_klines_in_both_eras_as_candles(  # type: ignore[no-untyped-def]
+def test_download_real_klines_in_both_eras_as_candles(
     mirror, shared_real, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SERIESFACTORY_BINANCE_DATA_URL", mirror.url)

@@ -21,7 +21,7 @@ EXCHANGE_INFO = json.dumps(
 ).encode()
 
 
-def _settings(mirror) -> Settings:  # type: ignore[no-untyped-def]
+def _settings(mirror) -> Settings:
     return load_settings(
         env={},
         binance_data_url=mirror.url,
@@ -30,7 +30,7 @@ def _settings(mirror) -> Settings:  # type: ignore[no-untyped-def]
     )
 
 
-def _request(mirror, tmp_path: Path, **kw) -> SeriesRequest:  # type: ignore[no-untyped-def]
+def _request(mirror, tmp_path: Path, **kw) -> SeriesRequest:
     args = {
         "sources": "binance",
         "from_ns": parse_date("2024-01-01", option="--from"),
@@ -59,13 +59,13 @@ def _spot_day(day: str, *, micro: bool, n: int = 3000, bad: str | None = None) -
     return "\n".join(rows) + "\n"
 
 
-def _add_spot(mirror, day: str, **kw) -> str:  # type: ignore[no-untyped-def]
+def _add_spot(mirror, day: str, **kw) -> str:
     rel = f"data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-{day}.zip"
     mirror.add_archive(mirror.roots[0], rel, _spot_day(day, **kw))
     return rel
 
 
-def test_real_coinm_day_end_to_end(mirror, shared_real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_real_coinm_day_end_to_end(mirror, shared_real, tmp_path: Path) -> None:
     mirror.routes["/dapi/v1/exchangeInfo"] = EXCHANGE_INFO
     req = _request(
         mirror,
@@ -97,7 +97,7 @@ def test_real_coinm_day_end_to_end(mirror, shared_real, tmp_path: Path) -> None:
     assert len(mirror.requests) == n_requests
 
 
-def test_spot_ms_and_us_eras_end_to_end_and_idempotent(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_spot_ms_and_us_eras_end_to_end_and_idempotent(mirror, tmp_path: Path) -> None:
     _add_spot(mirror, "2024-12-31", micro=False)
     _add_spot(mirror, "2025-01-01", micro=True)
     req = _request(
@@ -119,7 +119,7 @@ def test_spot_ms_and_us_eras_end_to_end_and_idempotent(mirror, tmp_path: Path) -
     assert "age_ns" in pq.read_schema(ticks.files[0].path).names
 
 
-def test_faults_recover_and_the_checksum_is_enforced(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_faults_recover_and_the_checksum_is_enforced(mirror, tmp_path: Path) -> None:
     rel = _add_spot(mirror, "2024-01-01", micro=False)
     mirror.faults["/" + rel] = ["500", "429", "truncate", "corrupt"]
     mirror.faults["/" + rel + ".CHECKSUM"] = ["slow"]
@@ -129,7 +129,7 @@ def test_faults_recover_and_the_checksum_is_enforced(mirror, tmp_path: Path) -> 
     assert clean.table.equals(result.table)
 
 
-def test_escaping_zip_member_is_refused_and_nothing_lands(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_escaping_zip_member_is_refused_and_nothing_lands(mirror, tmp_path: Path) -> None:
     rel = "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip"
     mirror.add_archive(
         mirror.roots[0], rel, _spot_day("2024-01-01", micro=False), member="../../evil.csv"
@@ -141,7 +141,7 @@ def test_escaping_zip_member_is_refused_and_nothing_lands(mirror, tmp_path: Path
     assert not (tmp_path / "evil.csv").exists()
 
 
-def test_bad_rows_error_or_skip_counted(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_rows_error_or_skip_counted(mirror, tmp_path: Path) -> None:
     _add_spot(mirror, "2024-01-01", micro=False, bad="11,42000.0,oops,1,1,1704067200000,true,true")
     with pytest.raises(DataError, match=r"BTCUSDT-aggTrades-2024-01-01.csv:11: non-numeric"):
         build_series(_request(mirror, tmp_path))
@@ -153,7 +153,7 @@ def test_bad_rows_error_or_skip_counted(mirror, tmp_path: Path) -> None:  # type
         build_series(_request(mirror, tmp_path))
 
 
-def test_cli_series_reads_the_mirror_from_the_environment(  # type: ignore[no-untyped-def]
+def test_cli_series_reads_the_mirror_from_the_environment(
     mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _add_spot(mirror, "2024-01-01", micro=False)
@@ -168,7 +168,7 @@ def test_cli_series_reads_the_mirror_from_the_environment(  # type: ignore[no-un
     assert "SERIESFACTORY_BINANCE_DATA_URL" in capsys.readouterr().err
 
 
-def test_two_venues_merged_and_rebased_cross(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_two_venues_merged_and_rebased_cross(mirror, tmp_path: Path) -> None:
     _add_spot(mirror, "2024-01-01", micro=False)
     rel = "data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip"
     body = _spot_day("2024-01-01", micro=False).replace(",true\n", "\n")  # 7 columns

@@ -18,13 +18,13 @@ from seriesfactory.pipeline.raw_files import missing_days_warning
 from seriesfactory.raw.download import Downloader
 
 
-def _settings(mirror) -> Settings:  # type: ignore[no-untyped-def]
+def _settings(mirror) -> Settings:
     return load_settings(
         env={}, binance_data_url=mirror.url, bybit_data_url=mirror.url, backoff_base_s=0.001
     )
 
 
-def _spot(mirror, day: str, n: int = 50) -> str:  # type: ignore[no-untyped-def]
+def _spot(mirror, day: str, n: int = 50) -> str:
     start_ms = parse_date(day, option="d") // 10**6
     rows = [f"{i},{100 + i % 7}.5,1.25,{i},{i},{start_ms + i * 1000},false,true" for i in range(n)]
     rel = f"data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-{day}.zip"
@@ -36,14 +36,14 @@ def _day(text: str) -> int:
     return parse_date(text, option="d") // NS_PER_DAY
 
 
-def _ensure(mirror, tmp_path: Path, venue: str, to: str):  # type: ignore[no-untyped-def]
+def _ensure(mirror, tmp_path: Path, venue: str, to: str):
     return ensure_trades(
         venue, base="BTC", quote="USDT", from_ns=parse_date("2024-01-01", option="f"),
         to_ns=parse_date(to, option="t"), cache_dir=tmp_path / "c", settings=_settings(mirror),
     )  # fmt: skip
 
 
-def test_binance_gap_day_is_returned_and_warned(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_binance_gap_day_is_returned_and_warned(mirror, tmp_path: Path) -> None:
     _spot(mirror, "2024-01-01")
     _spot(mirror, "2024-01-03")
     summary = _ensure(mirror, tmp_path, "binance", "2024-01-05")
@@ -58,12 +58,12 @@ def test_binance_gap_day_is_returned_and_warned(mirror, tmp_path: Path) -> None:
     assert _ensure(mirror, tmp_path, "binance", "2024-01-05").missing_days == summary.missing_days
 
 
-def test_no_day_at_all_is_an_error(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_no_day_at_all_is_an_error(mirror, tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="no trade file of BTCUSDT exists for the range"):
         _ensure(mirror, tmp_path, "binance", "2024-01-03")
 
 
-def test_bybit_gap_day_is_returned(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bybit_gap_day_is_returned(mirror, tmp_path: Path) -> None:
     start_s = parse_date("2024-01-02", option="d") // 10**9
     body = "timestamp,symbol,side,size,price\n" + "".join(
         f"{start_s + i}.5,BTCUSDT,Buy,0.01,{42000 + i}.0\n" for i in range(5)
@@ -86,7 +86,7 @@ def test_warning_walks_rebased_legs_and_is_none_without_gaps() -> None:
 
 
 @pytest.mark.parametrize("command", ["series", "trades", "bars"])
-def test_cli_prints_one_warning_line(  # type: ignore[no-untyped-def]
+def test_cli_prints_one_warning_line(
     command: str, mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
@@ -107,7 +107,7 @@ def test_cli_prints_one_warning_line(  # type: ignore[no-untyped-def]
     ]
 
 
-def test_verified_archive_is_hashed_once(  # type: ignore[no-untyped-def]
+def test_verified_archive_is_hashed_once(
     mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rel = _spot(mirror, "2024-01-01")

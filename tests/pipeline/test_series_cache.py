@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from seriesfactory.lake import ticks as ticks_tier
-from seriesfactory.lake.atomic import TMP_PREFIX
+from seriesfactory.lake.atomic import TMP_PREFIX, file_sha256
 from seriesfactory.pipeline.series import SeriesRequest, build_series, build_ticks
 from seriesfactory.transforms.aggregates import AggregationParams
 
@@ -63,7 +63,7 @@ def test_a_crash_while_writing_ticks_leaves_no_tick_set(
 ) -> None:
     req = request(tmp_path, to_ns=FROM + 3 * DAY)
     calls = {"n": 0}
-    real = ticks_tier.file_sha256
+    real = file_sha256  # the function ticks_tier calls (imported there from atomic)
 
     def crash_on_second_day(path: Path) -> str:
         calls["n"] += 1

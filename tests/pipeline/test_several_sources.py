@@ -11,7 +11,7 @@ from seriesfactory.pipeline.series import SeriesRequest, build_series
 from seriesfactory.transforms.aggregates import AggregationParams
 
 
-def _req(tmp_path: Path, sources: str, ttl_ms: float = 100.0, **kw) -> SeriesRequest:  # type: ignore[no-untyped-def]
+def _req(tmp_path: Path, sources: str, ttl_ms: float = 100.0, **kw) -> SeriesRequest:
     return SeriesRequest(
         sources=sources,
         from_ns=parse_date("2025-01-01", option="f"),

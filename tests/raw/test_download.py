@@ -30,7 +30,7 @@ def test_backoff_is_capped_exponential_with_jitter() -> None:
         assert 0.5 * base <= d <= 1.5 * base
 
 
-def test_500_and_429_are_retried(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_500_and_429_are_retried(mirror, tmp_path: Path) -> None:
     data = mirror.add_archive(mirror.roots[0], REL, CSV)
     mirror.faults["/" + REL] = ["500", "429", "slow"]
     dl, slept = _downloader()
@@ -40,7 +40,7 @@ def test_500_and_429_are_retried(mirror, tmp_path: Path) -> None:  # type: ignor
     assert mirror.count("/" + REL) == 3 and len(slept) == 2 and dl.retries_done == 2
 
 
-def test_truncated_body_resumes_with_a_range_request(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_truncated_body_resumes_with_a_range_request(mirror, tmp_path: Path) -> None:
     data = mirror.add_archive(mirror.roots[0], REL, CSV)
     mirror.faults["/" + REL] = ["truncate"]
     dl, _ = _downloader()
@@ -52,7 +52,7 @@ def test_truncated_body_resumes_with_a_range_request(mirror, tmp_path: Path) -> 
     assert not list(tmp_path.glob(".partial-*"))
 
 
-def test_gives_up_cleanly_after_the_retries(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_gives_up_cleanly_after_the_retries(mirror, tmp_path: Path) -> None:
     mirror.add_archive(mirror.roots[0], REL, CSV)
     mirror.faults["/" + REL] = ["500"] * 10
     dl, slept = _downloader(retries=2)
@@ -61,14 +61,14 @@ def test_gives_up_cleanly_after_the_retries(mirror, tmp_path: Path) -> None:  # 
     assert not (tmp_path / "a.zip").exists() and len(slept) == 2
 
 
-def test_404_is_not_retried(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_404_is_not_retried(mirror, tmp_path: Path) -> None:
     dl, slept = _downloader()
     with dl, pytest.raises(MissingFileError, match="404"):
         dl.fetch(f"{mirror.url}/nothing.zip", tmp_path / "a.zip")
     assert slept == []
 
 
-def test_checksum_mismatch_downloads_both_again_once(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_checksum_mismatch_downloads_both_again_once(mirror, tmp_path: Path) -> None:
     data = mirror.add_archive(mirror.roots[0], REL, CSV)
     mirror.faults["/" + REL] = ["corrupt"]
     dl, _ = _downloader()
@@ -78,7 +78,7 @@ def test_checksum_mismatch_downloads_both_again_once(mirror, tmp_path: Path) -> 
     assert mirror.count("/" + REL) == 2 and mirror.count("/" + REL + ".CHECKSUM") == 2
 
 
-def test_persistent_checksum_mismatch_fails_and_leaves_nothing(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_persistent_checksum_mismatch_fails_and_leaves_nothing(mirror, tmp_path: Path) -> None:
     mirror.add_archive(mirror.roots[0], REL, CSV)
     mirror.faults["/" + REL] = ["corrupt", "corrupt"]
     dl, _ = _downloader()
@@ -87,7 +87,7 @@ def test_persistent_checksum_mismatch_fails_and_leaves_nothing(mirror, tmp_path:
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_verified_file_is_reused_without_traffic(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_verified_file_is_reused_without_traffic(mirror, tmp_path: Path) -> None:
     mirror.add_archive(mirror.roots[0], REL, CSV)
     dl, _ = _downloader()
     with dl:
@@ -97,7 +97,7 @@ def test_verified_file_is_reused_without_traffic(mirror, tmp_path: Path) -> None
     assert len(mirror.requests) == n
 
 
-def test_real_checksum_files_verify(mirror, shared_real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_real_checksum_files_verify(mirror, shared_real, tmp_path: Path) -> None:
     rel = "data/spot/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2020-01-01.zip"  # no trailing newline
     dl, _ = _downloader()
     with dl:
@@ -105,7 +105,7 @@ def test_real_checksum_files_verify(mirror, shared_real, tmp_path: Path) -> None
     assert out.stat().st_size == (shared_real / "binance/vision" / rel).stat().st_size
 
 
-def test_bounded_concurrency_keeps_order(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bounded_concurrency_keeps_order(mirror, tmp_path: Path) -> None:
     rels = [REL.replace("2024-01-02", f"2024-01-{d:02d}") for d in range(1, 9)]
     datas = [mirror.add_archive(mirror.roots[0], r, CSV + str(i)) for i, r in enumerate(rels)]
     dl, _ = _downloader()
@@ -114,7 +114,7 @@ def test_bounded_concurrency_keeps_order(mirror, tmp_path: Path) -> None:  # typ
     assert [o.read_bytes() for o in outs] == datas
 
 
-def test_a_later_run_resumes_a_partial_download(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_later_run_resumes_a_partial_download(mirror, tmp_path: Path) -> None:
     data = mirror.add_archive(mirror.roots[0], REL, CSV)
     mirror.faults["/" + REL] = ["truncate"]
     dl, _ = _downloader(retries=0)
@@ -128,7 +128,7 @@ def test_a_later_run_resumes_a_partial_download(mirror, tmp_path: Path) -> None:
     assert mirror.requests[-1] == ("/" + REL, f"bytes={len(data) // 2}-")
 
 
-def test_concurrency_is_bounded(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_concurrency_is_bounded(mirror, tmp_path: Path) -> None:
     rels = [REL.replace("2024-01-02", f"2024-02-{d:02d}") for d in range(1, 9)]
     for r in rels:
         mirror.add_archive(mirror.roots[0], r, CSV)

@@ -52,7 +52,7 @@ def test_symbols() -> None:
         symbol_for("coinm", "BTC", "USDT")
 
 
-def test_unpublished_month_falls_back_to_daily_files(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_unpublished_month_falls_back_to_daily_files(mirror, tmp_path: Path) -> None:
     for d in (1, 2):
         rel = f"data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2023-02-{d:02d}.zip"
         mirror.add_archive(mirror.roots[0], rel, f"1,1.0,1.0,1,1,{1675209600000 + d},true,true\n")
@@ -95,7 +95,7 @@ def test_oversized_and_multiple_members_are_refused(tmp_path: Path) -> None:
         read_single_member(tmp_path / "a.zip", max_bytes=10)
 
 
-def test_contract_size_is_fetched_cached_and_never_guessed(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_contract_size_is_fetched_cached_and_never_guessed(mirror, tmp_path: Path) -> None:
     body = {"symbols": [{"symbol": "BTCUSD_PERP", "contractSize": 100},
                         {"symbol": "ETHUSD_PERP", "contractSize": 10}]}  # fmt: skip
     mirror.routes["/dapi/v1/exchangeInfo"] = json.dumps(body).encode()

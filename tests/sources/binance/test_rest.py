@@ -17,7 +17,7 @@ from seriesfactory.sources.binance import rest
 from seriesfactory.transforms.aggregates import AggregationParams
 
 
-def test_yesterday_and_today_come_from_rest(  # type: ignore[no-untyped-def]
+def test_yesterday_and_today_come_from_rest(
     mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(rest, "PAGE_LIMIT", 200)

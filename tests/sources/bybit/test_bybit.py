@@ -47,7 +47,7 @@ def test_descending_file_is_reversed_and_bad_rows_named() -> None:
     assert parsed.table.num_rows == 1 and [b.line for b in parsed.bad_rows] == [3]
 
 
-def _bybit_day(mirror, day: str, n: int = 2000) -> None:  # type: ignore[no-untyped-def]
+def _bybit_day(mirror, day: str, n: int = 2000) -> None:
     start = parse_date(day, option="d") / 1e9
     rng = np.random.default_rng(3)
     price = 42000 + np.cumsum(rng.normal(0, 2, n))
@@ -61,7 +61,7 @@ def _bybit_day(mirror, day: str, n: int = 2000) -> None:  # type: ignore[no-unty
     path.write_bytes(gzip.compress((HEADER + "".join(lines)).encode()))
 
 
-def test_series_from_bybit_end_to_end(mirror, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_series_from_bybit_end_to_end(mirror, tmp_path: Path) -> None:
     _bybit_day(mirror, "2024-01-01")
     req = SeriesRequest(
         sources="bybit",
@@ -80,7 +80,7 @@ def test_series_from_bybit_end_to_end(mirror, tmp_path: Path) -> None:  # type: 
     assert again.from_cache == {"ticks": True, "aggregates": True}
 
 
-def test_download_command_fetches_bybit_days(  # type: ignore[no-untyped-def]
+def test_download_command_fetches_bybit_days(
     mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from seriesfactory.cli import main

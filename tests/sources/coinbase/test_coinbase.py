@@ -62,7 +62,7 @@ def test_recorded_feed_matches_print_on_the_makers_side_of_the_book(shared_real:
     assert (at_maker, at_taker) == (90, 3)
 
 
-def test_rest_walk_splits_full_windows_and_series_runs(  # type: ignore[no-untyped-def]
+def test_rest_walk_splits_full_windows_and_series_runs(
     mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(history, "LIMIT", 50)

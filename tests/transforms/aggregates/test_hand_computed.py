@@ -25,7 +25,7 @@ def ticks(rows: list[tuple[int, float, float, float, float]]) -> tuple[np.ndarra
     )
 
 
-def row(arrays, i: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def row(arrays, i: int) -> dict[str, float]:
     from seriesfactory.schema import AGGREGATE_FIELDS
 
     return {name: float(arrays.column(name)[i]) for name in AGGREGATE_FIELDS}

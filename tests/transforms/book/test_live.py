@@ -59,7 +59,7 @@ def test_live_rows_equal_batch_rows_across_flushes_partial_lines_and_rotation(
             writer.flush(zstandard.FLUSH_BLOCK)
             fh.flush()
             got.append(live.poll())
-        writer.close()  # type: ignore[no-untyped-call]
+        writer.close()
     live_rows = BookRows.concat(got, 3)
     batch = rebuild(
         [str(first), str(second)], venue="binance", symbol="BTCUSDT", price_decimals=2, depth=3

@@ -115,7 +115,7 @@ def test_native_capture_gap_and_resync(shared_real: Path, tmp_path: Path) -> Non
     np.testing.assert_array_equal(clean.rows.bid_qty[-50:], res.rows.bid_qty[-50:])
 
 
-def test_cli_snapshots_and_verify(shared_real: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_cli_snapshots_and_verify(shared_real: Path, tmp_path: Path, capsys) -> None:
     folder, _ = _capture(shared_real, tmp_path)
     files = sorted(folder.iterdir())
     out = tmp_path / "book.parquet"

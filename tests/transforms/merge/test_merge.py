@@ -23,7 +23,7 @@ def _chunk(rows: list[Tick]) -> Any:
     return tuple(np.array(c, t) for c, t in zip(cols, types, strict=True))
 
 
-def _rows(out) -> list[tuple[int, float, float, float, float, int]]:  # type: ignore[no-untyped-def]
+def _rows(out) -> list[tuple[int, float, float, float, float, int]]:
     ticks, age = out
     return [
         (int(t), float(b), float(a), float(vb), float(va), int(g))
@@ -98,7 +98,7 @@ streams = st.lists(
     st.sampled_from(["static", "volume", "mixed"]),
     st.lists(st.integers(0, 50), max_size=4),
 )
-def test_merge_and_cross_equal_their_twins_in_any_chunking(steps, mode, cuts) -> None:  # type: ignore[no-untyped-def]
+def test_merge_and_cross_equal_their_twins_in_any_chunking(steps, mode, cuts) -> None:
     t = 10**15
     rows: list[Tick] = []
     for dt, s, b, spread, vb, va, age in steps:

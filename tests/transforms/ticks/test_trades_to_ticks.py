@@ -22,7 +22,7 @@ def _arrays(rows: list[tuple[int, float, float, int]]) -> tuple[np.ndarray, ...]
     return ts, price, notional, side
 
 
-def _rows(ticks, age) -> list[tuple[int, float, float, float, float, int]]:  # type: ignore[no-untyped-def]
+def _rows(ticks, age) -> list[tuple[int, float, float, float, float, int]]:
     return [
         (int(t), float(b), float(a), float(vb), float(va), int(g))
         for t, b, a, vb, va, g in zip(*ticks, age, strict=True)

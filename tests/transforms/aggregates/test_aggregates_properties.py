@@ -48,12 +48,14 @@ def end_of(t: TickArrays) -> int:
     return int(t.ts[-1]) + 5_000_000_000
 
 
-def run_chunked(t: TickArrays, age: np.ndarray, params: AggregationParams, cuts: list[int]):  # type: ignore[no-untyped-def]
+def rows(t: TickArrays, lo: int | None, hi: int | None) -> TickArrays:
+    return TickArrays(t.ts[lo:hi], t.bid[lo:hi], t.ask[lo:hi], t.vbid[lo:hi], t.vask[lo:hi])
+
+
+def run_chunked(t: TickArrays, age: np.ndarray, params: AggregationParams, cuts: list[int]):
     agg = Aggregator(params)
     bounds = [0, *cuts, len(t)]
-    parts = [
-        agg.update(*(a[lo:hi] for a in t), age[lo:hi]) for lo, hi in itertools.pairwise(bounds)
-    ]
+    parts = [agg.update(*rows(t, lo, hi), age[lo:hi]) for lo, hi in itertools.pairwise(bounds)]
     parts.append(agg.finish(end_of(t)))
     return AggregateArrays.concat(parts), agg.counts
 
@@ -69,7 +71,7 @@ def assert_same(a: AggregateArrays, b: AggregateArrays) -> None:
 @given(t=tick_streams(), params=PARAMS, data=st.data())
 def test_any_chunking_gives_identical_output(
     t: TickArrays, params: AggregationParams, data
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     age = ages(t, 1)
     whole, counts = aggregate(*t, params=params, end_ns=end_of(t), age_ns=age)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(t)), max_size=6)))
@@ -80,15 +82,15 @@ def test_any_chunking_gives_identical_output(
 
 @settings(max_examples=80, deadline=None)
 @given(t=tick_streams(), params=PARAMS, data=st.data())
-def test_save_and_restore_continues_exactly(t: TickArrays, params: AggregationParams, data) -> None:  # type: ignore[no-untyped-def]
+def test_save_and_restore_continues_exactly(t: TickArrays, params: AggregationParams, data) -> None:
     age = ages(t, 2)
     whole, counts = aggregate(*t, params=params, end_ns=end_of(t), age_ns=age)
     cut = data.draw(st.integers(0, len(t)))
     first = Aggregator(params)
-    head = first.update(*(a[:cut] for a in t), age[:cut])
+    head = first.update(*rows(t, None, cut), age[:cut])
     saved = json.loads(json.dumps(first.state()))  # through JSON, as a daemon would
     second = Aggregator.from_state(saved)
-    tail = second.update(*(a[cut:] for a in t), age[cut:])
+    tail = second.update(*rows(t, cut, None), age[cut:])
     out = AggregateArrays.concat([head, tail, second.finish(end_of(t))])
     assert_same(whole, out)
     assert second.counts == counts
