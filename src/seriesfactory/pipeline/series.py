@@ -8,6 +8,7 @@ from the aggregates tier) and writes the output file. Both are what the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -301,12 +302,8 @@ def _save_aggregates(path: Path, arrays: AggregateArrays, counts: FilterCounts) 
     atomic_write_parquet(
         path,
         table,
-        metadata={"seriesfactory.counts": json.dumps(_counts(counts))},
+        metadata={"seriesfactory.counts": json.dumps(dataclasses.asdict(counts))},
     )
-
-
-def _counts(counts: FilterCounts) -> dict[str, int]:
-    return {"ticks": counts.ticks, "deviation": counts.deviation, "stale": counts.stale}
 
 
 def _load_aggregates(path: Path) -> tuple[AggregateArrays, FilterCounts] | None:
@@ -399,7 +396,7 @@ def build_series(request: SeriesRequest) -> SeriesResult:
         "seriesfactory.inputs": json.dumps(
             [{"file": f.path.name, "sha256": f.sha256} for f in ticks.ticks.files]
         ),
-        "seriesfactory.filters": json.dumps(_counts(counts)),
+        "seriesfactory.filters": json.dumps(dataclasses.asdict(counts)),
     }
     suffix = f"{request.params.mode}-{_step_text(request.params)}"
     out = request.output_dir / output_name(request, suffix, request.out_format)

@@ -25,7 +25,6 @@ raises :class:`~seriesfactory.errors.IntegrityError`.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import hashlib
 import os
 import random
@@ -226,13 +225,3 @@ class Downloader:
             finally:
                 for f in futures:
                     f.cancel()
-
-
-def remove_partials(folder: Path) -> int:
-    """Delete every ``.partial-*`` file under ``folder``; return how many."""
-    count = 0
-    for p in folder.rglob(PARTIAL_PREFIX + "*"):
-        with contextlib.suppress(FileNotFoundError):
-            p.unlink()
-            count += 1
-    return count

@@ -31,10 +31,6 @@ class SourceSpec:
     args: tuple[float, ...] | None = None
     text: str
 
-    @property
-    def is_model(self) -> bool:
-        return self.args is not None
-
     def canonical(self) -> str:
         """The spec in canonical form, e.g. ``gbm(0.05,0.5,50000)``."""
         if self.args is None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from seriesfactory.schema import AGGREGATE_FIELDS
 from seriesfactory.sources.synthetic import TickArrays
-from seriesfactory.testing import tick_streams
+from seriesfactory.testing import split_points, tick_streams
 from seriesfactory.transforms.aggregates import (
     AggregateArrays,
     AggregationParams,
@@ -74,7 +74,7 @@ def test_any_chunking_gives_identical_output(
 ) -> None:
     age = ages(t, 1)
     whole, counts = aggregate(*t, params=params, end_ns=end_of(t), age_ns=age)
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(t)), max_size=6)))
+    cuts = data.draw(split_points(len(t)))
     chunked, chunked_counts = run_chunked(t, age, params, cuts)
     assert_same(whole, chunked)
     assert counts == chunked_counts
