@@ -148,9 +148,11 @@ def test_bad_rows_error_or_skip_counted(mirror, tmp_path: Path) -> None:
     skipped = build_series(_request(mirror, tmp_path, on_bad_rows="skip"))
     sources = json.loads(skipped.metadata["seriesfactory.sources"])
     assert sources[0]["bad_rows"] == 1
-    # the earlier skip is remembered: an 'error' run still refuses the file
-    with pytest.raises(DataError, match="malformed row"):
+    # the skipping run's ticks are not reused: an 'error' run still refuses the file
+    with pytest.raises(DataError, match=r"2024-01-01.csv:11: non-numeric"):
         build_series(_request(mirror, tmp_path))
+    again = build_series(_request(mirror, tmp_path, on_bad_rows="skip"))
+    assert again.from_cache["ticks"] and json.loads(again.metadata["seriesfactory.sources"]) == sources
 
 
 def test_cli_series_reads_the_mirror_from_the_environment(

@@ -1,10 +1,11 @@
-"""Exchange history into the cache tiers: raw archives -> trades tier -> ticks tier.
+"""Exchange history into the cache tiers: raw files -> trades tier, raw files -> ticks tier.
 
-:func:`ensure_trades` downloads (or reuses) the verified archives covering a
-range and ingests each into the trades tier once; :func:`venue_ticks` then
-turns the trades of the range into a tick set (``lake/ticks.py``) whose key is
-the SHA-256 of the venue, symbol, range, bad-row policy and the raw files'
-content hashes, so a changed archive gives a new tick set.
+Both start from the verified raw files of a range (downloaded when missing).
+:func:`ensure_trades` ingests each into the trades tier once (``trades``,
+``bars``); :func:`venue_ticks` parses them straight into a tick set
+(``lake/ticks.py``, for ``series`` and ``ticks``) whose key is the SHA-256 of
+the venue, symbol, range, bad-row policy and the raw files' content hashes, so
+a changed archive gives a new tick set.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from seriesfactory._threads import prefetch
 from seriesfactory._time import NS_PER_DAY
 from seriesfactory.config import Settings
 from seriesfactory.errors import DataError, InputError, SourceError
@@ -31,16 +33,18 @@ from seriesfactory.sources.binance.history import (
     MARKETS,
     ArchiveKind,
     contract_size,
-    iter_member_lines,
+    parse_archive,
     symbol_for,
 )
-from seriesfactory.sources.binance.parse import Kind, ParsedTrades, parse_trades_csv
+from seriesfactory.sources.binance.parse import Kind, ParsedTrades
 from seriesfactory.sources.binance.rest import fetch_rest_day, parse_rest_lines
 from seriesfactory.sources.bybit import history as bybit_history
 from seriesfactory.sources.bybit.parse import parse_bybit_csv
 from seriesfactory.sources.coinbase import history as coinbase_history
 from seriesfactory.sources.synthetic.base import TickArrays
 from seriesfactory.transforms.ticks import TickBuilder
+
+I64 = np.ndarray[Any, np.dtype[np.int64]]
 
 __all__ = [
     "IngestSummary",
@@ -87,7 +91,6 @@ class VenueTicks:
     ticks: TickSet
     info: dict[str, Any]
     generated: bool
-    summary: IngestSummary
 
 
 def _check_venue(venue: str) -> None:
@@ -163,17 +166,10 @@ def _binance_files(
                 end_ns=spans[path][1], contract_size=size,
             )  # fmt: skip
             return
-        after = -(2**63)
-        pieces = iter_member_lines(path, max_bytes=settings.max_member_bytes)
-        for member, data, first_line in pieces:
-            parsed = parse_trades_csv(
-                data, name=f"{path}!{member}", market=market, kind=trade_kind,
-                contract_size=size, on_bad_rows=on_bad_rows, first_line=first_line,
-                header=None if first_line == 1 else False, after_ts_ns=after,
-            )  # fmt: skip
-            if parsed.table.num_rows:
-                after = int(parsed.table.column("ts").cast("int64")[-1].as_py())
-            yield parsed
+        yield from parse_archive(
+            path, market=market, kind=trade_kind, contract_size=size, on_bad_rows=on_bad_rows,
+            max_bytes=settings.max_member_bytes,
+        )  # fmt: skip
 
     paths = [p for _a, p in got.fetched]
     hashes = {p: dl.verified_sha256[p] for p in paths if p in dl.verified_sha256}
@@ -213,6 +209,37 @@ def _coinbase_files(
     return _Files(paths, parse)
 
 
+def _raw_files(
+    venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
+    settings: Settings, on_bad_rows: str, kind: ArchiveKind, downloader: Downloader | None,
+) -> tuple[str, _Files]:  # fmt: skip
+    """The venue symbol and the verified raw files of the range (downloaded if missing)."""
+    _check_venue(venue)
+    if kind == "klines":
+        raise InputError("klines are candles, not trades; use 'download --kind klines'")
+    symbol = _venue_symbol(venue, base, quote)
+    with downloader or Downloader(settings) as dl:
+        if venue == "bybit":
+            files = _bybit_files(symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows)
+        elif venue == "coinbase":
+            files = _coinbase_files(symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows)
+        else:
+            files = _binance_files(
+                venue, symbol, kind, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows
+            )
+    if not files.paths:
+        raise SourceError(
+            f"{venue}: no trade file of {symbol} exists for the range on the server; "
+            "check the pair, the dates and the mirror URL"
+        )
+    for path in files.paths:
+        raw_cache.touch(path)
+        # A verified archive's hash is known from its checksum check: not read again.
+        if path not in files.sha256:
+            files.sha256[path] = file_sha256(path)
+    return symbol, files
+
+
 def ensure_trades(
     venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
     settings: Settings, on_bad_rows: str = "error", kind: ArchiveKind = "aggTrades",
@@ -225,31 +252,14 @@ def ensure_trades(
     holds no data and is listed in ``summary.missing_days``; a range without
     any file is an error.
     """
-    _check_venue(venue)
-    if kind == "klines":
-        raise InputError("klines are candles, not trades; use 'download --kind klines'")
-    symbol = _venue_symbol(venue, base, quote)
+    symbol, files = _raw_files(
+        venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
+        settings=settings, on_bad_rows=on_bad_rows, kind=kind, downloader=downloader,
+    )  # fmt: skip
     store = TradeStore(cache_dir, venue, symbol)
-    summary = IngestSummary(venue, symbol)
-    with downloader or Downloader(settings) as dl:
-        if venue == "bybit":
-            files = _bybit_files(symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows)
-        elif venue == "coinbase":
-            files = _coinbase_files(symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows)
-        else:
-            files = _binance_files(
-                venue, symbol, kind, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows
-            )
-    summary.missing_days = files.missing_days
-    if not files.paths:
-        raise SourceError(
-            f"{venue}: no trade file of {symbol} exists for the range on the server; "
-            "check the pair, the dates and the mirror URL"
-        )
+    summary = IngestSummary(venue, symbol, missing_days=files.missing_days)
     for path in files.paths:
-        raw_cache.touch(path)
-        # A verified archive's hash is known from its checksum check: not read again.
-        sha = files.sha256.get(path) or file_sha256(path)
+        sha = files.sha256[path]
         rec = store.record(sha)
         if rec is None:
             lines: list[int] = []
@@ -329,53 +339,82 @@ def venue_trades(
     return summary, store.read_range(from_ns, to_ns)
 
 
-def trade_tick_chunks(
-    store: TradeStore, from_ns: int, to_ns: int
-) -> Iterator[tuple[TickArrays, np.ndarray[Any, Any]]]:
-    """Trades of the range through a :class:`TickBuilder`, one chunk per trade day."""
+def _concat(parts: list[tuple[TickArrays, I64]]) -> tuple[TickArrays, I64]:
+    if len(parts) == 1:
+        return parts[0]
+    ticks = TickArrays(*(np.concatenate(cols) for cols in zip(*(t for t, _ in parts), strict=True)))
+    return ticks, np.concatenate([a for _, a in parts])
+
+
+def _tick_chunks(
+    files: _Files, from_ns: int, to_ns: int, info: dict[str, Any], *, chunk_rows: int = 1 << 20
+) -> Iterator[tuple[TickArrays, I64]]:
+    """The raw files' trades in ``[from_ns, to_ns)`` through one :class:`TickBuilder`.
+
+    Yields ``(ticks, age_ns)`` of about ``chunk_rows`` each (one Parquet row
+    group); adds the bad rows skipped to ``info["bad_rows"]`` as it goes.
+    """
     builder = TickBuilder()
-    for table, source in store.read_range(from_ns, to_ns):
-        if table.num_rows == 0:
-            continue
-        price = table.column("price").to_numpy()
-        qty = table.column("qty").to_numpy()
-        ts = table.column("ts").cast("int64").to_numpy()
-        side = table.column("side").to_numpy()
-        ticks, age = builder.update(ts, price, price * qty, side, source=source)
-        if len(ticks):
-            yield ticks, age
-    ticks, age = builder.finish()
-    if len(ticks):
-        yield ticks, age
+    held: list[tuple[TickArrays, I64]] = []
+    rows = 0
+    for path in files.paths:
+        for parsed in files.parse(path):
+            info["bad_rows"] += len(parsed.bad_rows)
+            table = parsed.table
+            ts = table.column("ts").cast(pa.int64()).to_numpy()
+            lo, hi = (int(i) for i in np.searchsorted(ts, (from_ns, to_ns)))
+            if hi <= lo:
+                continue
+            price = table.column("price").to_numpy()[lo:hi]
+            qty = table.column("qty").to_numpy()[lo:hi]
+            side = table.column("side").to_numpy()[lo:hi]
+            got = builder.update(ts[lo:hi], price, price * qty, side, source=str(path))
+            if len(got[0]):
+                held.append(got)
+                rows += len(got[0])
+            if rows >= chunk_rows:
+                yield _concat(held)
+                held, rows = [], 0
+    got = builder.finish()
+    if len(got[0]):
+        held.append(got)
+    if held:
+        yield _concat(held)
 
 
 def venue_ticks(
     venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
     settings: Settings, on_bad_rows: str = "error", downloader: Downloader | None = None,
 ) -> VenueTicks:  # fmt: skip
-    """The tick set of ``venue`` over ``[from_ns, to_ns)`` (built from aggTrades if missing)."""
-    summary = ensure_trades(
+    """The tick set of ``venue`` over ``[from_ns, to_ns)``, built from its raw files if missing.
+
+    Binance: aggTrades archives (REST aggTrades for days not archived yet).
+    The raw files are parsed straight into ticks (the trades tier is not
+    needed); inflating, parsing with the trades-to-ticks kernel, and writing
+    run as three overlapping stages.
+    """
+    symbol, files = _raw_files(
         venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
-        settings=settings, on_bad_rows=on_bad_rows, downloader=downloader,
+        settings=settings, on_bad_rows=on_bad_rows, kind="aggTrades", downloader=downloader,
     )  # fmt: skip
     info: dict[str, Any] = {
         "venue": venue,
-        "symbol": summary.symbol,
+        "symbol": symbol,
         "kind": "aggTrades" if venue in MARKETS else "trades",
         "from_ns": from_ns,
         "to_ns": to_ns,
         "on_bad_rows": on_bad_rows,
         "rules": TICKS_RULES_VERSION,
-        "raw": [{"name": r.raw_name, "sha256": r.raw_sha256} for r in summary.records],
+        "raw": [{"name": p.name, "sha256": files.sha256[p]} for p in files.paths],
     }
     key = key_sha256(info)
-    info["bad_rows"] = summary.bad_rows
-    info["missing_days"] = summary.missing_dates()
-    root = cache_dir / "ticks" / venue / summary.symbol / key[:16]
+    info["missing_days"] = day_dates(files.missing_days)
+    root = cache_dir / "ticks" / venue / symbol / key[:16]
     existing = TickSet.open(root)
     if existing is not None:
-        return VenueTicks(existing, info, False, summary)
-    store = TradeStore(cache_dir, venue, summary.symbol)
-    chunks = trade_tick_chunks(store, from_ns, to_ns)
-    ticks = write_tick_set(root, key=key, chunks=chunks, info=info)
-    return VenueTicks(ticks, info, True, summary)
+        info["bad_rows"] = int(existing.info.get("bad_rows", 0))
+        return VenueTicks(existing, info, False)
+    # Counted while the chunks are consumed; the manifest (with ``info``) is written after.
+    info["bad_rows"] = 0
+    chunks = prefetch(_tick_chunks(files, from_ns, to_ns, info))
+    return VenueTicks(write_tick_set(root, key=key, chunks=chunks, info=info), info, True)

@@ -114,25 +114,20 @@ def test_contract_size_is_fetched_cached_and_never_guessed(mirror, tmp_path: Pat
     assert mirror.count("/dapi/v1/exchangeInfo") == 2
 
 
-def _pieces_parse(path: Path, piece_bytes: int) -> tuple[list[object], list[int]]:
-    from seriesfactory.sources.binance.history import iter_member_lines
-    from seriesfactory.sources.binance.parse import parse_trades_csv
+def _pieces_parse(path: Path, block_bytes: int) -> tuple[list[object], list[int]]:
+    from seriesfactory.sources.binance.history import parse_archive
 
-    after = -(2**63)
     tables, bad = [], []
-    for member, data, first in iter_member_lines(path, max_bytes=10**9, piece_bytes=piece_bytes):
-        p = parse_trades_csv(data, name=member, market="usdm", kind="aggTrades",
-                             on_bad_rows="skip", first_line=first,
-                             header=None if first == 1 else False, after_ts_ns=after)  # fmt: skip
-        if p.table.num_rows:
-            after = int(p.table.column("ts").cast("int64")[-1].as_py())
+    pieces = parse_archive(path, market="usdm", kind="aggTrades", on_bad_rows="skip",
+                           max_bytes=10**9, block_bytes=block_bytes)  # fmt: skip
+    for p in pieces:
         tables.append(p.table)
         bad += [b.line for b in p.bad_rows]
     return tables, bad
 
 
-@pytest.mark.parametrize("piece_bytes", [1, 500, 5_000, 10**6])
-def test_reading_in_pieces_equals_reading_whole(tmp_path: Path, piece_bytes: int) -> None:
+@pytest.mark.parametrize("block_bytes", [1, 50, 500, 10**6])
+def test_reading_in_pieces_equals_reading_whole(tmp_path: Path, block_bytes: int) -> None:
     import pyarrow as pa
 
     from seriesfactory.sources.binance.parse import parse_trades_csv
@@ -149,6 +144,6 @@ def test_reading_in_pieces_equals_reading_whole(tmp_path: Path, piece_bytes: int
     path = _zip(tmp_path, {"u.csv": text.encode()})
     whole = parse_trades_csv(text.encode(), name="u", market="usdm", kind="aggTrades",
                              on_bad_rows="skip")  # fmt: skip
-    tables, bad = _pieces_parse(path, piece_bytes)
+    tables, bad = _pieces_parse(path, block_bytes)
     assert pa.concat_tables(tables).equals(whole.table)
     assert bad == [b.line for b in whole.bad_rows] == [152, 302]

@@ -43,12 +43,14 @@ import pyarrow.csv as pacsv
 
 from seriesfactory.errors import DataError
 from seriesfactory.schema import TRADE_SCHEMA
+from seriesfactory.sources.binance import csv_nb
 
 __all__ = ["BadRow", "ParsedTrades", "parse_trades_csv", "raise_bad_rows", "to_trade_table"]
 
 Market = Literal["spot", "usdm", "coinm"]
 Kind = Literal["trades", "aggTrades"]
 US_THRESHOLD = 10**14
+MAX_MS, MAX_US = csv_nb.MAX_MS, csv_nb.MAX_US
 _NO_TS = -(2**63)
 _TRUE = ("true",)
 _FALSE = ("false",)
@@ -66,6 +68,8 @@ class ParsedTrades:
 
     table: pa.Table
     bad_rows: list[BadRow] = field(default_factory=list)
+    #: Lines of the input read (empty ones included; None when not counted).
+    lines: int | None = None
 
 
 def _layout(market: Market, kind: Kind) -> tuple[int, int, int]:
@@ -93,6 +97,16 @@ def to_trade_table(
     ts_ns = np.where(ts_raw >= US_THRESHOLD, ts_raw * 1_000, ts_raw * 1_000_000)
     qty_base = qty * contract_size / price if contract_size is not None else qty
     side = np.where(buyer_maker, np.int8(-1), np.int8(1)).astype(np.int8)
+    return _trade_table(ts_ns, price, qty_base, side, trade_id)
+
+
+def _trade_table(
+    ts_ns: npt.NDArray[np.int64],
+    price: npt.NDArray[np.float64],
+    qty_base: npt.NDArray[np.float64],
+    side: npt.NDArray[np.int8],
+    trade_id: npt.NDArray[np.int64],
+) -> pa.Table:
     n = ts_ns.shape[0]
     return pa.Table.from_arrays(
         [
@@ -105,6 +119,35 @@ def to_trade_table(
         ],
         schema=TRADE_SCHEMA,
     )
+
+
+def _kernel(
+    data: bytes | memoryview, header: bool, ncols: int, t_col: int, m_col: int, after_ts_ns: int
+) -> tuple[dict[str, Any], int] | None:
+    """The numba fast path (``csv_nb.py``): columns and lines read, or None to fall back."""
+    buf = np.frombuffer(data, np.uint8)
+    pos = 0
+    if header:
+        nl = int(np.argmax(buf == 10)) if buf.size and buf[0] != 10 else 0
+        if buf.size == 0 or buf[nl] != 10:
+            return None
+        pos = nl + 1
+    cap = (buf.size - pos) // (2 * ncols) + 1
+    out: dict[str, Any] = {
+        "id": np.empty(cap, np.int64),
+        "ts_ns": np.empty(cap, np.int64),
+        "price": np.empty(cap, np.float64),
+        "qty": np.empty(cap, np.float64),
+        "side": np.empty(cap, np.int8),
+    }
+    after = max(after_ts_ns, -1)
+    n, status, _stop, lines = csv_nb.parse_lines(
+        buf, pos, buf.size, ncols, t_col, m_col, after, csv_nb.POW10,
+        out["id"], out["ts_ns"], out["price"], out["qty"], out["side"],
+    )  # fmt: skip
+    if status != csv_nb.OK:
+        return None
+    return {k: v[:n] for k, v in out.items()}, lines + int(header)
 
 
 def _fast(data: bytes, header: bool, ncols: int, t_col: int, m_col: int) -> pa.Table:
@@ -162,7 +205,7 @@ def _slow(
 
 
 def parse_trades_csv(
-    data: bytes,
+    data: bytes | memoryview,
     *,
     name: str,
     market: Market,
@@ -183,7 +226,15 @@ def parse_trades_csv(
         raise ValueError("contract_size is required for COIN-M files and only for them")
     ncols, t_col, m_col = _layout(market, kind)
     if header is None:
-        header = _has_header(data)
+        header = _has_header(bytes(data[:4096]))
+    fast = _kernel(data, header, ncols, t_col, m_col, after_ts_ns)
+    if fast is not None:
+        got, lines = fast
+        qty = got["qty"] * contract_size / got["price"] if contract_size is not None else got["qty"]
+        table = _trade_table(got["ts_ns"], got["price"], qty, got["side"], got["id"])
+        return ParsedTrades(table, [], lines)
+    # The kernel stopped at something it does not read (or a bad row): the exact readers.
+    data = bytes(data)
     try:
         table = _fast(data, header, ncols, t_col, m_col)
         ts = table.column(f"c{t_col}").to_numpy()
@@ -211,7 +262,8 @@ def parse_trades_csv(
     bad.sort(key=lambda b: b.line)
     sel = {k: v[keep] for k, v in cols.items()} if keep is not None else cols
     table = to_trade_table(sel["ts"], sel["price"], sel["qty"], sel["m"], sel["id"], contract_size)
-    return ParsedTrades(table, bad)
+    lines = data.count(b"\n") + int(bool(data) and not data.endswith(b"\n"))
+    return ParsedTrades(table, bad, lines)
 
 
 def raise_bad_rows(bad: list[BadRow], *, on_bad_rows: str, name: str) -> None:
@@ -236,11 +288,12 @@ def _check_values(
 ) -> npt.NDArray[np.bool_] | None:
     """Value checks on parsed columns; appends to ``bad``; returns the rows to keep."""
     price, qty, ts, line = cols["price"], cols["qty"], cols["ts"], cols["line"]
-    ok = np.isfinite(price) & (price > 0) & np.isfinite(qty) & (qty >= 0) & (ts >= 0)
+    ts_ok = (ts >= 0) & ~((ts > MAX_MS) & (ts < US_THRESHOLD)) & (ts <= MAX_US)
+    ok = np.isfinite(price) & (price > 0) & np.isfinite(qty) & (qty >= 0) & ts_ok
     for i in np.flatnonzero(~ok)[:1000].tolist():
         what = "price must be positive" if not (price[i] > 0) else "quantity must be >= 0"
-        if ts[i] < 0:
-            what = "time must be non-negative"
+        if not ts_ok[i]:
+            what = "time must be a non-negative ms or µs count within year 2262"
         bad.append(BadRow(int(line[i]), f"{what} (price={price[i]!r}, qty={qty[i]!r})"))
     n_bad_values = int((~ok).sum())
     if n_bad_values > 1000:
