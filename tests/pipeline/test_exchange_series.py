@@ -152,7 +152,8 @@ def test_bad_rows_error_or_skip_counted(mirror, tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"2024-01-01.csv:11: non-numeric"):
         build_series(_request(mirror, tmp_path))
     again = build_series(_request(mirror, tmp_path, on_bad_rows="skip"))
-    assert again.from_cache["ticks"] and json.loads(again.metadata["seriesfactory.sources"]) == sources
+    assert again.from_cache["ticks"]
+    assert json.loads(again.metadata["seriesfactory.sources"]) == sources
 
 
 def test_cli_series_reads_the_mirror_from_the_environment(

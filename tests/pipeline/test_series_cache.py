@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from seriesfactory.lake import ticks as ticks_tier
-from seriesfactory.lake.atomic import TMP_PREFIX, file_sha256
+from seriesfactory.lake.atomic import TMP_PREFIX
 from seriesfactory.pipeline.series import SeriesRequest, build_series, build_ticks
 from seriesfactory.transforms.aggregates import AggregationParams
 
@@ -63,15 +63,15 @@ def test_a_crash_while_writing_ticks_leaves_no_tick_set(
 ) -> None:
     req = request(tmp_path, to_ns=FROM + 3 * DAY)
     calls = {"n": 0}
-    real = file_sha256  # the function ticks_tier calls (imported there from atomic)
+    real = ticks_tier.HashingWriter.hexdigest  # called as each day file is closed
 
-    def crash_on_second_day(path: Path) -> str:
+    def crash_on_second_day(self: ticks_tier.HashingWriter) -> str:
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError("disk full")
-        return real(path)
+        return real(self)
 
-    monkeypatch.setattr(ticks_tier, "file_sha256", crash_on_second_day)
+    monkeypatch.setattr(ticks_tier.HashingWriter, "hexdigest", crash_on_second_day)
     with pytest.raises(OSError, match="disk full"):
         build_ticks(req)
     monkeypatch.undo()

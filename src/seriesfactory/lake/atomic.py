@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 __all__ = [
     "TMP_PREFIX",
+    "HashingWriter",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -98,6 +99,41 @@ def atomic_write_parquet(
                 if table.num_rows == 0:
                     writer.write_table(table)
     return final
+
+
+class HashingWriter:
+    """A binary file opened for writing that also computes the SHA-256 of what passes.
+
+    Writers that take a file object (pyarrow's ``ParquetWriter``) write through
+    it, so a new file's hash is known without reading it back.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 (closed by close())
+        self._hash = hashlib.sha256()
+        self.closed = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        self._hash.update(data)
+        return self._fh.write(data)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self._fh.close()
+            self.closed = True
+
+    def hexdigest(self) -> str:
+        """SHA-256 (hex) of every byte written so far."""
+        return self._hash.hexdigest()
 
 
 def file_sha256(path: Path, *, chunk_size: int = 1 << 22) -> str:

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from seriesfactory._time import NS_PER_DAY
 from seriesfactory.errors import CacheError
-from seriesfactory.lake.atomic import atomic_path, atomic_write_json, file_sha256
+from seriesfactory.lake.atomic import HashingWriter, atomic_path, atomic_write_json
 from seriesfactory.schema import TICK_SCHEMA
 from seriesfactory.sources.synthetic.base import TickArrays
 
@@ -47,9 +47,10 @@ AgedChunk = tuple[TickArrays, "np.ndarray[Any, Any] | None", str, int]
 
 #: Tick files, chosen for decode speed at ~20 bytes a tick (see BENCHMARKS.md): delta-coded
 #: times; byte-stream-split prices and plain volumes (mostly zeros on one side) under LZ4;
-#: no dictionaries.
+#: no dictionaries; statistics (min/max, for readers that skip row groups) for ``ts`` only.
 PARQUET_OPTIONS: dict[str, Any] = {
     "use_dictionary": False,
+    "write_statistics": ["ts"],
     "column_encoding": {
         "ts": "DELTA_BINARY_PACKED",
         "bid": "BYTE_STREAM_SPLIT",
@@ -62,6 +63,7 @@ PARQUET_OPTIONS: dict[str, Any] = {
 #: The same for tick files with ``age_ns`` (delta-coded, zstd).
 AGED_PARQUET_OPTIONS: dict[str, Any] = {
     "use_dictionary": False,
+    "write_statistics": ["ts"],
     "column_encoding": {**PARQUET_OPTIONS["column_encoding"], "age_ns": "DELTA_BINARY_PACKED"},
     "compression": {**PARQUET_OPTIONS["compression"], "age_ns": "zstd"},
 }
@@ -189,16 +191,18 @@ def write_tick_set(
     ctx: Any = None
     tmp: Path | None = None
     final: Path | None = None
+    sink: HashingWriter | None = None  # hashes the file as it is written
     rows = 0
 
     def close() -> None:
-        nonlocal writer, ctx, rows
-        if writer is None or ctx is None or final is None:
+        nonlocal writer, ctx, rows, sink
+        if writer is None or ctx is None or final is None or sink is None:
             return
         writer.close()
+        sink.close()
         ctx.__exit__(None, None, None)
-        files.append(TickFile(final, final.stem, rows, file_sha256(final)))
-        writer, ctx, rows = None, None, 0
+        files.append(TickFile(final, final.stem, rows, sink.hexdigest()))
+        writer, ctx, rows, sink = None, None, 0, None
 
     try:
         for item in chunks:
@@ -220,10 +224,11 @@ def write_tick_set(
                     final = root / name[:4] / name[4:6] / f"{name}.parquet"
                     ctx = atomic_path(final)
                     tmp = ctx.__enter__()
+                    sink = HashingWriter(tmp)
                     writer = (
-                        pq.ParquetWriter(tmp, TICK_SCHEMA, **PARQUET_OPTIONS)
+                        pq.ParquetWriter(sink, TICK_SCHEMA, **PARQUET_OPTIONS)
                         if age is None
-                        else pq.ParquetWriter(tmp, AGED_TICK_SCHEMA, **AGED_PARQUET_OPTIONS)
+                        else pq.ParquetWriter(sink, AGED_TICK_SCHEMA, **AGED_PARQUET_OPTIONS)
                     )
                 part = TickArrays(
                     chunk.ts[lo:hi], chunk.bid[lo:hi], chunk.ask[lo:hi],
@@ -242,6 +247,8 @@ def write_tick_set(
     except BaseException as exc:
         if writer is not None:
             writer.close()
+        if sink is not None:
+            sink.close()
         if ctx is not None:
             ctx.__exit__(type(exc), exc, exc.__traceback__)
         raise

@@ -90,9 +90,10 @@ class TickBuilder:
         ts = np.ascontiguousarray(ts, np.int64)
         side = np.ascontiguousarray(side, np.int8)
         if ts.shape[0]:
-            if ts[0] < self._last_ts or (ts.shape[0] > 1 and bool((np.diff(ts) < 0).any())):
+            problem = nb.check_trades(ts, side, self._last_ts)
+            if problem == nb.BACKWARDS:
                 raise DataError("trades go backwards in time", path=source)
-            if not bool(np.isin(side, (-1, 1)).all()):
+            if problem == nb.BAD_SIDE:
                 raise DataError("a trade has an unknown taker side (0)", path=source)
             self._last_ts = int(ts[-1])
         return self._run(

@@ -47,6 +47,26 @@ def new_state() -> tuple[I64, F64]:
     return np.zeros(NI, np.int64), np.zeros(NF, np.float64)
 
 
+BACKWARDS = 1
+BAD_SIDE = 2
+
+
+@kernel
+def check_trades(ts: I64, side: I8, last_ts: int) -> int:
+    """0 when ``ts`` never goes below ``last_ts`` or back and every side is +1 or -1.
+
+    Otherwise :data:`BACKWARDS` or :data:`BAD_SIDE` (the first problem found).
+    """
+    prev = last_ts
+    for i in range(ts.shape[0]):
+        if ts[i] < prev:
+            return BACKWARDS
+        if side[i] != 1 and side[i] != -1:
+            return BAD_SIDE
+        prev = ts[i]
+    return 0
+
+
 @kernel
 def trades_to_ticks_chunk(
     ts: I64,
