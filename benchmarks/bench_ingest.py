@@ -80,7 +80,7 @@ def floor(archive: Path, ticks: TickSet, out: Path) -> tuple[float, float]:
     t0 = time.perf_counter()
     read_single_member(archive, max_bytes=1 << 34)
     inflate = time.perf_counter() - t0
-    chunks = [(t, age) for t, age, _p, _f in ticks.aged_chunks()]
+    chunks = [(t, age) for t, age, _p, _f in ticks.aged_chunks() if age is not None]
     t0 = time.perf_counter()
     write_tick_set(out, key="floor", chunks=chunks, info={})
     return inflate, time.perf_counter() - t0

@@ -9,8 +9,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from seriesfactory.lake import ticks as ticks_tier
-from seriesfactory.lake.atomic import TMP_PREFIX
+from seriesfactory.lake.atomic import TMP_PREFIX, HashingWriter
 from seriesfactory.pipeline.series import SeriesRequest, build_series, build_ticks
 from seriesfactory.transforms.aggregates import AggregationParams
 
@@ -63,15 +62,15 @@ def test_a_crash_while_writing_ticks_leaves_no_tick_set(
 ) -> None:
     req = request(tmp_path, to_ns=FROM + 3 * DAY)
     calls = {"n": 0}
-    real = ticks_tier.HashingWriter.hexdigest  # called as each day file is closed
+    real = HashingWriter.hexdigest  # called as each day file is closed
 
-    def crash_on_second_day(self: ticks_tier.HashingWriter) -> str:
+    def crash_on_second_day(self: HashingWriter) -> str:
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError("disk full")
         return real(self)
 
-    monkeypatch.setattr(ticks_tier.HashingWriter, "hexdigest", crash_on_second_day)
+    monkeypatch.setattr(HashingWriter, "hexdigest", crash_on_second_day)
     with pytest.raises(OSError, match="disk full"):
         build_ticks(req)
     monkeypatch.undo()

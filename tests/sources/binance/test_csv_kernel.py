@@ -7,6 +7,8 @@ row-by-row reader it falls back to.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -18,15 +20,17 @@ from seriesfactory.sources.binance import parse as parse_mod
 from seriesfactory.sources.binance.parse import parse_trades_csv
 
 
-def _kernel(text: bytes, after: int = -1) -> tuple[tuple[int, int, int, int], dict[str, list]]:
+def _kernel(text: bytes, after: int = -1) -> tuple[tuple[int, int, int, int], dict[str, list[Any]]]:
     buf = np.frombuffer(text, np.uint8)
     cap = len(text) // 16 + 1
-    out = [np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap), np.empty(cap),
-           np.empty(cap, np.int8)]  # fmt: skip
-    got = csv_nb.parse_lines(buf, 0, buf.size, 8, 5, 6, after, csv_nb.POW10, *out)
+    ids, ts = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    price, qty, side = np.empty(cap), np.empty(cap), np.empty(cap, np.int8)
+    got = csv_nb.parse_lines(
+        buf, 0, buf.size, 8, 5, 6, after, csv_nb.POW10, ids, ts, price, qty, side
+    )
     n = got[0]
-    names = ("id", "ts_ns", "price", "qty", "side")
-    return got, {k: a[:n].tolist() for k, a in zip(names, out, strict=True)}
+    cols = {"id": ids, "ts_ns": ts, "price": price, "qty": qty, "side": side}
+    return got, {k: a[:n].tolist() for k, a in cols.items()}
 
 
 def test_hand_checked_rows() -> None:
