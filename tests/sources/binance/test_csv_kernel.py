@@ -29,7 +29,13 @@ def _kernel(text: bytes, after: int = -1) -> tuple[tuple[int, int, int, int], di
         buf, 0, buf.size, 8, 5, 6, after, csv_nb.POW10, ids, ts, price, qty, side
     )
     n = got[0]
-    cols = {"id": ids, "ts_ns": ts, "price": price, "qty": qty, "side": side}
+    cols: dict[str, np.ndarray[Any, Any]] = {
+        "id": ids,
+        "ts_ns": ts,
+        "price": price,
+        "qty": qty,
+        "side": side,
+    }
     return got, {k: a[:n].tolist() for k, a in cols.items()}
 
 
