@@ -128,11 +128,9 @@ def test_values_equal_pythons_correctly_rounded_float(
 ) -> None:
     end = "\r\n" if crlf else "\n"
     t0 = 1704067200000
-    lines = [f"{i},{p},{q},{i},{i},{t0 + dt},{m},True" for i, (p, q, dt, m) in enumerate(rows)]
-    # keep the rows in time order, as the archives are
-    lines = [ln for _, ln in sorted(zip((r[2] for r in rows), lines, strict=True))]
+    ordered = sorted(rows, key=lambda r: r[2])  # in time order, as the archives are
+    lines = [f"{i},{p},{q},{i},{i},{t0 + dt},{m},True" for i, (p, q, dt, m) in enumerate(ordered)]
     text = (end.join(lines) + end).encode()
-    ordered = sorted(rows, key=lambda r: r[2])
     got = parse_trades_csv(text, name="h", market="spot", kind="aggTrades")
     prices = got.table.column("price").to_numpy()
     qtys = got.table.column("qty").to_numpy()
