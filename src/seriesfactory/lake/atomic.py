@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -105,17 +106,30 @@ class HashingWriter:
     """A binary file opened for writing that also computes the SHA-256 of what passes.
 
     Writers that take a file object (pyarrow's ``ParquetWriter``) write through
-    it, so a new file's hash is known without reading it back.
+    it, so a new file's hash is known without reading it back. Every
+    ``sync_bytes`` written, an ``fdatasync`` starts on a background thread, so
+    the disk writes while the caller encodes and the final ``fsync`` (by
+    :func:`atomic_path`) only has the tail left.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, sync_bytes: int = 32 << 20) -> None:
         self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 (closed by close())
         self._hash = hashlib.sha256()
+        self._sync_bytes = sync_bytes
+        self._unsynced = 0
+        self._sync: threading.Thread | None = None
         self.closed = False
 
     def write(self, data: bytes | memoryview) -> int:
         self._hash.update(data)
-        return self._fh.write(data)
+        n = self._fh.write(data)
+        self._unsynced += n
+        if self._unsynced >= self._sync_bytes and not (self._sync and self._sync.is_alive()):
+            self._fh.flush()
+            self._unsynced = 0
+            self._sync = threading.Thread(target=os.fdatasync, args=(self._fh.fileno(),))
+            self._sync.start()
+        return n
 
     def tell(self) -> int:
         return self._fh.tell()
@@ -128,6 +142,8 @@ class HashingWriter:
 
     def close(self) -> None:
         if not self.closed:
+            if self._sync is not None:
+                self._sync.join()
             self._fh.close()
             self.closed = True
 

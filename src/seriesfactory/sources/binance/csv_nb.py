@@ -7,7 +7,7 @@ the layouts of ``parse.py`` (``ncols`` comma-separated fields; the id in field
 archives use:
 
 - integers: ASCII digits only, at most 18 (fits int64);
-- decimals: digits with at most one ``.`` and an optional exponent
+- decimals: 1-18 digits with at most one ``.`` and an optional exponent
   (``4e-05``); the value is ``m * 10**q`` with ``m`` the digits as an integer
   and ``q`` the exponent less the digits after the point. When ``m < 2**53``
   and ``|q| <= 22``, ``m`` and ``10**|q|`` are exact doubles and one IEEE
@@ -88,33 +88,26 @@ def _integer(buf: U8, pos: int, end: int) -> tuple[int, int]:
 def _decimal(buf: U8, pos: int, end: int, pow10: F64) -> tuple[float, int]:
     """The decimal at ``pos`` as a correctly rounded double and where it stops.
 
-    The value is -1.0 when the text is outside the fast path.
+    The value is -1.0 when the text is outside the fast path (more than 18
+    digits, ``m >= 2**53``, ``|q| > 22``, no digit, anything but digits, one
+    point and an exponent).
     """
     m = 0
-    digits = 0
-    frac = 0
-    seen = 0
-    dot = False
     k = pos
-    while k < end:
-        c = buf[k]
-        if c == _DOT:
-            if dot:
-                return -1.0, k
-            dot = True
-        elif _ZERO <= c <= _NINE:
-            seen += 1
-            if digits > 0 or c != _ZERO:
-                digits += 1
-            if digits > 16:
-                return -1.0, k
-            m = m * 10 + (c - _ZERO)
-            if dot:
-                frac += 1
-        else:
-            break
+    while k < end and _ZERO <= buf[k] <= _NINE:  # integer part
+        m = m * 10 + (buf[k] - _ZERO)
         k += 1
-    if seen == 0:
+    digits = k - pos
+    frac = 0
+    if k < end and buf[k] == _DOT:
+        k += 1
+        f0 = k
+        while k < end and _ZERO <= buf[k] <= _NINE:
+            m = m * 10 + (buf[k] - _ZERO)
+            k += 1
+        frac = k - f0
+        digits += frac
+    if digits == 0 or digits > 18:
         return -1.0, k
     q = -frac
     if k < end and (buf[k] | 32) == _E:  # an exponent: e|E, an optional sign, 1-3 digits
