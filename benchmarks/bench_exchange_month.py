@@ -14,8 +14,11 @@ through ``series`` in under 60 s and under 2 GB.
    daily files, as it does for a month Binance has not packed yet. Generation
    is numpy + pyarrow CSV + zip level 1, on two processes; the archives are
    kept and reused by later runs with the same sizes.
-2. Serves the mirror over HTTP on 127.0.0.1 (``ThreadingHTTPServer`` in a
-   thread) and points ``SERIESFACTORY_BINANCE_DATA_URL`` at it.
+2. Serves the mirror over HTTP on 127.0.0.1 (``ThreadingHTTPServer`` with the
+   standard library's file handler, in a thread; the tests' ``Mirror`` in
+   ``tests/conftest.py`` is a pytest fixture that reads each file whole, so it
+   is not reused for gigabytes) and points ``SERIESFACTORY_BINANCE_DATA_URL``
+   at it.
 3. Cold: ``seriesfactory series --sources binance --from 2024-01-01 --to
    2024-02-01 --agg-step 60000`` on an empty cache (download, verify, trades
    tier, ticks tier, 1-minute candles). Its wall time is printed.
