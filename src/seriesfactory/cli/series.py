@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -40,6 +40,22 @@ To = Annotated[
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the generative models.")]
 OutputDir = Annotated[Path, typer.Option("--output-dir", help="Output directory.")]
+OnBadRows = Annotated[
+    str, typer.Option("--on-bad-rows", help="Malformed exchange rows: error or skip.")
+]
+
+
+def _bad_rows(sources: list[dict[str, Any]]) -> int:
+    """Malformed rows skipped over the sources' tick-set infos (re-based legs included)."""
+    return sum(int(s.get("bad_rows", 0)) + _bad_rows(s.get("legs", [])) for s in sources)
+
+
+def _report_sources(console: Console, sources: list[dict[str, Any]]) -> None:
+    """Say how many malformed rows were skipped; warn (stderr) about days without a file."""
+    if skipped := _bad_rows(sources):
+        console.print(f"skipped {skipped} malformed row(s) (--on-bad-rows=skip)")
+    if warning := missing_days_warning(sources):
+        typer.echo(warning, err=True)
 
 
 def _step(text: str) -> float:
@@ -83,9 +99,7 @@ def series(
     output_dir: OutputDir = Path("output"),
     seed: Seed = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the output path.")] = False,
-    on_bad_rows: Annotated[
-        str, typer.Option("--on-bad-rows", help="Malformed exchange rows: error or skip.")
-    ] = "error",
+    on_bad_rows: OnBadRows = "error",
 ) -> None:
     """Aggregate ticks from exchanges or models into a time or price-brick series."""
     mode = agg_mode.lower()
@@ -114,13 +128,7 @@ def series(
     )
     result = build_series(request)
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-    skipped = sum(
-        s.get("bad_rows", 0) for s in json.loads(result.metadata["seriesfactory.sources"])
-    )
-    if skipped:
-        console.print(f"skipped {skipped} malformed row(s) (--on-bad-rows=skip)")
-    if warning := missing_days_warning(json.loads(result.metadata["seriesfactory.sources"])):
-        typer.echo(warning, err=True)
+    _report_sources(console, json.loads(result.metadata["seriesfactory.sources"]))
     if not quiet:
         render_preview(console, result.aggregates, result.counts, request.fields)
         cached = ", ".join(k for k, v in result.from_cache.items() if v) or "nothing"
@@ -139,8 +147,9 @@ def ticks(
     cache_dir: CacheDir = Path("cache"),
     output_dir: OutputDir = Path("output"),
     seed: Seed = 0,
+    on_bad_rows: OnBadRows = "error",
 ) -> None:
-    """Write the tick series itself (ts, bid, ask, vbid, vask) to a file."""
+    """Write the tick series itself (ts, bid, ask, vbid, vask[, age_ns]) to a file."""
     request = TicksRequest(
         sources=sources,
         from_ns=parse_date(from_, option="--from"),
@@ -149,10 +158,13 @@ def ticks(
         quote=quote,
         seed=seed,
         cache_dir=cache_dir,
+        on_bad_rows=on_bad_rows,
     )
     out, result = write_ticks_file(
         request,
         out_format=out_format_choice(out_format),
         output_dir=output_dir,
     )
-    Console(highlight=False).print(f"{result.ticks.rows:,} ticks; wrote {out}")
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    _report_sources(console, result.sources)
+    console.print(f"{result.ticks.rows:,} ticks; wrote {out}")

@@ -152,10 +152,25 @@ class TickSet:
                 yield pending.popleft().result()
 
     def read(self) -> pa.Table:
-        """All ticks as one Arrow table."""
+        """All ticks as one Arrow table, with ``age_ns`` when the files carry it.
+
+        The schema is :data:`AGED_TICK_SCHEMA` when any file has ``age_ns`` (a file
+        without it reads as ``age_ns = 0``, its documented meaning), else ``TICK_SCHEMA``.
+        """
         if not self.files:
             return TICK_SCHEMA.empty_table()
-        return pa.concat_tables([pq.read_table(f.path, schema=TICK_SCHEMA) for f in self.files])
+        aged = ["age_ns" in pq.read_schema(f.path).names for f in self.files]
+        if not any(aged):
+            return pa.concat_tables([pq.read_table(f.path, schema=TICK_SCHEMA) for f in self.files])
+        tables = []
+        for f, has_age in zip(self.files, aged, strict=True):
+            if has_age:
+                tables.append(pq.read_table(f.path, schema=AGED_TICK_SCHEMA))
+                continue
+            table = pq.read_table(f.path, schema=TICK_SCHEMA)
+            zeros = pa.array(np.zeros(table.num_rows, np.int64))
+            tables.append(table.append_column(AGED_TICK_SCHEMA.field("age_ns"), zeros))
+        return pa.concat_tables(tables)
 
 
 def _arrays(table: pa.Table) -> TickArrays:

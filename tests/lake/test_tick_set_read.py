@@ -1,0 +1,54 @@
+"""``TickSet.read``: the optional ``age_ns`` column is kept, and absent means 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from seriesfactory._time import NS_PER_DAY
+from seriesfactory.lake.ticks import AGED_TICK_SCHEMA, TickSet, write_tick_set
+from seriesfactory.schema import TICK_SCHEMA
+from seriesfactory.sources.synthetic.base import TickArrays
+
+DAY0 = 19_723 * NS_PER_DAY  # 2024-01-01
+
+
+def _ticks(day: int, n: int) -> TickArrays:
+    ts = DAY0 + day * NS_PER_DAY + np.arange(n, dtype=np.int64) * 1_000_000
+    bid = 100.0 + np.arange(n, dtype=np.float64)
+    return TickArrays(ts, bid, bid + 0.5, np.full(n, 2.0), np.zeros(n))
+
+
+def _set(tmp_path: Path, chunks: list[TickArrays | tuple[TickArrays, np.ndarray]]) -> TickSet:
+    return write_tick_set(tmp_path / "set", key="k", chunks=chunks, info={})
+
+
+def test_aged_files_read_with_their_ages(tmp_path: Path) -> None:
+    age = np.array([0, 5, 7], dtype=np.int64)
+    ticks = _set(tmp_path, [(_ticks(0, 3), age), (_ticks(1, 2), np.array([3, 0], np.int64))])
+    table = ticks.read()
+    assert table.schema.equals(AGED_TICK_SCHEMA)
+    assert table.column("age_ns").to_pylist() == [0, 5, 7, 3, 0]
+    assert table.column("bid").to_pylist() == [100.0, 101.0, 102.0, 100.0, 101.0]
+
+
+def test_files_without_ages_read_as_the_plain_schema(tmp_path: Path) -> None:
+    table = _set(tmp_path, [_ticks(0, 3)]).read()
+    assert table.schema.equals(TICK_SCHEMA)
+    assert table.num_rows == 3
+
+
+def test_a_day_without_ages_reads_as_age_zero_beside_aged_days(tmp_path: Path) -> None:
+    ticks = _set(tmp_path, [_ticks(0, 2), (_ticks(1, 2), np.array([4, 9], np.int64))])
+    table = ticks.read()
+    assert table.schema.equals(AGED_TICK_SCHEMA)
+    assert table.column("age_ns").to_pylist() == [0, 0, 4, 9]
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    assert (np.diff(ts) > 0).all()
+
+
+def test_empty_set_reads_as_an_empty_plain_table(tmp_path: Path) -> None:
+    table = _set(tmp_path, []).read()
+    assert table.num_rows == 0 and table.schema.equals(TICK_SCHEMA)
