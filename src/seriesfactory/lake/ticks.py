@@ -45,9 +45,10 @@ MANIFEST = "manifest.json"
 AGED_TICK_SCHEMA = TICK_SCHEMA.append(pa.field("age_ns", pa.int64(), nullable=False))
 AgedChunk = tuple[TickArrays, "np.ndarray[Any, Any] | None", str, int]
 
-#: Tick files, chosen for decode speed at ~20 bytes a tick (see BENCHMARKS.md): delta-coded
-#: times; byte-stream-split prices and plain volumes (mostly zeros on one side) under LZ4;
-#: no dictionaries; statistics (min/max, for readers that skip row groups) for ``ts`` only.
+#: Tick files, chosen for encode and decode speed at ~25 bytes a tick (see BENCHMARKS.md):
+#: delta-coded times, byte-stream-split prices and plain volumes (mostly zeros on one side),
+#: all under LZ4 (zstd on the times saved 3% of the size for 22% more encoding time); no
+#: dictionaries; statistics (min/max, for readers that skip row groups) for ``ts`` only.
 PARQUET_OPTIONS: dict[str, Any] = {
     "use_dictionary": False,
     "write_statistics": ["ts"],
@@ -58,14 +59,14 @@ PARQUET_OPTIONS: dict[str, Any] = {
         "vbid": "PLAIN",
         "vask": "PLAIN",
     },
-    "compression": {"ts": "zstd", "bid": "lz4", "ask": "lz4", "vbid": "lz4", "vask": "lz4"},
+    "compression": "lz4",
 }
-#: The same for tick files with ``age_ns`` (delta-coded, zstd).
+#: The same for tick files with ``age_ns`` (delta-coded).
 AGED_PARQUET_OPTIONS: dict[str, Any] = {
     "use_dictionary": False,
     "write_statistics": ["ts"],
     "column_encoding": {**PARQUET_OPTIONS["column_encoding"], "age_ns": "DELTA_BINARY_PACKED"},
-    "compression": {**PARQUET_OPTIONS["compression"], "age_ns": "zstd"},
+    "compression": "lz4",
 }
 
 
