@@ -20,8 +20,8 @@ through ``series`` in under 60 s and under 2 GB.
    is not reused for gigabytes) and points ``SERIESFACTORY_BINANCE_DATA_URL``
    at it.
 3. Cold: ``seriesfactory series --sources binance --from 2024-01-01 --to
-   2024-02-01 --agg-step 60000`` on an empty cache (download, verify, trades
-   tier, ticks tier, 1-minute candles). Its wall time is printed.
+   2024-02-01 --agg-step 60000`` on an empty cache (download, verify, raw
+   files parsed into the ticks tier, 1-minute candles). Its wall time is printed.
 4. Warm: the same command with other steps (5 min, 15 min, 1 h, ...), so the
    aggregates tier cannot serve them and the ticks tier must: each in its own
    subprocess, timed from spawn to exit, with that child's own peak RSS
@@ -39,14 +39,13 @@ Usage::
     .venv/bin/python benchmarks/bench_exchange_month.py                # 31 days x 2 M rows
     .venv/bin/python benchmarks/bench_exchange_month.py --rows-per-day 3000000 --warm-runs 3
 
-Disk (measured): at 2 M rows a day the mirror takes 1.3 GB and the cache 3.6 GB
-more (raw tier copy of the archives 1.3 GB, trades tier, ticks tier 1.5 GB); at
-3 M rows a day 1.9 GB + 5.4 GB (ticks tier 2.2 GB). Both live under
+Disk (measured): at 3 M rows a day the mirror takes 1.9 GB and the cache 4.1 GB
+more (the raw tier's copy of the archives 1.9 GB, the ticks tier 2.2 GB). Both live under
 ``benchmarks/.work/month`` (``--work-dir``). The cache is deleted after the run
 unless ``--keep-cache`` (then ``--warm-only`` repeats the warm runs on it
 without the cold run); the mirror is kept for the next run (``rm -r`` it to
 free the space). Wall time at the default size on 2 cores: ~1 min generating
-(first run only), ~1 min cold, ~5 s per warm run.
+(first run only), ~0.5 min cold, ~5 s per warm run.
 """
 
 from __future__ import annotations
@@ -283,7 +282,7 @@ def main() -> None:
         if not args.warm_only:
             wall, rss, _ = run_child(series_args(cache, out, args.days, 60_000), env)
             tier = sum(p.stat().st_size for p in (cache / "ticks").rglob("*.parquet"))
-            print(f"cold (download, trades + ticks tiers, 1 m candles): {wall:6.1f} s, "
+            print(f"cold (download, raw + ticks tiers, 1 m candles): {wall:6.1f} s, "
                   f"peak RSS {_gb(rss)}; ticks tier {_gb(tier)} on disk")  # fmt: skip
         for step_ms in WARM_STEPS_MS[: args.warm_runs]:
             wall, rss, stdout = run_child(series_args(cache, out, args.days, step_ms), env)

@@ -69,6 +69,24 @@ def test_unpublished_month_falls_back_to_daily_files(mirror, tmp_path: Path) -> 
     ]
 
 
+def test_a_month_already_in_daily_files_asks_nothing(mirror, tmp_path: Path) -> None:
+    for d in range(1, 29):
+        rel = f"data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2023-02-{d:02d}.zip"
+        mirror.add_archive(mirror.roots[0], rel, f"1,1.0,1.0,1,1,{1675209600000 + d},true,true\n")
+    monthly = "/data/spot/monthly/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2023-02.zip.CHECKSUM"
+    plan, _ = plan_archives("spot", "aggTrades", "BTCUSDT", _day("2023-02-01"),
+                            _day("2023-03-01"), today_index=10**6)  # fmt: skip
+    runs = []
+    for url in (mirror.url, "http://127.0.0.1:9"):  # the second run has no server at all
+        settings = load_settings(env={}, binance_data_url=url, download_retries=0)
+        with Downloader(settings) as dl:
+            got = fetch_archives(plan, cache_dir=tmp_path, settings=settings, downloader=dl,
+                                 market="spot", kind="aggTrades", symbol="BTCUSDT")  # fmt: skip
+        runs.append([a.name for a, _ in got])
+    assert mirror.count(monthly) == 1  # asked once, by the first run (404)
+    assert runs[0] == runs[1] and len(runs[0]) == 28
+
+
 def _zip(tmp_path: Path, members: dict[str, bytes]) -> Path:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

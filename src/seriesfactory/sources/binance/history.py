@@ -160,12 +160,23 @@ def fetch_archives(
 ) -> list[tuple[Archive, Path]]:
     """Download (or reuse) every archive, verified; monthly 404 -> that month's daily files.
 
-    A daily file the server does not have (404) is left out: the venue had no
-    trading that day or the symbol did not exist. Every other failure raises.
+    A month whose monthly file is not in the raw tier but whose daily files all
+    are (an earlier run fell back to them) uses those, without a request, so a
+    warm run needs no server. A daily file the server does not have (404) is
+    left out: the venue had no trading that day or the symbol did not exist.
+    Every other failure raises.
     """
+
+    def cached(a: Archive) -> bool:
+        path = raw_path(cache_dir, a)
+        return path.is_file() and path.with_name(path.name + ".CHECKSUM").is_file()
 
     def one(a: Archive) -> list[tuple[Archive, Path]]:
         url = f"{settings.binance_data_url}/{a.path}"
+        if a.monthly and not cached(a):
+            dailies = [daily_archive(market, kind, symbol, d, interval) for d in a.days]
+            if all(cached(d) for d in dailies):
+                return [pair for part in downloader.map(one, dailies) for pair in part]
         try:
             return [(a, downloader.fetch_verified(url, raw_path(cache_dir, a)))]
         except MissingFileError:
