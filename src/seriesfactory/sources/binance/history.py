@@ -215,10 +215,9 @@ def iter_member_pieces(
 
     Same guards as :func:`read_single_member`. Pieces are views of the inflated
     blocks (a few MB each from ``block_bytes`` of compressed input), cut after
-    their last newline; the partial line at a
-    block's end is joined to the next block's first line, the only copy. The
-    CRC-32 and size are checked after the last block (a bad archive raises
-    there, before its last piece).
+    their last newline; the partial line at a block's end is joined to the next
+    block's first line, the only copy. The CRC-32 and size are checked after
+    the last block (a bad archive raises there, before its last piece).
     """
     try:
         with zipfile.ZipFile(path) as zf:
