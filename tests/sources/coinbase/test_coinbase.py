@@ -10,6 +10,7 @@ import pytest
 
 from seriesfactory._time import parse_date
 from seriesfactory.config import load_settings
+from seriesfactory.errors import SourceError
 from seriesfactory.pipeline.series import SeriesRequest, build_series
 from seriesfactory.sources.coinbase import history
 from seriesfactory.sources.coinbase.history import parse_ticker_lines
@@ -106,3 +107,50 @@ def test_rest_walk_splits_full_windows_and_series_runs(
     n = len(mirror.requests)
     build_series(req)
     assert len(mirror.requests) == n
+
+
+def test_today_is_fetched_up_to_now_on_every_run(mirror, tmp_path: Path) -> None:
+    import time
+
+    from seriesfactory.pipeline.series import TicksRequest, build_ticks
+
+    now_s = time.time()
+    today_s = int(now_s // 86_400 * 86_400)
+    # trades spread over today so far, plus yesterday's last minute
+    span = max(now_s - 5 - today_s, 0.0)
+    times = sorted([today_s - 30.0, today_s - 10.0]
+                   + [today_s + span * (i + 0.5) / 40 for i in range(40)])  # fmt: skip
+    trades = [
+        {"trade_id": str(500 + i), "product_id": "BTC-USD", "price": f"{30000 + i}.25",
+         "size": "0.5", "time": np.datetime_as_string(np.datetime64(int(t * 1e6), "us")) + "Z",
+         "side": "BUY" if i % 2 else "SELL"}
+        for i, t in enumerate(times)
+    ]  # fmt: skip
+
+    def ticker(q: dict[str, str]) -> bytes:
+        s, e = int(q["start"]), int(q["end"])
+        hits = [x for t, x in zip(times, trades, strict=True) if s <= t < e][::-1]
+        return json.dumps({"trades": hits}).encode()
+
+    path = "/api/v3/brokerage/market/products/BTC-USD/ticker"
+    mirror.handlers[path] = ticker
+    settings = load_settings(env={}, coinbase_api_url=mirror.url, coinbase_requests_per_s=1e6)
+    req = TicksRequest(sources="coinbase", quote="USD", from_ns=(today_s - 86_400) * 10**9,
+                       to_ns=time.time_ns(), cache_dir=tmp_path, settings=settings)  # fmt: skip
+    first = build_ticks(req)
+    assert first.ticks.rows == len(times)  # every trade a tick (no two share a time and side)
+    folder = tmp_path / "raw" / "coinbase" / "ticker" / "BTC-USD"
+    date = np.datetime_as_string(np.datetime64(today_s, "s"), unit="D")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{date}.partial.jsonl", np.datetime_as_string(np.datetime64(today_s - 86_400, "s"),
+                                                        unit="D") + ".jsonl"]
+    )  # fmt: skip
+    asked = mirror.count(path)
+    build_ticks(req)
+    # yesterday is reused; today is walked again (its windows up to now)
+    assert 0 < mirror.count(path) - asked <= 24
+    late = TicksRequest(sources="coinbase", quote="USD", from_ns=req.from_ns,
+                        to_ns=(today_s + 86_400 * 2) * 10**9, cache_dir=tmp_path,
+                        settings=settings)  # fmt: skip
+    with pytest.raises(SourceError, match="past today"):
+        build_ticks(late)

@@ -11,8 +11,9 @@ Trades come newest first. A day is walked in windows of ``WINDOW_S`` seconds; a
 window that returns ``LIMIT`` trades may hold more, so it is split in two halves
 (down to one second; a one-second window still full is an error). The bodies
 of a day are kept, as received, one per line, in the raw tier at
-``raw/coinbase/ticker/{PRODUCT}/{YYYY-MM-DD}.jsonl`` (only for days wholly in
-the past).
+``raw/coinbase/ticker/{PRODUCT}/{YYYY-MM-DD}.jsonl`` for days wholly in the
+past (reused), ``{YYYY-MM-DD}.partial.jsonl`` for today up to now (rewritten on
+every run).
 
 ``side`` is the **maker** side: ``SELL`` means a resting sell order was hit, so
 the taker bought (+1); ``BUY`` means the taker sold (-1). The recorded body
@@ -55,11 +56,17 @@ def _get(dl: Downloader, url: str, pause: Callable[[], None]) -> bytes:
 
 
 def _walk_day(
-    product: str, day: int, settings: Settings, dl: Downloader, pause: Callable[[], None]
+    product: str,
+    day: int,
+    settings: Settings,
+    dl: Downloader,
+    pause: Callable[[], None],
+    end_s: int | None = None,
 ) -> list[bytes]:
+    """The bodies of ``day`` (days since 1970-01-01), up to ``end_s`` when it is today."""
     base = f"{settings.coinbase_api_url}/api/v3/brokerage/market/products/{product}/ticker"
     start_s = day * 86_400
-    end_s = start_s + 86_400
+    end_s = start_s + 86_400 if end_s is None else min(end_s, start_s + 86_400)
     todo = [(s, min(s + WINDOW_S, end_s)) for s in range(start_s, end_s, WINDOW_S)]
     bodies: list[bytes] = []
     while todo:
@@ -90,8 +97,14 @@ def fetch_days(
     settings: Settings,
     downloader: Downloader,
 ) -> list[Path]:
-    """One raw ``.jsonl`` per day of ``[from_ns, to_ns)`` (reused when present)."""
-    today = time.time_ns() // NS_PER_DAY
+    """One raw ``.jsonl`` per day of ``[from_ns, to_ns)``.
+
+    A past day's file is reused when present. Today's part up to
+    ``min(to_ns, now)`` goes to ``{date}.partial.jsonl``, fetched again on every
+    run (the day is still growing); days after today are an error.
+    """
+    now_ns = time.time_ns()
+    today = now_ns // NS_PER_DAY
     interval = 1.0 / settings.coinbase_requests_per_s
     last = [0.0]
 
@@ -103,10 +116,17 @@ def fetch_days(
 
     out: list[Path] = []
     for day in range(from_ns // NS_PER_DAY, (to_ns - 1) // NS_PER_DAY + 1):
-        if day >= today:
-            raise SourceError("coinbase: only whole past days are fetched; end the range earlier")
+        if day > today:
+            raise SourceError("coinbase: the range reaches past today (UTC); end it at now")
         date = (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
-        dest = cache_dir / "raw" / "coinbase" / "ticker" / product / f"{date}.jsonl"
+        folder = cache_dir / "raw" / "coinbase" / "ticker" / product
+        if day == today:
+            end_s = -(-min(to_ns, now_ns) // 10**9)  # whole seconds, rounded up
+            bodies = _walk_day(product, day, settings, downloader, pause, end_s)
+            dest = atomic_write_bytes(folder / f"{date}.partial.jsonl", b"\n".join(bodies) + b"\n")
+            out.append(dest)
+            continue
+        dest = folder / f"{date}.jsonl"
         if not dest.is_file():
             bodies = _walk_day(product, day, settings, downloader, pause)
             atomic_write_bytes(dest, b"\n".join(bodies) + b"\n")
