@@ -104,6 +104,12 @@ def test_export_round_trip_and_csv_output(tmp_path: Path) -> None:
         == 0
     )
     assert pq.read_table(tmp_path / "c.parquet")["tick_count"].to_pylist() == [10] * 10
+    # --out-format (as the other commands) and its older spelling --format override the suffix
+    for option in ("--out-format", "--format"):
+        out = tmp_path / f"as-csv{option}.bin"
+        args = ["bars", "export", "--input", str(built), "--output", str(out), option, "csv"]
+        assert main(args) == 0
+        assert pacsv.read_csv(out)["vwap"].to_pylist() == table["vwap"].to_pylist()
 
 
 def test_errors_are_one_line_with_exit_status(

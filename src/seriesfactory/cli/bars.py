@@ -100,7 +100,9 @@ def build(
     emit_partial: Annotated[
         bool, typer.Option("--emit-partial", help="Add the unfinished last bar, flagged.")
     ] = False,
-    fmt: Annotated[str, typer.Option("--format", help="parquet or csv (default: by suffix).")] = "",
+    fmt: Annotated[
+        str, typer.Option("--out-format", "--format", help="parquet or csv (default: by suffix).")
+    ] = "",
     state_file: Annotated[
         Path | None,
         typer.Option("--state", help="Builder state JSON: continued from if present, then saved."),
@@ -217,7 +219,9 @@ def load_state(path: Path, spec: BarSpec) -> BarBuilder:
 def export(
     input_file: Annotated[Path, typer.Option("--input", help="Bars built by 'bars build'.")],
     output: Annotated[Path, typer.Option("--output", help="Output file.")],
-    fmt: Annotated[str, typer.Option("--format", help="parquet or csv (default: by suffix).")] = "",
+    fmt: Annotated[
+        str, typer.Option("--out-format", "--format", help="parquet or csv (default: by suffix).")
+    ] = "",
 ) -> None:
     """Read built bars (Parquet or CSV) and write them out as Parquet or CSV."""
     if not input_file.is_file():
