@@ -33,6 +33,7 @@ import zstandard
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 __all__ = [
     "BinanceDepthBook",
@@ -227,12 +228,18 @@ class ReplayServer:
     ) -> None:
         index = 0
         while feed.cursor < len(feed.messages):
+            if ws.state is not State.OPEN:
+                # Closing (the client asked, e.g. to resync): take nothing more from the
+                # shared feed, whose next messages belong to the client's next session.
+                # A pump asleep in ``pace`` would otherwise take one and fail to send it.
+                return
             if faults.close_after is not None and index >= faults.close_after:
                 ws.transport.abort()
                 return
             if faults.stall_after is not None and index >= faults.stall_after:
                 return
-            text = feed.messages[feed.cursor]
+            taken = feed.cursor
+            text = feed.messages[taken]
             feed.cursor += 1
             if self.on_send is not None:
                 self.on_send(text)
@@ -243,12 +250,14 @@ class ReplayServer:
                 sent.append(MISSHAPEN_TEXT)
                 await ws.send(MISSHAPEN_TEXT)
             if index not in faults.drop:
-                for _ in range(2 if index in faults.duplicate else 1):
+                for copy in range(2 if index in faults.duplicate else 1):
                     sent.append(text)
                     try:
                         await ws.send(text)
                     except ConnectionClosed:
                         sent.pop()  # refused before any byte was written
+                        if copy == 0 and feed.cursor == taken + 1:
+                            feed.cursor = taken  # not delivered, nothing taken since: put back
                         raise
             index += 1
             if self.pace is not None and index % self.pace[0] == 0:
