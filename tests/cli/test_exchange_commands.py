@@ -41,6 +41,7 @@ def test_download_then_cache_ls_gc_clear(env: Path, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "2 archive(s) verified; 1 day(s) not on the server" in out
     assert (cache / "raw" / "binance" / DAY1).is_file()
+    assert (cache / "raw" / "binance" / (DAY1 + ".sha256")).is_file()  # a side file
     assert main(["cache", "ls", "--cache-dir", str(cache)]) == 0
     assert "2 raw file(s)" in capsys.readouterr().out
     # make DAY1 old: retention removes it with its checksum
@@ -49,7 +50,7 @@ def test_download_then_cache_ls_gc_clear(env: Path, capsys: pytest.CaptureFixtur
         os.utime(p, (old, old))
     assert main(["cache", "gc", "--cache-dir", str(cache)]) == 0
     assert "removed 1 expired" in capsys.readouterr().out
-    assert not (cache / "raw" / "binance" / DAY1).exists()
+    assert not [p.name for p in (cache / "raw" / "binance").rglob("*2024-01-01*")]
     assert (cache / "raw" / "binance" / DAY2).is_file()
     assert main(["cache", "clear", "--yes", "--cache-dir", str(cache)]) == 0
     assert not (cache / "raw").exists()

@@ -8,7 +8,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from seriesfactory.lake.atomic import HashingWriter, file_sha256
+from seriesfactory.lake.atomic import HashingWriter
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_hash_while_writing_equals_the_files_hash(tmp_path: Path) -> None:

@@ -12,10 +12,9 @@ from seriesfactory._time import NS_PER_DAY, parse_date
 from seriesfactory.cli import main
 from seriesfactory.config import Settings, load_settings
 from seriesfactory.errors import SourceError
-from seriesfactory.pipeline import exchange
 from seriesfactory.pipeline.exchange import ensure_trades
 from seriesfactory.pipeline.raw_files import missing_days_warning
-from seriesfactory.raw.download import Downloader
+from seriesfactory.raw import download, hashes
 
 
 def _settings(mirror) -> Settings:
@@ -107,18 +106,28 @@ def test_cli_prints_one_warning_line(
     ]
 
 
-def test_verified_archive_is_hashed_once(
+def test_verified_archive_is_read_for_its_hash_once(
     mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rel = _spot(mirror, "2024-01-01")
     digest = hashlib.sha256((mirror.roots[0] / rel).read_bytes()).hexdigest()
-    with Downloader(_settings(mirror)) as dl:
-        dest = dl.fetch_verified(f"{mirror.url}/{rel}", tmp_path / "a.zip")
-        assert dl.verified_sha256 == {dest: digest}
+    read: list[str] = []
+    real = hashes.hash_file
 
-    def no_rehash(path: Path) -> str:
-        raise AssertionError(f"{path} hashed a second time")
+    def counted(path: Path) -> str:
+        read.append(path.name)
+        return real(path)
 
-    monkeypatch.setattr(exchange, "file_sha256", no_rehash)
-    for _ in range(2):  # downloaded, then reused from the cache: the checksum's hash each time
+    monkeypatch.setattr(hashes, "hash_file", counted)
+    monkeypatch.setattr(download, "hash_file", counted)
+    # downloaded and hashed, then reused from the cache: the remembered hash each time
+    for _ in range(3):
         assert _ensure(mirror, tmp_path, "binance", "2024-01-02").raw_hashes() == [digest]
+    assert read == [Path(rel).name]
+    # the archive replaced under the same name (new inode): read again and checked
+    path = tmp_path / "c" / "raw" / "binance" / rel
+    copy = path.with_name("copy")
+    copy.write_bytes(path.read_bytes())
+    copy.replace(path)
+    assert _ensure(mirror, tmp_path, "binance", "2024-01-02").raw_hashes() == [digest]
+    assert read == [Path(rel).name] * 2

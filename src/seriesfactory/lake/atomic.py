@@ -29,7 +29,6 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_parquet",
-    "file_sha256",
     "key_sha256",
 ]
 
@@ -150,15 +149,6 @@ class HashingWriter:
     def hexdigest(self) -> str:
         """SHA-256 (hex) of every byte written so far."""
         return self._hash.hexdigest()
-
-
-def file_sha256(path: Path, *, chunk_size: int = 1 << 22) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk_size):
-            h.update(block)
-    return h.hexdigest()
 
 
 def key_sha256(obj: Any) -> str:

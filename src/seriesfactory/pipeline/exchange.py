@@ -23,12 +23,13 @@ from seriesfactory._threads import prefetch
 from seriesfactory._time import NS_PER_DAY
 from seriesfactory.config import Settings
 from seriesfactory.errors import DataError, InputError, SourceError
-from seriesfactory.lake.atomic import file_sha256, key_sha256
+from seriesfactory.lake.atomic import key_sha256
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.lake.trades import IngestRecord, TradeStore
 from seriesfactory.pipeline.raw_files import day_dates, fetch_binance, missing_days_warning
 from seriesfactory.raw import cache as raw_cache
 from seriesfactory.raw.download import Downloader
+from seriesfactory.raw.hashes import raw_sha256
 from seriesfactory.sources.binance.history import (
     MARKETS,
     ArchiveKind,
@@ -233,10 +234,11 @@ def _raw_files(
             "check the pair, the dates and the mirror URL"
         )
     for path in files.paths:
-        raw_cache.touch(path)
-        # A verified archive's hash is known from its checksum check: not read again.
+        # A verified archive's hash is known from its checksum check; any other
+        # raw file's is remembered beside it while the file is unchanged.
         if path not in files.sha256:
-            files.sha256[path] = file_sha256(path)
+            files.sha256[path] = raw_sha256(path)
+        raw_cache.touch(path)
     return symbol, files
 
 

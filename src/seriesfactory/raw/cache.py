@@ -2,10 +2,13 @@
 
 Layout: ``{cache_dir}/raw/{venue}/{path as on the server}``, e.g.
 ``raw/binance/data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2025-01-01.zip``
-beside its ``.CHECKSUM``. An archive and its checksum file form one *entry*.
+beside its ``.CHECKSUM`` and its remembered hash ``.sha256``
+(:mod:`seriesfactory.raw.hashes`). A file and its side files form one *entry*.
 
-*Last used* is the file's modification time: the pipeline touches an entry each
-time it reads it (:func:`touch`). ``gc`` applies two rules, in this order:
+*Last used* is the newest modification time among an entry's files: the
+pipeline touches an entry each time it reads it (:func:`touch`), on its side
+files when it has any, so the data file's own modification time stays as
+written (its remembered hash depends on it). ``gc`` applies two rules, in this order:
 
 1. retention: an entry unused for more than ``raw_retention_days`` is removed;
 2. size: while the total size exceeds ``raw_max_bytes``, the least recently
@@ -26,10 +29,11 @@ from pathlib import Path
 
 from seriesfactory.lake.atomic import TMP_PREFIX
 from seriesfactory.raw.download import PARTIAL_PREFIX
+from seriesfactory.raw.hashes import SUFFIX as HASH_SUFFIX
 
 __all__ = ["GcReport", "RawEntry", "clear", "gc", "list_entries", "raw_root", "touch"]
 
-_SIDECARS = (".CHECKSUM",)
+_SIDECARS = (".CHECKSUM", HASH_SUFFIX)
 _STALE_TEMP_S = 3600.0
 
 
@@ -80,20 +84,25 @@ def list_entries(cache_dir: Path) -> list[RawEntry]:
                 last_used_s=max(s.st_mtime for s in stats),
             )
         )
-    # A checksum file whose archive is gone is an entry of its own (removed by gc).
-    for p in root.rglob("*.CHECKSUM"):
-        if not p.with_name(p.name.removesuffix(".CHECKSUM")).exists():
-            st = p.stat()
-            entries.append(RawEntry(p.relative_to(root), (p,), st.st_size, st.st_mtime))
+    # A side file whose data file is gone is an entry of its own (removed by gc).
+    for suffix in _SIDECARS:
+        for p in root.rglob(f"*{suffix}"):
+            if not _is_temp(p) and not p.with_name(p.name.removesuffix(suffix)).exists():
+                st = p.stat()
+                entries.append(RawEntry(p.relative_to(root), (p,), st.st_size, st.st_mtime))
     entries.sort(key=lambda e: (e.last_used_s, str(e.path)))
     return entries
 
 
 def touch(path: Path) -> None:
-    """Mark a raw file (and its side files) as used now."""
-    for f in (path, *(path.with_name(path.name + s) for s in _SIDECARS)):
+    """Mark a raw file as used now: its side files, or the file itself if it has none."""
+    touched = False
+    for f in (path.with_name(path.name + s) for s in _SIDECARS):
         with contextlib.suppress(FileNotFoundError):
             os.utime(f)
+            touched = True
+    if not touched:
+        os.utime(path)
 
 
 def _remove(entry: RawEntry) -> int:

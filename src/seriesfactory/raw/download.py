@@ -25,7 +25,6 @@ raises :class:`~seriesfactory.errors.IntegrityError`.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import hashlib
 import os
 import random
 import tempfile
@@ -39,11 +38,11 @@ import httpx
 
 from seriesfactory.config import Settings
 from seriesfactory.errors import IntegrityError, NetworkError, SourceError
+from seriesfactory.raw.hashes import forget_sha256, hash_file, raw_sha256
 
 __all__ = ["Downloader", "MissingFileError", "backoff_delay_s", "parse_checksum"]
 
 PARTIAL_PREFIX = ".partial-"
-_CHUNK = 1 << 20
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -70,14 +69,6 @@ def parse_checksum(text: str, *, url: str) -> str:
     if len(token) != 64 or any(c not in "0123456789abcdefABCDEF" for c in token):
         raise IntegrityError(f"{url}: not a sha256 checksum file (got {text[:80]!r})")
     return token.lower()
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(_CHUNK):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -185,32 +176,37 @@ class Downloader:
         """Download an archive and its ``url + '.CHECKSUM'``; verify; retry a mismatch once.
 
         A file already present under ``dest`` with a matching checksum file is
-        re-verified and reused without network traffic. The verified hash is
-        kept in :attr:`verified_sha256` under ``dest``.
+        re-verified (against its remembered hash while the file is unchanged:
+        :mod:`seriesfactory.raw.hashes`) and reused without network traffic. The
+        verified hash is kept in :attr:`verified_sha256` under ``dest``.
         """
         sums = dest.with_name(dest.name + ".CHECKSUM")
         if dest.is_file() and sums.is_file():
             expected = parse_checksum(sums.read_text(), url=str(sums))
-            if _sha256(dest) == expected:
+            if raw_sha256(dest) == expected:
                 self.verified_sha256[dest] = expected
                 return dest
-            for p in (dest, sums):
-                p.unlink(missing_ok=True)
+            self._discard(dest, sums)
         got = expected = ""
         for _ in range(2):
             self.fetch(url + ".CHECKSUM", sums)
             expected = parse_checksum(sums.read_text(), url=url + ".CHECKSUM")
             self.fetch(url, dest)
-            got = _sha256(dest)
+            got = hash_file(dest)
             if got == expected:
                 self.verified_sha256[dest] = got
                 return dest
-            for p in (dest, sums):
-                p.unlink(missing_ok=True)
+            self._discard(dest, sums)
         raise IntegrityError(
             f"{url}: sha256 {got} does not match its .CHECKSUM {expected} after downloading "
             "both twice; the file may be being republished: try again later"
         )
+
+    @staticmethod
+    def _discard(dest: Path, sums: Path) -> None:
+        forget_sha256(dest)
+        for p in (dest, sums):
+            p.unlink(missing_ok=True)
 
     def map(self, func: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """Run ``func`` over ``items`` with at most ``download_concurrency`` at once, in order."""

@@ -141,10 +141,12 @@ def test_today_is_fetched_up_to_now_on_every_run(mirror, tmp_path: Path) -> None
     assert first.ticks.rows == len(times)  # every trade a tick (no two share a time and side)
     folder = tmp_path / "raw" / "coinbase" / "ticker" / "BTC-USD"
     date = np.datetime_as_string(np.datetime64(today_s, "s"), unit="D")
+    day_files = [f"{date}.partial.jsonl", np.datetime_as_string(
+        np.datetime64(today_s - 86_400, "s"), unit="D") + ".jsonl"]  # fmt: skip
+    # each with its remembered hash (raw/hashes.py)
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [f"{date}.partial.jsonl", np.datetime_as_string(np.datetime64(today_s - 86_400, "s"),
-                                                        unit="D") + ".jsonl"]
-    )  # fmt: skip
+        day_files + [f"{name}.sha256" for name in day_files]
+    )
     asked = mirror.count(path)
     build_ticks(req)
     # yesterday is reused; today is walked again (its windows up to now)
