@@ -27,8 +27,9 @@ through ``series`` in under 60 s and under 2 GB.
    subprocess, timed from spawn to exit, with that child's own peak RSS
    (``os.wait4``), against the target; prints the ratios to 60 s and 2 GB.
 5. Where a warm run's time goes, in this process: the ticks stage
-   (``build_ticks``: the cached archives are re-verified against their
-   checksums and the tick set is found by its key), then the tick set streamed
+   (``build_ticks``: the cached archives are checked against their
+   checksums, by their remembered hashes while unchanged, and the tick set is
+   found by its key), then the tick set streamed
    through the aggregation (decode on threads overlapped with the numba
    kernel), with the time spent inside the kernel calls summed (the kernel
    share). The rest of a child's wall time is interpreter start, imports and
@@ -205,7 +206,8 @@ def kernel_share(
     """Ticks; seconds of the warm ticks stage, of the aggregation stage, inside the kernel calls.
 
     The ticks stage is :func:`build_ticks` on a warm cache: the raw archives are checked
-    against their checksums (re-hashed) and the tick set is found by its key.
+    against their checksums (by their remembered hashes: ``raw/hashes.py``) and the tick
+    set is found by its key.
     """
     from seriesfactory._time import parse_date
     from seriesfactory.config import load_settings
@@ -294,7 +296,7 @@ def main() -> None:
                 f"({rss / TARGET_BYTES:.2f} of 2 GB)  [{served}]"
             )
         rows, ticks_s, stage, in_kernel = kernel_share(cache, args.days, WARM_STEPS_MS[0], url)
-    print(f"in-process, warm: ticks stage (archives re-verified, tick set found) {ticks_s:.2f} s")
+    print(f"in-process, warm: ticks stage (archives checked, tick set found) {ticks_s:.2f} s")
     print(f"ticks: {rows:,}; aggregation stage {stage:.2f} s "
           f"({rows / stage / 1e6:.1f} M ticks/s), inside the kernel {in_kernel:.2f} s "
           f"({in_kernel / stage:.0%} of the stage)")  # fmt: skip
