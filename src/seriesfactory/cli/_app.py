@@ -39,6 +39,12 @@ app = typer.Typer(
 CacheDir = Annotated[Path, typer.Option("--cache-dir", help="Cache directory.")]
 Config = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
 OutFormat = Annotated[str, typer.Option("--out-format", help="parquet or csv.")]
+OutputDir = Annotated[Path, typer.Option("--output-dir", help="Output directory.")]
+Base = Annotated[str, typer.Option("--base", help="Base asset, e.g. BTC.")]
+Quote = Annotated[str, typer.Option("--quote", help="Quote asset, e.g. USDT.")]
+OnBadRows = Annotated[
+    str, typer.Option("--on-bad-rows", help="Malformed exchange rows: error or skip.")
+]
 
 
 def fail(message: str) -> None:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from seriesfactory._time import format_range_part, parse_date
-from seriesfactory.cli._app import app
+from seriesfactory.cli._app import Base, CacheDir, Config, Quote, app
 from seriesfactory.config import load_settings
 from seriesfactory.errors import InputError
 from seriesfactory.lake.atomic import atomic_write_parquet
@@ -34,12 +34,12 @@ def download(
         str,
         typer.Option("--source", help="binance, binance-usdm, binance-coinm, bybit, coinbase."),
     ] = "binance",
-    base: Annotated[str, typer.Option("--base")] = "BTC",
-    quote: Annotated[str, typer.Option("--quote")] = "USDT",
+    base: Base = "BTC",
+    quote: Quote = "USDT",
     kind: Annotated[str, typer.Option("--kind", help="aggTrades, trades or klines.")] = "aggTrades",
     interval: Annotated[str, typer.Option("--interval", help="Kline interval, e.g. 1m.")] = "1m",
-    cache_dir: Annotated[Path, typer.Option("--cache-dir")] = Path("cache"),
-    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    cache_dir: CacheDir = Path("cache"),
+    config: Config = None,
     candles_dir: Annotated[
         Path | None,
         typer.Option("--candles-dir", help="With --kind klines: also write the candles here."),

@@ -11,7 +11,16 @@ import typer
 from rich.console import Console
 
 from seriesfactory._time import parse_date
-from seriesfactory.cli._app import CacheDir, OutFormat, app, out_format_choice
+from seriesfactory.cli._app import (
+    Base,
+    CacheDir,
+    OnBadRows,
+    OutFormat,
+    OutputDir,
+    Quote,
+    app,
+    out_format_choice,
+)
 from seriesfactory.errors import InputError
 from seriesfactory.pipeline.raw_files import missing_days_warning
 from seriesfactory.pipeline.series import (
@@ -25,8 +34,6 @@ from seriesfactory.pipeline.series import (
 from seriesfactory.reports.preview import render_preview
 from seriesfactory.transforms.aggregates import AggregationParams
 
-Base = Annotated[str, typer.Option("--base", help="Base asset, e.g. BTC.")]
-Quote = Annotated[str, typer.Option("--quote", help="Quote asset, e.g. USDT.")]
 Sources = Annotated[
     str,
     typer.Option(
@@ -39,10 +46,6 @@ To = Annotated[
     str, typer.Option("--to", help="End day, YYYY-MM-DD (exclusive, 00:00 UTC) or 'now'.")
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the generative models.")]
-OutputDir = Annotated[Path, typer.Option("--output-dir", help="Output directory.")]
-OnBadRows = Annotated[
-    str, typer.Option("--on-bad-rows", help="Malformed exchange rows: error or skip.")
-]
 
 
 def _bad_rows(sources: list[dict[str, Any]]) -> int:

@@ -12,8 +12,13 @@ from rich.console import Console
 
 from seriesfactory._time import format_range_part
 from seriesfactory.cli._app import (
+    Base,
+    CacheDir,
     Config,
+    OnBadRows,
     OutFormat,
+    OutputDir,
+    Quote,
     app,
     day_range_ns,
     on_bad_rows_choice,
@@ -33,13 +38,13 @@ def trades(
     source: Annotated[
         str, typer.Option("--source", help="binance, binance-usdm, binance-coinm.")
     ] = "binance",
-    base: Annotated[str, typer.Option("--base")] = "BTC",
-    quote: Annotated[str, typer.Option("--quote")] = "USDT",
+    base: Base = "BTC",
+    quote: Quote = "USDT",
     kind: Annotated[str, typer.Option("--kind", help="aggTrades or trades.")] = "aggTrades",
-    on_bad_rows: Annotated[str, typer.Option("--on-bad-rows", help="error or skip.")] = "error",
+    on_bad_rows: OnBadRows = "error",
     out_format: OutFormat = "parquet",
-    cache_dir: Annotated[Path, typer.Option("--cache-dir")] = Path("cache"),
-    output_dir: Annotated[Path, typer.Option("--output-dir")] = Path("output"),
+    cache_dir: CacheDir = Path("cache"),
+    output_dir: OutputDir = Path("output"),
     config: Config = None,
 ) -> None:
     """Fetch what is missing, then write the trades (ts, price, qty, side, trade_id) to a file."""
