@@ -13,7 +13,14 @@ from seriesfactory.cli import main
 from seriesfactory.raw.readers import RawRecord, read_records
 from seriesfactory.sources._book_base import get_parser
 from seriesfactory.transforms.book import nb
-from seriesfactory.transforms.book.api import BookBuilder, parse_records, rebuild
+from seriesfactory.transforms.book.api import (
+    MESSAGE_DTYPE,
+    BookBuilder,
+    BookResult,
+    BookRows,
+    parse_records,
+    rebuild,
+)
 from seriesfactory.transforms.book.report import gap_table, ticker_check, verify_report
 
 
@@ -184,3 +191,38 @@ def test_cli_snapshots_and_verify(shared_real: Path, tmp_path: Path, capsys) -> 
         == 2
     )
     assert main(["book", "verify", *args, "--venue", "nowhere", "--symbol", "X"]) == 2
+
+
+def test_gap_table_one_row_per_gap_until_its_resync() -> None:
+    """Hand-made statuses: a gap's later markers fold into it until the resync."""
+    plan = [  # (ts, status, expect, first_id)
+        (10, nb.ST_SNAPSHOT, -1, 100),
+        (20, nb.ST_APPLIED, -1, 101),
+        (30, nb.ST_GAP, 102, 105),  # the book finds a lost diff
+        (31, nb.ST_MARKER, -1, 0),  # the recorder's record of the same gap: folded
+        (40, nb.ST_UNSYNCED, -1, 106),
+        (50, nb.ST_RESYNC, -1, 200),
+        (60, nb.ST_MARKER, -1, 0),  # a cut connection: a new gap
+        (65, nb.ST_MARKER, -1, 0),  # and its close while resyncing: folded
+        (70, nb.ST_RESYNC, -1, 300),
+        (80, nb.ST_GAP, 301, 303),  # never resynced
+        (90, nb.ST_MARKER, -1, 0),  # folded
+    ]
+    msgs = np.zeros(len(plan), MESSAGE_DTYPE)
+    for k, (ts, st, expect, first) in enumerate(plan):
+        msgs[k]["ts"], msgs[k]["status"], msgs[k]["expect"], msgs[k]["first_id"] = (
+            ts, st, expect, first,
+        )  # fmt: skip
+    res = BookResult(
+        venue="binance", symbol="X", interval_ns=0, depth=1, price_decimals=2, messages=msgs,
+        rows=BookRows.concat([], 1), trades=np.zeros(0), tickers=[], parser_stats={},
+    )  # fmt: skip
+    table = gap_table(res)
+    got = {name: table.column(name).cast("int64").to_pylist() for name in ("ts", "resync_ts")}
+    got |= {name: table.column(name).to_pylist() for name in table.column_names if name not in got}
+    assert got["ts"] == [30, 60, 80]
+    assert got["kind"] == ["sequence", "marker", "sequence"]
+    assert got["expected_id"] == [102, None, 301] and got["got_id"] == [105, None, 303]
+    assert got["resync_ts"] == [50, 70, None]
+    assert got["duration_ns"] == [20, 10, None]
+    assert verify_report(res)["statuses"]["gap_marker"] == 4  # every marker still counted

@@ -102,14 +102,24 @@ def snapshot_table(res: BookResult) -> pa.Table:
 
 def gap_table(res: BookResult) -> pa.Table:
     """One row per gap: ``ts`` (seen), ``kind`` (sequence / marker), ``expected_id``,
-    ``got_id``, ``resync_ts`` (null if never), ``duration_ns`` (resync - seen)."""
+    ``got_id``, ``resync_ts`` (null if never), ``duration_ns`` (resync - seen).
+
+    A gap lasts until the next resync; a later gap or marker before that resync
+    (the recorder's own record of the sequence gap the book just found, a close
+    while resyncing) is part of the same gap, not a row of its own. The message
+    statuses still count each one.
+    """
     m = res.messages
     status = m["status"]
     gap_at = np.flatnonzero((status == nb.ST_GAP) | (status == nb.ST_MARKER))
     resyncs = np.flatnonzero(status == nb.ST_RESYNC)
     ts, kind, expected, got, resync_ts = [], [], [], [], []
+    open_gap = -1  # the resync index the last row waits for
     for i in gap_at:
-        j = np.searchsorted(resyncs, i)
+        j = int(np.searchsorted(resyncs, i))
+        if j == open_gap:
+            continue  # no resync since the last row: the same gap
+        open_gap = j
         ts.append(int(m["ts"][i]))
         kind.append("sequence" if status[i] == nb.ST_GAP else "marker")
         expected.append(int(m["expect"][i]) if m["expect"][i] >= 0 else None)
