@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import itertools
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seriesfactory._time import NS_PER_DAY
+from seriesfactory.errors import IntegrityError
 from seriesfactory.lake.trades import TradeStore
 from seriesfactory.schema import TRADE_SCHEMA
 
@@ -84,3 +87,27 @@ def test_files_of_the_earlier_format_read_back_the_same_values(tmp_path: Path) -
     encodings = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(6)}
     assert "BYTE_STREAM_SPLIT" in encodings["price"]
     assert "DELTA_BINARY_PACKED" in encodings["ts"]
+
+
+def test_a_raw_file_failing_part_way_leaves_the_tier_as_it_was(tmp_path: Path) -> None:
+    """All or nothing: day files of a failed stream are never renamed into place."""
+    store = TradeStore(tmp_path, "binance", "BTCUSDT")
+    earlier = _trades([1_000, 5, 5])  # day 1 from an earlier raw file
+    store.ingest(earlier, raw_sha256="a" * 64, raw_name="a.zip", bad_lines=[])
+    before = _snapshot(tmp_path)
+    three_days = _trades([10, *[NS_PER_DAY // 2] * 5])  # days 1, 2 and 3
+
+    def pieces() -> Iterator[pa.Table]:
+        yield three_days.slice(0, 4)  # day 1 complete, day 2 begun
+        yield three_days.slice(4, 1)
+        raise IntegrityError("x.zip: CRC or size mismatch in 'x.csv'; delete it")
+
+    with pytest.raises(IntegrityError, match="CRC"):
+        store.ingest_stream(pieces(), raw_sha256="b" * 64, raw_name="x.zip", bad_lines=[])
+    after = _snapshot(tmp_path)
+    assert after.keys() == before.keys() and all(after[k].equals(v) for k, v in before.items())
+    assert store.record("b" * 64) is None
+    assert [p.name for p in tmp_path.rglob("*") if p.name.startswith(".tmp-")] == []
+    # the same stream without the fault lands whole
+    rec = store.ingest_stream([three_days], raw_sha256="b" * 64, raw_name="x.zip", bad_lines=[])
+    assert rec.days == ("20240101", "20240102", "20240103") and rec.rows == 6

@@ -5,8 +5,9 @@ Layout under ``{cache_dir}/trades/``::
     {venue}/{symbol}/{YYYY}/{MM}/{YYYYMMDD}.parquet      TRADE_SCHEMA, time-ordered
     {venue}/{symbol}/_ingested/{sha256[:32]}.json         one record per raw file ingested
 
-A raw file is ingested once: its record (written last, after its day files)
-lists the days it produced and the bad rows it skipped. Re-ingesting a raw file
+A raw file is ingested once, all or nothing: its day files are renamed into
+place only after the whole file was read, and its record (written last, after
+its day files) lists the days it produced and the bad rows it skipped. Re-ingesting a raw file
 whose record exists and whose day files are all present does nothing, so
 running twice equals running once.
 """
@@ -139,8 +140,12 @@ class TradeStore:
     ) -> IngestRecord:
         """Like :meth:`ingest` for a raw file read in time-ordered pieces.
 
-        ``bad_lines`` may grow while ``tables`` is consumed (the parser appends
-        to it); the record is written after the last piece.
+        All or nothing: each day file is written under a temporary name, and the
+        day files are renamed into place only after the last piece (a raw file
+        that fails part-way — a bad row, a CRC-32 mismatch found at its end —
+        leaves the tier as it was, earlier day files included). ``bad_lines``
+        may grow while ``tables`` is consumed (the parser appends to it); the
+        record is written after the day files.
         """
         meta = {b"seriesfactory.raw_sha256": raw_sha256.encode(),
                 b"seriesfactory.raw_name": raw_name.encode()}  # fmt: skip
@@ -148,7 +153,7 @@ class TradeStore:
         names: list[str] = []
         rows = 0
         writer: pq.ParquetWriter | None = None
-        ctx: Any = None
+        pending: list[Any] = []  # atomic_path contexts, entered, renamed at the end
         try:
             for table in tables:
                 ts = table.column("ts").cast(pa.int64()).to_numpy()
@@ -161,9 +166,9 @@ class TradeStore:
                     if not names or names[-1] != name:
                         if writer is not None:
                             writer.close()
-                            ctx.__exit__(None, None, None)
                         ctx = atomic_path(self.day_path(name))
                         tmp = ctx.__enter__()
+                        pending.append(ctx)
                         writer = pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS)
                         names.append(name)
                     assert writer is not None
@@ -171,13 +176,15 @@ class TradeStore:
                     rows += hi - lo
             if writer is not None:
                 writer.close()
-                ctx.__exit__(None, None, None)
                 writer = None
         except BaseException as exc:
             if writer is not None:
                 writer.close()
+            for ctx in pending:  # every temporary file removed, nothing renamed
                 ctx.__exit__(type(exc), exc, exc.__traceback__)
             raise
+        for ctx in pending:
+            ctx.__exit__(None, None, None)
         rec = IngestRecord(
             raw_sha256, raw_name, tuple(names), rows, len(bad_lines), tuple(bad_lines[:100])
         )
