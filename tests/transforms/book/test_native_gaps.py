@@ -11,6 +11,7 @@ import zstandard
 
 from seriesfactory.cli import main
 from seriesfactory.raw.readers import RawRecord, read_records
+from seriesfactory.schema import TRADE_DTYPE
 from seriesfactory.sources._book_base import get_parser
 from seriesfactory.transforms.book import nb
 from seriesfactory.transforms.book.api import (
@@ -215,7 +216,7 @@ def test_gap_table_one_row_per_gap_until_its_resync() -> None:
         )  # fmt: skip
     res = BookResult(
         venue="binance", symbol="X", interval_ns=0, depth=1, price_decimals=2, messages=msgs,
-        rows=BookRows.concat([], 1), trades=np.zeros(0), tickers=[], parser_stats={},
+        rows=BookRows.concat([], 1), trades=np.empty(0, TRADE_DTYPE), tickers=[], parser_stats={},
     )  # fmt: skip
     table = gap_table(res)
     got = {name: table.column(name).cast("int64").to_pylist() for name in ("ts", "resync_ts")}
