@@ -160,3 +160,20 @@ def mirror(tmp_path: Path) -> Iterator[Mirror]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def hash_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the raw files read in full for their SHA-256 (``raw/hashes.hash_file``)."""
+    from seriesfactory.raw import download, hashes
+
+    seen: list[str] = []
+    real = hashes.hash_file
+
+    def counted(path: Path) -> str:
+        seen.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(hashes, "hash_file", counted)
+    monkeypatch.setattr(download, "hash_file", counted)
+    return seen

@@ -14,7 +14,6 @@ from seriesfactory.config import Settings, load_settings
 from seriesfactory.errors import SourceError
 from seriesfactory.pipeline.exchange import ensure_trades
 from seriesfactory.pipeline.raw_files import missing_days_warning
-from seriesfactory.raw import download, hashes
 
 
 def _settings(mirror) -> Settings:
@@ -107,27 +106,18 @@ def test_cli_prints_one_warning_line(
 
 
 def test_verified_archive_is_read_for_its_hash_once(
-    mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mirror, tmp_path: Path, hash_reads: list[str]
 ) -> None:
     rel = _spot(mirror, "2024-01-01")
     digest = hashlib.sha256((mirror.roots[0] / rel).read_bytes()).hexdigest()
-    read: list[str] = []
-    real = hashes.hash_file
-
-    def counted(path: Path) -> str:
-        read.append(path.name)
-        return real(path)
-
-    monkeypatch.setattr(hashes, "hash_file", counted)
-    monkeypatch.setattr(download, "hash_file", counted)
     # downloaded and hashed, then reused from the cache: the remembered hash each time
     for _ in range(3):
         assert _ensure(mirror, tmp_path, "binance", "2024-01-02").raw_hashes() == [digest]
-    assert read == [Path(rel).name]
+    assert hash_reads == [Path(rel).name]
     # the archive replaced under the same name (new inode): read again and checked
     path = tmp_path / "c" / "raw" / "binance" / rel
     copy = path.with_name("copy")
     copy.write_bytes(path.read_bytes())
     copy.replace(path)
     assert _ensure(mirror, tmp_path, "binance", "2024-01-02").raw_hashes() == [digest]
-    assert read == [Path(rel).name] * 2
+    assert hash_reads == [Path(rel).name] * 2

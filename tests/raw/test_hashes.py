@@ -8,36 +8,20 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
 from seriesfactory.raw import cache as raw_cache
 from seriesfactory.raw import hashes
-
-
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Names of the files read in full for their hash."""
-    seen: list[str] = []
-    real = hashes.hash_file
-
-    def counted(path: Path) -> str:
-        seen.append(path.name)
-        return real(path)
-
-    monkeypatch.setattr(hashes, "hash_file", counted)
-    return seen
 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def test_second_call_uses_the_record(tmp_path: Path, reads: list[str]) -> None:
+def test_second_call_uses_the_record(tmp_path: Path, hash_reads: list[str]) -> None:
     path = tmp_path / "a.zip"
     path.write_bytes(b"abc" * 1000)
     assert hashes.raw_sha256(path) == _sha(b"abc" * 1000)
     assert hashes.raw_sha256(path) == _sha(b"abc" * 1000)
-    assert reads == ["a.zip"]
+    assert hash_reads == ["a.zip"]
     doc = json.loads(path.with_name("a.zip.sha256").read_text())
     st = path.stat()
     assert doc == {
@@ -46,7 +30,7 @@ def test_second_call_uses_the_record(tmp_path: Path, reads: list[str]) -> None:
     }  # fmt: skip
 
 
-def test_any_change_of_the_file_reads_it_again(tmp_path: Path, reads: list[str]) -> None:
+def test_any_change_of_the_file_reads_it_again(tmp_path: Path, hash_reads: list[str]) -> None:
     path = tmp_path / "a.zip"
     path.write_bytes(b"one")
     hashes.raw_sha256(path)
@@ -67,23 +51,23 @@ def test_any_change_of_the_file_reads_it_again(tmp_path: Path, reads: list[str])
     os.utime(new, ns=(st.st_atime_ns, st.st_mtime_ns))
     new.replace(path)
     assert hashes.raw_sha256(path) == _sha(b"six!")
-    assert reads == ["a.zip"] * 4
+    assert hash_reads == ["a.zip"] * 4
 
 
-def test_a_broken_record_is_ignored_and_rewritten(tmp_path: Path, reads: list[str]) -> None:
+def test_a_broken_record_is_ignored_and_rewritten(tmp_path: Path, hash_reads: list[str]) -> None:
     path = tmp_path / "a.zip"
     path.write_bytes(b"data")
     record = path.with_name("a.zip.sha256")
     for text in ["", "{not json", "[1, 2]", '{"sha256": ""}', json.dumps({"sha256": "x" * 64})]:
         record.write_text(text)
         assert hashes.raw_sha256(path) == _sha(b"data")
-    assert reads == ["a.zip"] * 5
+    assert hash_reads == ["a.zip"] * 5
     assert hashes.raw_sha256(path) == _sha(b"data")
-    assert len(reads) == 5
+    assert len(hash_reads) == 5
 
 
 def test_touch_keeps_the_data_file_time_and_the_record_valid(
-    tmp_path: Path, reads: list[str]
+    tmp_path: Path, hash_reads: list[str]
 ) -> None:
     root = tmp_path / "raw" / "v"
     root.mkdir(parents=True)
@@ -96,7 +80,7 @@ def test_touch_keeps_the_data_file_time_and_the_record_valid(
     before = path.stat().st_mtime_ns
     raw_cache.touch(path)
     assert path.stat().st_mtime_ns == before
-    assert hashes.raw_sha256(path) == _sha(b"data") and reads == ["a.zip"]
+    assert hashes.raw_sha256(path) == _sha(b"data") and hash_reads == ["a.zip"]
     # the entry counts as used now (its side files' time), with all three files
     (entry,) = raw_cache.list_entries(tmp_path)
     assert entry.last_used_s > time.time() - 60
