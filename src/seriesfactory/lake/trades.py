@@ -7,9 +7,9 @@ Layout under ``{cache_dir}/trades/``::
 
 A raw file is ingested once, all or nothing: its day files are renamed into
 place only after the whole file was read, and its record (written last, after
-its day files) lists the days it produced and the bad rows it skipped. Re-ingesting a raw file
-whose record exists and whose day files are all present does nothing, so
-running twice equals running once.
+its day files) lists the days it produced and the bad rows it skipped.
+Re-ingesting a raw file whose record exists and whose day files are all present
+does nothing, so running twice equals running once.
 """
 
 from __future__ import annotations
