@@ -54,6 +54,9 @@ class Settings(BaseModel):
     raw_retention_days: float = Field(default=30.0, ge=0)
     #: ``cache gc`` evicts least-recently-used raw files above this total size.
     raw_max_bytes: int = Field(default=50 * _GIB, ge=0)
+    #: Tick sets and aggregates not used for this many days are removed by ``cache gc``
+    #: (rebuilt on demand from the raw tier or the model spec).
+    derived_retention_days: float = Field(default=30.0, ge=0)
     #: At most this many downloads run at once.
     download_concurrency: int = Field(default=4, ge=1, le=64)
     #: Retries of a transient failure (HTTP 429/5xx, reset, truncated body).

@@ -1,4 +1,4 @@
-"""``seriesfactory cache ls|gc|clear``: the raw tier's contents, retention and size limit."""
+"""``seriesfactory cache ls|gc|clear``: the cache's contents, retention and size limit."""
 
 from __future__ import annotations
 
@@ -11,45 +11,75 @@ from rich.console import Console
 
 from seriesfactory.cli._app import CacheDir, Config, app
 from seriesfactory.config import load_settings
+from seriesfactory.lake import derived
 from seriesfactory.raw import cache as raw_cache
 
-cache_app = typer.Typer(help="Inspect and trim the raw tier of the cache.", no_args_is_help=True)
+cache_app = typer.Typer(help="Inspect and trim the cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
 
 @cache_app.command("ls")
 def ls(cache_dir: CacheDir = Path("cache")) -> None:
-    """List raw files, least recently used first, with sizes and last use."""
+    """List raw files, least recently used first, with sizes and last use; then each tier's size."""
     console = Console(highlight=False)
     entries = raw_cache.list_entries(cache_dir)
     for e in entries:
-        used = dt.datetime.fromtimestamp(e.last_used_s, dt.UTC).strftime("%Y-%m-%d %H:%M")
-        console.print(f"{used}  {e.size_bytes:>14,}  {e.path}")
+        console.print(f"{_when(e.last_used_s)}  {e.size_bytes:>14,}  {e.path}")
     console.print(f"{len(entries)} raw file(s), {sum(e.size_bytes for e in entries):,} bytes")
+    usage = derived.tier_usage(cache_dir)
+    sets = derived.list_derived(cache_dir)
+    for tier, (files, size) in usage.items():
+        units = [e for e in sets if e.tier == tier]
+        oldest = f", oldest use {_when(units[0].last_used_s)}" if units else ""
+        count = {"ticks": f"{len(units)} tick set(s), ", "aggregates": ""}.get(tier, "")
+        console.print(f"{tier}: {count}{files} file(s), {size:,} bytes{oldest}")
+
+
+def _when(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 @cache_app.command("gc")
 def gc(
     cache_dir: CacheDir = Path("cache"),
     retention_days: Annotated[
-        float | None, typer.Option("--retention-days", help="Default: the setting (30).")
+        float | None, typer.Option("--retention-days", help="Raw files; default: the setting (30).")
     ] = None,
     max_bytes: Annotated[
-        int | None, typer.Option("--max-bytes", help="Default: the setting.")
+        int | None, typer.Option("--max-bytes", help="Raw tier size limit; default: the setting.")
+    ] = None,
+    derived_retention_days: Annotated[
+        float | None,
+        typer.Option(
+            "--derived-retention-days", help="Tick sets and aggregates; default: the setting (30)."
+        ),
     ] = None,
     config: Config = None,
 ) -> None:
-    """Remove raw files unused for longer than the retention, then LRU down to the size limit."""
+    """Remove raw files unused for longer than the retention, then LRU down to the size limit;
+    then tick sets and aggregates unused for longer than theirs."""
     s = load_settings(config)
     r = raw_cache.gc(
         cache_dir,
         retention_days=s.raw_retention_days if retention_days is None else retention_days,
         max_bytes=s.raw_max_bytes if max_bytes is None else max_bytes,
     )
-    Console(highlight=False).print(
-        f"removed {r.removed_expired} expired, {r.removed_lru} over the size limit, "
+    d = derived.gc_derived(
+        cache_dir,
+        retention_days=(
+            s.derived_retention_days if derived_retention_days is None else derived_retention_days
+        ),
+    )
+    console = Console(highlight=False)
+    console.print(
+        f"raw: removed {r.removed_expired} expired, {r.removed_lru} over the size limit, "
         f"{r.removed_temp} stale temporary file(s); freed {r.freed_bytes:,} bytes, "
         f"kept {r.kept_bytes:,}"
+    )
+    console.print(
+        f"ticks and aggregates: removed {d.removed_tick_sets} tick set(s) and "
+        f"{d.removed_aggregates} aggregates file(s) unused for longer than the retention; "
+        f"freed {d.freed_bytes:,} bytes"
     )
 
 

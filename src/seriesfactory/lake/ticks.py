@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import contextlib
 import datetime as dt
 import itertools
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +116,9 @@ class TickSet:
             ) from exc
         if not all(f.path.is_file() for f in files):
             return None
+        # The manifest's time is the set's last use (``cache gc``: lake/derived.py).
+        with contextlib.suppress(OSError):  # a read-only cache is still readable
+            os.utime(manifest)
         return cls(root=root, key=str(doc["key"]), files=files, info=dict(doc.get("info", {})))
 
     def chunks(

@@ -31,6 +31,7 @@ from seriesfactory.lake.atomic import (
     atomic_write_parquet,
     key_sha256,
 )
+from seriesfactory.lake.derived import mark_used
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.schema import AGGREGATE_FIELDS
 from seriesfactory.sources import SourceSpec, parse_sources, resolve_model
@@ -318,6 +319,7 @@ def _load_aggregates(path: Path) -> tuple[AggregateArrays, FilterCounts] | None:
         arrays = AggregateArrays(ts, start, count, fields.reshape(len(AGGREGATE_FIELDS), -1))
     except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
         raise CacheError(f"{path}: unreadable aggregates ({exc}); delete it to rebuild") from exc
+    mark_used(path)
     return arrays, counts
 
 

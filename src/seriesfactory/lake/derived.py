@@ -1,0 +1,124 @@
+"""The derived tiers' contents, last use and retention (``cache ls`` / ``cache gc``).
+
+The ticks and aggregates tiers are rebuilt on demand from the raw tier (or, for
+generative models, from the spec), so ``cache gc`` removes what has not been
+used for ``derived_retention_days``. Without it they only grow: every ``--to
+now`` run keys a new tick set on its own end instant.
+
+Entries and their *last use*:
+
+- a tick set, ``ticks/{venue}/{symbol}/{key16}/``: the modification time of its
+  ``manifest.json``, refreshed each time a run finds the set complete
+  (:meth:`seriesfactory.lake.ticks.TickSet.open`). A folder without a manifest
+  (a run that crashed while writing it) counts from its newest file; gc removes
+  it once that is older than the retention too (a running job's folder is
+  young, and the next run of the same request rebuilds it whole anyway);
+- an aggregates file, ``aggregates/{inputs16}/{params16}.parquet``: its
+  modification time, refreshed each time a run is served from it.
+
+The trades tier is listed (its size) but never removed by gc: it is keyed by raw
+file, and ``bars`` reads it by date range.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from seriesfactory.lake.ticks import MANIFEST
+
+__all__ = ["DerivedEntry", "DerivedGc", "gc_derived", "list_derived", "mark_used", "tier_usage"]
+
+#: The derived tiers, in the order ``cache ls`` prints them.
+TIERS = ("trades", "ticks", "aggregates")
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedEntry:
+    """One removable unit of a derived tier: a tick set folder or an aggregates file."""
+
+    tier: str
+    path: Path
+    size_bytes: int
+    last_used_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedGc:
+    removed_tick_sets: int
+    removed_aggregates: int
+    freed_bytes: int
+
+
+def mark_used(path: Path) -> None:
+    """Refresh the last use of an entry (a manifest or an aggregates file)."""
+    with contextlib.suppress(OSError):  # a read-only cache is still readable
+        os.utime(path)
+
+
+def _files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def list_derived(cache_dir: Path) -> list[DerivedEntry]:
+    """Every tick set and aggregates file, least recently used first."""
+    entries: list[DerivedEntry] = []
+    ticks = cache_dir / "ticks"
+    if ticks.is_dir():
+        for folder in sorted(p for p in ticks.glob("*/*/*") if p.is_dir()):
+            files = _files(folder)
+            if not files:
+                continue
+            manifest = folder / MANIFEST
+            stats = {f: f.stat() for f in files}
+            used = (
+                stats[manifest].st_mtime
+                if manifest in stats
+                else max(s.st_mtime for s in stats.values())
+            )
+            size = sum(s.st_size for s in stats.values())
+            entries.append(DerivedEntry("ticks", folder, size, used))
+    aggregates = cache_dir / "aggregates"
+    if aggregates.is_dir():
+        for path in sorted(aggregates.glob("*/*.parquet")):
+            st = path.stat()
+            entries.append(DerivedEntry("aggregates", path, st.st_size, st.st_mtime))
+    entries.sort(key=lambda e: (e.last_used_s, str(e.path)))
+    return entries
+
+
+def tier_usage(cache_dir: Path) -> dict[str, tuple[int, int]]:
+    """``{tier: (files, bytes)}`` of each derived tier (absent tiers: zeros)."""
+    usage: dict[str, tuple[int, int]] = {}
+    for tier in TIERS:
+        root = cache_dir / tier
+        files = _files(root) if root.is_dir() else []
+        usage[tier] = (len(files), sum(f.stat().st_size for f in files))
+    return usage
+
+
+def gc_derived(cache_dir: Path, *, retention_days: float, now_s: float | None = None) -> DerivedGc:
+    """Remove tick sets and aggregates files unused for more than ``retention_days``."""
+    now = time.time() if now_s is None else now_s
+    cutoff = now - retention_days * 86_400.0
+    sets = aggs = freed = 0
+    for e in list_derived(cache_dir):
+        if e.last_used_s >= cutoff:
+            continue
+        if e.tier == "ticks":
+            # The manifest first: a reader racing the removal sees an incomplete set.
+            with contextlib.suppress(FileNotFoundError):
+                (e.path / MANIFEST).unlink()
+            shutil.rmtree(e.path, ignore_errors=True)
+            sets += 1
+        else:
+            e.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                e.path.parent.rmdir()  # only when empty
+            aggs += 1
+        freed += e.size_bytes
+    return DerivedGc(sets, aggs, freed)
