@@ -14,6 +14,7 @@ from seriesfactory.config import Settings, load_settings
 from seriesfactory.errors import SourceError
 from seriesfactory.pipeline.exchange import ensure_trades
 from seriesfactory.pipeline.raw_files import missing_days_warning
+from seriesfactory.raw.download import Downloader
 
 
 def _settings(mirror) -> Settings:
@@ -121,3 +122,7 @@ def test_verified_archive_is_read_for_its_hash_once(
     copy.replace(path)
     assert _ensure(mirror, tmp_path, "binance", "2024-01-02").raw_hashes() == [digest]
     assert hash_reads == [Path(rel).name] * 2
+    # the downloader hands its verified hash on, so callers need not read the file
+    with Downloader(_settings(mirror)) as dl:
+        dest = dl.fetch_verified(f"{mirror.url}/{rel}", tmp_path / "a.zip")
+        assert dl.verified_sha256 == {dest: digest}

@@ -26,13 +26,12 @@ def ls(cache_dir: CacheDir = Path("cache")) -> None:
     for e in entries:
         console.print(f"{_when(e.last_used_s)}  {e.size_bytes:>14,}  {e.path}")
     console.print(f"{len(entries)} raw file(s), {sum(e.size_bytes for e in entries):,} bytes")
-    usage = derived.tier_usage(cache_dir)
-    sets = derived.list_derived(cache_dir)
-    for tier, (files, size) in usage.items():
-        units = [e for e in sets if e.tier == tier]
+    entries_derived = derived.list_derived(cache_dir)
+    for tier, (files, size) in derived.tier_usage(cache_dir).items():
+        units = [e for e in entries_derived if e.tier == tier]
         oldest = f", oldest use {_when(units[0].last_used_s)}" if units else ""
-        count = {"ticks": f"{len(units)} tick set(s), ", "aggregates": ""}.get(tier, "")
-        console.print(f"{tier}: {count}{files} file(s), {size:,} bytes{oldest}")
+        sets_part = f"{len(units)} tick set(s), " if tier == "ticks" else ""
+        console.print(f"{tier}: {sets_part}{files} file(s), {size:,} bytes{oldest}")
 
 
 def _when(seconds: float) -> str:

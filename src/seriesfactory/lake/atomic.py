@@ -30,6 +30,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_parquet",
     "key_sha256",
+    "mark_used",
 ]
 
 TMP_PREFIX = ".tmp-"
@@ -149,6 +150,12 @@ class HashingWriter:
     def hexdigest(self) -> str:
         """SHA-256 (hex) of every byte written so far."""
         return self._hash.hexdigest()
+
+
+def mark_used(path: Path) -> None:
+    """Refresh a cache entry's last use (its modification time; read by ``cache gc``)."""
+    with contextlib.suppress(OSError):  # a read-only cache is still readable
+        os.utime(path)
 
 
 def key_sha256(obj: Any) -> str:

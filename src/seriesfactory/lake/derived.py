@@ -23,7 +23,6 @@ file, and ``bars`` reads it by date range.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from pathlib import Path
 
 from seriesfactory.lake.ticks import MANIFEST
 
-__all__ = ["DerivedEntry", "DerivedGc", "gc_derived", "list_derived", "mark_used", "tier_usage"]
+__all__ = ["DerivedEntry", "DerivedGc", "gc_derived", "list_derived", "tier_usage"]
 
 #: The derived tiers, in the order ``cache ls`` prints them.
 TIERS = ("trades", "ticks", "aggregates")
@@ -52,12 +51,6 @@ class DerivedGc:
     removed_tick_sets: int
     removed_aggregates: int
     freed_bytes: int
-
-
-def mark_used(path: Path) -> None:
-    """Refresh the last use of an entry (a manifest or an aggregates file)."""
-    with contextlib.suppress(OSError):  # a read-only cache is still readable
-        os.utime(path)
 
 
 def _files(root: Path) -> list[Path]:

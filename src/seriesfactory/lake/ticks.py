@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
-import contextlib
 import datetime as dt
 import itertools
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +34,7 @@ import pyarrow.parquet as pq
 
 from seriesfactory._time import NS_PER_DAY
 from seriesfactory.errors import CacheError
-from seriesfactory.lake.atomic import HashingWriter, atomic_path, atomic_write_json
+from seriesfactory.lake.atomic import HashingWriter, atomic_path, atomic_write_json, mark_used
 from seriesfactory.schema import TICK_SCHEMA
 from seriesfactory.sources.synthetic.base import TickArrays
 
@@ -116,9 +114,7 @@ class TickSet:
             ) from exc
         if not all(f.path.is_file() for f in files):
             return None
-        # The manifest's time is the set's last use (``cache gc``: lake/derived.py).
-        with contextlib.suppress(OSError):  # a read-only cache is still readable
-            os.utime(manifest)
+        mark_used(manifest)  # the manifest's time is the set's last use (lake/derived.py)
         return cls(root=root, key=str(doc["key"]), files=files, info=dict(doc.get("info", {})))
 
     def chunks(

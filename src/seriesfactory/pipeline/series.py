@@ -30,8 +30,8 @@ from seriesfactory.lake.atomic import (
     atomic_write_json,
     atomic_write_parquet,
     key_sha256,
+    mark_used,
 )
-from seriesfactory.lake.derived import mark_used
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.schema import AGGREGATE_FIELDS
 from seriesfactory.sources import SourceSpec, parse_sources, resolve_model
