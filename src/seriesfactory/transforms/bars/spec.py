@@ -14,7 +14,7 @@ from typing import Any, Final, Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
-from seriesfactory._time import NS_PER_MS, NS_PER_S
+from seriesfactory.core.time import NS_PER_MS, NS_PER_S
 from seriesfactory.errors import InputError
 from seriesfactory.transforms.bars import nb
 
