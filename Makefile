@@ -3,18 +3,19 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Installs pin every dependency to constraints.txt (the lock; ranges stay in pyproject.toml).
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
 # The main job: one day of GBM ticks aggregated into 1-minute candles, with the preview.
@@ -46,3 +47,16 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) cache output .pytest_cache .mypy_cache .ruff_cache
+
+# Refresh the lock: resolve the newest versions pyproject.toml's ranges allow in a scratch venv and
+# write them to constraints.txt (review the diff, run make test, commit).
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet -e '.[dev]'
+	{ echo "# Exact versions that make run / make test install (pip -c): a reproducible environment."; \
+	  echo "# The ranges for library users stay in pyproject.toml. Refresh with: make lock"; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -vi '^seriesfactory'; \
+	} > constraints.txt
+	rm -rf .venv-lock
