@@ -8,8 +8,7 @@ The curated public surface is :data:`__all__`; heavier pieces load on first use,
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seriesfactory.errors import (
     CacheError,
@@ -23,10 +22,18 @@ from seriesfactory.errors import (
     SpecError,
 )
 
-try:
-    __version__ = version("seriesfactory")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+if TYPE_CHECKING:
+    __version__: str  # computed on first use (importlib.metadata costs ~30 ms at start-up)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("seriesfactory")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "0.0.0"
+
 
 #: Public names loaded on first use: name -> module that defines it.
 _LAZY = {
@@ -59,6 +66,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'seriesfactory' has no attribute {name!r}")

@@ -1,54 +1,33 @@
-"""``seriesfactory bars build`` and ``seriesfactory bars export``: a thin shell over the library."""
+"""``seriesfactory bars build`` and ``seriesfactory bars export``: a thin shell over the library.
+
+The work is :func:`seriesfactory.pipeline.bars.build_bars` and
+:func:`~seriesfactory.pipeline.bars.export_bars`, imported when a command runs
+(so ``--help`` stays fast).
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import typer
 
 from seriesfactory.cli._app import Config, app, day_range_ns, on_bad_rows_choice
-from seriesfactory.config import load_settings
-from seriesfactory.core.atomic import atomic_path, atomic_write_json, atomic_write_parquet
-from seriesfactory.errors import DataError, InputError, SourceError
-from seriesfactory.pipeline.exchange import split_symbol, venue_trades
-from seriesfactory.transforms.bars import (
-    BAR_COLUMNS,
-    BarArrays,
-    BarBuilder,
-    BarSpec,
-    TradeArrays,
-    parse_columns,
-    read_trades_file,
-)
+from seriesfactory.errors import InputError
 
 __all__ = ["bars_app"]
 
 bars_app = typer.Typer(help="López de Prado bars from trades.", no_args_is_help=True)
 app.add_typer(bars_app, name="bars")
 
-META_KEY = "seriesfactory.bars"
 
-
-def _format(text: str, output: Path) -> str:
+def _format(text: str, output: Path) -> Literal["parquet", "csv"]:
     value = text.lower() if text else ("csv" if output.suffix.lower() == ".csv" else "parquet")
-    if value not in ("parquet", "csv"):
-        raise InputError(f"--format {text!r} is unknown; use parquet or csv")
-    return value
-
-
-def write_bars(table: pa.Table, output: Path, fmt: str, meta: dict[str, str]) -> None:
-    """Write ``table`` to ``output`` atomically as Parquet (with ``meta``) or CSV."""
-    if fmt == "parquet":
-        atomic_write_parquet(output, table, metadata=meta)
-        return
-    with atomic_path(output) as tmp:
-        pacsv.write_csv(table, tmp)
+    if value == "parquet":
+        return "parquet"
+    if value == "csv":
+        return "csv"
+    raise InputError(f"--format {text!r} is unknown; use parquet or csv")
 
 
 @bars_app.command("build")
@@ -109,6 +88,10 @@ def build(
     ] = None,
 ) -> None:
     """Build bars from trades and write them to --output."""
+    from seriesfactory.config import load_settings
+    from seriesfactory.pipeline.bars import TradesFile, TradesTier, build_bars
+    from seriesfactory.transforms.bars import BarSpec, parse_columns
+
     spec = BarSpec(
         type=bar_type,  # type: ignore[arg-type]  # validated by BarSpec
         threshold=threshold,
@@ -120,99 +103,29 @@ def build(
         sign=sign,  # type: ignore[arg-type]
     )
     out_format = _format(fmt, output)
-    tier = (venue, symbol, from_, to)
-    if any(x is not None for x in tier):
+    trades: TradesFile | TradesTier
+    if any(x is not None for x in (venue, symbol, from_, to)):
         if input_file is not None:
             raise InputError("give either --input FILE or --venue/--symbol/--from/--to, not both")
         if venue is None or symbol is None or from_ is None or to is None:
             raise InputError("the trades tier needs all of --venue, --symbol, --from and --to")
-        chunks, source = _tier_chunks(
-            venue, symbol, from_, to, cache_dir=cache_dir, config=config, on_bad_rows=on_bad_rows
+        on_bad_rows_choice(on_bad_rows)
+        from_ns, to_ns = day_range_ns(from_, to)
+        trades = TradesTier(
+            venue, symbol, from_ns, to_ns, cache_dir, load_settings(config), on_bad_rows
         )
     elif input_file is None:
         raise InputError(
             "give --input FILE (CSV or Parquet trades) or --venue/--symbol/--from/--to"
         )
     else:
-        chunks = iter([(read_trades_file(input_file, parse_columns(columns) if columns else None),
-                        str(input_file))])  # fmt: skip
-        source = {"input": str(input_file)}
-    builder = load_state(state_file, spec) if state_file is not None else BarBuilder(spec)
-    parts: list[BarArrays] = []
-    rows = 0
-    for trades, path in chunks:
-        try:
-            parts.append(builder.update(trades.ts_ns, trades.price, trades.qty_base, trades.side))
-        except DataError as exc:  # e.g. the first trade is older than the saved state's last
-            note = f" (continuing from --state {state_file})" if state_file is not None else ""
-            raise DataError(f"{exc}{note}", path=path) from None
-        rows += trades.rows
-    if venue is not None and rows == 0:
-        raise SourceError(
-            f"no trades of {symbol} on {venue} in [{from_}, {to}) in the trades tier under "
-            f"{cache_dir} (the server's files held none); check the symbol and the dates"
-        )
-    if emit_partial:
-        parts.append(builder.partial())
-    table = BarArrays.concat(parts).to_arrow(spec, with_partial=emit_partial)
-    meta = {META_KEY: json.dumps({"spec": spec.to_dict(), **source})}
-    write_bars(table, output, out_format, meta)
-    if state_file is not None:
-        atomic_write_json(state_file, builder.state())
-    print(f"{table.num_rows} {spec.type} bars from {rows} trades -> {output}")
-
-
-def _tier_chunks(
-    venue: str, symbol: str, from_text: str, to_text: str, *,
-    cache_dir: Path, config: Path | None, on_bad_rows: str,
-) -> tuple[Iterator[tuple[TradeArrays, str]], dict[str, object]]:  # fmt: skip
-    """Day-by-day trades of the tier (fetched first if missing), and what to record of them."""
-    on_bad_rows_choice(on_bad_rows)
-    from_ns, to_ns = day_range_ns(from_text, to_text)
-    base, quote = split_symbol(venue, symbol)
-    summary, days = venue_trades(
-        venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
-        settings=load_settings(config), on_bad_rows=on_bad_rows,
-    )  # fmt: skip
-    if warning := summary.warning():
+        trades = TradesFile(input_file, parse_columns(columns) if columns else None)
+    built = build_bars(
+        spec, trades, output, fmt=out_format, state_file=state_file, emit_partial=emit_partial
+    )
+    for warning in built.warnings:
         typer.echo(warning, err=True)
-
-    def chunks() -> Iterator[tuple[TradeArrays, str]]:
-        for table, path in days:
-            if table.num_rows == 0:
-                continue
-            yield (
-                TradeArrays(
-                    table.column("ts").cast(pa.int64()).to_numpy(),
-                    table.column("price").to_numpy(),
-                    table.column("qty").to_numpy(),
-                    table.column("side").to_numpy(),
-                ),
-                path,
-            )
-
-    source: dict[str, object] = {
-        "venue": venue, "symbol": summary.symbol, "from": from_text, "to": to_text,
-        "raw": [{"name": r.raw_name, "sha256": r.raw_sha256} for r in summary.records],
-    }  # fmt: skip
-    return chunks(), source
-
-
-def load_state(path: Path, spec: BarSpec) -> BarBuilder:
-    """The builder saved at ``path`` (a fresh one when the file does not exist yet)."""
-    if not path.exists():
-        return BarBuilder(spec)
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--state {path} cannot be read as JSON ({exc}); remove it") from None
-    builder = BarBuilder.from_state(state)
-    if builder.spec != spec:
-        raise InputError(
-            f"--state {path} was saved for {builder.spec.to_dict()}, not {spec.to_dict()}; "
-            "give the same options or another --state file"
-        )
-    return builder
+    print(f"{built.table.num_rows} {spec.type} bars from {built.trades} trades -> {output}")
 
 
 @bars_app.command("export")
@@ -224,23 +137,7 @@ def export(
     ] = "",
 ) -> None:
     """Read built bars (Parquet or CSV) and write them out as Parquet or CSV."""
-    if not input_file.is_file():
-        raise InputError(f"--input {input_file}: no such file")
-    try:
-        if input_file.suffix.lower() == ".csv":
-            table = pacsv.read_csv(input_file)
-            meta: dict[str, str] = {}
-        else:
-            table = pq.read_table(input_file)
-            raw = (table.schema.metadata or {}).get(META_KEY.encode())
-            meta = {META_KEY: raw.decode()} if raw else {}
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"cannot read bars ({exc})", path=str(input_file)) from None
-    missing = [c for c in BAR_COLUMNS[:-1] if c not in table.column_names]
-    if missing:
-        raise DataError(
-            f"not a bars file: columns {missing} are missing; build it with 'bars build'",
-            path=str(input_file),
-        )
-    write_bars(table, output, _format(fmt, output), meta)
+    from seriesfactory.pipeline.bars import export_bars
+
+    table = export_bars(input_file, output, _format(fmt, output))
     print(f"{table.num_rows} bars -> {output}")

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from seriesfactory.cli._app import app
-from seriesfactory.core.atomic import atomic_write_json, atomic_write_parquet
 from seriesfactory.errors import InputError
-from seriesfactory.raw.readers import FORMATS
-from seriesfactory.transforms.book.api import BookResult, rebuild
-from seriesfactory.transforms.book.report import gap_table, snapshot_table, verify_report
+from seriesfactory.raw.formats import FORMATS
+
+if TYPE_CHECKING:
+    from seriesfactory.transforms.book.api import BookResult
 
 book_app = typer.Typer(help="Rebuild L2 order books from recordings; snapshots and integrity.")
 app.add_typer(book_app, name="book")
@@ -53,6 +53,8 @@ def _rebuild(
     depth: int,
     decimals: int | None,
 ) -> BookResult:
+    from seriesfactory.transforms.book.api import rebuild
+
     if fmt not in FORMATS:
         raise InputError(f"--input-format {fmt!r} is unknown; use one of {', '.join(FORMATS)}")
     if depth < 1:
@@ -80,6 +82,9 @@ def snapshots(
     price_decimals: Decimals = None,
 ) -> None:
     """Fixed-interval top-N book (plus trade summary) to Parquet; gaps beside it."""
+    from seriesfactory.core.atomic import atomic_write_parquet
+    from seriesfactory.transforms.book.report import gap_table, snapshot_table
+
     res = _rebuild(
         inputs, input_format, venue, symbol, parse_interval(interval), depth, price_decimals
     )
@@ -111,6 +116,9 @@ def verify(
     price_decimals: Decimals = None,
 ) -> None:
     """Report gaps, crossings, stale periods, resyncs and top-of-book checks; exit 1 on problems."""
+    from seriesfactory.core.atomic import atomic_write_json
+    from seriesfactory.transforms.book.report import verify_report
+
     stale_ns = parse_interval(stale, "--stale")
     res = _rebuild(inputs, input_format, venue, symbol, 0, 1, price_decimals)
     report = verify_report(res, stale_ns=stale_ns)
@@ -139,24 +147,11 @@ def live(
 ) -> None:
     """Follow a native capture as it is written; write snapshot parts as rows close."""
     import signal
-    import time
 
-    from seriesfactory.raw.follow import NativeFollower
-    from seriesfactory.transforms.book.live import LiveBook
+    from seriesfactory.transforms.book.live import follow_book
 
     if not input_dir.is_dir():
         raise InputError(f"--input-dir {input_dir}: no such folder")
-    poll_s = parse_interval(poll, "--poll") / 1e9
-    part_s = parse_interval(part, "--part") / 1e9
-    stop_at = time.monotonic() + parse_interval(duration, "--duration") / 1e9 if duration else None
-    book = LiveBook(
-        NativeFollower(input_dir),
-        venue=venue,
-        symbol=symbol,
-        price_decimals=price_decimals,
-        interval_ns=parse_interval(interval),
-        depth=depth,
-    )
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -164,26 +159,20 @@ def live(
         stopping = True
 
     previous = signal.signal(signal.SIGTERM, _stop)
-    next_part = time.monotonic() + part_s
-
-    def write_part() -> None:
-        table = book.part()
-        if table.num_rows:
-            first = table.column("ts").cast("int64")[0].as_py()
-            path = output_dir / f"{symbol}-{first}.parquet"
-            atomic_write_parquet(path, table)
-            print(f"{path}: {table.num_rows} rows", flush=True)
-
     try:
-        while not stopping and (stop_at is None or time.monotonic() < stop_at):
-            book.poll()
-            if time.monotonic() >= next_part:
-                write_part()
-                next_part += part_s
-            time.sleep(poll_s)
-    except KeyboardInterrupt:
-        pass
+        follow_book(
+            input_dir,
+            output_dir,
+            venue=venue,
+            symbol=symbol,
+            price_decimals=price_decimals,
+            interval_ns=parse_interval(interval),
+            depth=depth,
+            poll_s=parse_interval(poll, "--poll") / 1e9,
+            part_s=parse_interval(part, "--part") / 1e9,
+            duration_s=parse_interval(duration, "--duration") / 1e9 if duration else None,
+            stop=lambda: stopping,
+            on_part=lambda path, rows: print(f"{path}: {rows} rows", flush=True),
+        )
     finally:
         signal.signal(signal.SIGTERM, previous)
-    book.close()
-    write_part()

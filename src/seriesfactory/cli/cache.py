@@ -7,12 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from seriesfactory.cli._app import CacheDir, Config, app
-from seriesfactory.config import load_settings
-from seriesfactory.lake import derived
-from seriesfactory.raw import cache as raw_cache
 
 cache_app = typer.Typer(help="Inspect and trim the cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
@@ -21,6 +17,11 @@ app.add_typer(cache_app, name="cache")
 @cache_app.command("ls")
 def ls(cache_dir: CacheDir = Path("cache")) -> None:
     """List raw files, least recently used first, with sizes and last use; then each tier's size."""
+    from rich.console import Console
+
+    from seriesfactory.lake import derived
+    from seriesfactory.raw import cache as raw_cache
+
     console = Console(highlight=False)
     entries = raw_cache.list_entries(cache_dir)
     for e in entries:
@@ -57,6 +58,12 @@ def gc(
 ) -> None:
     """Remove raw files unused for longer than the retention, then LRU down to the size limit;
     then tick sets and aggregates unused for longer than theirs."""
+    from rich.console import Console
+
+    from seriesfactory.config import load_settings
+    from seriesfactory.lake import derived
+    from seriesfactory.raw import cache as raw_cache
+
     s = load_settings(config)
     r = raw_cache.gc(
         cache_dir,
@@ -88,6 +95,10 @@ def clear(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
     """Remove the whole raw tier."""
+    from rich.console import Console
+
+    from seriesfactory.raw import cache as raw_cache
+
     if not yes:
         typer.confirm(f"remove {raw_cache.raw_root(cache_dir)}?", abort=True)
     freed = raw_cache.clear(cache_dir)

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from seriesfactory.cli._app import Base, CacheDir, Config, Quote, app
-from seriesfactory.config import load_settings
-from seriesfactory.core.atomic import atomic_write_parquet
-from seriesfactory.core.time import format_range_part, parse_date
 from seriesfactory.errors import InputError
-from seriesfactory.pipeline.raw_files import download_raw, klines_table
-from seriesfactory.sources.binance.history import MARKETS, ArchiveKind
+
+if TYPE_CHECKING:
+    from seriesfactory.sources.binance.history import ArchiveKind
 
 _KINDS: tuple[ArchiveKind, ...] = ("aggTrades", "trades", "klines")
 
@@ -50,6 +47,14 @@ def download(
     Binance: archives with their checksums (``--kind``); Bybit: the daily trading
     files; Coinbase: the day's REST trade pages.
     """
+    from rich.console import Console
+
+    from seriesfactory.config import load_settings
+    from seriesfactory.core.atomic import atomic_write_parquet
+    from seriesfactory.core.time import format_range_part, parse_date
+    from seriesfactory.pipeline.raw_files import download_raw, klines_table
+    from seriesfactory.sources.binance.history import MARKETS
+
     settings = load_settings(config)
     from_ns = parse_date(from_, option="--from")
     to_ns = parse_date(to, option="--to")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from seriesfactory.cli._app import app
-from seriesfactory.raw.config import RecordConfig, load_record_config
-from seriesfactory.raw.recorder import Recorder, RecordStats
+
+if TYPE_CHECKING:
+    from seriesfactory.raw.config import RecordConfig
+    from seriesfactory.raw.recorder import RecordStats
 
 __all__ = ["record"]
 
@@ -24,6 +24,10 @@ def _split(values: list[str] | None) -> tuple[str, ...] | None:
 
 
 async def _run(config: RecordConfig) -> RecordStats:
+    import asyncio
+
+    from seriesfactory.raw.recorder import Recorder
+
     recorder = Recorder(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -66,6 +70,11 @@ def record(
     api_url: Annotated[str | None, typer.Option(help="REST base URL override.")] = None,
 ) -> None:
     """Record live market data, exactly as received, to {cache_dir}/raw/stream/."""
+    import asyncio
+    import logging
+
+    from seriesfactory.raw.config import load_record_config
+
     flags = {
         "venue": venue,
         "symbols": _split(symbol),

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from seriesfactory.cli._app import (
     Base,
@@ -20,19 +19,10 @@ from seriesfactory.cli._app import (
     app,
     out_format_choice,
 )
-from seriesfactory.core.time import parse_date
 from seriesfactory.errors import InputError
-from seriesfactory.pipeline.raw_files import missing_days_warning
-from seriesfactory.pipeline.series import (
-    SeriesRequest,
-    TicksRequest,
-    build_series,
-    parse_fields,
-    parse_weights,
-    write_ticks_file,
-)
-from seriesfactory.reports.preview import render_preview
-from seriesfactory.transforms.aggregates import AggregationParams
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 Sources = Annotated[
     str,
@@ -55,6 +45,8 @@ def _bad_rows(sources: list[dict[str, Any]]) -> int:
 
 def _report_sources(console: Console, sources: list[dict[str, Any]]) -> None:
     """Say how many malformed rows were skipped; warn (stderr) about days without a file."""
+    from seriesfactory.pipeline.raw_files import missing_days_warning
+
     if skipped := _bad_rows(sources):
         console.print(f"skipped {skipped} malformed row(s) (--on-bad-rows=skip)")
     if warning := missing_days_warning(sources):
@@ -105,6 +97,18 @@ def series(
     on_bad_rows: OnBadRows = "error",
 ) -> None:
     """Aggregate ticks from exchanges or models into a time or price-brick series."""
+    from rich.console import Console
+
+    from seriesfactory.core.time import parse_date
+    from seriesfactory.pipeline.series import (
+        SeriesRequest,
+        build_series,
+        parse_fields,
+        parse_weights,
+    )
+    from seriesfactory.reports.preview import render_preview
+    from seriesfactory.transforms.aggregates import AggregationParams
+
     mode = agg_mode.lower()
     if mode not in ("time", "tick"):
         raise InputError(f"--agg-mode {agg_mode!r} is unknown; use 'time' or 'tick'")
@@ -153,6 +157,11 @@ def ticks(
     on_bad_rows: OnBadRows = "error",
 ) -> None:
     """Write the tick series itself (ts, bid, ask, vbid, vask[, age_ns]) to a file."""
+    from rich.console import Console
+
+    from seriesfactory.core.time import parse_date
+    from seriesfactory.pipeline.series import TicksRequest, write_ticks_file
+
     request = TicksRequest(
         sources=sources,
         from_ns=parse_date(from_, option="--from"),

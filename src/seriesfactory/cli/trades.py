@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
 import typer
-from rich.console import Console
 
 from seriesfactory.cli._app import (
     Base,
@@ -23,12 +20,7 @@ from seriesfactory.cli._app import (
     on_bad_rows_choice,
     out_format_choice,
 )
-from seriesfactory.config import load_settings
-from seriesfactory.core.atomic import atomic_path, atomic_write_parquet
-from seriesfactory.core.time import format_range_part
 from seriesfactory.errors import InputError
-from seriesfactory.pipeline.exchange import venue_trades
-from seriesfactory.schema import TRADE_SCHEMA
 
 
 @app.command()
@@ -48,6 +40,16 @@ def trades(
     config: Config = None,
 ) -> None:
     """Fetch what is missing, then write the trades (ts, price, qty, side, trade_id) to a file."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    from rich.console import Console
+
+    from seriesfactory.config import load_settings
+    from seriesfactory.core.atomic import atomic_path, atomic_write_parquet
+    from seriesfactory.core.time import format_range_part
+    from seriesfactory.pipeline.exchange import venue_trades
+    from seriesfactory.schema import TRADE_SCHEMA
+
     if kind not in ("aggTrades", "trades"):
         raise InputError(f"--kind {kind!r} is unknown; use aggTrades or trades")
     on_bad_rows_choice(on_bad_rows)

@@ -34,17 +34,15 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import zstandard
 
 from seriesfactory.errors import DataError, InputError
+from seriesfactory.raw.formats import FORMATS
 from seriesfactory.schema.raw import RawRecord
 
-__all__ = ["FORMATS", "ReadReport", "detect_format", "read_records"]
+__all__ = ["ReadReport", "detect_format", "read_records"]
 
-Format = Literal["auto", "native", "hftbacktest", "cryptofeed"]
-FORMATS: tuple[str, ...] = ("auto", "native", "hftbacktest", "cryptofeed")
 _KINDS = frozenset({"msg", "rest", "open", "close", "gap"})
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_MAGIC = b"\x1f\x8b"

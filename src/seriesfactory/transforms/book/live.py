@@ -7,14 +7,21 @@ the grid rows they closed (a row ``t`` closes when a message with exchange time
 ``> t`` arrives), so a row is out one poll after the message that closes it.
 :meth:`LiveBook.part` packs the rows and trades gathered so far into the same table
 as ``book snapshots``; trades newer than the last row wait for the next part.
+:func:`follow_book` is the whole live job (``seriesfactory book live``): poll, write
+a Parquet part every so often, stop on request, at a deadline or on Ctrl-C.
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from seriesfactory.core.atomic import atomic_write_parquet
 from seriesfactory.raw.follow import NativeFollower
 from seriesfactory.raw.readers import ReadReport
 from seriesfactory.schema import TRADE_DTYPE
@@ -22,7 +29,7 @@ from seriesfactory.sources._book_base import EventBuffer, get_parser
 from seriesfactory.transforms.book.api import MESSAGE_DTYPE, BookBuilder, BookResult, BookRows
 from seriesfactory.transforms.book.report import snapshot_table
 
-__all__ = ["LiveBook"]
+__all__ = ["LiveBook", "follow_book"]
 
 
 class LiveBook:
@@ -119,3 +126,64 @@ class LiveBook:
         )
         self.messages = []
         return snapshot_table(res)
+
+
+def follow_book(
+    input_dir: Path,
+    output_dir: Path,
+    *,
+    venue: str,
+    symbol: str,
+    price_decimals: int,
+    interval_ns: int = 100_000_000,
+    depth: int = 10,
+    poll_s: float = 0.1,
+    part_s: float = 60.0,
+    duration_s: float | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    on_part: Callable[[Path, int], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Path]:
+    """Follow the native capture in ``input_dir``; write snapshot parts to ``output_dir``.
+
+    Every ``poll_s`` the records completed since the last poll are applied; every
+    ``part_s`` the rows closed so far are written atomically as
+    ``{output_dir}/{symbol}-{first row ns}.parquet`` (the table of ``book snapshots``;
+    ``on_part(path, rows)`` is called after each). The loop ends when ``stop()``
+    is true, after ``duration_s`` (by ``clock``), or on Ctrl-C; then the book is
+    closed and the last part written. Returns the parts written, in order.
+    """
+    book = LiveBook(
+        NativeFollower(input_dir),
+        venue=venue,
+        symbol=symbol,
+        price_decimals=price_decimals,
+        interval_ns=interval_ns,
+        depth=depth,
+    )
+    written: list[Path] = []
+
+    def write_part() -> None:
+        table = book.part()
+        if table.num_rows:
+            first = table.column("ts").cast("int64")[0].as_py()
+            path = atomic_write_parquet(output_dir / f"{symbol}-{first}.parquet", table)
+            written.append(path)
+            if on_part is not None:
+                on_part(path, table.num_rows)
+
+    stop_at = clock() + duration_s if duration_s is not None else None
+    next_part = clock() + part_s
+    try:
+        while not stop() and (stop_at is None or clock() < stop_at):
+            book.poll()
+            if clock() >= next_part:
+                write_part()
+                next_part += part_s
+            sleep(poll_s)
+    except KeyboardInterrupt:
+        pass
+    book.close()
+    write_part()
+    return written
