@@ -13,7 +13,7 @@ from seriesfactory.config import Settings, load_settings
 from seriesfactory.core.time import NS_PER_DAY, parse_date
 from seriesfactory.errors import SourceError
 from seriesfactory.pipeline.exchange import ensure_trades
-from seriesfactory.pipeline.raw_files import missing_days_warning
+from seriesfactory.pipeline.missing import missing_days_warning
 from seriesfactory.raw.download import Downloader
 
 

@@ -45,7 +45,7 @@ def _bad_rows(sources: list[dict[str, Any]]) -> int:
 
 def _report_sources(console: Console, sources: list[dict[str, Any]]) -> None:
     """Say how many malformed rows were skipped; warn (stderr) about days without a file."""
-    from seriesfactory.pipeline.raw_files import missing_days_warning
+    from seriesfactory.pipeline.missing import missing_days_warning
 
     if skipped := _bad_rows(sources):
         console.print(f"skipped {skipped} malformed row(s) (--on-bad-rows=skip)")

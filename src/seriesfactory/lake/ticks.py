@@ -36,6 +36,7 @@ from seriesfactory.core.atomic import HashingWriter, atomic_path, atomic_write_j
 from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import CacheError
 from seriesfactory.schema import TICK_SCHEMA, TickArrays
+from seriesfactory.schema.arrays import int64_values
 
 __all__ = ["AGED_TICK_SCHEMA", "TickFile", "TickSet", "write_tick_set"]
 
@@ -176,12 +177,11 @@ class TickSet:
 
 def _arrays(table: pa.Table) -> TickArrays:
     def col(name: str) -> np.ndarray[Any, Any]:
-        arr = table.column(name)
-        if name == "ts":
-            arr = arr.cast(pa.int64())
-        return arr.to_numpy()
+        return table.column(name).to_numpy()
 
-    return TickArrays(col("ts"), col("bid"), col("ask"), col("vbid"), col("vask"))
+    return TickArrays(
+        int64_values(table.column("ts")), col("bid"), col("ask"), col("vbid"), col("vask")
+    )
 
 
 def _day(ts_ns: int) -> str:

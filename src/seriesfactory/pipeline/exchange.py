@@ -26,7 +26,8 @@ from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import DataError, InputError, SourceError
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.lake.trades import IngestRecord, TradeStore
-from seriesfactory.pipeline.raw_files import day_dates, fetch_binance, missing_days_warning
+from seriesfactory.pipeline.missing import day_dates, missing_days_warning
+from seriesfactory.pipeline.raw_files import fetch_binance
 from seriesfactory.raw import cache as raw_cache
 from seriesfactory.raw.download import Downloader
 from seriesfactory.raw.hashes import raw_sha256

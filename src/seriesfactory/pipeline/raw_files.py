@@ -9,11 +9,9 @@ the server has no file for. Day indices count whole UTC days since
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,36 +36,10 @@ from seriesfactory.sources.coinbase import history as coinbase_history
 __all__ = [
     "BinanceFetch",
     "RawDownload",
-    "day_dates",
     "download_raw",
     "fetch_binance",
     "klines_table",
-    "missing_days_warning",
 ]
-
-
-def day_dates(day_indices: list[int]) -> list[str]:
-    """Day indices as ``YYYY-MM-DD`` (UTC)."""
-    epoch = dt.date(1970, 1, 1)
-    return [(epoch + dt.timedelta(days=d)).isoformat() for d in day_indices]
-
-
-def missing_days_warning(sources: list[dict[str, Any]]) -> str | None:
-    """One line naming the days without a file, ``None`` when there are none.
-
-    ``sources`` are tick-set infos (``venue``, ``symbol``, ``missing_days`` as
-    ``YYYY-MM-DD``); the ``legs`` of a rebased cross are searched too.
-    """
-    found: list[str] = []
-    todo = list(sources)
-    while todo:
-        info = todo.pop(0)
-        todo.extend(info.get("legs", []))
-        if info.get("missing_days"):
-            found.append(f"{info['venue']} {info['symbol']}: {', '.join(info['missing_days'])}")
-    if not found:
-        return None
-    return "warning: no file on the server, taken as days without data: " + "; ".join(found)
 
 
 @dataclass(slots=True)

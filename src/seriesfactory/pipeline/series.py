@@ -311,7 +311,7 @@ def _load_aggregates(path: Path) -> tuple[AggregateArrays, FilterCounts] | None:
     if not path.is_file():
         return None
     try:
-        table = pq.read_table(path)
+        table = pq.ParquetFile(path).read()  # not read_table: pyarrow.dataset imports pandas
         meta = table.schema.metadata or {}
         counts = FilterCounts(**json.loads(meta[b"seriesfactory.counts"]))
         fields = np.vstack([table.column(n).to_numpy() for n in AGGREGATE_FIELDS])

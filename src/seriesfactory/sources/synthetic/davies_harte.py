@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import scipy.fft
 
 from seriesfactory.sources.synthetic import nb_fft
 from seriesfactory.sources.synthetic.fft_inplace import irfft_prefix, symmetric_rfft_real
@@ -98,6 +97,8 @@ def _dtype(half: int, precision: str) -> Any:
 
 def eigenvalues(n: int, hurst: float, precision: str = "auto") -> npt.NDArray[Any]:
     """The circulant eigenvalues ``lambda_0 .. lambda_{N'}`` :func:`fgn` uses for ``n`` values."""
+    import scipy.fft  # on first use: its import is 0.3 s of every start-up otherwise
+
     half = max(int(scipy.fft.next_fast_len(n, real=True)), 1)
     return _eigenvalues(half, hurst, _dtype(half, precision))
 
@@ -113,6 +114,8 @@ def fgn(
     ``precision`` (``"auto"``, ``"float32"`` or ``"float64"``) overrides the choice,
     for measuring the float32 error.
     """
+    import scipy.fft  # on first use: its import is 0.3 s of every start-up otherwise
+
     if n <= 0:
         return np.empty(0, dtype=np.float64)
     half = max(int(scipy.fft.next_fast_len(n, real=True)), 1)

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import scipy.fft
 
 from seriesfactory.sources.synthetic import nb_fft
 
@@ -57,6 +56,8 @@ def fft_inplace(buf: Array, *, inverse: bool) -> None:
     ``X_k = sum_n buf_n e^{-+2 pi i n k / L}`` (inverse: ``e^{+}`` and ``/ L``),
     stored at :func:`positions` ``(k)``.
     """
+    import scipy.fft  # on first use: its import is 0.3 s of every start-up otherwise
+
     length = buf.shape[0]
     l1, l2 = split(length)
     view = buf.reshape(l2, l1)  # view[n2, n1] = x[n1 + L1 n2]

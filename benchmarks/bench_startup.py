@@ -1,0 +1,133 @@
+"""Start-up: ``seriesfactory --help`` and a warm yearly ``series``, each beside its floor.
+
+Every contender is a fresh process (``subprocess``), timed from spawn to exit, the way a user
+runs it; each is run ``--repeat`` times and the median is reported.
+
+- ``help``      : ``seriesfactory --help``
+- ``python``    : ``python -c pass`` (the interpreter's own start-up: the floor of ``help``)
+- ``series``    : ``seriesfactory series`` over ``--days`` days of GBM ticks already in the ticks
+  tier (generated once, reused), 1-minute candles, the preview printed; the aggregates tier is
+  emptied before each run so the kernel runs every time (the ticks are warm, the aggregation is new)
+- ``series-hit``: the same command with its aggregates already in the aggregates tier
+- ``read``      : a process that imports pyarrow and reads the same tick files (five columns,
+  file by file), nothing else (the floor of ``series``)
+
+and prints the ratios ``help / python`` and ``series / read``. With ``--env user`` (the default)
+every process runs in a virtual environment of its own under ``benchmarks/.work/startup/venv``
+holding what ``pip install seriesfactory`` gives (``make run``'s install: no dev extras), built once
+from ``constraints.txt``; ``--env dev`` runs them in the development venv instead, where pandas is
+installed and pyarrow imports it (about 0.5 s) on the first Arrow <-> numpy conversion of a process.
+Run::
+
+    .venv/bin/python benchmarks/bench_startup.py --days 365
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "benchmarks" / ".work" / "startup"
+SPEC = "gbm(0.05,0.5,50000)"
+FROM = "2025-01-01"
+
+_READ = """
+import json, sys
+import pyarrow.parquet as pq
+rows = 0
+for path in json.load(open(sys.argv[1])):
+    rows += pq.ParquetFile(path).read(columns=["ts", "bid", "ask", "vbid", "vask"]).num_rows
+print(rows)
+"""
+
+
+def _user_venv() -> Path:
+    """The ``bin`` folder of a venv with the user install (built once, from constraints.txt)."""
+    venv = WORK / "venv"
+    if not (venv / ".installed").is_file():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "-c", str(ROOT / "constraints.txt"), "-e", str(ROOT)], check=True)
+        (venv / ".installed").touch()
+    return venv / "bin"
+
+
+def _to_day(days: int) -> str:
+    import datetime as dt
+
+    return (dt.date.fromisoformat(FROM) + dt.timedelta(days=days)).isoformat()
+
+
+def _series_cmd(bin_dir: Path, days: int) -> list[str]:
+    return [
+        str(bin_dir / "seriesfactory"), "series", "--sources", SPEC, "--from", FROM,
+        "--to", _to_day(days), "--agg-mode", "time", "--agg-step", "60000",
+        "--cache-dir", str(WORK / "cache"), "--output-dir", str(WORK / "out"),
+    ]  # fmt: skip
+
+
+def _run(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def _median(cmd: list[str], repeat: int, *, drop_aggregates: bool = False) -> float:
+    times = []
+    for _ in range(repeat):
+        if drop_aggregates:
+            shutil.rmtree(WORK / "cache" / "aggregates", ignore_errors=True)
+        times.append(_run(cmd))
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--days", type=int, default=365, help="days of GBM ticks (365: 63 M ticks)")
+    ap.add_argument("--repeat", type=int, default=5, help="runs per contender (median reported)")
+    ap.add_argument("--env", choices=["user", "dev"], default="user", help="see the docstring")
+    args = ap.parse_args()
+    bin_dir = _user_venv() if args.env == "user" else Path(sys.executable).parent
+    python_bin = str(bin_dir / "python")
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    # the first run generates the ticks (or finds them) and compiles the kernels: not timed
+    subprocess.run(_series_cmd(bin_dir, args.days), check=True, stdout=subprocess.DEVNULL)
+    print(f"ticks tier ready ({time.perf_counter() - started:.1f} s, first run included)")
+
+    from seriesfactory.lake.ticks import MANIFEST, TickSet
+
+    roots = [p.parent for p in (WORK / "cache" / "ticks").rglob(MANIFEST)]
+    sets = [s for s in (TickSet.open(r) for r in roots) if s is not None]
+    ticks = max(sets, key=lambda s: s.rows)
+    files = WORK / "files.json"
+    files.write_text(json.dumps([str(f.path) for f in ticks.files]))
+
+    python = [python_bin, "-c", "pass"]
+    rows = {
+        "python": _median(python, args.repeat),
+        "help": _median([str(bin_dir / "seriesfactory"), "--help"], args.repeat),
+        "read": _median([python_bin, "-c", _READ, str(files)], args.repeat),
+        "series": _median(_series_cmd(bin_dir, args.days), args.repeat, drop_aggregates=True),
+        "series-hit": _median(_series_cmd(bin_dir, args.days), args.repeat),
+    }
+    print(f"{ticks.rows:,} ticks in {len(ticks.files)} files; median of {args.repeat} runs each;")
+    print(f"environment: {args.env} ({bin_dir.parent})")
+    print(f"{'contender':<12} {'seconds':>8}")
+    for name, seconds in rows.items():
+        print(f"{name:<12} {seconds:>8.3f}")
+    print(f"help / python      = {rows['help'] / rows['python']:.2f}  (help: {rows['help']:.3f} s)")
+    print(f"series / read      = {rows['series'] / rows['read']:.2f}  (aim: at most 1.8)")
+    print(f"series-hit / read  = {rows['series-hit'] / rows['read']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
