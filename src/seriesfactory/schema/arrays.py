@@ -7,11 +7,12 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-__all__ = ["F64", "I8", "I64", "int64_values"]
+__all__ = ["F64", "I8", "I64", "U8", "int64_values"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 I8 = npt.NDArray[np.int8]
+U8 = npt.NDArray[np.uint8]
 
 
 def int64_values(column: pa.Array | pa.ChunkedArray) -> I64:

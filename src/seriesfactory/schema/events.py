@@ -21,8 +21,15 @@ __all__ = [
     "BOOK_EVENT_SCHEMA",
     "BOOK_FLAG_DELTA",
     "BOOK_FLAG_GAP",
+    "BOOK_FLAG_MSG_END",
+    "BOOK_FLAG_RELATIVE",
     "BOOK_FLAG_RESYNC",
     "BOOK_FLAG_SNAPSHOT",
+    "RULE_BINANCE",
+    "RULE_BINANCE_F",
+    "RULE_NEXT",
+    "RULE_NONE",
+    "RULE_PREV",
     "SIDE_BUY",
     "SIDE_SELL",
     "SIDE_UNKNOWN",
@@ -89,6 +96,16 @@ BOOK_FLAG_SNAPSHOT: Final = 1  # part of a full snapshot; the first level of a s
 BOOK_FLAG_DELTA: Final = 2  # an incremental update
 BOOK_FLAG_GAP: Final = 4  # a sequence break was detected before this event
 BOOK_FLAG_RESYNC: Final = 8  # the book was rebuilt from a fresh snapshot here
+BOOK_FLAG_MSG_END: Final = 16  # last event of a message (the book is consistent after it)
+BOOK_FLAG_RELATIVE: Final = 32  # qty is a change to the level, not its new size
+
+# -- sequence rules of book events: how a venue's ids chain (checked by transforms/book) ------
+# (the table in sources/_book_base.py says what each checks)
+RULE_NONE: Final = 0
+RULE_BINANCE: Final = 1
+RULE_BINANCE_F: Final = 2
+RULE_NEXT: Final = 3
+RULE_PREV: Final = 4
 
 BOOK_EVENT_SCHEMA: Final = pa.schema(
     [

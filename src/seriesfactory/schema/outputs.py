@@ -14,6 +14,17 @@ import pyarrow as pa
 __all__ = [
     "AGGREGATE_FIELDS",
     "AGGREGATE_SCHEMA",
+    "AGG_CLOSE",
+    "AGG_DISPERSION",
+    "AGG_DRIFT",
+    "AGG_HIGH",
+    "AGG_LOW",
+    "AGG_MID",
+    "AGG_OPEN",
+    "AGG_SPREAD",
+    "AGG_VASK",
+    "AGG_VBID",
+    "AGG_VELOCITY",
     "aggregate_schema",
 ]
 
@@ -31,6 +42,19 @@ AGGREGATE_FIELDS: Final[tuple[str, ...]] = (
     "dispersion",
     "drift",
 )
+
+# The row of each field in the kernels' ``float64[len(AGGREGATE_FIELDS), rows]`` output.
+AGG_OPEN: Final = AGGREGATE_FIELDS.index("open")
+AGG_HIGH: Final = AGGREGATE_FIELDS.index("high")
+AGG_LOW: Final = AGGREGATE_FIELDS.index("low")
+AGG_CLOSE: Final = AGGREGATE_FIELDS.index("close")
+AGG_MID: Final = AGGREGATE_FIELDS.index("mid")
+AGG_SPREAD: Final = AGGREGATE_FIELDS.index("spread")
+AGG_VBID: Final = AGGREGATE_FIELDS.index("vbid")
+AGG_VASK: Final = AGGREGATE_FIELDS.index("vask")
+AGG_VELOCITY: Final = AGGREGATE_FIELDS.index("velocity")
+AGG_DISPERSION: Final = AGGREGATE_FIELDS.index("dispersion")
+AGG_DRIFT: Final = AGGREGATE_FIELDS.index("drift")
 
 AGGREGATE_SCHEMA: Final = pa.schema(
     [pa.field("timestamp", pa.timestamp("ms", tz="UTC"), nullable=False)]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -36,33 +36,19 @@ from seriesfactory.schema import (
     BOOK_EVENT_DTYPE,
     BOOK_FLAG_DELTA,
     BOOK_FLAG_GAP,
+    BOOK_FLAG_MSG_END,
+    BOOK_FLAG_RELATIVE,
     BOOK_FLAG_SNAPSHOT,
     TRADE_DTYPE,
     RawRecord,
 )
 
 __all__ = [
-    "BOOK_FLAG_MSG_END",
-    "BOOK_FLAG_RELATIVE",
     "PARSERS",
-    "RULE_BINANCE",
-    "RULE_BINANCE_F",
-    "RULE_NEXT",
-    "RULE_NONE",
-    "RULE_PREV",
     "BookParser",
     "EventBuffer",
     "get_parser",
 ]
-
-BOOK_FLAG_MSG_END: Final = 16  # last event of a message (the book is consistent after it)
-BOOK_FLAG_RELATIVE: Final = 32  # qty is a change to the level, not its new size
-
-RULE_NONE: Final = 0
-RULE_BINANCE: Final = 1
-RULE_BINANCE_F: Final = 2
-RULE_NEXT: Final = 3
-RULE_PREV: Final = 4
 
 Level = tuple[float, float]
 

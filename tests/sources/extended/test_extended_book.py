@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from seriesfactory.schema import RawRecord
-from seriesfactory.sources._book_base import RULE_NEXT, get_parser
+from seriesfactory.schema import RULE_NEXT, RawRecord
+from seriesfactory.sources._book_base import get_parser
 from seriesfactory.transforms.book.api import BookBuilder
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import zlib
 
-from seriesfactory.schema import RawRecord
-from seriesfactory.sources._book_base import RULE_NONE, RULE_PREV, get_parser
+from seriesfactory.schema import RULE_NONE, RULE_PREV, RawRecord
+from seriesfactory.sources._book_base import get_parser
 from seriesfactory.sources.okx.book import okx_checksum
 
 

@@ -9,14 +9,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seriesfactory.sources._book_base import (
-    RULE_BINANCE,
-    RULE_BINANCE_F,
-    RULE_NEXT,
-    RULE_NONE,
-    RULE_PREV,
-    EventBuffer,
-)
+from seriesfactory.schema import RULE_BINANCE, RULE_BINANCE_F, RULE_NEXT, RULE_NONE, RULE_PREV
+from seriesfactory.sources._book_base import EventBuffer
 from seriesfactory.transforms.book import nb, nb_side
 from seriesfactory.transforms.book.api import BookBuilder, BookRows
 from seriesfactory.transforms.book.reference import reference_book

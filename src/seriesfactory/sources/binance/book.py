@@ -32,15 +32,8 @@ from collections import deque
 from typing import Any, Final
 from urllib.parse import parse_qs, urlparse
 
-from seriesfactory.schema import RawRecord
-from seriesfactory.sources._book_base import (
-    RULE_BINANCE,
-    RULE_BINANCE_F,
-    BookParser,
-    Level,
-    levels,
-    ms_to_ns,
-)
+from seriesfactory.schema import RULE_BINANCE, RULE_BINANCE_F, RawRecord
+from seriesfactory.sources._book_base import BookParser, Level, levels, ms_to_ns
 
 __all__ = ["BinanceSpotBook", "BinanceUsdmBook"]
 

@@ -28,14 +28,9 @@ Times: ``t >= 10**14`` is microseconds, otherwise milliseconds (``parse.py``).
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from seriesfactory._jit import kernel
-
-U8 = npt.NDArray[np.uint8]
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
-I8 = npt.NDArray[np.int8]
+from seriesfactory.schema.arrays import F64, I8, I64, U8
 
 OK = 0
 STOP = 1

@@ -32,8 +32,8 @@ from __future__ import annotations
 from typing import Any
 
 from seriesfactory.errors import InputError
-from seriesfactory.schema import RawRecord
-from seriesfactory.sources._book_base import RULE_NEXT, BookParser, levels, ms_to_ns
+from seriesfactory.schema import RULE_NEXT, RawRecord
+from seriesfactory.sources._book_base import BookParser, levels, ms_to_ns
 
 __all__ = ["BybitBook"]
 

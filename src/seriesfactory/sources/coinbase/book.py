@@ -34,8 +34,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from seriesfactory.schema import RawRecord
-from seriesfactory.sources._book_base import RULE_NONE, BookParser, Level
+from seriesfactory.schema import RULE_NONE, RawRecord
+from seriesfactory.sources._book_base import BookParser, Level
 
 __all__ = ["CoinbaseBook", "iso_to_ns"]
 

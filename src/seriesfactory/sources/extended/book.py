@@ -25,14 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from seriesfactory.schema import RawRecord
-from seriesfactory.sources._book_base import (
-    BOOK_FLAG_MSG_END,
-    RULE_NEXT,
-    BookParser,
-    Level,
-    ms_to_ns,
-)
+from seriesfactory.schema import BOOK_FLAG_MSG_END, RULE_NEXT, RawRecord
+from seriesfactory.sources._book_base import BookParser, Level, ms_to_ns
 
 __all__ = ["ExtendedBook"]
 

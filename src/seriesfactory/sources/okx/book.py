@@ -25,8 +25,8 @@ import zlib
 from decimal import Decimal
 from typing import Any
 
-from seriesfactory.schema import RawRecord
-from seriesfactory.sources._book_base import RULE_PREV, BookParser, levels, ms_to_ns
+from seriesfactory.schema import RULE_PREV, RawRecord
+from seriesfactory.sources._book_base import BookParser, levels, ms_to_ns
 
 __all__ = ["OkxBook", "okx_checksum"]
 

@@ -8,12 +8,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 
 from seriesfactory._jit import kernel
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
+from seriesfactory.schema.arrays import F64, I64
 
 
 @kernel

@@ -13,18 +13,16 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
 from seriesfactory.core.time import NS_PER_MS
 from seriesfactory.errors import DataError, InputError
 from seriesfactory.schema import AGGREGATE_FIELDS, aggregate_schema
+from seriesfactory.schema.arrays import F64, I64
 from seriesfactory.transforms.aggregates import nb
 
 __all__ = ["AggregateArrays", "AggregationParams", "Aggregator", "FilterCounts", "aggregate"]
 
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
 
 _ERRORS = {
     nb.ERR_ORDER: "ts goes backwards; ticks must be in time order",

@@ -10,7 +10,7 @@ Output arrays (capacity computed by the caller):
 - ``out_ts`` int64[m]: bucket close time (time mode) / closing tick time (tick mode), ns
 - ``out_start`` int64[m]: bucket start (time mode) / first tick time (tick mode), ns
 - ``out_n`` int64[m]: ticks that contributed prices
-- ``out_f`` float64[NFIELDS, m]: the fields in :data:`FIELDS` order
+- ``out_f`` float64[NFIELDS, m]: the fields in ``AGGREGATE_FIELDS`` order (rows ``AGG_*``)
 """
 
 from __future__ import annotations
@@ -18,30 +18,28 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 
 from seriesfactory._jit import kernel
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
+from seriesfactory.schema.arrays import F64, I64
+from seriesfactory.schema.outputs import (
+    AGG_CLOSE,
+    AGG_DISPERSION,
+    AGG_DRIFT,
+    AGG_HIGH,
+    AGG_LOW,
+    AGG_MID,
+    AGG_OPEN,
+    AGG_SPREAD,
+    AGG_VASK,
+    AGG_VBID,
+    AGG_VELOCITY,
+    AGGREGATE_FIELDS,
+)
 
 MODE_TIME = 0
 MODE_TICK = 1
 
-FIELDS = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "mid",
-    "spread",
-    "vbid",
-    "vask",
-    "velocity",
-    "dispersion",
-    "drift",
-)
-NFIELDS = len(FIELDS)
+NFIELDS = len(AGGREGATE_FIELDS)
 
 # -- int state --------------------------------------------------------------------------------
 I_STARTED = 0  # 1 once a price is known (first accepted price tick of the stream)
@@ -168,34 +166,34 @@ def _emit(
     out_ts[row] = ts_close
     out_start[row] = ts_start
     out_n[row] = n
-    out_f[6, row] = sf[F_VBID]
-    out_f[7, row] = sf[F_VASK]
+    out_f[AGG_VBID, row] = sf[F_VBID]
+    out_f[AGG_VASK, row] = sf[F_VASK]
     if n == 0:
         p = sf[F_PREV_CLOSE]
-        out_f[0, row] = p
-        out_f[1, row] = p
-        out_f[2, row] = p
-        out_f[3, row] = p
-        out_f[4, row] = p
-        out_f[5, row] = sf[F_LAST_SPREAD]
-        out_f[8, row] = 0.0
-        out_f[9, row] = 0.0
-        out_f[10, row] = 0.0
+        out_f[AGG_OPEN, row] = p
+        out_f[AGG_HIGH, row] = p
+        out_f[AGG_LOW, row] = p
+        out_f[AGG_CLOSE, row] = p
+        out_f[AGG_MID, row] = p
+        out_f[AGG_SPREAD, row] = sf[F_LAST_SPREAD]
+        out_f[AGG_VELOCITY, row] = 0.0
+        out_f[AGG_DISPERSION, row] = 0.0
+        out_f[AGG_DRIFT, row] = 0.0
         return
     close = sf[F_CLOSE]
-    out_f[0, row] = sf[F_OPEN]
-    out_f[1, row] = sf[F_HIGH]
-    out_f[2, row] = sf[F_LOW]
-    out_f[3, row] = close
+    out_f[AGG_OPEN, row] = sf[F_OPEN]
+    out_f[AGG_HIGH, row] = sf[F_HIGH]
+    out_f[AGG_LOW, row] = sf[F_LOW]
+    out_f[AGG_CLOSE, row] = close
     if sf[F_SUMW] > 0.0:
-        out_f[4, row] = sf[F_SUMWM] / sf[F_SUMW]
+        out_f[AGG_MID, row] = sf[F_SUMWM] / sf[F_SUMW]
     else:
-        out_f[4, row] = sf[F_SUMM] / n
-    out_f[5, row] = sf[F_SUMSPREAD] / n
-    out_f[8, row] = math.sqrt(n)
+        out_f[AGG_MID, row] = sf[F_SUMM] / n
+    out_f[AGG_SPREAD, row] = sf[F_SUMSPREAD] / n
+    out_f[AGG_VELOCITY, row] = math.sqrt(n)
     if n < 2:
-        out_f[9, row] = 0.0
-        out_f[10, row] = 0.0
+        out_f[AGG_DISPERSION, row] = 0.0
+        out_f[AGG_DRIFT, row] = 0.0
         return
     inv_n = 1.0 / n
     s_tt = sf[F_STT] - sf[F_ST] * sf[F_ST] * inv_n
@@ -208,9 +206,9 @@ def _emit(
         slope = 0.0
         resid = s_dd * inv_n
     resid = max(resid, 0.0)
-    out_f[9, row] = math.sqrt(resid) / (sf[F_SUMM] * inv_n) * 100.0
+    out_f[AGG_DISPERSION, row] = math.sqrt(resid) / (sf[F_SUMM] * inv_n) * 100.0
     span_s = (si[I_LAST_T] - si[I_FIRST_T]) * 1e-9
-    out_f[10, row] = slope * span_s / close * 100.0
+    out_f[AGG_DRIFT, row] = slope * span_s / close * 100.0
 
 
 @kernel

@@ -18,14 +18,12 @@ import pyarrow as pa
 
 from seriesfactory.errors import DataError, InputError
 from seriesfactory.schema import TS_TYPE
+from seriesfactory.schema.arrays import F64, I8, I64
 from seriesfactory.transforms.bars import nb
 from seriesfactory.transforms.bars.spec import BarSpec
 
 __all__ = ["BAR_COLUMNS", "BarArrays", "BarBuilder", "bar_schema", "check_trades"]
 
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-I8 = npt.NDArray[np.int8]
 
 STATE_VERSION = 1
 

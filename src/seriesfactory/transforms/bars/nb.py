@@ -25,13 +25,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 
 from seriesfactory._jit import kernel
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-I8 = npt.NDArray[np.int8]
+from seriesfactory.schema.arrays import F64, I8, I64
 
 # -- bar kinds (family = kind // 3 for the sampled kinds) ---------------------------------------
 K_TIME = 0

@@ -38,6 +38,17 @@ from __future__ import annotations
 import numpy as np
 
 from seriesfactory._jit import kernel
+from seriesfactory.schema.events import (
+    BOOK_FLAG_GAP,
+    BOOK_FLAG_MSG_END,
+    BOOK_FLAG_RELATIVE,
+    BOOK_FLAG_SNAPSHOT,
+    RULE_BINANCE,
+    RULE_BINANCE_F,
+    RULE_NEXT,
+    RULE_NONE,
+    RULE_PREV,
+)
 from seriesfactory.transforms.book.nb_side import (
     C_COUNT,
     W_BASE,
@@ -82,8 +93,20 @@ ST_APPLIED, ST_SNAPSHOT, ST_STALE, ST_DUPLICATE, ST_GAP, ST_UNSYNCED, ST_MARKER,
 ERR_CAPACITY = 1
 ERR_OFF_GRID = 2
 
-F_SNAPSHOT, F_GAP, F_END, F_RELATIVE = 1, 4, 16, 32
-R_NONE, R_BINANCE, R_BINANCE_F, R_NEXT, R_PREV = 0, 1, 2, 3, 4
+# The flag bits and sequence rules of schema/events.py, under the kernel's short names.
+F_SNAPSHOT, F_GAP, F_END, F_RELATIVE = (
+    BOOK_FLAG_SNAPSHOT,
+    BOOK_FLAG_GAP,
+    BOOK_FLAG_MSG_END,
+    BOOK_FLAG_RELATIVE,
+)
+R_NONE, R_BINANCE, R_BINANCE_F, R_NEXT, R_PREV = (
+    RULE_NONE,
+    RULE_BINANCE,
+    RULE_BINANCE_F,
+    RULE_NEXT,
+    RULE_PREV,
+)
 
 
 def new_state() -> np.ndarray:

@@ -15,18 +15,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow.parquet as pq
 
 from seriesfactory.errors import InputError
 from seriesfactory.lake.ticks import TickSet
 from seriesfactory.schema import TickArrays
+from seriesfactory.schema.arrays import F64, I64
 from seriesfactory.transforms.merge import nb
 
 __all__ = ["MergeParams", "TickCrosser", "TickMerger", "interleave"]
 
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
 #: (ts, src, bid, ask, vbid, vask, age_ns) columns of an interleaved chunk.
 Interleaved = tuple[I64, I64, F64, F64, F64, F64, I64]
 

@@ -20,13 +20,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import numpy.typing as npt
-
 from seriesfactory._jit import kernel
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
+from seriesfactory.schema.arrays import F64, I64
 
 WEIGHT_STATIC = 0
 WEIGHT_VOLUME = 1

@@ -23,12 +23,10 @@ import numpy.typing as npt
 
 from seriesfactory.errors import DataError
 from seriesfactory.schema import TickArrays
+from seriesfactory.schema.arrays import F64, I64
 from seriesfactory.transforms.ticks import nb
 
 __all__ = ["TickBuilder", "trades_to_ticks"]
-
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
 
 
 class TickBuilder:

@@ -19,13 +19,9 @@ Outputs (capacity ``len(ts) + 1``): ``out_ts``, ``out_bid``, ``out_ask``,
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from seriesfactory._jit import kernel
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-I8 = npt.NDArray[np.int8]
+from seriesfactory.schema.arrays import F64, I8, I64
 
 I_PENDING = 0  # 1 while a group of same-side, same-time trades is open
 I_P_TS = 1
