@@ -28,12 +28,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from seriesfactory.lake.aggregates import AGGREGATES, aggregate_files
 from seriesfactory.lake.ticks import MANIFEST
 
 __all__ = ["DerivedEntry", "DerivedGc", "gc_derived", "list_derived", "tier_usage"]
 
 #: The derived tiers, in the order ``cache ls`` prints them.
-TIERS = ("trades", "ticks", "aggregates")
+TIERS = ("trades", "ticks", AGGREGATES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +76,9 @@ def list_derived(cache_dir: Path) -> list[DerivedEntry]:
             )
             size = sum(s.st_size for s in stats.values())
             entries.append(DerivedEntry("ticks", folder, size, used))
-    aggregates = cache_dir / "aggregates"
-    if aggregates.is_dir():
-        for path in sorted(aggregates.glob("*/*.parquet")):
-            st = path.stat()
-            entries.append(DerivedEntry("aggregates", path, st.st_size, st.st_mtime))
+    for path in aggregate_files(cache_dir):
+        st = path.stat()
+        entries.append(DerivedEntry(AGGREGATES, path, st.st_size, st.st_mtime))
     entries.sort(key=lambda e: (e.last_used_s, str(e.path)))
     return entries
 

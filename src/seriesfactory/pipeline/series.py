@@ -19,7 +19,6 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from seriesfactory import __version__
 from seriesfactory.config import Settings, load_settings
@@ -28,10 +27,15 @@ from seriesfactory.core.atomic import (
     atomic_write_json,
     atomic_write_parquet,
     key_sha256,
-    mark_used,
 )
 from seriesfactory.core.time import NS_PER_DAY, format_range_part
-from seriesfactory.errors import CacheError, InputError, SourceError
+from seriesfactory.errors import InputError, SourceError
+from seriesfactory.lake.aggregates import (
+    StoredAggregates,
+    aggregates_path,
+    load_aggregates,
+    save_aggregates,
+)
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.schema import AGGREGATE_FIELDS
 from seriesfactory.sources import SourceSpec, parse_sources, resolve_model
@@ -283,46 +287,6 @@ def build_ticks(request: TicksRequest) -> TicksResult:
 
 
 # -- aggregates -----------------------------------------------------------------------------------
-_AGG_COLUMNS = ("timestamp_ns", "start_ns", "tick_count")
-
-
-def _aggregates_path(cache_dir: Path, inputs: list[str], params: AggregationParams) -> Path:
-    inputs_key = key_sha256(inputs)
-    params_key = key_sha256(params.key())
-    return cache_dir / "aggregates" / inputs_key[:16] / f"{params_key[:16]}.parquet"
-
-
-def _save_aggregates(path: Path, arrays: AggregateArrays, counts: FilterCounts) -> None:
-    columns: dict[str, np.ndarray[Any, Any]] = {
-        "timestamp_ns": arrays.timestamp_ns,
-        "start_ns": arrays.start_ns,
-        "tick_count": arrays.tick_count,
-    }
-    columns.update({name: arrays.column(name) for name in AGGREGATE_FIELDS})
-    table = pa.table(columns)
-    atomic_write_parquet(
-        path,
-        table,
-        metadata={"seriesfactory.counts": json.dumps(dataclasses.asdict(counts))},
-    )
-
-
-def _load_aggregates(path: Path) -> tuple[AggregateArrays, FilterCounts] | None:
-    if not path.is_file():
-        return None
-    try:
-        table = pq.ParquetFile(path).read()  # not read_table: pyarrow.dataset imports pandas
-        meta = table.schema.metadata or {}
-        counts = FilterCounts(**json.loads(meta[b"seriesfactory.counts"]))
-        fields = np.vstack([table.column(n).to_numpy() for n in AGGREGATE_FIELDS])
-        ts, start, count = (table.column(c).to_numpy() for c in _AGG_COLUMNS)
-        arrays = AggregateArrays(ts, start, count, fields.reshape(len(AGGREGATE_FIELDS), -1))
-    except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
-        raise CacheError(f"{path}: unreadable aggregates ({exc}); delete it to rebuild") from exc
-    mark_used(path)
-    return arrays, counts
-
-
 def aggregate_tick_set(
     ticks: TickSet, params: AggregationParams, end_ns: int
 ) -> tuple[AggregateArrays, FilterCounts]:
@@ -371,13 +335,19 @@ def build_series(request: SeriesRequest) -> SeriesResult:
     started = time.perf_counter()
     ticks = build_ticks(request)
     inputs = ticks.ticks.content_hashes()
-    agg_path = _aggregates_path(request.cache_dir, inputs, request.params)
-    cached = _load_aggregates(agg_path)
+    agg_path = aggregates_path(request.cache_dir, inputs, request.params.key())
+    cached = load_aggregates(agg_path)
     if cached is None:
         arrays, counts = aggregate_tick_set(ticks.ticks, request.params, request.to_ns)
-        _save_aggregates(agg_path, arrays, counts)
+        save_aggregates(agg_path, StoredAggregates(
+            arrays.timestamp_ns, arrays.start_ns, arrays.tick_count, arrays.fields,
+            dataclasses.asdict(counts),
+        ))  # fmt: skip
     else:
-        arrays, counts = cached
+        arrays = AggregateArrays(
+            cached.timestamp_ns, cached.start_ns, cached.tick_count, cached.fields
+        )
+        counts = FilterCounts(**cached.counts)
     table = arrays.to_arrow(request.fields)
     metadata = {
         "seriesfactory.version": __version__,
