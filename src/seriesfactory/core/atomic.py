@@ -29,11 +29,33 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_parquet",
+    "commit",
+    "discard",
     "key_sha256",
     "mark_used",
+    "temp_path",
 ]
 
 TMP_PREFIX = ".tmp-"
+
+
+def temp_path(final: Path) -> Path:
+    """A fresh temporary name beside ``final`` (its folder is created): ``.tmp-<id>-<name>``."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return final.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{final.name}")
+
+
+def commit(tmp: Path, final: Path) -> None:
+    """Flush ``tmp`` to disk and rename it to ``final`` (atomic on one file system)."""
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+
+
+def discard(tmp: Path) -> None:
+    """Remove a temporary file (absent is fine)."""
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
 
 
 @contextlib.contextmanager
@@ -42,16 +64,12 @@ def atomic_path(final: Path) -> Iterator[Path]:
 
     On any exception the temporary file is removed and ``final`` is untouched.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{final.name}")
+    tmp = temp_path(final)
     try:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        commit(tmp, final)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        discard(tmp)
         raise
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import datetime as dt
-import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -32,9 +31,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from seriesfactory.core.atomic import HashingWriter, atomic_path, atomic_write_json, mark_used
+from seriesfactory.core.atomic import atomic_write_json, mark_used
 from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import CacheError
+from seriesfactory.lake.days import DayFiles
 from seriesfactory.schema import TICK_SCHEMA, TickArrays
 from seriesfactory.schema.arrays import int64_values
 
@@ -201,73 +201,32 @@ def write_tick_set(
     Returns the complete :class:`TickSet`. Any earlier manifest is replaced only
     after every new file is in place.
     """
-    files: list[TickFile] = []
-    writer: pq.ParquetWriter | None = None
-    current_day = -1
-    ctx: Any = None
-    tmp: Path | None = None
-    final: Path | None = None
-    sink: HashingWriter | None = None  # hashes the file as it is written
-    rows = 0
 
-    def close() -> None:
-        nonlocal writer, ctx, rows, sink
-        if writer is None or ctx is None or final is None or sink is None:
-            return
-        writer.close()
-        sink.close()
-        ctx.__exit__(None, None, None)
-        files.append(TickFile(final, final.stem, rows, sink.hexdigest()))
-        writer, ctx, rows, sink = None, None, 0, None
+    def path_for_day(day: int) -> Path:
+        name = _day(day * NS_PER_DAY)
+        return root / name[:4] / name[4:6] / f"{name}.parquet"
 
-    try:
+    with DayFiles(path_for_day, rename="each", hash_files=True) as out:
         for item in chunks:
-            if isinstance(item, TickArrays):
-                chunk, age = item, None
-            else:
-                chunk, age = item
-            days = chunk.ts // NS_PER_DAY
-            cuts = np.flatnonzero(np.diff(days)) + 1
-            bounds = [0, *cuts.tolist(), len(chunk)]
-            for lo, hi in itertools.pairwise(bounds):
-                if hi <= lo:
-                    continue
-                day = int(days[lo])
-                if day != current_day:
-                    close()
-                    current_day = day
-                    name = _day(day * NS_PER_DAY)
-                    final = root / name[:4] / name[4:6] / f"{name}.parquet"
-                    ctx = atomic_path(final)
-                    tmp = ctx.__enter__()
-                    sink = HashingWriter(tmp)
-                    writer = (
-                        pq.ParquetWriter(sink, TICK_SCHEMA, **PARQUET_OPTIONS)
-                        if age is None
-                        else pq.ParquetWriter(sink, AGED_TICK_SCHEMA, **AGED_PARQUET_OPTIONS)
-                    )
-                part = TickArrays(
+            chunk, age = (item, None) if isinstance(item, TickArrays) else item
+
+            def piece(
+                lo: int, hi: int, chunk: TickArrays = chunk, age: Any = age
+            ) -> pa.RecordBatch:
+                batch = TickArrays(
                     chunk.ts[lo:hi], chunk.bid[lo:hi], chunk.ask[lo:hi],
                     chunk.vbid[lo:hi], chunk.vask[lo:hi],
-                )  # fmt: skip
-                assert writer is not None
-                batch = part.to_arrow()
-                if age is not None:
-                    batch = pa.RecordBatch.from_arrays(
-                        [*batch.columns, pa.array(age[lo:hi], type=pa.int64())],
-                        schema=AGED_TICK_SCHEMA,
-                    )
-                writer.write_batch(batch, row_group_size=row_group_rows)
-                rows += hi - lo
-        close()
-    except BaseException as exc:
-        if writer is not None:
-            writer.close()
-        if sink is not None:
-            sink.close()
-        if ctx is not None:
-            ctx.__exit__(type(exc), exc, exc.__traceback__)
-        raise
+                ).to_arrow()  # fmt: skip
+                if age is None:
+                    return batch
+                return pa.RecordBatch.from_arrays(
+                    [*batch.columns, pa.array(age[lo:hi], type=pa.int64())],
+                    schema=AGED_TICK_SCHEMA,
+                )
+
+            options = PARQUET_OPTIONS if age is None else AGED_PARQUET_OPTIONS
+            out.write(chunk.ts, piece, options=options, row_group_rows=row_group_rows)
+    files = [TickFile(f.path, f.path.stem, f.rows, f.sha256) for f in out.files]
     manifest = {
         "key": key,
         "info": info,

@@ -15,22 +15,22 @@ does nothing, so running twice equals running once.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from seriesfactory.core.atomic import atomic_path, atomic_write_json
+from seriesfactory.core.atomic import atomic_write_json
 from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import CacheError
+from seriesfactory.lake.days import DayFiles
 from seriesfactory.schema import TRADE_SCHEMA
+from seriesfactory.schema.arrays import int64_values
 
 __all__ = ["PARQUET_OPTIONS", "IngestRecord", "TradeStore"]
 
@@ -150,41 +150,15 @@ class TradeStore:
         meta = {b"seriesfactory.raw_sha256": raw_sha256.encode(),
                 b"seriesfactory.raw_name": raw_name.encode()}  # fmt: skip
         schema = TRADE_SCHEMA.with_metadata(meta)
-        names: list[str] = []
-        rows = 0
-        writer: pq.ParquetWriter | None = None
-        pending: list[Any] = []  # atomic_path contexts, entered, renamed at the end
-        try:
+        with DayFiles(lambda day: self.day_path(_day_name(day)), rename="end") as out:
             for table in tables:
-                ts = table.column("ts").cast(pa.int64()).to_numpy()
-                days = ts // NS_PER_DAY
-                cuts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), len(ts)]
-                for lo, hi in itertools.pairwise(cuts):
-                    if hi <= lo:
-                        continue
-                    name = _day_name(int(days[lo]))
-                    if not names or names[-1] != name:
-                        if writer is not None:
-                            writer.close()
-                        ctx = atomic_path(self.day_path(name))
-                        tmp = ctx.__enter__()
-                        pending.append(ctx)
-                        writer = pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS)
-                        names.append(name)
-                    assert writer is not None
-                    writer.write_table(table.slice(lo, hi - lo).cast(schema))
-                    rows += hi - lo
-            if writer is not None:
-                writer.close()
-                writer = None
-        except BaseException as exc:
-            if writer is not None:
-                writer.close()
-            for ctx in pending:  # every temporary file removed, nothing renamed
-                ctx.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        for ctx in pending:
-            ctx.__exit__(None, None, None)
+
+                def piece(lo: int, hi: int, table: pa.Table = table) -> pa.Table:
+                    return table.slice(lo, hi - lo).cast(schema)
+
+                out.write(int64_values(table.column("ts")), piece, options=PARQUET_OPTIONS)
+        names = [_day_name(f.day) for f in out.files]
+        rows = sum(f.rows for f in out.files)
         rec = IngestRecord(
             raw_sha256, raw_name, tuple(names), rows, len(bad_lines), tuple(bad_lines[:100])
         )
