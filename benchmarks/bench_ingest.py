@@ -39,8 +39,8 @@ import pyarrow as pa
 from seriesfactory.config import load_settings
 from seriesfactory.lake.ticks import write_tick_set
 from seriesfactory.pipeline.exchange import venue_ticks
+from seriesfactory.raw.archives import iter_member_pieces
 from seriesfactory.schema import TickArrays
-from seriesfactory.sources.binance.history import iter_member_pieces
 from seriesfactory.sources.binance.parse import parse_trades_csv
 from seriesfactory.transforms.ticks import TickBuilder
 

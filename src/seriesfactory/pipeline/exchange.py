@@ -29,6 +29,7 @@ from seriesfactory.lake.trades import IngestRecord, TradeStore
 from seriesfactory.pipeline.missing import day_dates, missing_days_warning
 from seriesfactory.pipeline.raw_files import fetch_binance
 from seriesfactory.raw import cache as raw_cache
+from seriesfactory.raw.archives import iter_member_pieces
 from seriesfactory.raw.download import Downloader
 from seriesfactory.raw.hashes import raw_sha256
 from seriesfactory.schema import TickArrays
@@ -36,7 +37,7 @@ from seriesfactory.sources.binance.history import (
     MARKETS,
     ArchiveKind,
     contract_size,
-    parse_archive,
+    parse_pieces,
     symbol_for,
 )
 from seriesfactory.sources.binance.parse import Kind, ParsedTrades
@@ -168,9 +169,9 @@ def _binance_files(
                 end_ns=spans[path][1], contract_size=size,
             )  # fmt: skip
             return
-        yield from parse_archive(
-            path, market=market, kind=trade_kind, contract_size=size, on_bad_rows=on_bad_rows,
-            max_bytes=settings.max_member_bytes,
+        yield from parse_pieces(
+            iter_member_pieces(path, max_bytes=settings.max_member_bytes), source=str(path),
+            market=market, kind=trade_kind, contract_size=size, on_bad_rows=on_bad_rows,
         )  # fmt: skip
 
     paths = [p for _a, p in got.fetched]

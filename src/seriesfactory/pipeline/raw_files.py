@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from seriesfactory.config import Settings
 from seriesfactory.core.time import NS_PER_DAY
+from seriesfactory.raw.archives import read_single_member
 from seriesfactory.raw.download import Downloader
 from seriesfactory.sources.binance.history import (
     MARKETS,
@@ -25,7 +26,6 @@ from seriesfactory.sources.binance.history import (
     ArchiveKind,
     fetch_archives,
     plan_archives,
-    read_single_member,
     symbol_for,
 )
 from seriesfactory.sources.binance.klines import parse_klines_csv

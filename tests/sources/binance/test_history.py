@@ -12,12 +12,12 @@ import pytest
 from seriesfactory.config import load_settings
 from seriesfactory.core.time import NS_PER_DAY, parse_date
 from seriesfactory.errors import InputError, IntegrityError, SourceError
+from seriesfactory.raw.archives import read_single_member
 from seriesfactory.raw.download import Downloader
 from seriesfactory.sources.binance.history import (
     contract_size,
     fetch_archives,
     plan_archives,
-    read_single_member,
     symbol_for,
 )
 
@@ -133,11 +133,13 @@ def test_contract_size_is_fetched_cached_and_never_guessed(mirror, tmp_path: Pat
 
 
 def _pieces_parse(path: Path, block_bytes: int) -> tuple[list[object], list[int]]:
-    from seriesfactory.sources.binance.history import parse_archive
+    from seriesfactory.raw.archives import iter_member_pieces
+    from seriesfactory.sources.binance.history import parse_pieces
 
     tables, bad = [], []
-    pieces = parse_archive(path, market="usdm", kind="aggTrades", on_bad_rows="skip",
-                           max_bytes=10**9, block_bytes=block_bytes)  # fmt: skip
+    pieces = parse_pieces(iter_member_pieces(path, max_bytes=10**9, block_bytes=block_bytes),
+                          source=str(path), market="usdm", kind="aggTrades",
+                          on_bad_rows="skip")  # fmt: skip
     for p in pieces:
         tables.append(p.table)
         bad += [b.line for b in p.bad_rows]
