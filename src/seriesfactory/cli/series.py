@@ -103,6 +103,14 @@ def series(
     seed: Seed = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the output path.")] = False,
     on_bad_rows: OnBadRows = "error",
+    preview_fields: Annotated[
+        str | None,
+        typer.Option(
+            "--preview-fields",
+            help="Pipe-separated fields the preview shows (default: what fits the terminal; "
+            "every field when the output is not a terminal).",
+        ),
+    ] = None,
 ) -> None:
     """Aggregate ticks from exchanges or models into a time or price-brick series."""
     mode = agg_mode.lower()
@@ -129,11 +137,22 @@ def series(
         output_dir=output_dir,
         on_bad_rows=on_bad_rows,
     )
+    shown = request.fields
+    if preview_fields is not None:
+        shown = parse_fields(preview_fields, option="--preview-fields")
+        missing = [f for f in shown if f not in request.fields]
+        if missing:
+            raise InputError(
+                f"--preview-fields: {', '.join(missing)} not in the output; add them to "
+                "--agg-fields or leave them out"
+            )
     result = build_series(request)
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    terminal = sys.stdout.isatty()
+    console = Console(highlight=False, width=None if terminal else 400)
     _report_sources(console, json.loads(result.metadata["seriesfactory.sources"]))
     if not quiet:
-        render_preview(console, result.aggregates, result.counts, request.fields)
+        fit = terminal and preview_fields is None
+        render_preview(console, result.aggregates, result.counts, shown, fit=fit)
         cached = ", ".join(k for k, v in result.from_cache.items() if v) or "nothing"
         console.print(f"from cache: {cached}  time: {result.seconds:.2f} s")
     console.print(f"wrote {result.output}")
