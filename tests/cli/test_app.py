@@ -54,3 +54,10 @@ def test_commands_refuse_bad_values_before_any_fetch(
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
     assert not (tmp_path / "cache").exists()  # refused before anything was fetched or written
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"seriesfactory {version('seriesfactory')}\n"

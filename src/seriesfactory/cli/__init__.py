@@ -7,6 +7,7 @@ one line on standard error and a non-zero exit status (2 for bad input).
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -56,4 +57,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _entry() -> None:  # pragma: no cover - console script shim
-    sys.exit(main())
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (``| head``): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 0
+    sys.exit(status)

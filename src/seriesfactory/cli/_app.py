@@ -36,6 +36,27 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"seriesfactory {version('seriesfactory')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Series Factory: crypto market data from sources to series."""
+
+
 CacheDir = Annotated[Path, typer.Option("--cache-dir", help="Cache directory.")]
 Config = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
 OutFormat = Annotated[str, typer.Option("--out-format", help="parquet or csv.")]
