@@ -32,7 +32,7 @@ from seriesfactory.pipeline.series import (
     write_ticks_file,
 )
 from seriesfactory.reports.preview import render_preview
-from seriesfactory.transforms.aggregates import AggregationParams
+from seriesfactory.transforms.aggregates import AggregationParams, FilterCounts
 
 Sources = Annotated[
     str,
@@ -150,6 +150,8 @@ def series(
     terminal = sys.stdout.isatty()
     console = Console(highlight=False, width=None if terminal else 400)
     _report_sources(console, json.loads(result.metadata["seriesfactory.sources"]))
+    for warning in filter_warnings(result.counts, tick_ttl, tick_max_deviation):
+        print(f"warning: {warning}", file=sys.stderr)
     if not quiet:
         fit = terminal and preview_fields is None
         render_preview(console, result.aggregates, result.counts, shown, fit=fit)
@@ -190,3 +192,29 @@ def ticks(
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     _report_sources(console, result.sources)
     console.print(f"{result.ticks.rows:,} ticks; wrote {out}")
+
+
+#: A filter that removes more than this share of the ticks gets a warning.
+FILTER_WARNING_SHARE = 0.10
+
+
+def filter_warnings(counts: FilterCounts, ttl_ms: float, deviation: float) -> list[str]:
+    """One warning per quality filter that touched more than 10% of the ticks (docs/series.md)."""
+    out: list[str] = []
+    if counts.ticks == 0:
+        return out
+    stale = counts.stale / counts.ticks
+    if stale > FILTER_WARNING_SHARE:
+        out.append(
+            f"{counts.stale:,} of {counts.ticks:,} ticks ({stale:.0%}) had a quote older than "
+            f"--tick-ttl {ttl_ms:g} ms and did not set prices; for trade-derived ticks choose a "
+            "TTL above the typical time between trades (docs/series.md, 'Choosing --tick-ttl')"
+        )
+    removed = counts.deviation / counts.ticks
+    if removed > FILTER_WARNING_SHARE:
+        out.append(
+            f"{counts.deviation:,} of {counts.ticks:,} ticks ({removed:.0%}) were removed by "
+            f"--tick-max-deviation {deviation:g}; raise it for a volatile source "
+            "(docs/series.md, 'Quality filters')"
+        )
+    return out
