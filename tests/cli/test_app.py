@@ -78,14 +78,14 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_one_duration_syntax(text: str, ns: int) -> None:
-    from seriesfactory._time import parse_duration_ns
+    from seriesfactory.core.time import parse_duration_ns
 
     assert parse_duration_ns(text, option="--duration") == ns
 
 
 @pytest.mark.parametrize("text", ["0", "0s", "-1s", "5 minutes", "1w", "", "0.1ns", "1e300d"])
 def test_bad_durations_are_refused(text: str) -> None:
-    from seriesfactory._time import parse_duration_ns
+    from seriesfactory.core.time import parse_duration_ns
 
     with pytest.raises(InputError, match=rf"^--stale {re.escape(repr(text))} is not a duration"):
         parse_duration_ns(text, option="--stale")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from seriesfactory._time import NS_PER_DAY, parse_date
 from seriesfactory.cli import main
 from seriesfactory.config import Settings, load_settings
+from seriesfactory.core.time import NS_PER_DAY, parse_date
 from seriesfactory.errors import SourceError
 from seriesfactory.pipeline.exchange import ensure_trades
 from seriesfactory.pipeline.raw_files import missing_days_warning

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from seriesfactory._time import parse_date
+from seriesfactory.core.time import parse_date
 from seriesfactory.errors import InputError
 
 __all__ = [

@@ -14,8 +14,8 @@ import typer
 
 from seriesfactory.cli._app import Config, app, day_range_ns, on_bad_rows_choice
 from seriesfactory.config import load_settings
+from seriesfactory.core.atomic import atomic_path, atomic_write_json, atomic_write_parquet
 from seriesfactory.errors import DataError, InputError, SourceError
-from seriesfactory.lake.atomic import atomic_path, atomic_write_json, atomic_write_parquet
 from seriesfactory.pipeline.exchange import split_symbol, venue_trades
 from seriesfactory.transforms.bars import (
     BAR_COLUMNS,

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from seriesfactory._time import parse_duration_ns
 from seriesfactory.cli._app import app
+from seriesfactory.core.atomic import atomic_write_json, atomic_write_parquet
+from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import InputError
-from seriesfactory.lake.atomic import atomic_write_json, atomic_write_parquet
 from seriesfactory.raw.readers import FORMATS
 from seriesfactory.transforms.book.api import BookResult, rebuild
 from seriesfactory.transforms.book.report import gap_table, snapshot_table, verify_report

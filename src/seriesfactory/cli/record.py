@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from seriesfactory._time import NS_PER_S, parse_duration_ns
 from seriesfactory.cli._app import app
+from seriesfactory.core.time import NS_PER_S, parse_duration_ns
 from seriesfactory.raw.config import RecordConfig, load_record_config
 from seriesfactory.raw.recorder import Recorder, RecordStats
 

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from seriesfactory._time import parse_date
 from seriesfactory.cli._app import (
     Base,
     CacheDir,
@@ -21,6 +20,7 @@ from seriesfactory.cli._app import (
     app,
     out_format_choice,
 )
+from seriesfactory.core.time import parse_date
 from seriesfactory.errors import InputError
 from seriesfactory.pipeline.raw_files import missing_days_warning
 from seriesfactory.pipeline.series import (

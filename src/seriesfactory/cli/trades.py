@@ -10,7 +10,6 @@ import pyarrow.csv as pacsv
 import typer
 from rich.console import Console
 
-from seriesfactory._time import format_range_part
 from seriesfactory.cli._app import (
     Base,
     CacheDir,
@@ -25,8 +24,9 @@ from seriesfactory.cli._app import (
     out_format_choice,
 )
 from seriesfactory.config import load_settings
+from seriesfactory.core.atomic import atomic_path, atomic_write_parquet
+from seriesfactory.core.time import format_range_part
 from seriesfactory.errors import InputError
-from seriesfactory.lake.atomic import atomic_path, atomic_write_parquet
 from seriesfactory.pipeline.exchange import venue_trades
 from seriesfactory.schema import TRADE_SCHEMA
 

@@ -22,16 +22,16 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from seriesfactory import __version__
-from seriesfactory._time import NS_PER_DAY, format_range_part
 from seriesfactory.config import Settings, load_settings
-from seriesfactory.errors import CacheError, InputError, SourceError
-from seriesfactory.lake.atomic import (
+from seriesfactory.core.atomic import (
     atomic_path,
     atomic_write_json,
     atomic_write_parquet,
     key_sha256,
     mark_used,
 )
+from seriesfactory.core.time import NS_PER_DAY, format_range_part
+from seriesfactory.errors import CacheError, InputError, SourceError
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.schema import AGGREGATE_FIELDS
 from seriesfactory.sources import SourceSpec, parse_sources, resolve_model

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from seriesfactory._time import NS_PER_MS, format_ms
+from seriesfactory.core.time import NS_PER_MS, format_ms
 from seriesfactory.transforms.aggregates import AggregateArrays, FilterCounts
 
 __all__ = ["PREVIEW_PRIORITY", "render_preview"]

@@ -13,7 +13,7 @@ from typing import Any, Final, Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
-from seriesfactory._time import parse_duration_ns
+from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import InputError
 from seriesfactory.transforms.bars import nb
 

@@ -6,7 +6,7 @@ import io
 import os
 import pty
 
-from seriesfactory._progress import NULL, PlainReporter, RichReporter, reporter
+from seriesfactory.core.progress import NULL, PlainReporter, RichReporter, reporter
 
 
 class Clock:
