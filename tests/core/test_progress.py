@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pty
+import select
 
 from seriesfactory.core.progress import NULL, PlainReporter, RichReporter, reporter
 
@@ -59,7 +60,10 @@ def test_choice_by_stream() -> None:
             with chosen.task("ticks", total=10, unit="ticks") as task:
                 task.advance(10)
             tty.flush()
-        shown = os.read(leader, 65536).decode()
+        chunks = []
+        while select.select([leader], [], [], 0.2)[0]:
+            chunks.append(os.read(leader, 65536))
+        shown = b"".join(chunks).decode()
         assert "ticks" in shown
         assert "100%" in shown
     finally:
