@@ -132,3 +132,18 @@ def test_cache_clear_every_tier_or_one(
     )
     assert main(args) == 0
     assert not any((cache / t).exists() for t in ("raw", "trades", "ticks", "aggregates"))
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_retry_says_so_at_once_unless_quiet(
+    env: Path, mirror, capsys: pytest.CaptureFixture[str], quiet: bool
+) -> None:
+    mirror.faults["/" + DAY1] = ["500"]
+    args = ["download", "--from", "2024-01-01", "--to", "2024-01-02", "--cache-dir", str(env / "c")]
+    assert main([*args, *(["--quiet"] if quiet else [])]) == 0
+    err = capsys.readouterr().err
+    if quiet:
+        assert err == ""
+    else:
+        assert err.startswith("retrying 1/")
+        assert f"{DAY1}: HTTP 500" in err.splitlines()[0]

@@ -58,14 +58,16 @@ def test_choice_by_stream() -> None:
             chosen = reporter(quiet=False, stream=tty)
             assert isinstance(chosen, RichReporter)
             with chosen.task("ticks", total=10, unit="ticks") as task:
-                task.advance(10)
+                task.advance(5)
+                chosen.bars.refresh()
             tty.flush()
         chunks = []
         while select.select([leader], [], [], 0.2)[0]:
             chunks.append(os.read(leader, 65536))
         shown = b"".join(chunks).decode()
         assert "ticks" in shown
-        assert "100%" in shown
+        assert "50%" in shown
+        assert "5 ticks" in shown
     finally:
         os.close(leader)
         os.close(follower)

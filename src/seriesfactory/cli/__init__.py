@@ -14,6 +14,7 @@ import typer
 
 from seriesfactory.cli import _app
 from seriesfactory.cli._app import app
+from seriesfactory.core import progress
 from seriesfactory.errors import SeriesFactoryError
 
 # Command modules register themselves on import.
@@ -31,6 +32,14 @@ __all__ = ["app", "main"]
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a script, exit with) its status."""
     args = sys.argv[1:] if argv is None else argv
+    previous = progress.install(progress.reporter(quiet=False))  # --quiet replaces it
+    try:
+        return _run(args)
+    finally:
+        progress.install(previous)
+
+
+def _run(args: list[str]) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="seriesfactory", standalone_mode=False)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from seriesfactory.cli._app import app
+from seriesfactory.cli._app import Quiet, app
 from seriesfactory.core.atomic import atomic_write_json, atomic_write_parquet
 from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import InputError
@@ -66,6 +66,7 @@ def snapshots(
     interval: Annotated[str, typer.Option("--interval", help="Grid step, e.g. 100ms.")] = "100ms",
     depth: Annotated[int, typer.Option("--depth", help="Levels per side.")] = 10,
     price_decimals: Decimals = None,
+    quiet: Quiet = False,
 ) -> None:
     """Fixed-interval top-N book (plus trade summary) to Parquet; gaps beside it."""
     res = _rebuild(
@@ -103,6 +104,7 @@ def verify(
         Path | None, typer.Option("--output", help="Also write the report as JSON.")
     ] = None,
     price_decimals: Decimals = None,
+    quiet: Quiet = False,
 ) -> None:
     """Report gaps, crossings, stale periods, resyncs and top-of-book checks; exit 1 on problems."""
     stale_ns = parse_duration_ns(stale, option="--stale")
@@ -130,6 +132,7 @@ def live(
     duration: Annotated[
         str | None, typer.Option("--duration", help="Stop after this long (default: Ctrl-C).")
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Follow a native capture as it is written; write snapshot parts as rows close."""
     import signal

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from seriesfactory.cli._app import app
+from seriesfactory.cli._app import Quiet, app
 from seriesfactory.core.time import NS_PER_S, parse_duration_ns
 from seriesfactory.raw.config import RecordConfig, load_record_config
 from seriesfactory.raw.recorder import Recorder, RecordStats
@@ -67,6 +67,7 @@ def record(
     ] = None,
     ws_url: Annotated[str | None, typer.Option(help="WebSocket base URL override.")] = None,
     api_url: Annotated[str | None, typer.Option(help="REST base URL override.")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Record live market data, exactly as received, to {cache_dir}/raw/stream/."""
     flags = {

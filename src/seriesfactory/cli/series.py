@@ -16,6 +16,7 @@ from seriesfactory.cli._app import (
     OnBadRows,
     OutFormat,
     OutputDir,
+    Quiet,
     Quote,
     app,
     out_format_choice,
@@ -101,7 +102,7 @@ def series(
     cache_dir: CacheDir = Path("cache"),
     output_dir: OutputDir = Path("output"),
     seed: Seed = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", help="Print only the output path.")] = False,
+    quiet: Quiet = False,
     on_bad_rows: OnBadRows = "error",
     preview_fields: Annotated[
         str | None,
@@ -172,6 +173,7 @@ def ticks(
     output_dir: OutputDir = Path("output"),
     seed: Seed = 0,
     on_bad_rows: OnBadRows = "error",
+    quiet: Quiet = False,
 ) -> None:
     """Write the tick series itself (ts, bid, ask, vbid, vask[, age_ns]) to a file."""
     request = TicksRequest(

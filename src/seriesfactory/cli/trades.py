@@ -17,6 +17,7 @@ from seriesfactory.cli._app import (
     OnBadRows,
     OutFormat,
     OutputDir,
+    Quiet,
     Quote,
     app,
     day_range_ns,
@@ -46,6 +47,7 @@ def trades(
     cache_dir: CacheDir = Path("cache"),
     output_dir: OutputDir = Path("output"),
     config: Config = None,
+    quiet: Quiet = False,
 ) -> None:
     """Fetch what is missing, then write the trades (ts, price, qty, side, trade_id) to a file."""
     if kind not in ("aggTrades", "trades"):

@@ -1,7 +1,8 @@
 """Progress and notices for long waits, on standard error.
 
-Library code reports through a :class:`Reporter` it is given (``NULL`` by default, which does
-nothing); only the command line chooses a real one with :func:`reporter`:
+Library code reports through :func:`current` (the process's reporter: ``NULL``, which does
+nothing, until a caller installs another with :func:`install`); the command line installs the one
+:func:`reporter` chooses:
 
 - on a terminal, rich progress bars (description, done/total with the unit, rate, ETA);
 - elsewhere (CI, a pipe, a log file), one plain line per task every ``every_s`` seconds and one
@@ -24,7 +25,16 @@ from typing import IO, TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-__all__ = ["NULL", "PlainReporter", "Reporter", "RichReporter", "Task", "reporter"]
+__all__ = [
+    "NULL",
+    "PlainReporter",
+    "Reporter",
+    "RichReporter",
+    "Task",
+    "current",
+    "install",
+    "reporter",
+]
 
 
 class Task(Protocol):
@@ -175,7 +185,7 @@ class _RichTask:
     def advance(self, amount: float = 1) -> None:
         bars = self._owner.bars
         bars.advance(self._id, amount)
-        task = bars.tasks[self._id]
+        task = bars._tasks[self._id]
         rate = task.speed or 0.0
         text = f"{_amount(task.completed, self._unit)}  {_amount(rate, self._unit)}/s"
         bars.update(self._id, amount=text)
@@ -186,7 +196,7 @@ class _RichTask:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._owner.finished()
+            self._owner.finished(self._id)
 
     def __enter__(self) -> _RichTask:
         return self
@@ -228,8 +238,10 @@ class RichReporter:
             task_id = self.bars.add_task(description, total=total, amount="")
         return _RichTask(self, task_id, unit)
 
-    def finished(self) -> None:
+    def finished(self, task_id: TaskID) -> None:
+        """A finished task leaves the display; the bars stop with the last one."""
         with self._lock:
+            self.bars.remove_task(task_id)
             self._open -= 1
             if self._open == 0:
                 self.bars.stop()
@@ -246,3 +258,17 @@ def reporter(*, quiet: bool, stream: IO[str] | None = None) -> Reporter:
     if out.isatty():
         return RichReporter(out)
     return PlainReporter(out)
+
+
+_installed: list[Reporter] = [NULL]
+
+
+def current() -> Reporter:
+    """The reporter library code reports to (``NULL`` unless one was installed)."""
+    return _installed[0]
+
+
+def install(chosen: Reporter) -> Reporter:
+    """Make ``chosen`` the process's reporter (threads included); return the previous one."""
+    previous, _installed[0] = _installed[0], chosen
+    return previous
