@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from seriesfactory.cli._app import Config, app, day_range_ns, on_bad_rows_choice
+from seriesfactory.cli._app import Config, Quiet, app, day_range_ns, on_bad_rows_choice
 from seriesfactory.errors import InputError
 
 __all__ = ["bars_app"]
@@ -86,6 +86,7 @@ def build(
         Path | None,
         typer.Option("--state", help="Builder state JSON: continued from if present, then saved."),
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Build bars from trades and write them to --output."""
     from seriesfactory.config import load_settings
@@ -135,6 +136,7 @@ def export(
     fmt: Annotated[
         str, typer.Option("--out-format", "--format", help="parquet or csv (default: by suffix).")
     ] = "",
+    quiet: Quiet = False,
 ) -> None:
     """Read built bars (Parquet or CSV) and write them out as Parquet or CSV."""
     from seriesfactory.pipeline.bars import export_bars

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from seriesfactory.cli._app import Base, CacheDir, Config, Quote, app
+from seriesfactory.cli._app import Base, CacheDir, Config, Quiet, Quote, app
 from seriesfactory.errors import InputError
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ def download(
         Path | None,
         typer.Option("--candles-dir", help="With --kind klines: also write the candles here."),
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Download raw files into the raw tier (verified; resumes; reuses what is there).
 

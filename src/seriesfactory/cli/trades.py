@@ -14,6 +14,7 @@ from seriesfactory.cli._app import (
     OnBadRows,
     OutFormat,
     OutputDir,
+    Quiet,
     Quote,
     app,
     day_range_ns,
@@ -38,6 +39,7 @@ def trades(
     cache_dir: CacheDir = Path("cache"),
     output_dir: OutputDir = Path("output"),
     config: Config = None,
+    quiet: Quiet = False,
 ) -> None:
     """Fetch what is missing, then write the trades (ts, price, qty, side, trade_id) to a file."""
     import pyarrow as pa

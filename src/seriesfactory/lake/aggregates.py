@@ -27,11 +27,11 @@ import pyarrow.parquet as pq
 
 from seriesfactory.core.atomic import atomic_write_parquet, key_sha256, mark_used
 from seriesfactory.errors import CacheError
+from seriesfactory.lake import AGGREGATES
 from seriesfactory.schema import AGGREGATE_FIELDS
 from seriesfactory.schema.arrays import F64, I64
 
 __all__ = [
-    "AGGREGATES",
     "StoredAggregates",
     "aggregate_files",
     "aggregates_path",
@@ -39,8 +39,6 @@ __all__ = [
     "save_aggregates",
 ]
 
-#: The tier's folder under the cache.
-AGGREGATES = "aggregates"
 _COUNTS_KEY = "seriesfactory.counts"
 _INDEX = ("timestamp_ns", "start_ns", "tick_count")
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from seriesfactory.config import Settings
+from seriesfactory.core import progress
 from seriesfactory.core.backoff import backoff_delay_s
 from seriesfactory.errors import IntegrityError, MissingFileError, NetworkError, SourceError
 from seriesfactory.raw.hashes import forget_sha256, hash_file, raw_sha256
@@ -128,10 +129,19 @@ class Downloader:
                 length = response.headers.get("content-length")
                 expected = start + int(length) if length is not None else None
                 written = start
-                with open(partial, mode) as fh:
+                with (
+                    open(partial, mode) as fh,
+                    progress.current().task(
+                        f"download {partial.name.removeprefix(PARTIAL_PREFIX)}",
+                        total=expected,
+                        unit="B",
+                    ) as task,
+                ):
+                    task.advance(start)
                     for block in response.iter_bytes():
                         fh.write(block)
                         written += len(block)
+                        task.advance(len(block))
                 if expected is not None and written != expected:
                     raise _Transient(f"{url}: body truncated at {written} of {expected} bytes")
         except httpx.HTTPError as exc:  # connection reset, timeout, short body, ...
@@ -158,6 +168,10 @@ class Downloader:
                 if exc.retry_after_s is not None:
                     delay = max(delay, min(exc.retry_after_s, self.settings.backoff_max_s))
                 self.retries_done += 1
+                progress.current().notice(
+                    f"retrying {attempt + 1}/{self.settings.download_retries} in {delay:.1f} s: "
+                    f"{last}"
+                )
                 self.sleep(delay)
                 continue
             with open(partial, "rb+") as fh:
