@@ -9,18 +9,17 @@ import typer
 
 from seriesfactory.cli._app import Base, CacheDir, Config, Quiet, Quote, app
 from seriesfactory.errors import InputError
+from seriesfactory.sources._history_base import history_names
 
 if TYPE_CHECKING:
-    from seriesfactory.sources.binance.history import ArchiveKind
-
-_KINDS: tuple[ArchiveKind, ...] = ("aggTrades", "trades", "klines")
+    from seriesfactory.sources._history_base import ArchiveKind
 
 
-def _kind(text: str) -> ArchiveKind:
-    for k in _KINDS:
+def _kind(text: str, kinds: tuple[ArchiveKind, ...]) -> ArchiveKind:
+    for k in kinds:
         if k.lower() == text.lower():
             return k
-    raise InputError(f"--kind {text!r} is unknown; use {', '.join(_KINDS)}")
+    raise InputError(f"--kind {text!r} is unknown; use {', '.join(kinds)}")
 
 
 @app.command()
@@ -29,7 +28,7 @@ def download(
     to: Annotated[str, typer.Option("--to", help="End day, exclusive, YYYY-MM-DD.")],
     source: Annotated[
         str,
-        typer.Option("--source", help="binance, binance-usdm, binance-coinm, bybit, coinbase."),
+        typer.Option("--source", help=f"{', '.join(history_names())}."),
     ] = "binance",
     base: Base = "BTC",
     quote: Quote = "USDT",
@@ -54,18 +53,18 @@ def download(
     from seriesfactory.core.atomic import atomic_write_parquet
     from seriesfactory.core.time import format_range_part, parse_date
     from seriesfactory.pipeline.raw_files import download_raw, klines_table
-    from seriesfactory.sources.binance.history import MARKETS
+    from seriesfactory.sources._history_base import history_venue
 
     settings = load_settings(config)
     from_ns = parse_date(from_, option="--from")
     to_ns = parse_date(to, option="--to")
     if from_ns >= to_ns:
         raise InputError("--from must be before --to (--to is exclusive)")
-    names = [*MARKETS, "bybit", "coinbase"]
+    names = history_names()
     if source not in names:
         raise InputError(f"--source {source!r} is unknown; use {', '.join(names)}")
-    binance = source in MARKETS
-    archive_kind = _kind(kind) if binance else "aggTrades"
+    venue = history_venue(source)
+    archive_kind = _kind(kind, venue.kinds) if venue.kinds else "aggTrades"
     if candles_dir is not None and archive_kind != "klines":
         raise InputError("--candles-dir needs --kind klines")
     got = download_raw(
@@ -75,7 +74,7 @@ def download(
     console = Console(highlight=False)
     for path in got.paths:
         console.print(f"{path}  {path.stat().st_size:,} bytes")
-    if not binance:
+    if not venue.verified:
         console.print(f"{len(got.paths)} file(s); {len(got.missing_days)} day(s) not on the server")
         return
     if candles_dir is not None:

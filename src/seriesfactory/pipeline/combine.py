@@ -23,16 +23,8 @@ from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.schema import TickArrays
 from seriesfactory.transforms.merge import MergeParams, TickCrosser, TickMerger, interleave
 
-__all__ = ["HOME_QUOTES", "STABLE_QUOTES", "cross_tick_set", "merged_tick_set", "needs_rebase"]
+__all__ = ["STABLE_QUOTES", "cross_tick_set", "merged_tick_set", "needs_rebase"]
 
-#: The quote of each venue's liquid pairs (the legs of a re-based pair).
-HOME_QUOTES: dict[str, str] = {
-    "binance": "USDT",
-    "binance-usdm": "USDT",
-    "binance-coinm": "USD",
-    "bybit": "USDT",
-    "coinbase": "USD",
-}
 #: Quotes that are not re-based: the pair is fetched as it is.
 STABLE_QUOTES = frozenset({"USDT", "USD", "USDC", "FDUSD", "BUSD"})
 

@@ -10,8 +10,7 @@ a changed archive gives a new tick set.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,29 +21,22 @@ import pyarrow as pa
 from seriesfactory.config import Settings
 from seriesfactory.core.atomic import key_sha256
 from seriesfactory.core.threads import prefetch
-from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import DataError, InputError, SourceError
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.lake.trades import IngestRecord, TradeStore
 from seriesfactory.pipeline.missing import day_dates, missing_days_warning
-from seriesfactory.pipeline.raw_files import fetch_binance
 from seriesfactory.raw import cache as raw_cache
-from seriesfactory.raw.archives import iter_member_pieces
+from seriesfactory.raw.archives import read_pieces
 from seriesfactory.raw.download import Downloader
 from seriesfactory.raw.hashes import raw_sha256
 from seriesfactory.schema import TickArrays
-from seriesfactory.sources.binance.history import (
-    MARKETS,
+from seriesfactory.sources._history_base import (
     ArchiveKind,
-    contract_size,
-    parse_pieces,
-    symbol_for,
+    HistoryVenue,
+    TradeFiles,
+    history_venue,
 )
-from seriesfactory.sources.binance.parse import Kind, ParsedTrades
-from seriesfactory.sources.binance.rest import fetch_rest_day, parse_rest_lines
-from seriesfactory.sources.bybit import history as bybit_history
-from seriesfactory.sources.bybit.parse import parse_bybit_csv
-from seriesfactory.sources.coinbase import history as coinbase_history
+from seriesfactory.sources.binance.parse import ParsedTrades
 from seriesfactory.transforms.ticks import TickBuilder
 
 I64 = np.ndarray[Any, np.dtype[np.int64]]
@@ -96,140 +88,31 @@ class VenueTicks:
     generated: bool
 
 
-def _check_venue(venue: str) -> None:
-    if venue not in (*MARKETS, "bybit", "coinbase"):
-        raise SourceError(
-            f"source {venue!r}: historical data is available for "
-            f"{', '.join(MARKETS)}, bybit, coinbase"
-        )
+def _venue(name: str) -> HistoryVenue:
+    """The history venue called ``name`` (an unknown name is a :class:`SourceError`)."""
+    return history_venue(name)
 
 
-#: A raw file -> its trades, in time-ordered pieces.
-Parser = Callable[[Path], Iterator[ParsedTrades]]
-
-
-@dataclass(slots=True)
-class _Files:
-    """The raw files of a range, their parser, the days without a file, known hashes."""
-
-    paths: list[Path]
-    parse: Parser
-    missing_days: list[int] = field(default_factory=list)
-    sha256: dict[Path, str] = field(default_factory=dict)
-
-
-def _venue_symbol(venue: str, base: str, quote: str) -> str:
-    if venue == "bybit":
-        return bybit_history.bybit_symbol(base, quote)
-    if venue == "coinbase":
-        return coinbase_history.product_id(base, quote)
-    return symbol_for(MARKETS[venue], base, quote)
-
-
-def _binance_files(
-    venue: str, symbol: str, kind: ArchiveKind, from_ns: int, to_ns: int,
-    cache_dir: Path, settings: Settings, dl: Downloader, on_bad_rows: str,
-) -> _Files:  # fmt: skip
-    market = MARKETS[venue]
-    now_ns = time.time_ns()
-    today = now_ns // NS_PER_DAY
-    got = fetch_binance(
-        market, kind, symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings,
-        downloader=dl, today_index=today,
-    )  # fmt: skip
-    size = (
-        contract_size(symbol, cache_dir=cache_dir, settings=settings, downloader=dl)
-        if market == "coinm"
-        else None
-    )
-    # Today, and the last two days when their archive is not published yet: REST.
-    rest_days = sorted({*got.recent_days, *(d for d in got.missing_days if d >= today - 2)})
-    missing = [d for d in got.missing_days if d < today - 2]
-    if rest_days and kind != "aggTrades":
-        raise SourceError(
-            f"{venue}: recent days come from REST aggTrades only; use --kind aggTrades "
-            "or end the range earlier"
-        )
-    spans: dict[Path, tuple[int, int]] = {}
-    for day in rest_days:
-        start = max(from_ns, day * NS_PER_DAY)
-        end = min(to_ns, (day + 1) * NS_PER_DAY, now_ns)
-        if end <= start:
-            continue
-        path = fetch_rest_day(
-            market, symbol, start, end, cache_dir=cache_dir, settings=settings, downloader=dl
-        )
-        spans[path] = (start, end)
-    trade_kind: Kind = "trades" if kind == "trades" else "aggTrades"
-
-    def parse(path: Path) -> Iterator[ParsedTrades]:
-        if path in spans:
-            yield parse_rest_lines(
-                path.read_bytes(), name=str(path), start_ns=spans[path][0],
-                end_ns=spans[path][1], contract_size=size,
-            )  # fmt: skip
-            return
-        yield from parse_pieces(
-            iter_member_pieces(path, max_bytes=settings.max_member_bytes), source=str(path),
-            market=market, kind=trade_kind, contract_size=size, on_bad_rows=on_bad_rows,
-        )  # fmt: skip
-
-    paths = [p for _a, p in got.fetched]
-    hashes = {p: dl.verified_sha256[p] for p in paths if p in dl.verified_sha256}
-    return _Files(paths + list(spans), parse, missing, hashes)
-
-
-def _bybit_files(
-    symbol: str, from_ns: int, to_ns: int,
-    cache_dir: Path, settings: Settings, dl: Downloader, on_bad_rows: str,
-) -> _Files:  # fmt: skip
-    today = time.time_ns() // NS_PER_DAY
-    if (to_ns - 1) // NS_PER_DAY >= today:
-        raise SourceError("bybit: days from today (UTC) on are not archived yet; end earlier")
-    paths, missing = bybit_history.fetch_days(
-        symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=dl
-    )
-
-    def parse(path: Path) -> Iterator[ParsedTrades]:
-        data = bybit_history.read_gzip(path, max_bytes=settings.max_member_bytes)
-        yield parse_bybit_csv(data, name=str(path), on_bad_rows=on_bad_rows)
-
-    return _Files(paths, parse, missing)
-
-
-def _coinbase_files(
-    product: str, from_ns: int, to_ns: int,
-    cache_dir: Path, settings: Settings, dl: Downloader, on_bad_rows: str,
-) -> _Files:  # fmt: skip
-    paths = coinbase_history.fetch_days(
-        product, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=dl
-    )
-
-    def parse(path: Path) -> Iterator[ParsedTrades]:
-        data = path.read_bytes()
-        yield coinbase_history.parse_ticker_lines(data, name=str(path), on_bad_rows=on_bad_rows)
-
-    return _Files(paths, parse)
+def _parse(files: TradeFiles, path: Path, max_bytes: int) -> Iterator[ParsedTrades]:
+    """A raw file's trades: the raw tier opens it, the venue parses its pieces."""
+    pieces = read_pieces(path, files.container(path), max_bytes=max_bytes)
+    return files.parse(path, pieces)
 
 
 def _raw_files(
     venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
     settings: Settings, on_bad_rows: str, kind: ArchiveKind, downloader: Downloader | None,
-) -> tuple[str, _Files]:  # fmt: skip
+) -> tuple[str, TradeFiles]:  # fmt: skip
     """The venue symbol and the verified raw files of the range (downloaded if missing)."""
-    _check_venue(venue)
+    history = _venue(venue)
     if kind == "klines":
         raise InputError("klines are candles, not trades; use 'download --kind klines'")
-    symbol = _venue_symbol(venue, base, quote)
+    symbol = history.symbol(base, quote)
     with downloader or Downloader(settings) as dl:
-        if venue == "bybit":
-            files = _bybit_files(symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows)
-        elif venue == "coinbase":
-            files = _coinbase_files(symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows)
-        else:
-            files = _binance_files(
-                venue, symbol, kind, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows
-            )
+        files = history.trade_files(
+            symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, fetcher=dl,
+            kind=kind, on_bad_rows=on_bad_rows,
+        )  # fmt: skip
     if not files.paths:
         raise SourceError(
             f"{venue}: no trade file of {symbol} exists for the range on the server; "
@@ -273,7 +156,7 @@ def ensure_trades(
                     lines.extend(b.line for b in parsed.bad_rows)
                     yield parsed.table
 
-            pieces = tables(files.parse(path), lines)
+            pieces = tables(_parse(files, path, settings.max_member_bytes), lines)
             rec = store.ingest_stream(pieces, raw_sha256=sha, raw_name=path.name, bad_lines=lines)
             summary.ingested += 1
         elif rec.bad_rows and on_bad_rows != "skip":
@@ -300,14 +183,15 @@ def split_symbol(venue: str, symbol: str) -> tuple[str, str]:
     ``docs/sources.md``); one that does not round-trip is an error that asks
     for the ``BASE/QUOTE`` form.
     """
-    _check_venue(venue)
+    history = _venue(venue)
     text = symbol.strip().upper()
+    own = None if "/" in text else history.split_symbol(text)
     if "/" in text:
         base, _, quote = text.partition("/")
-    elif venue == "coinbase" or "-" in text:
+    elif own is not None:
+        base, quote = own
+    elif "-" in text:
         base, _, quote = text.partition("-")
-    elif venue == "binance-coinm" and text.endswith("USD_PERP"):
-        base, quote = text[: -len("USD_PERP")], "USD"
     else:
         quote = next((q for q in _QUOTES if text.endswith(q) and len(text) > len(q)), "")
         base = text[: len(text) - len(quote)]
@@ -316,7 +200,7 @@ def split_symbol(venue: str, symbol: str) -> tuple[str, str]:
             f"--symbol {symbol!r}: cannot tell base from quote on {venue}; "
             "write it as BASE/QUOTE, e.g. BTC/USDT"
         )
-    expected = _venue_symbol(venue, base, quote)
+    expected = history.symbol(base, quote)
     if "/" not in text and "-" not in text and expected != text:
         raise InputError(
             f"--symbol {symbol!r} is not a {venue} symbol (expected e.g. {expected}); "
@@ -351,7 +235,13 @@ def _concat(parts: list[tuple[TickArrays, I64]]) -> tuple[TickArrays, I64]:
 
 
 def _tick_chunks(
-    files: _Files, from_ns: int, to_ns: int, info: dict[str, Any], *, chunk_rows: int = 1 << 20
+    files: TradeFiles,
+    from_ns: int,
+    to_ns: int,
+    info: dict[str, Any],
+    *,
+    max_bytes: int,
+    chunk_rows: int = 1 << 20,
 ) -> Iterator[tuple[TickArrays, I64]]:
     """The raw files' trades in ``[from_ns, to_ns)`` through one :class:`TickBuilder`.
 
@@ -362,7 +252,7 @@ def _tick_chunks(
     held: list[tuple[TickArrays, I64]] = []
     rows = 0
     for path in files.paths:
-        for parsed in files.parse(path):
+        for parsed in _parse(files, path, max_bytes):
             info["bad_rows"] += len(parsed.bad_rows)
             table = parsed.table
             ts = table.column("ts").cast(pa.int64()).to_numpy()
@@ -404,7 +294,7 @@ def venue_ticks(
     info: dict[str, Any] = {
         "venue": venue,
         "symbol": symbol,
-        "kind": "aggTrades" if venue in MARKETS else "trades",
+        "kind": _venue(venue).trade_kind,
         "from_ns": from_ns,
         "to_ns": to_ns,
         "on_bad_rows": on_bad_rows,
@@ -420,5 +310,7 @@ def venue_ticks(
         return VenueTicks(existing, info, False)
     # Counted while the chunks are consumed; the manifest (with ``info``) is written after.
     info["bad_rows"] = 0
-    chunks = prefetch(_tick_chunks(files, from_ns, to_ns, info))
+    chunks = prefetch(
+        _tick_chunks(files, from_ns, to_ns, info, max_bytes=settings.max_member_bytes)
+    )
     return VenueTicks(write_tick_set(root, key=key, chunks=chunks, info=info), info, True)

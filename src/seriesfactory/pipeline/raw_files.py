@@ -9,7 +9,6 @@ the server has no file for. Day indices count whole UTC days since
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,58 +16,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from seriesfactory.config import Settings
-from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.raw.archives import read_single_member
 from seriesfactory.raw.download import Downloader
-from seriesfactory.sources.binance.history import (
-    MARKETS,
-    Archive,
-    ArchiveKind,
-    fetch_archives,
-    plan_archives,
-    symbol_for,
-)
+from seriesfactory.sources._history_base import ArchiveKind, history_venue
 from seriesfactory.sources.binance.klines import parse_klines_csv
-from seriesfactory.sources.binance.parse import Market
-from seriesfactory.sources.bybit import history as bybit_history
-from seriesfactory.sources.coinbase import history as coinbase_history
 
 __all__ = [
-    "BinanceFetch",
     "RawDownload",
     "download_raw",
-    "fetch_binance",
     "klines_table",
 ]
-
-
-@dataclass(slots=True)
-class BinanceFetch:
-    """Verified Binance archives of a range and the days they do not cover."""
-
-    fetched: list[tuple[Archive, Path]]
-    #: Day indices from today (UTC) on: not archived yet.
-    recent_days: list[int]
-    #: Archived day indices the server has no file for (HTTP 404), ascending.
-    missing_days: list[int]
-
-
-def fetch_binance(
-    market: Market, kind: ArchiveKind, symbol: str, from_ns: int, to_ns: int, *,
-    cache_dir: Path, settings: Settings, downloader: Downloader, today_index: int,
-    interval: str = "1m",
-) -> BinanceFetch:  # fmt: skip
-    """Plan the archives of ``[from_ns, to_ns)`` and download (or reuse) them, verified."""
-    plan, recent = plan_archives(
-        market, kind, symbol, from_ns, to_ns, today_index=today_index, interval=interval
-    )
-    fetched = fetch_archives(
-        plan, cache_dir=cache_dir, settings=settings, downloader=downloader,
-        market=market, kind=kind, symbol=symbol, interval=interval,
-    )  # fmt: skip
-    got_days = {d for a, _ in fetched for d in a.days}
-    missing = sorted({d for a in plan for d in a.days} - got_days)
-    return BinanceFetch(fetched, recent, missing)
 
 
 @dataclass(slots=True)
@@ -91,31 +48,19 @@ def download_raw(
 ) -> RawDownload:  # fmt: skip
     """Download the raw files of ``venue`` covering ``[from_ns, to_ns)`` into the raw tier.
 
-    Binance (``binance``, ``binance-usdm``, ``binance-coinm``): the ``kind``
-    archives with their checksums; Bybit: the daily trading files; Coinbase: the
-    day's REST trade pages (``kind`` and ``interval`` apply to Binance only).
+    What the files are is the venue's (:class:`~seriesfactory.sources._history_base.HistoryVenue`):
+    Binance the ``kind`` archives with their checksums, Bybit the daily trading files,
+    Coinbase the day's REST trade pages (``kind`` and ``interval`` apply to venues with
+    several kinds of archive only).
     """
+    venue_history = history_venue(venue)
+    symbol = venue_history.symbol(base, quote)
     with Downloader(settings) as dl:
-        if venue == "bybit":
-            symbol = bybit_history.bybit_symbol(base, quote)
-            paths, missing = bybit_history.fetch_days(
-                symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=dl
-            )
-            return RawDownload(symbol, paths, missing, [], dl.retries_done)
-        if venue == "coinbase":
-            symbol = coinbase_history.product_id(base, quote)
-            paths = coinbase_history.fetch_days(
-                symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=dl
-            )
-            return RawDownload(symbol, paths, [], [], dl.retries_done)
-        market = MARKETS[venue]
-        symbol = symbol_for(market, base, quote)
-        got = fetch_binance(
-            market, kind, symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings,
-            downloader=dl, today_index=time.time_ns() // NS_PER_DAY, interval=interval,
+        got = venue_history.download(
+            symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, fetcher=dl,
+            kind=kind, interval=interval,
         )  # fmt: skip
-        paths = [p for _a, p in got.fetched]
-        return RawDownload(symbol, paths, got.missing_days, got.recent_days, dl.retries_done)
+        return RawDownload(symbol, got.paths, got.missing_days, got.recent_days, dl.retries_done)
 
 
 def klines_table(paths: list[Path], *, from_ns: int, to_ns: int, max_bytes: int) -> pa.Table | None:

@@ -39,7 +39,8 @@ from seriesfactory.lake.aggregates import (
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.schema import AGGREGATE_FIELDS
 from seriesfactory.sources import SourceSpec, parse_sources, resolve_model
-from seriesfactory.sources.registry import KNOWN_VENUES, resolve_venue
+from seriesfactory.sources._history_base import history_names, history_venue
+from seriesfactory.sources.registry import resolve_venue
 from seriesfactory.sources.spec import format_number
 from seriesfactory.sources.synthetic import Model
 from seriesfactory.transforms.aggregates import (
@@ -211,7 +212,7 @@ def _model_ticks(request: TicksRequest) -> TicksResult:
 
 
 def _venue_ticks(request: TicksRequest, spec: SourceSpec) -> TicksResult:
-    from seriesfactory.pipeline.combine import HOME_QUOTES, cross_tick_set, needs_rebase
+    from seriesfactory.pipeline.combine import cross_tick_set, needs_rebase
     from seriesfactory.pipeline.exchange import venue_ticks
 
     venue = resolve_venue(spec)
@@ -233,7 +234,7 @@ def _venue_ticks(request: TicksRequest, spec: SourceSpec) -> TicksResult:
     if not needs_rebase(request.quote):
         ticks, info, generated = pair(request.base, request.quote)
         return TicksResult(ticks, [info], generated=generated)
-    home = HOME_QUOTES[venue]
+    home = history_venue(venue).home_quote
     leg_base = pair(request.base, home)
     leg_quote = pair(request.quote, home)
     cross, built = cross_tick_set(
@@ -245,7 +246,7 @@ def _venue_ticks(request: TicksRequest, spec: SourceSpec) -> TicksResult:
 
 
 def _one_source(request: TicksRequest, spec: SourceSpec) -> TicksResult:
-    if spec.name in KNOWN_VENUES:
+    if spec.name in history_names():
         return _venue_ticks(request, spec)
     single = TicksRequest(
         sources=spec.text,

@@ -10,13 +10,14 @@ ISA-L (``isal``: several times zlib, GIL released) when installed, else :mod:`zi
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from seriesfactory.errors import IntegrityError
 
@@ -30,7 +31,7 @@ except ImportError:  # pragma: no cover - depends on the platform's wheels
     _isal = _igzip = None
     _crc32 = zlib.crc32
 
-__all__ = ["iter_member_pieces", "read_single_member"]
+__all__ = ["iter_member_pieces", "read_gzip", "read_pieces", "read_single_member"]
 
 
 def _single(zf: zipfile.ZipFile, path: Path, max_bytes: int) -> zipfile.ZipInfo:
@@ -183,3 +184,31 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, max_bytes: 
     if len(data) != info.file_size or _isal.crc32(data) != info.CRC:
         raise IntegrityError(f"{path}: CRC or size mismatch in {info.filename!r}; delete it")
     return bytes(data)
+
+
+def read_gzip(path: Path, *, max_bytes: int) -> bytes:
+    """The decompressed bytes (every gzip member), CRC-checked, at most ``max_bytes``."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise IntegrityError(f"{path}: corrupt gzip ({exc}); delete it to re-download") from exc
+    if len(data) > max_bytes:
+        raise IntegrityError(f"{path}: over {max_bytes} bytes when inflated")
+    return data
+
+
+def read_pieces(
+    path: Path, container: Literal["zip", "gzip", "plain"], *, max_bytes: int
+) -> Iterable[tuple[str, bytes | memoryview]]:
+    """A raw file's content as ``(member, whole lines)`` pieces, however it is stored.
+
+    ``zip``: :func:`iter_member_pieces` (streamed); ``gzip``: :func:`read_gzip` (one
+    piece); ``plain``: the file's bytes (one piece). The member name of a one-piece
+    file is the file's name.
+    """
+    if container == "zip":
+        return iter_member_pieces(path, max_bytes=max_bytes)
+    if container == "gzip":
+        return [(path.name, read_gzip(path, max_bytes=max_bytes))]
+    return [(path.name, path.read_bytes())]

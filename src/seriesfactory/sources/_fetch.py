@@ -22,6 +22,9 @@ R = TypeVar("R")
 class Fetcher(Protocol):
     """Downloads into files: atomic, resumed, retried (``MissingFileError`` on HTTP 404)."""
 
+    #: SHA-256 (hex) of every file :meth:`fetch_verified` checked, by destination path.
+    verified_sha256: dict[Path, str]
+
     def fetch(self, url: str, dest: Path) -> Path:
         """Download ``url`` to ``dest``."""
         ...

@@ -1,49 +1,44 @@
-"""Resolving parsed source specs to models and venue sources."""
+"""Resolving parsed source specs to models and venues with history."""
 
 from __future__ import annotations
 
-from seriesfactory.errors import SourceError, SpecError
+from typing import TYPE_CHECKING
+
+from seriesfactory.errors import SpecError
+from seriesfactory.sources._history_base import history_names
 from seriesfactory.sources.spec import SourceSpec
-from seriesfactory.sources.synthetic import MODELS, Model
 
-__all__ = ["HISTORY_VENUES", "KNOWN_VENUES", "resolve_model", "resolve_venue"]
+if TYPE_CHECKING:
+    from seriesfactory.sources.synthetic import Model
 
-#: Venue sources users may name in ``--sources``.
-KNOWN_VENUES: tuple[str, ...] = ("binance", "binance-usdm", "binance-coinm", "bybit", "coinbase")
-#: Venues whose history (archives) this version can fetch.
-HISTORY_VENUES: tuple[str, ...] = (
-    "binance",
-    "binance-usdm",
-    "binance-coinm",
-    "bybit",
-    "coinbase",
-)
+__all__ = ["known_venues", "resolve_model", "resolve_venue"]
+
+
+def known_venues() -> tuple[str, ...]:
+    """Venue sources users may name in ``--sources``: every venue with history."""
+    return history_names()
 
 
 def resolve_venue(spec: SourceSpec) -> str:
-    """The venue name of ``spec``; a clear error for a venue without history support."""
-    if spec.name not in KNOWN_VENUES:
+    """The venue name of ``spec``; a clear error for a model or an unknown name."""
+    if spec.name not in known_venues():
         return resolve_model(spec).name  # raises the unknown-source error
     if spec.args is not None:
         raise SpecError(f"{spec.name} is a venue, not a model: write it without arguments")
-    if spec.name not in HISTORY_VENUES:
-        raise SourceError(
-            f"source {spec.name!r}: its history is not available in this version yet; "
-            f"use one of {', '.join(HISTORY_VENUES)}"
-        )
     return spec.name
 
 
 def resolve_model(spec: SourceSpec) -> Model:
     """The model instance for ``spec``; a clear error for venues and unknown names."""
+    from seriesfactory.sources.synthetic import MODELS
+
     cls = MODELS.get(spec.name)
     if cls is not None:
         return cls.from_spec(spec)
     models = ", ".join(m.signature() for m in MODELS.values())
-    if spec.name in KNOWN_VENUES:
+    venues = known_venues()
+    if spec.name in venues:
         if spec.args is not None:
             raise SpecError(f"{spec.name} is a venue, not a model: write it without arguments")
         raise SpecError(f"source {spec.name!r} is a venue, not a model")
-    raise SpecError(
-        f"unknown source {spec.text!r}; models: {models}; venues: {', '.join(KNOWN_VENUES)}"
-    )
+    raise SpecError(f"unknown source {spec.text!r}; models: {models}; venues: {', '.join(venues)}")

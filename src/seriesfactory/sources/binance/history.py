@@ -21,21 +21,33 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
 
 from seriesfactory.config import Settings
 from seriesfactory.core.threads import prefetch
 from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import InputError, MissingFileError, SourceError
 from seriesfactory.sources._fetch import Fetcher
+from seriesfactory.sources._history_base import (
+    ArchiveKind,
+    Container,
+    Downloaded,
+    HistoryVenue,
+    Pieces,
+    TradeFiles,
+    pieces_bytes,
+)
+from seriesfactory.sources.binance import MARKETS as _MARKET_NAMES
 from seriesfactory.sources.binance.parse import Kind, Market, ParsedTrades, parse_trades_csv
+from seriesfactory.sources.binance.rest import fetch_rest_day, parse_rest_lines
 
 __all__ = [
     "MARKETS",
     "Archive",
+    "BinanceHistory",
     "contract_size",
     "fetch_archives",
     "parse_pieces",
@@ -43,13 +55,13 @@ __all__ = [
     "symbol_for",
 ]
 
-MARKETS: dict[str, Market] = {"binance": "spot", "binance-usdm": "usdm", "binance-coinm": "coinm"}
+#: Source name -> archive market (declared in the package, ``sources/binance/__init__.py``).
+MARKETS: dict[str, Market] = dict(_MARKET_NAMES)  # type: ignore[arg-type]  # Market values
 _ROOTS: dict[str, str] = {
     "spot": "data/spot",
     "usdm": "data/futures/um",
     "coinm": "data/futures/cm",
 }
-ArchiveKind = Literal["trades", "aggTrades", "klines"]
 
 
 def symbol_for(market: Market, base: str, quote: str) -> str:
@@ -232,3 +244,108 @@ def contract_size(
         f"{symbol} is not listed in {settings.binance_coinm_api_url}/dapi/v1/exchangeInfo; "
         "check the symbol (COIN-M perpetuals look like BTCUSD_PERP)"
     )
+
+
+class BinanceHistory(HistoryVenue):
+    """Binance spot, USD-M and COIN-M history: verified archives, REST for the recent days."""
+
+    names = tuple(_MARKET_NAMES)
+    kinds = ("aggTrades", "trades", "klines")
+    verified = True
+    trade_kind = "aggTrades"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.market: Market = MARKETS[name]
+        self.home_quote = "USD" if self.market == "coinm" else "USDT"
+
+    def symbol(self, base: str, quote: str) -> str:
+        return symbol_for(self.market, base, quote)
+
+    def split_symbol(self, text: str) -> tuple[str, str] | None:
+        if self.market == "coinm" and text.endswith("USD_PERP"):
+            return text[: -len("USD_PERP")], "USD"
+        return None
+
+    def _archives(
+        self, kind: ArchiveKind, symbol: str, from_ns: int, to_ns: int, *, cache_dir: Path,
+        settings: Settings, fetcher: Fetcher, today_index: int, interval: str = "1m",
+    ) -> tuple[list[tuple[Archive, Path]], list[int], list[int]]:  # fmt: skip
+        """Verified archives of the range, the days from today on, the days without a file."""
+        plan, recent = plan_archives(
+            self.market, kind, symbol, from_ns, to_ns, today_index=today_index, interval=interval
+        )
+        fetched = fetch_archives(
+            plan, cache_dir=cache_dir, settings=settings, downloader=fetcher,
+            market=self.market, kind=kind, symbol=symbol, interval=interval,
+        )  # fmt: skip
+        got_days = {d for a, _ in fetched for d in a.days}
+        missing = sorted({d for a in plan for d in a.days} - got_days)
+        return fetched, recent, missing
+
+    def download(
+        self, symbol: str, from_ns: int, to_ns: int, *, cache_dir: Path, settings: Settings,
+        fetcher: Fetcher, kind: ArchiveKind = "aggTrades", interval: str = "1m",
+    ) -> Downloaded:  # fmt: skip
+        fetched, recent, missing = self._archives(
+            kind, symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings,
+            fetcher=fetcher, today_index=time.time_ns() // NS_PER_DAY, interval=interval,
+        )  # fmt: skip
+        return Downloaded(symbol, [p for _a, p in fetched], missing, recent)
+
+    def trade_files(
+        self, symbol: str, from_ns: int, to_ns: int, *, cache_dir: Path, settings: Settings,
+        fetcher: Fetcher, kind: ArchiveKind = "aggTrades", on_bad_rows: str = "error",
+    ) -> TradeFiles:  # fmt: skip
+        """Archives of the past days; today, and the last two days when their archive is
+        not published yet, from REST aggTrades (``rest.py``)."""
+        now_ns = time.time_ns()
+        today = now_ns // NS_PER_DAY
+        fetched, recent, missing_all = self._archives(
+            kind, symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings,
+            fetcher=fetcher, today_index=today,
+        )  # fmt: skip
+        size = (
+            contract_size(symbol, cache_dir=cache_dir, settings=settings, downloader=fetcher)
+            if self.market == "coinm"
+            else None
+        )
+        rest_days = sorted({*recent, *(d for d in missing_all if d >= today - 2)})
+        missing = [d for d in missing_all if d < today - 2]
+        if rest_days and kind != "aggTrades":
+            raise SourceError(
+                f"{self.name}: recent days come from REST aggTrades only; use --kind aggTrades "
+                "or end the range earlier"
+            )
+        spans: dict[Path, tuple[int, int]] = {}
+        for day in rest_days:
+            start = max(from_ns, day * NS_PER_DAY)
+            end = min(to_ns, (day + 1) * NS_PER_DAY, now_ns)
+            if end <= start:
+                continue
+            path = fetch_rest_day(
+                self.market, symbol, start, end, cache_dir=cache_dir, settings=settings,
+                downloader=fetcher,
+            )  # fmt: skip
+            spans[path] = (start, end)
+        trade_kind: Kind = "trades" if kind == "trades" else "aggTrades"
+        market = self.market
+
+        def container(path: Path) -> Container:
+            return "plain" if path in spans else "zip"
+
+        def parse(path: Path, pieces: Pieces) -> Iterator[ParsedTrades]:
+            if path in spans:
+                yield parse_rest_lines(
+                    b"".join(pieces_bytes(pieces)), name=str(path), start_ns=spans[path][0],
+                    end_ns=spans[path][1], contract_size=size,
+                )  # fmt: skip
+                return
+            yield from parse_pieces(
+                pieces, source=str(path), market=market, kind=trade_kind,
+                contract_size=size, on_bad_rows=on_bad_rows,
+            )  # fmt: skip
+
+        paths = [p for _a, p in fetched]
+        hashes = {p: fetcher.verified_sha256[p] for p in paths if p in fetcher.verified_sha256}
+        return TradeFiles(paths + list(spans), container, parse, missing, hashes)

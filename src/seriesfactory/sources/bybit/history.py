@@ -2,7 +2,7 @@
 
 URL: ``{bybit_data_url}/trading/{SYMBOL}/{SYMBOL}{YYYY-MM-DD}.csv.gz``, e.g.
 ``https://public.bybit.com/trading/BTCUSDT/BTCUSDT2024-01-01.csv.gz``. There is
-no checksum file: integrity rests on the gzip CRC-32 (checked on read) and the
+no checksum file: integrity rests on the gzip CRC-32 (checked when the raw tier inflates it) and the
 downloader's length check. A day the server does not have (404) has no data;
 :func:`fetch_days` returns those days so the caller can report them.
 """
@@ -10,16 +10,27 @@ downloader's length check. A day the server does not have (404) has no data;
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import zlib
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from seriesfactory.config import Settings
 from seriesfactory.core.time import NS_PER_DAY
-from seriesfactory.errors import IntegrityError, MissingFileError
+from seriesfactory.errors import MissingFileError, SourceError
 from seriesfactory.sources._fetch import Fetcher
+from seriesfactory.sources._history_base import (
+    ArchiveKind,
+    Container,
+    Downloaded,
+    HistoryVenue,
+    Pieces,
+    TradeFiles,
+    pieces_bytes,
+)
+from seriesfactory.sources.binance.parse import ParsedTrades
+from seriesfactory.sources.bybit.parse import parse_bybit_csv
 
-__all__ = ["bybit_symbol", "fetch_days", "read_gzip"]
+__all__ = ["BybitHistory", "bybit_symbol", "fetch_days"]
 
 
 def bybit_symbol(base: str, quote: str) -> str:
@@ -63,13 +74,40 @@ def fetch_days(
     return paths, [d for d, p in zip(days, got, strict=True) if p is None]
 
 
-def read_gzip(path: Path, *, max_bytes: int) -> bytes:
-    """The decompressed bytes (every gzip member), CRC-checked, at most ``max_bytes``."""
-    try:
-        with gzip.open(path, "rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise IntegrityError(f"{path}: corrupt gzip ({exc}); delete it to re-download") from exc
-    if len(data) > max_bytes:
-        raise IntegrityError(f"{path}: over {max_bytes} bytes when inflated")
-    return data
+class BybitHistory(HistoryVenue):
+    """Bybit's daily trading files (raw trades, gzip CSV)."""
+
+    names = ("bybit",)
+    home_quote = "USDT"
+
+    def symbol(self, base: str, quote: str) -> str:
+        return bybit_symbol(base, quote)
+
+    def download(
+        self, symbol: str, from_ns: int, to_ns: int, *, cache_dir: Path, settings: Settings,
+        fetcher: Fetcher, kind: ArchiveKind = "aggTrades", interval: str = "1m",
+    ) -> Downloaded:  # fmt: skip
+        paths, missing = fetch_days(
+            symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=fetcher
+        )
+        return Downloaded(symbol, paths, missing)
+
+    def trade_files(
+        self, symbol: str, from_ns: int, to_ns: int, *, cache_dir: Path, settings: Settings,
+        fetcher: Fetcher, kind: ArchiveKind = "aggTrades", on_bad_rows: str = "error",
+    ) -> TradeFiles:  # fmt: skip
+        today = time.time_ns() // NS_PER_DAY
+        if (to_ns - 1) // NS_PER_DAY >= today:
+            raise SourceError("bybit: days from today (UTC) on are not archived yet; end earlier")
+        paths, missing = fetch_days(
+            symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=fetcher
+        )
+
+        def container(path: Path) -> Container:
+            return "gzip"
+
+        def parse(path: Path, pieces: Pieces) -> Iterator[ParsedTrades]:
+            data = b"".join(pieces_bytes(pieces))
+            yield parse_bybit_csv(data, name=str(path), on_bad_rows=on_bad_rows)
+
+        return TradeFiles(paths, container, parse, missing)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,15 @@ from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import DataError, SourceError
 from seriesfactory.schema import TRADE_SCHEMA
 from seriesfactory.sources._fetch import Fetcher
+from seriesfactory.sources._history_base import (
+    ArchiveKind,
+    Container,
+    Downloaded,
+    HistoryVenue,
+    Pieces,
+    TradeFiles,
+    pieces_bytes,
+)
 from seriesfactory.sources.binance.parse import BadRow, ParsedTrades
 
 __all__ = ["LIMIT", "WINDOW_S", "fetch_days", "parse_ticker_lines", "product_id"]
@@ -179,3 +188,43 @@ def parse_ticker_lines(data: bytes, *, name: str, on_bad_rows: str = "error") ->
         ),
         bad,
     )
+
+
+class CoinbaseHistory(HistoryVenue):
+    """Coinbase's public trade pages (REST), one file per day."""
+
+    names = ("coinbase",)
+    home_quote = "USD"
+
+    def symbol(self, base: str, quote: str) -> str:
+        return product_id(base, quote)
+
+    def split_symbol(self, text: str) -> tuple[str, str] | None:
+        base, _, quote = text.partition("-")
+        return base, quote
+
+    def download(
+        self, symbol: str, from_ns: int, to_ns: int, *, cache_dir: Path, settings: Settings,
+        fetcher: Fetcher, kind: ArchiveKind = "aggTrades", interval: str = "1m",
+    ) -> Downloaded:  # fmt: skip
+        paths = fetch_days(
+            symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=fetcher
+        )
+        return Downloaded(symbol, paths)
+
+    def trade_files(
+        self, symbol: str, from_ns: int, to_ns: int, *, cache_dir: Path, settings: Settings,
+        fetcher: Fetcher, kind: ArchiveKind = "aggTrades", on_bad_rows: str = "error",
+    ) -> TradeFiles:  # fmt: skip
+        paths = fetch_days(
+            symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=fetcher
+        )
+
+        def container(path: Path) -> Container:
+            return "plain"
+
+        def parse(path: Path, pieces: Pieces) -> Iterator[ParsedTrades]:
+            data = b"".join(pieces_bytes(pieces))
+            yield parse_ticker_lines(data, name=str(path), on_bad_rows=on_bad_rows)
+
+        return TradeFiles(paths, container, parse)
