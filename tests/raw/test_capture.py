@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -140,17 +139,25 @@ def test_any_text_round_trips_exactly_through_any_rotation(
 
 def test_tick_flushes_an_idle_file_and_closes_it_at_the_time_boundary(tmp_path: Path) -> None:
     period_ns = 500_000_000  # files start on multiples of 0.5 s since the epoch
-    time.sleep((period_ns - time.time_ns() % period_ns) / 1e9 + 0.01)  # just after a boundary
-    w = CaptureWriter(tmp_path, venue="bybit", key="btcusdt", rotate_s=0.5, flush_s=0.05)
+    now = [T0_NS + 10_000_000]  # an injected clock: 10 ms after a boundary (T0 is one)
+    w = CaptureWriter(
+        tmp_path, venue="bybit", key="btcusdt", rotate_s=0.5, flush_s=0.05, clock=lambda: now[0]
+    )
     w.write("msg", "a", conn="c")
     w.write("msg", "b", conn="c")
     live = w.live_path
     assert live is not None
     assert list(read_records(live)) == []  # nothing flushed yet: still in memory
-    time.sleep(0.06)
-    w.tick()  # idle, but a frame is due
+    now[0] += 40_000_000
+    w.tick()  # 40 ms later: no frame due yet
+    assert list(read_records(live)) == []
+    now[0] += 20_000_000
+    w.tick()  # idle, but a frame is due (60 ms since the first write)
     assert [r["data"] for r in read_records(live)] == ["a", "b"]
-    time.sleep((period_ns - time.time_ns() % period_ns) / 1e9 + 0.01)
+    now[0] = T0_NS + period_ns - 1
+    w.tick()  # 1 ns before the boundary: still the live file
+    assert w.live_path == live
+    now[0] = T0_NS + period_ns
     w.tick()  # the time boundary passed with no message: the file is completed
     assert w.live_path is None and not live.exists()
     assert [r["data"] for r in read_records(w.completed[0])] == ["a", "b"]

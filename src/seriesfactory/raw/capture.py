@@ -39,7 +39,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -81,6 +81,9 @@ class CaptureWriter:
         End a zstd frame (and ``fsync``-free flush to the OS) at least this often.
     level:
         zstd compression level.
+    clock:
+        The wall clock in ns since the epoch (records without ``recv_ns``, flushes and
+        rotation read it); tests pass their own.
     """
 
     def __init__(
@@ -93,11 +96,13 @@ class CaptureWriter:
         rotate_bytes: int = 1 << 30,
         flush_s: float = 1.0,
         level: int = 3,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
         if rotate_s <= 0 or rotate_bytes <= 0 or flush_s <= 0:
             raise ValueError("rotate_s, rotate_bytes and flush_s must be positive")
         self.folder = Path(root) / venue / key
         self.venue = venue
+        self._clock = clock
         self._rotate_ns = int(rotate_s * 1e9)
         self._rotate_bytes = rotate_bytes
         self._flush_ns = int(flush_s * 1e9)
@@ -125,7 +130,7 @@ class CaptureWriter:
         url: str | None = None,
     ) -> None:
         """Append one record; rotate or flush first when due."""
-        now_ns = time.time_ns() if recv_ns is None else recv_ns
+        now_ns = self._clock() if recv_ns is None else recv_ns
         if self._file is None or now_ns >= self._file.boundary_ns:
             self._rotate(now_ns)
         if url is None:
@@ -169,13 +174,13 @@ class CaptureWriter:
         assert self._fh is not None
         self._fh.flush()
         self._file_bytes = self._fh.tell()
-        self._last_flush_ns = time.time_ns() if now_ns is None else now_ns
+        self._last_flush_ns = self._clock() if now_ns is None else now_ns
         if self._file_bytes >= self._rotate_bytes:
             self._close_file()
 
     def tick(self) -> None:
         """Flush if a frame is due and rotate if the time boundary passed (call ~1/s)."""
-        now_ns = time.time_ns()
+        now_ns = self._clock()
         if self._file is not None and now_ns >= self._file.boundary_ns:
             self._close_file()
         elif self._zw is not None and now_ns - self._last_flush_ns >= self._flush_ns:
