@@ -10,6 +10,28 @@ import pytest
 import seriesfactory
 
 
+def test_the_public_surface_is_exactly_these_names() -> None:
+    # Adding or removing a public name is an API change: update this list on purpose.
+    assert sorted(seriesfactory.__all__) == [
+        "AggregationParams",
+        "Aggregator",
+        "CacheError",
+        "ConfigError",
+        "DataError",
+        "InputError",
+        "IntegrityError",
+        "NetworkError",
+        "SeriesFactoryError",
+        "SeriesRequest",
+        "SourceError",
+        "SpecError",
+        "TicksRequest",
+        "__version__",
+        "build_series",
+        "build_ticks",
+    ]
+
+
 def test_every_public_name_resolves() -> None:
     for name in seriesfactory.__all__:
         assert getattr(seriesfactory, name) is not None, name
@@ -29,6 +51,15 @@ def test_lazy_names_are_the_library_objects() -> None:
 
 
 def test_import_is_cheap() -> None:
-    code = "import seriesfactory, sys; print('numba' in sys.modules, 'httpx' in sys.modules)"
+    code = (
+        "import seriesfactory, sys; "
+        "print(*(m in sys.modules for m in ('numba', 'httpx', 'pyarrow', 'importlib.metadata')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.split() == ["False", "False", "False", "False"]
+
+
+def test_version_is_the_installed_distribution_s() -> None:
+    from importlib.metadata import version
+
+    assert seriesfactory.__version__ == version("seriesfactory")
