@@ -12,6 +12,8 @@ from seriesfactory.config import load_settings
 from seriesfactory.core.time import parse_date
 from seriesfactory.errors import SourceError
 from seriesfactory.pipeline.series import SeriesRequest, build_series
+from seriesfactory.raw.readers import read_records
+from seriesfactory.sources._book_base import get_parser
 from seriesfactory.sources.coinbase import history
 from seriesfactory.sources.coinbase.history import parse_ticker_lines
 from seriesfactory.transforms.aggregates import AggregationParams
@@ -31,6 +33,7 @@ def test_real_rest_body_side_is_the_maker_side(shared_real: Path) -> None:
 def test_recorded_feed_matches_print_on_the_makers_side_of_the_book(shared_real: Path) -> None:
     """Legacy feed (level2 + matches): a 'sell' match prints at the ask, a 'buy' at the bid."""
     books: dict[str, dict[str, dict[float, float]]] = {}
+    taker_side: dict[tuple[str, int], int] = {}  # by the book: +1 printed at the ask
     at_maker = at_taker = 0
     path = shared_real / "coinbase" / "cryptofeed" / "COINBASE.ws.28.0"
     for raw in path.read_text().splitlines():
@@ -59,8 +62,24 @@ def test_recorded_feed_matches_print_on_the_makers_side_of_the_book(shared_real:
             if bid < ask:
                 at_maker += abs(price - maker_quote) < abs(price - taker_quote)
                 at_taker += abs(price - taker_quote) < abs(price - maker_quote)
+                if abs(price - ask) < abs(price - bid):  # printed at the ask: a taker buy
+                    taker_side[(pid, int(msg["trade_id"]))] = 1
+                elif abs(price - bid) < abs(price - ask):  # at the bid: a taker sell
+                    taker_side[(pid, int(msg["trade_id"]))] = -1
     # 90 of 97 nearer the maker's quote, 3 nearer the taker's (book lags a message), 4 ties
     assert (at_maker, at_taker) == (90, 3)
+
+    # The project's parser, on the same recording, gives each trade the aggressor side the
+    # book shows (where the book is unambiguous, i.e. all but the 3 lagging matches).
+    ours: dict[tuple[str, int], int] = {}
+    for pid in books:
+        parser = get_parser("coinbase", pid)
+        for rec in read_records([path]):
+            parser.feed(rec)
+        _events, trades = parser.out.take()
+        ours.update({(pid, int(t["trade_id"])): int(t["side"]) for t in trades})
+    agree = sum(ours[k] == side for k, side in taker_side.items())
+    assert len(taker_side) == 93 and agree == 90
 
 
 def test_rest_walk_splits_full_windows_and_series_runs(
