@@ -97,3 +97,14 @@ def test_stream_matches_paths() -> None:
     mid = np.concatenate([(t.bid + t.ask) / 2 for t in ticks])
     x, _ = m.paths(5_000, seed=9)
     np.testing.assert_allclose(mid, 100.0 * np.exp(x), rtol=1e-14)
+    # ... and both equal the scheme written out here, step by step (no model code).
+    z1 = spawn_generator(9, "diffusion").standard_normal(4_999)
+    z2 = spawn_generator(9, "variance").standard_normal(4_999)
+    xs, vs, want = 0.0, SIGMA**2, [0.0]
+    for i in range(4_999):
+        vp = max(vs, 0.0)
+        xs += 0.1 * DT - 0.5 * vp * DT + math.sqrt(vp * DT) * z1[i]
+        shock = RHO * z1[i] + math.sqrt(1 - RHO**2) * z2[i]
+        vs += KAPPA * (THETA**2 - vp) * DT + XI * math.sqrt(vp * DT) * shock
+        want.append(xs)
+    np.testing.assert_allclose(mid, 100.0 * np.exp(want), rtol=1e-12)

@@ -40,10 +40,34 @@ def run(disable_jit: bool) -> dict[str, object]:
     return result
 
 
+def _time_bars_by_numpy(interval_ns: int) -> tuple[list[int], list[list[float]]]:
+    """10 s time bars computed independently of the kernel: group trades by bucket.
+
+    Every bucket with trades but the last (still open) is a bar: its tick count and
+    open, high, low, close, volume (base) and dollar volume.
+    """
+    t = read_trades_file(DATA)
+    bucket = t.ts_ns // interval_ns
+    cuts = np.flatnonzero(np.diff(bucket)) + 1
+    starts, ends = np.r_[0, cuts], np.r_[cuts, len(bucket)]
+    counts, rows = [], []
+    for lo, hi in zip(starts[:-1], ends[:-1], strict=True):
+        p, q = t.price[lo:hi], t.qty_base[lo:hi]
+        counts.append(int(hi - lo))
+        rows.append([p[0], p.max(), p.min(), p[-1], q.sum(), float((p * q).sum())])
+    return counts, rows
+
+
 def test_plain_python_kernel_equals_compiled() -> None:
     compiled, plain = run(False), run(True)
     assert json.dumps(compiled) == json.dumps(plain)  # NaN-safe exact comparison
     assert len(compiled["time"][0][0]) > 3  # type: ignore[index]
+    # ... and both equal an expectation that shares no code with the kernel.
+    ints, floats, _ = compiled["time"]  # type: ignore[misc]
+    counts, rows = _time_bars_by_numpy(10_000_000_000)
+    assert ints[2] == counts
+    got = np.array(floats[:6]).T
+    np.testing.assert_allclose(got, np.array(rows), rtol=1e-12)
 
 
 def test_restore_rejects_a_malformed_state() -> None:
