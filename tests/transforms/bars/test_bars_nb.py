@@ -63,7 +63,8 @@ def test_plain_python_kernel_equals_compiled() -> None:
     assert json.dumps(compiled) == json.dumps(plain)  # NaN-safe exact comparison
     assert len(compiled["time"][0][0]) > 3  # type: ignore[index]
     # ... and both equal an expectation that shares no code with the kernel.
-    ints, floats, _ = compiled["time"]  # type: ignore[misc]
+    time_bars: list[list[list[float]]] = compiled["time"]  # type: ignore[assignment]
+    ints, floats = time_bars[0], time_bars[1]
     counts, rows = _time_bars_by_numpy(10_000_000_000)
     assert ints[2] == counts
     got = np.array(floats[:6]).T
