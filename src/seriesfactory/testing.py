@@ -1,6 +1,6 @@
 """Test helpers that users need too: hypothesis strategies for valid event streams.
 
-Requires ``hypothesis`` (a development dependency)::
+Requires ``hypothesis``: install the ``testing`` extra (``pip install 'seriesfactory[testing]'``)::
 
     from hypothesis import given
     from seriesfactory.testing import tick_streams
@@ -14,7 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from hypothesis import strategies as st
+
+try:
+    from hypothesis import strategies as st
+except ImportError as exc:  # pragma: no cover - only without the extra
+    raise ImportError(
+        "seriesfactory.testing needs hypothesis: pip install 'seriesfactory[testing]'"
+    ) from exc
 
 from seriesfactory.schema import TickArrays
 
