@@ -69,7 +69,7 @@ def _integer(buf: U8, pos: int, end: int) -> tuple[int, int]:
     v = 0
     k = pos
     while k < end:
-        c = buf[k]
+        c = int(buf[k])  # int: as plain Python (no JIT) a uint8 would wrap
         if c < _ZERO or c > _NINE:
             break
         v = v * 10 + (c - _ZERO)
@@ -90,7 +90,7 @@ def _decimal(buf: U8, pos: int, end: int, pow10: F64) -> tuple[float, int]:
     m = 0
     k = pos
     while k < end and _ZERO <= buf[k] <= _NINE:  # integer part
-        m = m * 10 + (buf[k] - _ZERO)
+        m = m * 10 + (int(buf[k]) - _ZERO)  # int: as plain Python a uint8 would wrap
         k += 1
     digits = k - pos
     frac = 0
@@ -98,7 +98,7 @@ def _decimal(buf: U8, pos: int, end: int, pow10: F64) -> tuple[float, int]:
         k += 1
         f0 = k
         while k < end and _ZERO <= buf[k] <= _NINE:
-            m = m * 10 + (buf[k] - _ZERO)
+            m = m * 10 + (int(buf[k]) - _ZERO)
             k += 1
         frac = k - f0
         digits += frac
