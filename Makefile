@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest bench clean lock
+.PHONY: run test lint typecheck pytest coverage bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,14 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+# The suite again with every kernel as plain Python, under coverage (the book tests over large
+# real recordings are left out: minutes each without the JIT); prints line coverage per file.
+coverage: $(VENV)/.installed-dev
+	SERIESFACTORY_DISABLE_JIT=1 $(BIN)/coverage run -m pytest -q -m "not slow" \
+	    --deselect tests/transforms/book/test_real_data.py
+	$(BIN)/coverage report
+
+test: lint typecheck pytest coverage
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_aggregate.py
@@ -46,7 +53,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_record.py
 
 clean:
-	rm -rf $(VENV) cache output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) cache output .pytest_cache .mypy_cache .ruff_cache .coverage
 
 # Refresh the lock: resolve the newest versions pyproject.toml's ranges allow in a scratch venv and
 # write them to constraints.txt (review the diff, run make test, commit).
