@@ -96,21 +96,24 @@ def atomic_write_parquet(
     row_group_offsets: list[int] | None = None,
     compression: str = "zstd",
     metadata: Mapping[str, str] | None = None,
+    use_dictionary: bool = True,
 ) -> Path:
     """Write ``table`` to Parquet at ``final`` atomically.
 
     ``row_group_offsets`` (ascending start rows, the first being 0) cut the table
-    into row groups; by default pyarrow chooses.
+    into row groups; by default pyarrow chooses. ``use_dictionary=False`` skips
+    dictionary encoding (faster for float columns of mostly distinct values).
     """
     if metadata:
         merged = dict(table.schema.metadata or {})
         merged.update({k.encode(): v.encode() for k, v in metadata.items()})
         table = table.replace_schema_metadata(merged)
     with atomic_path(final) as tmp:
+        options: dict[str, Any] = {"compression": compression, "use_dictionary": use_dictionary}
         if row_group_offsets is None:
-            pq.write_table(table, tmp, compression=compression)
+            pq.write_table(table, tmp, **options)
         else:
-            with pq.ParquetWriter(tmp, table.schema, compression=compression) as writer:
+            with pq.ParquetWriter(tmp, table.schema, **options) as writer:
                 bounds = [*row_group_offsets, table.num_rows]
                 for start, stop in itertools.pairwise(bounds):
                     if stop > start:
