@@ -8,12 +8,15 @@ one line on standard error and a non-zero exit status (2 for bad input).
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import Any
 
 import typer
 
 from seriesfactory.cli import _app
 from seriesfactory.cli._app import app
 from seriesfactory.errors import SeriesFactoryError
+from seriesfactory.lake.integrity import CacheWarning
 
 # Command modules register themselves on import.
 from seriesfactory.cli import series as _series  # noqa: F401  # isort: skip
@@ -27,8 +30,26 @@ from seriesfactory.cli import cache as _cache  # noqa: F401  # isort: skip
 __all__ = ["app", "main"]
 
 
+def _show_warning(message: Any, category: type[Warning], *args: Any, **kw: Any) -> None:
+    """Library warnings meant for the user (:class:`CacheWarning`): one ``warning:`` line."""
+    if issubclass(category, CacheWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _default_show_warning(message, category, *args, **kw)
+
+
+_default_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a script, exit with) its status."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", CacheWarning)
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command = typer.main.get_command(app)
     try:

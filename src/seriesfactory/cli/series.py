@@ -133,7 +133,7 @@ def series(
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     _report_sources(console, json.loads(result.metadata["seriesfactory.sources"]))
     if not quiet:
-        render_preview(console, result.aggregates, result.counts, request.fields)
+        render_preview(console, result.summary, result.counts, request.fields)
         cached = ", ".join(k for k, v in result.from_cache.items() if v) or "nothing"
         console.print(f"from cache: {cached}  time: {result.seconds:.2f} s")
     console.print(f"wrote {result.output}")

@@ -35,6 +35,15 @@ import pyarrow.parquet as pq
 from seriesfactory._time import NS_PER_DAY
 from seriesfactory.errors import CacheError
 from seriesfactory.lake.atomic import HashingWriter, atomic_path, atomic_write_json, mark_used
+from seriesfactory.lake.integrity import (
+    DECODE_ERRORS,
+    CorruptEntryError,
+    Seal,
+    check_seal,
+    decode_error,
+    open_parquet,
+    seal_of,
+)
 from seriesfactory.schema import TICK_SCHEMA
 from seriesfactory.sources.synthetic.base import TickArrays
 
@@ -60,6 +69,7 @@ PARQUET_OPTIONS: dict[str, Any] = {
         "vask": "PLAIN",
     },
     "compression": "lz4",
+    "write_page_checksum": True,
 }
 #: The same for tick files with ``age_ns`` (delta-coded).
 AGED_PARQUET_OPTIONS: dict[str, Any] = {
@@ -67,7 +77,11 @@ AGED_PARQUET_OPTIONS: dict[str, Any] = {
     "write_statistics": ["ts"],
     "column_encoding": {**PARQUET_OPTIONS["column_encoding"], "age_ns": "DELTA_BINARY_PACKED"},
     "compression": "lz4",
+    "write_page_checksum": True,
 }
+#: Manifests of this version record each file's seal (``lake/integrity.py``); an older
+#: manifest counts as incomplete, so its set is rebuilt once with checksummed files.
+MANIFEST_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +92,7 @@ class TickFile:
     day: str  # YYYYMMDD
     rows: int
     sha256: str
+    seal: Seal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +119,21 @@ class TickSet:
             return None
         try:
             doc = json.loads(manifest.read_text())
+            if doc.get("version") != MANIFEST_VERSION:
+                return None  # written before seals: rebuilt whole
             files = tuple(
-                TickFile(root / f["path"], f["day"], int(f["rows"]), f["sha256"])
+                TickFile(root / f["path"], f["day"], int(f["rows"]), f["sha256"], Seal.from_json(f))
                 for f in doc["files"]
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CacheError(
-                f"{manifest}: unreadable tick manifest ({exc}); delete {root} to rebuild it"
-            ) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptEntryError(root, manifest, f"unreadable tick manifest: {exc}") from exc
+        except OSError as exc:
+            raise CacheError(f"{manifest}: cannot read the tick manifest ({exc})") from exc
         if not all(f.path.is_file() for f in files):
             return None
+        for f in files:
+            assert f.seal is not None
+            check_seal(f.path, f.seal, entry=root)
         mark_used(manifest)  # the manifest's time is the set's last use (lake/derived.py)
         return cls(root=root, key=str(doc["key"]), files=files, info=dict(doc.get("info", {})))
 
@@ -132,7 +152,12 @@ class TickSet:
         """Like :meth:`chunks`, with the ``age_ns`` column (None where the files have none)."""
         groups: list[tuple[TickFile, Any, int, int]] = []
         for f in self.files:
-            meta = pq.ParquetFile(f.path).metadata  # footer read once, reused by the workers
+            # footer read once, reused by the workers
+            meta = open_parquet(f.path, entry=self.root).metadata
+            if meta.num_rows != f.rows:
+                raise CorruptEntryError(
+                    self.root, f.path, f"{meta.num_rows} rows, the manifest says {f.rows}"
+                )
             first = 0
             for g in range(meta.num_row_groups):
                 groups.append((f, meta, g, first))
@@ -140,9 +165,14 @@ class TickSet:
 
         def load(item: tuple[TickFile, Any, int, int]) -> AgedChunk:
             f, meta, g, first = item
-            table = pq.ParquetFile(f.path, metadata=meta).read_row_group(g, use_threads=False)
-            age = table.column("age_ns").to_numpy() if "age_ns" in table.column_names else None
-            return _arrays(table), age, str(f.path), first
+            try:
+                table = pq.ParquetFile(
+                    f.path, metadata=meta, page_checksum_verification=True
+                ).read_row_group(g, use_threads=False)
+                age = table.column("age_ns").to_numpy() if "age_ns" in table.column_names else None
+                return _arrays(table), age, str(f.path), first
+            except DECODE_ERRORS as exc:
+                raise decode_error(exc, entry=self.root, path=f.path) from exc
 
         with cf.ThreadPoolExecutor(max_workers=workers) as pool:
             pending: collections.deque[cf.Future[AgedChunk]] = collections.deque()
@@ -161,18 +191,24 @@ class TickSet:
         """
         if not self.files:
             return TICK_SCHEMA.empty_table()
-        aged = ["age_ns" in pq.read_schema(f.path).names for f in self.files]
-        if not any(aged):
-            return pa.concat_tables([pq.read_table(f.path, schema=TICK_SCHEMA) for f in self.files])
-        tables = []
-        for f, has_age in zip(self.files, aged, strict=True):
-            if has_age:
-                tables.append(pq.read_table(f.path, schema=AGED_TICK_SCHEMA))
-                continue
-            table = pq.read_table(f.path, schema=TICK_SCHEMA)
-            zeros = pa.array(np.zeros(table.num_rows, np.int64))
-            tables.append(table.append_column(AGED_TICK_SCHEMA.field("age_ns"), zeros))
-        return pa.concat_tables(tables)
+        return pa.concat_tables(list(self.day_tables()))
+
+    def day_tables(self) -> Iterator[pa.Table]:
+        """One verified table per day file, in order (schema as :meth:`read` says)."""
+        files = [open_parquet(f.path, entry=self.root) for f in self.files]
+        aged = any("age_ns" in pf.schema_arrow.names for pf in files)
+        for f, pf in zip(self.files, files, strict=True):
+            try:
+                table = pf.read().cast(AGED_TICK_SCHEMA if "age_ns" in pf.schema_arrow.names
+                                       else TICK_SCHEMA)  # fmt: skip
+            except DECODE_ERRORS as exc:
+                raise decode_error(exc, entry=self.root, path=f.path) from exc
+            if table.num_rows != f.rows:
+                raise CorruptEntryError(self.root, f.path, "row count differs from the manifest")
+            if aged and "age_ns" not in table.column_names:
+                zeros = pa.array(np.zeros(table.num_rows, np.int64))
+                table = table.append_column(AGED_TICK_SCHEMA.field("age_ns"), zeros)
+            yield table
 
 
 def _arrays(table: pa.Table) -> TickArrays:
@@ -217,8 +253,9 @@ def write_tick_set(
             return
         writer.close()
         sink.close()
+        seal = seal_of(tmp) if tmp is not None else None
         ctx.__exit__(None, None, None)
-        files.append(TickFile(final, final.stem, rows, sink.hexdigest()))
+        files.append(TickFile(final, final.stem, rows, sink.hexdigest(), seal))
         writer, ctx, rows, sink = None, None, 0, None
 
     try:
@@ -270,6 +307,7 @@ def write_tick_set(
             ctx.__exit__(type(exc), exc, exc.__traceback__)
         raise
     manifest = {
+        "version": MANIFEST_VERSION,
         "key": key,
         "info": info,
         "files": [
@@ -278,6 +316,7 @@ def write_tick_set(
                 "day": f.day,
                 "rows": f.rows,
                 "sha256": f.sha256,
+                **(f.seal.to_json() if f.seal else {}),
             }
             for f in files
         ],

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seriesfactory._time import NS_PER_MS, format_ms
-from seriesfactory.transforms.aggregates import AggregateArrays, FilterCounts
+from seriesfactory.transforms.aggregates import AggregateSummary, FilterCounts
 
 __all__ = ["render_preview"]
 
@@ -27,37 +27,34 @@ def _fmt(name: str, value: float) -> str:
 
 def render_preview(
     console: Console,
-    arrays: AggregateArrays,
+    summary: AggregateSummary,
     counts: FilterCounts,
     fields: tuple[str, ...],
-    *,
-    head: int = 10,
-    tail: int = 10,
 ) -> None:
-    """Print the first ``head`` and last ``tail`` rows, then averages, volume and filter counts.
+    """Print the first and last rows, then averages, volume and filter counts.
 
     Timestamps read ``YYYYMMDD HH:MM:SS.fff`` (UTC); dispersion and drift are percentages.
     """
-    n = arrays.rows
+    n = summary.rows
+    arrays = summary.edge_rows()
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("timestamp")
     for name in fields:
         table.add_column(name, justify="right")
-    picks = list(range(n)) if n <= head + tail else [*range(head), -1, *range(n - tail, n)]
-    for i in picks:
-        if i < 0:
+    shown = arrays.rows
+    head = shown if n == shown else summary.keep
+    for i in range(shown):
+        if i == head:
             table.add_row("…", *["…" for _ in fields])
-            continue
         ts = int(arrays.timestamp_ns[i]) // NS_PER_MS * NS_PER_MS
         table.add_row(format_ms(ts), *[_fmt(f, float(arrays.column(f)[i])) for f in fields])
     console.print(table)
     if n:
-        avg_price = float(arrays.column("mid").mean())
-        avg_spread = float(arrays.column("spread").mean())
-        volume = float(arrays.column("vbid").sum() + arrays.column("vask").sum())
+        avg_price = summary.sum_mid / n
+        avg_spread = summary.sum_spread / n
         console.print(
             f"rows: {n:,}  average price: {avg_price:,.4f}  average spread: {avg_spread:.6f} "
-            f"({avg_spread * 1e4:.2f} bp)  total volume: {volume:,.0f} (quote)"
+            f"({avg_spread * 1e4:.2f} bp)  total volume: {summary.volume:,.0f} (quote)"
         )
     else:
         console.print("rows: 0")
