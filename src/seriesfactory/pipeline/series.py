@@ -98,6 +98,8 @@ class TicksRequest:
             raise InputError(f"--on-bad-rows {self.on_bad_rows!r} is unknown; use error or skip")
         if self.from_ns >= self.to_ns:
             raise InputError("--from must be before --to (--to is exclusive: the day after)")
+        if self.from_ns < 0 or self.to_ns >= 1 << 63:
+            raise InputError("--from/--to must lie between 1970-01-01 and 2262-04-11 (int64 ns)")
         for name, value in (("--base", self.base), ("--quote", self.quote)):
             if not value.isalnum():
                 raise InputError(f"{name} {value!r} must be an asset code such as BTC or USDT")
@@ -127,6 +129,12 @@ class SeriesRequest(TicksRequest):
             )
         if self.out_format not in ("parquet", "csv"):
             raise InputError(f"--out-format {self.out_format!r} is unknown; use parquet or csv")
+        step = self.params.step_ns
+        if step and (self.to_ns // step + 2) * step >= 1 << 63:
+            raise InputError(
+                f"--agg-step {format_number(self.params.step)} is too long for a range ending "
+                "this late (its buckets would pass 2262-04-11); give a shorter step or range"
+            )
         n = len(self.specs())
         if self.weights is not None and len(self.weights) != n:
             raise InputError(

@@ -73,6 +73,10 @@ class AggregationParams:
             raise InputError(
                 f"--agg-step {self.step:g} must be a whole number of milliseconds in time mode"
             )
+        if self.mode == "time" and self.step * NS_PER_MS >= 2**62:
+            raise InputError(
+                f"--agg-step {self.step:g} ms is longer than the engine can count in nanoseconds"
+            )
         if self.mode == "tick" and self.step >= 1:
             raise InputError(
                 f"--agg-step {self.step:g} is a price ratio in tick mode and must be below 1 "
