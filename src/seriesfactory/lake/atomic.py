@@ -9,11 +9,13 @@ every reader (and removed by ``cache gc``).
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import itertools
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -23,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 __all__ = [
+    "STALE_TEMP_S",
     "TMP_PREFIX",
     "HashingWriter",
     "atomic_path",
@@ -34,6 +37,18 @@ __all__ = [
 ]
 
 TMP_PREFIX = ".tmp-"
+#: A temporary file older than this (s) belongs to no live writer (a writer's file grows
+#: while it works): reruns and ``cache gc`` remove it.
+STALE_TEMP_S = 3600.0
+
+
+def _remove_stale_temps(final: Path) -> None:
+    """Remove leftovers of earlier, crashed writes of ``final`` (older than STALE_TEMP_S)."""
+    now = time.time()
+    for old in final.parent.glob(f"{TMP_PREFIX}*-{glob.escape(final.name)}"):
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > STALE_TEMP_S:
+                old.unlink()
 
 
 @contextlib.contextmanager
@@ -43,6 +58,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     On any exception the temporary file is removed and ``final`` is untouched.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(final)
     tmp = final.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{final.name}")
     try:
         yield tmp
