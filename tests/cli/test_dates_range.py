@@ -37,8 +37,8 @@ def test_out_of_range_dates_are_one_line(
 def test_the_last_representable_day_works_and_long_steps_are_refused(
     tmp_path: Path, capsys
 ) -> None:
-    base = ["series", "--sources", GBM, "--from", "2262-04-10", "--to", "2262-04-11",
-            "--cache-dir", str(tmp_path / "c"), "--output-dir", str(tmp_path / "o"), "--quiet"]  # fmt: skip
+    base = ["series", "--sources", GBM, "--from", "2262-04-10", "--to", "2262-04-11", "--quiet",
+            "--cache-dir", str(tmp_path / "c"), "--output-dir", str(tmp_path / "o")]  # fmt: skip
     assert main([*base, "--agg-step", "1000"]) == 0
     assert main([*base, "--agg-step", "31536000000"]) == 2
     assert "too long for a range ending this late" in capsys.readouterr().err
