@@ -23,12 +23,12 @@ def _settings(mirror) -> Settings:
     return load_settings(env={}, binance_data_url=mirror.url, backoff_base_s=0.001)
 
 
-def _add_day(mirror, day: str, n: int = 400) -> None:
+def _add_day(mirror, day: str, n: int = 8640) -> None:
     start = parse_date(day, option="d") // 10**6
     rng = np.random.default_rng(int(start % 1000))
     price = 80000 + np.cumsum(rng.normal(0, 3, n))
     rows = [
-        f"{i},{price[i]:.2f},{rng.random():.5f},{i},{i},{start + i * 211_000},"
+        f"{i},{price[i]:.2f},{rng.random():.5f},{i},{i},{start + i * 10_000},"
         f"{'true' if rng.random() < 0.5 else 'false'},true"
         for i in range(n)
     ]
@@ -53,14 +53,15 @@ def _request(
 def test_a_shorter_range_is_not_served_a_longer_ranges_entry(mirror, tmp_path: Path) -> None:
     """Data only for 05-07: [05-07, 05-09) then [05-07, 05-08) on one cache (the report)."""
     _add_day(mirror, "2026-05-07")
-    long = build_series(_request(mirror, tmp_path / "c", tmp_path / "o1", 1, 3, 60_000))
-    short = build_series(_request(mirror, tmp_path / "c", tmp_path / "o2", 1, 2, 60_000))
-    fresh = build_series(_request(mirror, tmp_path / "f", tmp_path / "o3", 1, 2, 60_000))
-    assert long.table.num_rows == 2880 and fresh.table.num_rows == 1440
-    assert short.table.num_rows == 1440
+    long = build_series(_request(mirror, tmp_path / "c", tmp_path / "o1", 1, 3, 600_000))
+    short = build_series(_request(mirror, tmp_path / "c", tmp_path / "o2", 1, 2, 600_000))
+    fresh = build_series(_request(mirror, tmp_path / "f", tmp_path / "o3", 1, 2, 600_000))
+    assert long.rows == 288 and fresh.rows == short.rows == 144
+    again = build_series(_request(mirror, tmp_path / "c", tmp_path / "o4", 1, 2, 600_000))
+    assert again.from_cache["aggregates"]  # an entry of its own now serves it
     assert short.output.read_bytes() == fresh.output.read_bytes()
     start = pq.read_table(short.output).column("timestamp").cast("int64").to_numpy() * NS_PER_MS
-    assert start.max() - 60_000 * NS_PER_MS < DAY0 + 2 * NS_PER_DAY
+    assert start.max() - 600_000 * NS_PER_MS < DAY0 + 2 * NS_PER_DAY
 
 
 RANGES = [(a, b) for a, b in itertools.combinations(range(4), 2) if a <= 2 and b >= 2]  # a data day
@@ -73,7 +74,7 @@ RANGES = [(a, b) for a, b in itertools.combinations(range(4), 2) if a <= 2 and b
 )
 @given(
     st.lists(
-        st.tuples(st.sampled_from(RANGES), st.sampled_from([60_000, 3_600_000])),
+        st.tuples(st.sampled_from(RANGES), st.sampled_from([600_000, 3_600_000])),
         min_size=2,
         max_size=4,
     )

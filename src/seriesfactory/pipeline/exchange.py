@@ -342,6 +342,7 @@ def venue_trades(
 
     summary = ensure()
     store = TradeStore(cache_dir, venue, summary.symbol)
+
     # A damaged day file is evicted by the reader; ensure() then re-ingests its raw file.
     def repair() -> None:
         ensure()

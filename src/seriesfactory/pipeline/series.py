@@ -327,6 +327,9 @@ def build_ticks(request: TicksRequest) -> TicksResult:
 _AGG_COLUMNS = ("timestamp_ns", "start_ns", "tick_count")
 #: Bumped when the aggregates entry's format or key changes (part of every key).
 AGGREGATES_TIER_VERSION = 2
+#: An aggregates entry is kept only when it summarises at least this many ticks a row: a finer
+#: entry would cost about as much to read as recomputing it, and would duplicate the output.
+ENTRY_MIN_TICKS_PER_ROW = 10
 #: A request whose output is estimated above this many bytes is announced before it starts.
 LARGE_OUTPUT_BYTES = 1 << 30
 _ENTRY_SCHEMA = pa.schema(
@@ -594,7 +597,7 @@ def _build_series(request: SeriesRequest) -> SeriesResult:
     size = estimate_bytes(request, rows)
     if size > LARGE_OUTPUT_BYTES:
         warn(
-            f"this output will hold up to {rows:,} rows, about {size / 1e9:,.1f} GB "
+            f"this output will hold up to {rows:,} rows, about {_size_text(size)} "
             f"({request.out_format}); a larger --agg-step or a shorter range makes it smaller"
         )
     cached = _entry_blocks(agg_path)
@@ -620,9 +623,7 @@ def _build_series(request: SeriesRequest) -> SeriesResult:
     }
     suffix = f"{request.params.mode}-{_step_text(request.params)}"
     out = request.output_dir / output_name(request, suffix, request.out_format)
-    # The entry is kept unless it would be bigger than the ticks it is made from (a step finer
-    # than the ticks): then recomputing is cheaper than storing a second copy of the output.
-    keep_entry = cached is None and rows <= max(ticks.ticks.rows, 1)
+    keep_entry = cached is None and rows * ENTRY_MIN_TICKS_PER_ROW <= ticks.ticks.rows
     sinks = _Sinks(request, out, agg_path if keep_entry else None)
     try:
         if cached is not None:
@@ -648,6 +649,10 @@ def _build_series(request: SeriesRequest) -> SeriesResult:
         from_cache={"ticks": not ticks.generated, "aggregates": cached is not None},
         seconds=time.perf_counter() - started,
     )
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1e9:,.1f} GB" if size >= 1e9 else f"{size / 1e6:,.1f} MB"
 
 
 def _step_text(params: AggregationParams) -> str:

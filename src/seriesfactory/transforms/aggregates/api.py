@@ -33,8 +33,8 @@ __all__ = [
 ]
 
 #: Rows per block of :meth:`Aggregator.update_blocks` / :meth:`Aggregator.finish_blocks`
-#: (~120 MB of arrays): what bounds the memory of any step and range.
-BLOCK_ROWS = 1 << 20
+#: (~30 MB of arrays): what bounds the memory of any step and range.
+BLOCK_ROWS = 1 << 18
 _I64_MAX = (1 << 63) - 1
 
 F64 = npt.NDArray[np.float64]
