@@ -74,7 +74,7 @@ def test_refused_or_finite(spec: str, mode: str) -> None:
                     cache_dir=Path(d) / "c",
                     output_dir=Path(d) / "o",
                     params=params,
-                )  # fmt: skip
+                )
             )
         except SpecError as exc:
             assert "\n" not in str(exc)
