@@ -24,6 +24,8 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from seriesfactory.errors import CacheError
+
 __all__ = [
     "STALE_TEMP_S",
     "TMP_PREFIX",
@@ -34,6 +36,7 @@ __all__ = [
     "atomic_write_parquet",
     "key_sha256",
     "mark_used",
+    "storage_error",
 ]
 
 TMP_PREFIX = ".tmp-"
@@ -51,13 +54,28 @@ def _remove_stale_temps(final: Path) -> None:
                 old.unlink()
 
 
+def storage_error(path: Path, exc: OSError) -> CacheError:
+    """One line for a file system failure while writing ``path`` (full disk, read-only, ...)."""
+    text = str(exc).strip()
+    reason = exc.strerror or (text.splitlines()[0] if text else type(exc).__name__)
+    return CacheError(
+        f"cannot write {path}: {reason}; free space, fix the folder's permissions, "
+        "or choose another folder (nothing partial was kept)"
+    )
+
+
 @contextlib.contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it into place on success.
 
-    On any exception the temporary file is removed and ``final`` is untouched.
+    On any exception the temporary file is removed and ``final`` is untouched; a file
+    system failure (``OSError``: no space, read-only, permissions) becomes one
+    :class:`~seriesfactory.errors.CacheError` line naming ``final``.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(final, exc) from exc
     _remove_stale_temps(final)
     tmp = final.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{final.name}")
     try:
@@ -65,9 +83,11 @@ def atomic_path(final: Path) -> Iterator[Path]:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and not isinstance(exc, CacheError):
+            raise storage_error(final, exc) from exc
         raise
 
 

@@ -428,6 +428,13 @@ class _Sinks:
         self._stack = contextlib.ExitStack()
         self._out = out
         self._entry = entry
+        try:
+            self._open(request, out, entry)
+        except BaseException as exc:
+            self.abort(exc)  # temporary files removed; a file system error becomes one line
+            raise
+
+    def _open(self, request: SeriesRequest, out: Path, entry: Path | None) -> None:
         schema = aggregate_schema(request.fields)
         self._out_tmp = self._stack.enter_context(atomic_path(out))
         if request.out_format == "parquet":
