@@ -103,7 +103,7 @@ def test_a_garbled_manifest_is_rebuilt(baseline, tmp_path: Path, capsys) -> None
     cache = _copy(baseline, tmp_path)
     shutil.rmtree(cache / "aggregates")
     (manifest,) = (cache / "ticks").rglob("manifest.json")
-    manifest.write_text('{"version": 2, "files": [{"path": 1}]')
+    manifest.write_text('{"version": 3, "files": [{"path": 1}]')
     assert _run(SERIES, cache, tmp_path / "out") == 0
     assert _only(tmp_path / "out").read_bytes() == baseline[1]
     assert "unreadable tick manifest" in capsys.readouterr().err

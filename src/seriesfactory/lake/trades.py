@@ -38,10 +38,10 @@ from seriesfactory.lake.integrity import (
     DECODE_ERRORS,
     CorruptEntryError,
     Seal,
-    check_seal,
     decode_error,
     evict,
     open_parquet,
+    read_verified,
     seal_of,
 )
 from seriesfactory.schema import TRADE_SCHEMA
@@ -69,10 +69,9 @@ PARQUET_OPTIONS: dict[str, Any] = {
         "side": "lz4",
         "trade_id": "zstd",
     },
-    "write_page_checksum": True,
 }
 #: Ingest records of this version hold the day files' seals; older ones are re-ingested.
-RECORD_VERSION = 2
+RECORD_VERSION = 3
 
 
 def _day_name(day_index: int) -> str:
@@ -237,9 +236,9 @@ class TradeStore:
         return rec.seals[rec.days.index(path.stem)]
 
     def read_day(self, path: Path) -> pa.Table:
-        """A day file, verified (seal and page checksums); :class:`CorruptEntryError` if not."""
-        pf = open_parquet(path, entry=path)
-        check_seal(path, self._seal(path, pf), entry=path)
+        """A day file, verified (its seal); :class:`CorruptEntryError` if not."""
+        seal = self._seal(path, open_parquet(path, entry=path))
+        pf = open_parquet(path, entry=path, data=read_verified(path, seal, entry=path))
         try:
             return pf.read().cast(TRADE_SCHEMA)
         except DECODE_ERRORS as exc:

@@ -453,9 +453,8 @@ class _Sinks:
         if entry is not None:
             self._entry_tmp = self._stack.enter_context(atomic_path(entry))
             self._epq = pq.ParquetWriter(
-                self._entry_tmp, _ENTRY_SCHEMA, compression="zstd", store_schema=False,
-                write_page_checksum=True,
-            )  # fmt: skip
+                self._entry_tmp, _ENTRY_SCHEMA, compression="zstd", store_schema=False
+            )
             self._stack.callback(self._epq.close)
             self._entry_groups = _RowGroups(lambda a: self._epq.write_table(_entry_table(a)))
 
