@@ -9,7 +9,7 @@ A raw file is ingested once, all or nothing: its day files are renamed into
 place only after the whole file was read, and its record (written last, after
 its day files) lists the days it produced, each day file's seal
 (``lake/integrity.py``) and the bad rows it skipped. Every read checks the day
-file's seal and page checksums; a damaged day file is evicted and, when the
+file's seal (size and CRC-32); a damaged day file is evicted and, when the
 reader is given a ``repair`` (``pipeline/exchange.py``), re-ingested from its
 raw file.
 Re-ingesting a raw file whose record exists and whose day files are all present
