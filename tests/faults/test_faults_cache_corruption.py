@@ -182,3 +182,21 @@ def test_exchange_tiers_flipped_or_truncated(exchange: Path, capsys, name: str, 
     assert _only(exchange / "got").read_bytes() == want
     err = capsys.readouterr().err
     assert "evicted" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("which", ["merged", "synthetic"])
+def test_merged_sets_and_their_sources(tmp_path: Path, capsys, which: str) -> None:
+    """A damaged merged set, or a damaged source set met while a merge is rebuilt."""
+    args = ["series", "--sources", f"{GBM}|gbm(0.01,0.3,50000)", "--from", "2025-01-01",
+            "--to", "2025-01-02", "--agg-step", "60000", "--quiet"]  # fmt: skip
+    cache = tmp_path / "cache"
+    assert _run(args, cache, tmp_path / "want") == 0
+    shutil.rmtree(cache / "aggregates")
+    if which == "synthetic":  # the merge must be rebuilt, reading a damaged source
+        shutil.rmtree(cache / "ticks" / "merged")
+    path = sorted((cache / "ticks" / which).rglob("2025*.parquet"))[0]
+    _flip(path, random.Random(11))
+    capsys.readouterr()
+    assert _run(args, cache, tmp_path / "got") == 0
+    assert _only(tmp_path / "got").read_bytes() == _only(tmp_path / "want").read_bytes()
+    assert "evicted" in capsys.readouterr().err

@@ -222,6 +222,19 @@ class TickSet:
             return TICK_SCHEMA.empty_table()
         return pa.concat_tables(list(self.day_tables()))
 
+    def read_file(self, f: TickFile) -> pa.Table:
+        """One day file of the set, verified against its seal (as written: ``age_ns`` only when
+        the file has it); :class:`CorruptEntryError` when it fails."""
+        assert f.seal is not None
+        data = read_verified(f.path, f.seal, entry=self.root)
+        try:
+            table = open_parquet(f.path, entry=self.root, data=data).read()
+        except DECODE_ERRORS as exc:
+            raise decode_error(exc, entry=self.root, path=f.path) from exc
+        if table.num_rows != f.rows:
+            raise CorruptEntryError(self.root, f.path, "row count differs from the manifest")
+        return table
+
     def day_tables(self) -> Iterator[pa.Table]:
         """One verified table per day file, in order (schema as :meth:`read` says)."""
         names = [open_parquet(f.path, entry=self.root).schema_arrow.names for f in self.files]
