@@ -112,6 +112,7 @@ class BookBuilder:
         depth: int,
         max_levels: int = 1 << 16,
         window_ticks: int = 1 << 20,
+        message_depth: int = 0,
     ) -> None:
         if interval_ns < 0 or depth < 1 or max_levels < 1 or window_ticks < 4:
             raise InputError("interval must be >= 0, depth and max_levels >= 1, window_ticks >= 4")
@@ -129,6 +130,11 @@ class BookBuilder:
             for _ in range(2)
         )
         self.events_seen = 0
+        #: Levels kept per side after every message (0 = none); see :attr:`message_levels`.
+        self.message_depth = max(0, message_depth)
+        #: After each :meth:`update`: ``(bid_tick, bid_qty, ask_tick, ask_qty)``, one row per
+        #: message record it returned, ``[m, message_depth]`` (ticks -1 / sizes NaN absent).
+        self.message_levels: tuple[npt.NDArray[Any], ...] = ()
 
     def _row_buffers(self, n_rows: int) -> tuple[npt.NDArray[Any], ...]:
         d = self.depth
@@ -174,6 +180,13 @@ class BookBuilder:
         m_crossed = np.empty(n_msgs, np.bool_)
         m_top = np.empty((n_msgs, 4), np.float64)
         bufs = self._row_buffers(rows_bound)
+        md = self.message_depth
+        m_lv = (
+            np.empty((n_msgs, md), np.int64),
+            np.empty((n_msgs, md), np.float64),
+            np.empty((n_msgs, md), np.int64),
+            np.empty((n_msgs, md), np.float64),
+        )
         m, r, done = nb.run_book(
             events["ts"],
             events["side"],
@@ -196,6 +209,7 @@ class BookBuilder:
             m_crossed,
             m_top,
             *bufs,
+            *m_lv,
         )
         if st[nb.S_ERR] == nb.ERR_OFF_GRID:
             bad = events["price"][int(done)]
@@ -221,6 +235,7 @@ class BookBuilder:
         msgs["bid_qty"] = m_top[:m, 1]
         msgs["ask_px"] = m_top[:m, 2] / self.scale
         msgs["ask_qty"] = m_top[:m, 3]
+        self.message_levels = tuple(a[:m] for a in m_lv)
         return msgs, self._rows(bufs, int(r))
 
     def levels(self, side: int) -> list[tuple[float, float]]:
