@@ -289,7 +289,9 @@ class BookFeatureBuilder:
         self._book_rows.append(self.book.finish())
         empty = np.zeros(0, [("ts", np.int64), ("valid", np.bool_)])
         self._ofi(empty, (), final=True)
-        if self._ready and self.with_trades and self.buckets.si[nb.TI_END] != -1:
+        if self._ready and len(self._ready["ts"]) and self.with_trades and (
+            self.buckets.si[nb.TI_END] != -1
+        ):
             end = int(self._ready["ts"][-1])
             e = np.empty(0)
             b = self.buckets.run(np.empty(0, np.int64), e, e, np.empty(0, np.int8), end_ns=end)
