@@ -157,7 +157,9 @@ def book(
     if ofi_window < 1:
         raise InputError(f"--ofi-window must be at least 1, got {ofi_window}")
     if input_format not in FORMATS:
-        raise InputError(f"--input-format {input_format!r} is unknown; use one of {', '.join(FORMATS)}")
+        raise InputError(
+            f"--input-format {input_format!r} is unknown; use one of {', '.join(FORMATS)}"
+        )
     if follow:
         if input_dir is None:
             raise InputError("--follow needs --input-dir (the folder the recorder writes)")
@@ -201,7 +203,9 @@ def book(
         print(output)
         return
     valid = int(pa.compute.sum(table.column("book_valid")).as_py() or 0)
-    print(f"{output}: {table.num_rows} rows ({valid} with a valid book), {table.num_columns} columns")
+    print(
+        f"{output}: {table.num_rows} rows ({valid} with a valid book), {table.num_columns} columns"
+    )
     for path, line in read.truncated:
         print(f"warning: {path}:{line}: truncated last line skipped")
 
@@ -276,7 +280,9 @@ def trades(
     venue: Venue = None,
     symbol: Symbol = None,
     from_: Annotated[str | None, typer.Option("--from", help="Start day (trades tier).")] = None,
-    to: Annotated[str | None, typer.Option("--to", help="End day, exclusive (trades tier).")] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="End day, exclusive (trades tier).")
+    ] = None,
     cache_dir: CacheDir = Path("cache"),
     config: Config = None,
     on_bad_rows: Annotated[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -191,13 +192,14 @@ def test_ofi_kernel_equals_twin_in_any_chunking(seed: int, depth: int, window: i
     cuts = sorted({0, n, *rng.integers(0, n + 1, 4).tolist()})
     got_lv, got_cum, got_roll = [], [], []
     r0 = 0
-    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+    for lo, hi in itertools.pairwise(cuts):
         final = hi == n
         out_lv = np.empty((len(grid), depth))
         out_c = np.empty(len(grid))
         out_r = np.empty(len(grid))
         j = nb.ofi_rows(
-            ts[lo:hi], valid[lo:hi], *(a[lo:hi] for a in lv), grid[r0:], r_valid[r0:], final,
+            ts[lo:hi], valid[lo:hi], lv[0][lo:hi], lv[1][lo:hi], lv[2][lo:hi], lv[3][lo:hi],
+            grid[r0:], r_valid[r0:], final,
             si, sf, ring, out_lv, out_c, out_r,
         )  # fmt: skip
         got_lv.append(out_lv[:j])
@@ -228,7 +230,8 @@ def _random_stream(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         elif r < 0.06:
             ident += 1
             mid = 1000 + int(rng.integers(-3, 4))
-            buf.message(t, 0, [(mid - k, 3) for k in range(3)], [(mid + 1 + k, 3) for k in range(3)],
+            bids = [(mid - k, 3) for k in range(3)]
+            buf.message(t, 0, bids, [(mid + 1 + k, 3) for k in range(3)],
                         snapshot=True, last_id=ident)  # fmt: skip
         else:
             ident += 1
@@ -249,7 +252,7 @@ def _features(events: np.ndarray, trades: np.ndarray, cuts: list[int]) -> pa.Tab
     parts = []
     te = np.searchsorted(events["ts"], trades["ts"])  # chunk trades beside the events
     bounds = [0, *cuts, len(events)]
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         sel = (te >= lo) & (te < hi) if hi < len(events) else te >= lo
         parts.append(b.update(events[lo:hi], trades[sel]))
     parts.append(b.finish())
@@ -315,8 +318,18 @@ def test_live_rows_equal_batch_rows(shared_real: Path, tmp_path: Path) -> None:
     src = shared_real / "binance" / "hftbacktest" / "spot" / "btcusdt_20240808.gz"
     recs = list(read_records([src]))[:6000]
     lines = [
-        (json.dumps({"recv_ns": r.recv_ns, "conn": "c", "venue": "binance", "kind": r.kind,
-                     "data": r.data}) + "\n").encode()  # fmt: skip
+        (
+            json.dumps(
+                {
+                    "recv_ns": r.recv_ns,
+                    "conn": "c",
+                    "venue": "binance",
+                    "kind": r.kind,
+                    "data": r.data,
+                }
+            )
+            + "\n"
+        ).encode()
         for r in recs
     ]
     folder = tmp_path / "raw"

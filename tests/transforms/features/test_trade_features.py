@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import seriesfactory.features as features
+from seriesfactory import features
 from seriesfactory.cli import main
 from seriesfactory.transforms.features import nb
 from seriesfactory.transforms.features.api import (
@@ -47,14 +48,16 @@ def test_vpin_hand_case() -> None:
     vol = np.array([100.0, 100.0, 100.0])
     share = np.array([0.7, 0.5, 0.2])
     out = np.empty(3)
-    nb.vpin_pour(vol, share, 1, *nb.vpin_state(3, 100.0), out)
+    si, sf, ring = nb.vpin_state(3, 100.0)
+    nb.vpin_pour(vol, share, 1, si, sf, ring, out)
     assert math.isnan(out[0]) and math.isnan(out[1])
     assert out[2] == pytest.approx(1 / 3, abs=1e-15)
     # the same volume in uneven rows that straddle bucket edges: the same buckets
     vol2 = np.array([60.0, 10.0, 60.0, 70.0, 100.0])
-    share2 = np.array([0.7, 0.7, 0.5 * 0 + 0.6, 0.5, 0.2])
+    share2 = np.array([0.7, 0.7, 0.6, 0.5, 0.2])
     out2 = np.empty(5)
-    nb.vpin_pour(vol2, share2, 1, *nb.vpin_state(3, 100.0), out2)
+    si, sf, ring = nb.vpin_state(3, 100.0)
+    nb.vpin_pour(vol2, share2, 1, si, sf, ring, out2)
     want = ref_vpin(vol2.tolist(), share2.tolist(), 3, 100.0, 1)
     np.testing.assert_array_equal(out2, want)
 
@@ -156,8 +159,9 @@ def test_window_kernels_equal_twins(seed: int, n: int, w: int) -> None:
     share = rng.random(n)
     share[rng.random(n) < 0.1] = np.nan
     got = np.empty(n)
-    nb.vpin_pour(vol, share, 3, *nb.vpin_state(w, None), got)
-    np.testing.assert_allclose(got, ref_vpin(vol, share, w, None, 3), rtol=1e-12)
+    si, sf, ring = nb.vpin_state(w, None)
+    nb.vpin_pour(vol, share, 3, si, sf, ring, got)
+    np.testing.assert_allclose(got, np.array(ref_vpin(vol, share, w, None, 3)), rtol=1e-12)
 
 
 # --- builder: chunking, saved state, no look-ahead --------------------------------------------
@@ -166,11 +170,12 @@ PARAMS = TradeFeatureParams(interval_ns=S, vpin_buckets=5, vpin_fit_rows=10, bvc
 
 
 def _build(ts: np.ndarray, px: np.ndarray, qty: np.ndarray, side: np.ndarray,
-           cuts: list[int], save_at: int | None = None, end: int | None = None) -> pa.Table:  # fmt: skip
+           cuts: list[int], save_at: int | None = None,
+           end: int | None = None) -> pa.Table:  # fmt: skip
     b = TradeFeatureBuilder(PARAMS)
     parts = []
     bounds = [0, *cuts, len(ts)]
-    for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
         parts.append(b.update(ts[lo:hi], px[lo:hi], qty[lo:hi], side[lo:hi]))
         if save_at == i:
             b = TradeFeatureBuilder.from_state(json.loads(json.dumps(b.state())))
@@ -278,8 +283,8 @@ def test_cli_book_real_captures(
     tmp_path: Path, shared_real: Path, venue: str, symbol: str, rel: str
 ) -> None:
     out = tmp_path / "b.parquet"
-    assert main(["features", "book", "--venue", venue, "--symbol", symbol, "--input",
-                 str(shared_real / rel), "--depth", "5", "--output", str(out), "--quiet"]) == 0  # fmt: skip
+    args = ["--venue", venue, "--symbol", symbol, "--input", str(shared_real / rel)]
+    assert main(["features", "book", *args, "--depth", "5", "--output", str(out), "--quiet"]) == 0
     t = pq.read_table(out)
     v = t.column("book_valid").to_numpy(zero_copy_only=False)
     assert v.sum() > 100

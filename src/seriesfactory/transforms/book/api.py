@@ -136,7 +136,10 @@ class BookBuilder:
         #: message record it returned, ``[m, message_depth]`` (ticks -1 / sizes NaN absent).
         self.message_levels: tuple[npt.NDArray[Any], ...] = ()
 
-    def _row_buffers(self, n_rows: int) -> tuple[npt.NDArray[Any], ...]:
+    def _row_buffers(self, n_rows: int) -> tuple[
+        npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any],
+        npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any],
+    ]:  # fmt: skip
         d = self.depth
         return (
             np.empty(n_rows, np.int64),
@@ -209,7 +212,10 @@ class BookBuilder:
             m_crossed,
             m_top,
             *bufs,
-            *m_lv,
+            m_lv[0],
+            m_lv[1],
+            m_lv[2],
+            m_lv[3],
         )
         if st[nb.S_ERR] == nb.ERR_OFF_GRID:
             bad = events["price"][int(done)]

@@ -1,4 +1,7 @@
-"""Order-book (MIDAS) and trade (FiDel) features; numba kernels in ``nb.py``, twin in ``reference.py``."""
+"""Order-book (MIDAS) and trade (FiDel) features.
+
+Numba kernels in ``nb.py``, their plain-Python twin in ``reference.py``, callers in ``api.py``.
+"""
 
 from seriesfactory.transforms.features.api import (
     BookFeatureBuilder,

@@ -218,7 +218,10 @@ class BookFeatureBuilder:
         j = nb.ofi_rows(
             np.ascontiguousarray(msgs["ts"]),
             np.ascontiguousarray(msgs["valid"]),
-            *levels,
+            levels[0],
+            levels[1],
+            levels[2],
+            levels[3],
             rows.ts,
             rows.valid,
             final,
@@ -289,8 +292,11 @@ class BookFeatureBuilder:
         self._book_rows.append(self.book.finish())
         empty = np.zeros(0, [("ts", np.int64), ("valid", np.bool_)])
         self._ofi(empty, (), final=True)
-        if self._ready and len(self._ready["ts"]) and self.with_trades and (
-            self.buckets.si[nb.TI_END] != -1
+        if (
+            self._ready
+            and len(self._ready["ts"])
+            and self.with_trades
+            and (self.buckets.si[nb.TI_END] != -1)
         ):
             end = int(self._ready["ts"][-1])
             e = np.empty(0)
@@ -344,7 +350,9 @@ class BookFeatureBuilder:
             liq[~valid] = np.nan
             cols[f"liquidity_{m}"] = liq
         for m in (m for m in BOOK_LEVELS if m <= d):
-            usd = np.nansum(bp[:, :m] * bq[:, :m], axis=1) + np.nansum(ap[:, :m] * aq[:, :m], axis=1)
+            usd = np.nansum(bp[:, :m] * bq[:, :m], axis=1) + np.nansum(
+                ap[:, :m] * aq[:, :m], axis=1
+            )
             usd[~valid] = np.nan
             cols[f"liquidity_usd_{m}"] = usd
         cols["ofi"] = rows["ofi_levels"][:, 0] if n else np.empty(0)
@@ -365,14 +373,14 @@ class BookFeatureBuilder:
             idx = np.searchsorted(bts, ts)
             hit = idx < len(bts)
             hit[hit] &= bts[idx[hit]] == ts[hit]
-            k = idx[hit]
-            buy[hit] = buckets["buy_volume"][k]
-            sell[hit] = buckets["sell_volume"][k]
-            count[hit] = buckets["trade_count"][k]
-            vwap[hit] = _ratio(buckets["dollar_volume"][k], buckets["volume"][k])
-            last_px[hit] = buckets["last_trade_px"][k]
-            last_qty[hit] = buckets["last_trade_qty"][k]
-            lt = buckets["last_trade_ts"][k]
+            at = idx[hit]
+            buy[hit] = buckets["buy_volume"][at]
+            sell[hit] = buckets["sell_volume"][at]
+            count[hit] = buckets["trade_count"][at]
+            vwap[hit] = _ratio(buckets["dollar_volume"][at], buckets["volume"][at])
+            last_px[hit] = buckets["last_trade_px"][at]
+            last_qty[hit] = buckets["last_trade_qty"][at]
+            lt = buckets["last_trade_ts"][at]
             age[hit] = np.where(lt != _NO_TS, (ts[hit] - lt) / 1e9, np.nan)
         cols["taker_buy_volume"] = buy
         cols["taker_sell_volume"] = sell
@@ -653,11 +661,15 @@ class _Derived:
         sell = np.asarray(base["sell_volume"], np.float64)
         share = _ratio(buy + 0.5 * (vol - buy - sell), vol)
         out["vpin"] = np.empty(n)
-        nb.vpin_pour(vol, share, p.vpin_fit_rows, *self.vpin, out["vpin"])
+        nb.vpin_pour(
+            vol, share, p.vpin_fit_rows, self.vpin[0], self.vpin[1], self.vpin[2], out["vpin"]
+        )
         f_bvc = np.empty(n)
         nb.bvc_fraction(cat["close"], t0, p.bvc_sigma_window, f_bvc)
         out["vpin_bvc"] = np.empty(n)
-        nb.vpin_pour(vol, f_bvc, p.vpin_fit_rows, *self.bvc, out["vpin_bvc"])
+        nb.vpin_pour(
+            vol, f_bvc, p.vpin_fit_rows, self.bvc[0], self.bvc[1], self.bvc[2], out["vpin_bvc"]
+        )
         for k, name in enumerate(
             ("kyle_lambda", "amihud", "roll_spread", "realized_vol", "ret_autocorr",
              "intensity_momentum")
@@ -734,7 +746,9 @@ def _trade_table(cols: dict[str, npt.NDArray[Any]], params: TradeFeatureParams) 
     arrays: list[pa.Array] = []
     for name in names:
         if name == "ts":
-            arrays.append(pa.array(cols["ts"] if n else np.empty(0, np.int64), pa.int64()).cast(TS_TYPE))
+            arrays.append(
+                pa.array(cols["ts"] if n else np.empty(0, np.int64), pa.int64()).cast(TS_TYPE)
+            )
         elif name in ("buy_count", "sell_count", "trade_count"):
             v = cols.get(name) if n else np.empty(0, np.int64)
             if v is None or v.dtype != np.int64:  # bars carry no per-side counts
@@ -865,7 +879,9 @@ def trade_features_from_bars(bars: pa.Table, params: TradeFeatureParams | None =
             "tick_count")  # fmt: skip
     missing = [c for c in need if c not in bars.column_names]
     if missing:
-        raise DataError(f"not a bars file: columns {missing} are missing; build it with 'bars build'")
+        raise DataError(
+            f"not a bars file: columns {missing} are missing; build it with 'bars build'"
+        )
     if bars.num_rows == 0:
         raise DataError("no bars in the input")
     col = {c: bars.column(c).to_numpy(zero_copy_only=False) for c in need}

@@ -80,7 +80,7 @@ def ofi_rows(
     m = m_ts.shape[0]
     for i in range(m + 1):
         t_next = m_ts[i] if i < m else 0
-        while j < n_rows and (i == m and final or i < m and r_ts[j] < t_next):
+        while j < n_rows and ((i == m and final) or (i < m and r_ts[j] < t_next)):
             if not r_valid[j]:
                 for k in range(d):
                     out_levels[j, k] = np.nan
@@ -121,10 +121,10 @@ def ofi_rows(
                 a = m_ask_tick[i, k]
                 qb = m_bid_qty[i, k]
                 qa = m_ask_qty[i, k]
-                if b < 0 or not qb == qb:
+                if b < 0 or math.isnan(qb):
                     b = -1
                     qb = 0.0
-                if a < 0 or not qa == qa:
+                if a < 0 or math.isnan(qa):
                     a = ASK_ABSENT
                     qa = 0.0
                 e = 0.0
@@ -148,8 +148,8 @@ def ofi_rows(
             a = m_ask_tick[i, k]
             qb = m_bid_qty[i, k]
             qa = m_ask_qty[i, k]
-            absent_b = b < 0 or not qb == qb
-            absent_a = a < 0 or not qa == qa
+            absent_b = b < 0 or math.isnan(qb)
+            absent_a = a < 0 or math.isnan(qa)
             si[OI_TICKS + k] = -1 if absent_b else b
             si[OI_TICKS + d + k] = ASK_ABSENT if absent_a else a
             sf[k] = 0.0 if absent_b else qb
@@ -247,8 +247,7 @@ def trade_buckets(
     r = 0
     for i in range(ts.shape[0]):
         t = ts[i]
-        if t < si[TI_LAST_TS]:
-            t = si[TI_LAST_TS]
+        t = max(t, si[TI_LAST_TS])
         b = -((-t) // interval) * interval
         if si[TI_END] == -1:
             si[TI_END] = b
@@ -263,10 +262,8 @@ def trade_buckets(
             sf[TF_HIGH] = p
             sf[TF_LOW] = p
         else:
-            if p > sf[TF_HIGH]:
-                sf[TF_HIGH] = p
-            if p < sf[TF_LOW]:
-                sf[TF_LOW] = p
+            sf[TF_HIGH] = max(sf[TF_HIGH], p)
+            sf[TF_LOW] = min(sf[TF_LOW], p)
         sf[TF_CLOSE] = p
         sf[TF_VOL] += q
         sf[TF_NOTIONAL] += p * q
@@ -316,7 +313,7 @@ def rolling_stats(
         hi = -np.inf
         for k in range(i - w + 1, i + 1):
             v = x[k]
-            if v == v:
+            if not math.isnan(v):
                 c += 1
                 s += v
                 lo = min(lo, v)
@@ -331,7 +328,7 @@ def rolling_stats(
             ss = 0.0
             for k in range(i - w + 1, i + 1):
                 v = x[k]
-                if v == v:
+                if not math.isnan(v):
                     ss += (v - mean) * (v - mean)
             out_std[o] = math.sqrt(ss / (c - 1))
 
@@ -429,7 +426,7 @@ def window_features(
             rc = 0
             for k in range(lo, i + 1):
                 r = log_return[k]
-                if r == r:
+                if not math.isnan(r):
                     rv += r * r
                     rc += 1
                     if dollar_volume[k] > 0.0:
@@ -474,16 +471,16 @@ def bvc_fraction(close: np.ndarray, start: int, sigma_window: int, out: np.ndarr
         c = 0
         for k in range(i - sigma_window, i):
             v = close[k] - close[k - 1]
-            if v == v:
+            if not math.isnan(v):
                 s += v
                 c += 1
-        if c < 2 or not d == d:
+        if c < 2 or math.isnan(d):
             continue
         mean = s / c
         ss = 0.0
         for k in range(i - sigma_window, i):
             v = close[k] - close[k - 1]
-            if v == v:
+            if not math.isnan(v):
                 ss += (v - mean) * (v - mean)
         sigma = math.sqrt(ss / (c - 1))
         if sigma > 0.0:
@@ -492,12 +489,15 @@ def bvc_fraction(close: np.ndarray, start: int, sigma_window: int, out: np.ndarr
             out[o] = 1.0 if d > 0 else (0.0 if d < 0 else 0.5)
 
 
-# --- VPIN state: sf [V, fit volume, bucket buy, bucket sell, bucket fill, vpin]; si [rows, done, pos]
+# --- VPIN state: sf [V, fit volume, bucket buy, bucket sell, bucket fill, vpin];
+#     si [rows, done, ring position]
 VF_V, VF_FIT, VF_BUY, VF_SELL, VF_FILL, VF_VPIN = 0, 1, 2, 3, 4, 5
 VI_ROWS, VI_DONE, VI_POS = 0, 1, 2
 
 
-def vpin_state(n_buckets: int, bucket_volume: float | None) -> tuple[np.ndarray, ...]:
+def vpin_state(
+    n_buckets: int, bucket_volume: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fresh ``(si, sf, ring)`` for :func:`vpin_pour` (``bucket_volume`` None: fitted)."""
     sf = np.zeros(6, np.float64)
     sf[VF_V] = np.nan if bucket_volume is None else bucket_volume
@@ -528,8 +528,8 @@ def vpin_pour(
     nb_ = ring.shape[0]
     for i in range(volume.shape[0]):
         v = volume[i]
-        if not sf[VF_V] == sf[VF_V]:
-            if v == v:
+        if sf[VF_V] != sf[VF_V]:
+            if not math.isnan(v):
                 sf[VF_FIT] += v
             si[VI_ROWS] += 1
             if si[VI_ROWS] >= fit_rows and sf[VF_FIT] > 0.0:
@@ -537,7 +537,7 @@ def vpin_pour(
             out[i] = sf[VF_VPIN]
             continue
         f = buy_share[i]
-        if v == v and v > 0.0 and f == f:
+        if not math.isnan(v) and v > 0.0 and not math.isnan(f):
             bucket = sf[VF_V]
             rem = v
             while rem > 0.0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["ref_ofi", "ref_rolling", "ref_trade_buckets", "ref_vpin", "ref_window_features"]
 
@@ -16,7 +17,7 @@ NAN = float("nan")
 Level = tuple[int, float]  # (tick, size); tick -1 / size NaN: absent
 
 
-def _cks(prev: Sequence[Level], cur: Sequence[Level], bid: bool) -> float:
+def _cks(prev: Level, cur: Level, bid: bool) -> float:
     (p0, q0), (p1, q1) = prev, cur
     if bid:
         return (q1 if p1 >= p0 else 0.0) - (q0 if p1 <= p0 else 0.0)
@@ -138,7 +139,7 @@ def ref_trade_buckets(
     return out
 
 
-def ref_rolling(x: Sequence[float], w: int) -> list[tuple[float, float, float, float]]:
+def ref_rolling(x: Any, w: int) -> list[tuple[float, float, float, float]]:
     """Trailing ``(mean, std ddof 1, min, max)`` over ``w`` rows, NaN values left out."""
     out = []
     for i in range(len(x)):
@@ -159,11 +160,11 @@ def ref_rolling(x: Sequence[float], w: int) -> list[tuple[float, float, float, f
     return out
 
 
-def _pairs(xs: Sequence[float], ys: Sequence[float]) -> list[tuple[float, float]]:
+def _pairs(xs: Any, ys: Any) -> list[tuple[float, float]]:
     return [(a, b) for a, b in zip(xs, ys, strict=True) if not (math.isnan(a) or math.isnan(b))]
 
 
-def ref_ols_slope(x: Sequence[float], y: Sequence[float]) -> float:
+def ref_ols_slope(x: Any, y: Any) -> float:
     """Least-squares slope of ``y`` on ``x`` with an intercept (NaN under 3 points)."""
     pts = _pairs(x, y)
     if len(pts) < 3:
@@ -176,7 +177,7 @@ def ref_ols_slope(x: Sequence[float], y: Sequence[float]) -> float:
     return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx
 
 
-def _cov_corr(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+def _cov_corr(x: Any, y: Any) -> tuple[float, float]:
     pts = _pairs(x, y)
     if len(pts) < 3:
         return NAN, NAN
@@ -190,11 +191,11 @@ def _cov_corr(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
 
 
 def ref_window_features(
-    close: Sequence[float],
-    log_return: Sequence[float],
-    signed_volume: Sequence[float],
-    dollar_volume: Sequence[float],
-    trade_count: Sequence[float],
+    close: Any,
+    log_return: Any,
+    signed_volume: Any,
+    dollar_volume: Any,
+    trade_count: Any,
     w: int,
     short: int,
     long: int,
@@ -229,8 +230,8 @@ def ref_window_features(
 
 
 def ref_vpin(
-    volume: Sequence[float],
-    buy_share: Sequence[float],
+    volume: Any,
+    buy_share: Any,
     n_buckets: int,
     bucket_volume: float | None,
     fit_rows: int,
