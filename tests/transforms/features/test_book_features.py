@@ -250,7 +250,8 @@ def _features(events: np.ndarray, trades: np.ndarray, cuts: list[int]) -> pa.Tab
     b = BookFeatureBuilder(rule=book_nb.R_NEXT, price_decimals=0, interval_ns=100 * MS, depth=3,
                            ofi_window=3)  # fmt: skip
     parts = []
-    te = np.searchsorted(events["ts"], trades["ts"])  # chunk trades beside the events
+    # chunk trades beside the events, in their stream order (contiguous pieces)
+    te = np.searchsorted(events["ts"], np.maximum.accumulate(trades["ts"]))
     bounds = [0, *cuts, len(events)]
     for lo, hi in itertools.pairwise(bounds):
         sel = (te >= lo) & (te < hi) if hi < len(events) else te >= lo

@@ -112,24 +112,36 @@ def _trades(seed: int, n: int) -> tuple[np.ndarray, ...]:
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 80), extra=st.integers(-1, 5))
-def test_bucket_kernel_equals_twin(seed: int, n: int, extra: int) -> None:
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 80),
+    extra=st.integers(-1, 5),
+    n_buckets=st.integers(1, 4),
+    fit_rows=st.integers(1, 6),
+)
+def test_bucket_kernel_equals_twin(
+    seed: int, n: int, extra: int, n_buckets: int, fit_rows: int
+) -> None:
     ts, px, qty, side = _trades(seed, n)
     si, sf = nb.bucket_state()
     last_bucket = -(-int(np.maximum.accumulate(ts)[-1]) // S) * S
     end = -1 if extra < 0 else last_bucket + extra * S
     out_i = np.empty((400, 5), np.int64)
-    out_f = np.empty((400, 10))
-    k = nb.trade_buckets(ts, px, qty, side, S, end, si, sf, out_i, out_f)
-    want = ref_trade_buckets(list(zip(ts.tolist(), px, qty, side.tolist(), strict=True)), S, end)
+    out_f = np.empty((400, len(nb.BUCKET_FLOATS)))
+    v_si, v_sf, ring = nb.vpin_state(n_buckets, None)
+    k = nb.trade_buckets(
+        ts, px, qty, side, S, end, si, sf, out_i, out_f, v_si, v_sf, ring, fit_rows
+    )
+    trades = list(zip(ts.tolist(), px, qty, side.tolist(), strict=True))
+    want = ref_trade_buckets(trades, S, end, n_buckets, None, fit_rows)
     assert k == len(want)
     for j, w in enumerate(want):
         assert out_i[j].tolist() == [w["ts"], w["trade_count"], w["buy_count"], w["sell_count"],
                                      w["last_trade_ts"]]  # fmt: skip
         got = dict(zip(nb.BUCKET_FLOATS, out_f[j], strict=True))
         for name in nb.BUCKET_FLOATS:
-            if name in ("volume", "buy_volume", "sell_volume", "dollar_volume"):
-                assert got[name] == pytest.approx(w[name], rel=1e-12), name
+            if name in ("volume", "buy_volume", "sell_volume", "dollar_volume", "vpin"):
+                assert got[name] == pytest.approx(w[name], rel=1e-12, nan_ok=True), name
             else:
                 np.testing.assert_array_equal(got[name], w[name], err_msg=name)
 

@@ -69,9 +69,17 @@ def _bucket_bound(si: npt.NDArray[np.int64], ts: I64, interval: int, end_ns: int
 class _Buckets:
     """Trades into close-stamped buckets (state: :func:`nb.bucket_state`)."""
 
-    def __init__(self, interval_ns: int) -> None:
+    def __init__(
+        self,
+        interval_ns: int,
+        vpin_buckets: int = 1,
+        vpin_bucket_volume: float | None = None,
+        vpin_fit_rows: int = 1 << 62,
+    ) -> None:
         self.interval_ns = interval_ns
         self.si, self.sf = nb.bucket_state()
+        self.vpin = nb.vpin_state(vpin_buckets, vpin_bucket_volume)
+        self.fit_rows = vpin_fit_rows
 
     def run(
         self,
@@ -100,6 +108,10 @@ class _Buckets:
             self.sf,
             out_i,
             out_f,
+            self.vpin[0],
+            self.vpin[1],
+            self.vpin[2],
+            self.fit_rows,
         )
         cols: dict[str, npt.NDArray[Any]] = {}
         for k, name in enumerate(nb.BUCKET_INTS):
@@ -655,15 +667,15 @@ class _Derived:
             p.intensity_long,
             wf,
         )
-        # VPIN, exact side: the unknown-side volume is split half and half
         vol = new["volume"]
-        buy = np.asarray(base["buy_volume"], np.float64)
-        sell = np.asarray(base["sell_volume"], np.float64)
-        share = _ratio(buy + 0.5 * (vol - buy - sell), vol)
-        out["vpin"] = np.empty(n)
-        nb.vpin_pour(
-            vol, share, p.vpin_fit_rows, self.vpin[0], self.vpin[1], self.vpin[2], out["vpin"]
-        )
+        if "vpin" not in base:  # bars: exact side per bar (unknown-side volume half and half)
+            buy = np.asarray(base["buy_volume"], np.float64)
+            sell = np.asarray(base["sell_volume"], np.float64)
+            share = _ratio(buy + 0.5 * (vol - buy - sell), vol)
+            out["vpin"] = np.empty(n)
+            nb.vpin_pour(
+                vol, share, p.vpin_fit_rows, self.vpin[0], self.vpin[1], self.vpin[2], out["vpin"]
+            )
         f_bvc = np.empty(n)
         nb.bvc_fraction(cat["close"], t0, p.bvc_sigma_window, f_bvc)
         out["vpin_bvc"] = np.empty(n)
@@ -737,6 +749,7 @@ def _base_from_buckets(b: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[
         "dollar_volume": b["dollar_volume"],
         "signed_volume": buy - sell,
         "last_trade_ts": b["last_trade_ts"],
+        "vpin": b["vpin"],
     }
 
 
@@ -783,7 +796,9 @@ class TradeFeatureBuilder:
 
     def __init__(self, params: TradeFeatureParams) -> None:
         self.params = params
-        self._buckets = _Buckets(params.interval_ns)
+        self._buckets = _Buckets(
+            params.interval_ns, params.vpin_buckets, params.vpin_bucket_volume, params.vpin_fit_rows
+        )
         self._derived = _Derived(params)
         self.trades = 0
 
@@ -836,6 +851,7 @@ class TradeFeatureBuilder:
             "version": STATE_VERSION,
             "params": self.params.to_dict(),
             "buckets": [_arr_state(self._buckets.si), _arr_state(self._buckets.sf)],
+            "vpin": [_arr_state(a) for a in self._buckets.vpin],
             "derived": self._derived.state(),
             "trades": self.trades,
         }
@@ -847,6 +863,8 @@ class TradeFeatureBuilder:
         b = cls(TradeFeatureParams.from_dict(state["params"]))
         b._buckets.si = _arr_restore(state["buckets"][0])
         b._buckets.sf = _arr_restore(state["buckets"][1])
+        v = [_arr_restore(a) for a in state["vpin"]]
+        b._buckets.vpin = (v[0], v[1], v[2])
         b._derived = _Derived.from_state(b.params, state["derived"])
         b.trades = int(state["trades"])
         return b

@@ -175,6 +175,7 @@ BUCKET_FLOATS = (
     "dollar_volume",
     "last_trade_px",
     "last_trade_qty",
+    "vpin",
 )
 #: Columns of the bucket output matrix ``out_i`` (int64), in order.
 BUCKET_INTS = ("ts", "trade_count", "buy_count", "sell_count", "last_trade_ts")
@@ -234,6 +235,10 @@ def trade_buckets(
     sf: np.ndarray,
     out_i: np.ndarray,
     out_f: np.ndarray,
+    v_si: np.ndarray,
+    v_sf: np.ndarray,
+    v_ring: np.ndarray,
+    fit_rows: int,
 ) -> int:
     """Add trades ``[0, n)``; write every bucket that closed; return the buckets written.
 
@@ -243,6 +248,12 @@ def trade_buckets(
     buckets stamped ``<= end_ns`` are written at the end of the call (pass
     ``end_ns = -1`` while the stream goes on). A bucket without trades repeats the
     previous close as its open, high, low and close.
+
+    VPIN with the exact aggressor side (state ``v_si``/``v_sf``/``v_ring`` of
+    :func:`vpin_state`): while ``V`` is unknown, each written bucket adds its volume
+    to the fit (:func:`_vpin_fit_row`); after that every trade is poured on its own
+    (share 1 buy, 0 sell, 0.5 unknown side). ``out_f[:, 10]`` is the VPIN after the
+    last bucket completed by a trade of the written bucket or before.
     """
     r = 0
     for i in range(ts.shape[0]):
@@ -252,6 +263,7 @@ def trade_buckets(
         if si[TI_END] == -1:
             si[TI_END] = b
         while si[TI_END] < b:
+            _emit_vpin(sf, v_si, v_sf, v_ring, fit_rows, r, out_f)
             _emit_bucket(si, sf, interval, r, out_i, out_f)
             r += 1
         si[TI_LAST_TS] = t
@@ -277,10 +289,30 @@ def trade_buckets(
         sf[TF_LAST_PX] = p
         sf[TF_LAST_QTY] = q
         si[TI_SEEN] = 1
+        if not math.isnan(v_sf[VF_V]):
+            _vpin_pour_one(
+                q, 1.0 if side[i] > 0 else (0.0 if side[i] < 0 else 0.5), v_si, v_sf, v_ring
+            )
     while si[TI_END] != -1 and si[TI_END] <= end_ns:
+        _emit_vpin(sf, v_si, v_sf, v_ring, fit_rows, r, out_f)
         _emit_bucket(si, sf, interval, r, out_i, out_f)
         r += 1
     return r
+
+
+@kernel
+def _emit_vpin(
+    sf: np.ndarray,
+    v_si: np.ndarray,
+    v_sf: np.ndarray,
+    v_ring: np.ndarray,
+    fit_rows: int,
+    r: int,
+    out_f: np.ndarray,
+) -> None:
+    if math.isnan(v_sf[VF_V]):
+        _vpin_fit_row(sf[TF_VOL], fit_rows, v_si, v_sf, v_ring.shape[0])
+    out_f[r, 10] = v_sf[VF_VPIN]
 
 
 # --- trailing windows -------------------------------------------------------------------------
@@ -506,6 +538,48 @@ def vpin_state(
 
 
 @kernel
+def _vpin_fit_row(v: float, fit_rows: int, si: np.ndarray, sf: np.ndarray, n: int) -> None:
+    """One row while ``V`` is unknown: add its volume; fix ``V`` once ``fit_rows`` rows had some."""
+    if not math.isnan(v):
+        sf[VF_FIT] += v
+    si[VI_ROWS] += 1
+    if si[VI_ROWS] >= fit_rows and sf[VF_FIT] > 0.0:
+        sf[VF_V] = sf[VF_FIT] / n
+
+
+@kernel
+def _vpin_pour_one(v: float, f: float, si: np.ndarray, sf: np.ndarray, ring: np.ndarray) -> None:
+    """Pour volume ``v`` (buy share ``f``) into the open bucket, completing buckets as it fills."""
+    if math.isnan(v) or not v > 0.0 or math.isnan(f):
+        return
+    n = ring.shape[0]
+    bucket = sf[VF_V]
+    rem = v
+    while rem > 0.0:
+        room = bucket - sf[VF_FILL]
+        if rem >= room:
+            sf[VF_BUY] += room * f
+            sf[VF_SELL] += room * (1.0 - f)
+            rem -= room
+            ring[si[VI_POS]] = abs(sf[VF_BUY] - sf[VF_SELL])
+            si[VI_POS] = (si[VI_POS] + 1) % n
+            si[VI_DONE] += 1
+            sf[VF_BUY] = 0.0
+            sf[VF_SELL] = 0.0
+            sf[VF_FILL] = 0.0
+            if si[VI_DONE] >= n:
+                s = 0.0
+                for k in range(n):
+                    s += ring[(si[VI_POS] + k) % n]
+                sf[VF_VPIN] = s / (n * bucket)
+        else:
+            sf[VF_BUY] += rem * f
+            sf[VF_SELL] += rem * (1.0 - f)
+            sf[VF_FILL] += rem
+            rem = 0.0
+
+
+@kernel
 def vpin_pour(
     volume: np.ndarray,
     buy_share: np.ndarray,
@@ -525,41 +599,9 @@ def vpin_pour(
     leaves the row out). A completed bucket pushes ``|B - S|``; with ``n`` buckets
     done, VPIN = ``sum |B - S| / (n V)`` over the last ``n``.
     """
-    nb_ = ring.shape[0]
     for i in range(volume.shape[0]):
-        v = volume[i]
-        if sf[VF_V] != sf[VF_V]:
-            if not math.isnan(v):
-                sf[VF_FIT] += v
-            si[VI_ROWS] += 1
-            if si[VI_ROWS] >= fit_rows and sf[VF_FIT] > 0.0:
-                sf[VF_V] = sf[VF_FIT] / nb_
-            out[i] = sf[VF_VPIN]
-            continue
-        f = buy_share[i]
-        if not math.isnan(v) and v > 0.0 and not math.isnan(f):
-            bucket = sf[VF_V]
-            rem = v
-            while rem > 0.0:
-                room = bucket - sf[VF_FILL]
-                if rem >= room:
-                    sf[VF_BUY] += room * f
-                    sf[VF_SELL] += room * (1.0 - f)
-                    rem -= room
-                    ring[si[VI_POS]] = abs(sf[VF_BUY] - sf[VF_SELL])
-                    si[VI_POS] = (si[VI_POS] + 1) % nb_
-                    si[VI_DONE] += 1
-                    sf[VF_BUY] = 0.0
-                    sf[VF_SELL] = 0.0
-                    sf[VF_FILL] = 0.0
-                    if si[VI_DONE] >= nb_:
-                        s = 0.0
-                        for k in range(nb_):
-                            s += ring[(si[VI_POS] + k) % nb_]
-                        sf[VF_VPIN] = s / (nb_ * bucket)
-                else:
-                    sf[VF_BUY] += rem * f
-                    sf[VF_SELL] += rem * (1.0 - f)
-                    sf[VF_FILL] += rem
-                    rem = 0.0
+        if math.isnan(sf[VF_V]):
+            _vpin_fit_row(volume[i], fit_rows, si, sf, ring.shape[0])
+        else:
+            _vpin_pour_one(volume[i], buy_share[i], si, sf, ring)
         out[i] = sf[VF_VPIN]

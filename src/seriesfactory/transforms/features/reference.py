@@ -86,9 +86,23 @@ def ref_ofi(
 
 
 def ref_trade_buckets(
-    trades: Sequence[tuple[int, float, float, int]], interval: int, end_ns: int
+    trades: Sequence[tuple[int, float, float, int]],
+    interval: int,
+    end_ns: int,
+    n_buckets: int = 1,
+    bucket_volume: float | None = None,
+    fit_rows: int = 1 << 62,
 ) -> list[dict[str, float]]:
-    """Close-stamped buckets ``(t - interval, t]`` of ``(ts, price, qty, side)`` trades."""
+    """Close-stamped buckets ``(t - interval, t]`` of ``(ts, price, qty, side)`` trades.
+
+    ``vpin``: exact-side VPIN, ``V`` fitted on the first ``fit_rows`` buckets (unless
+    given), then every trade poured on its own (see :func:`ref_vpin`).
+    """
+    v_size = bucket_volume
+    fit = 0.0
+    seen = 0
+    pour: list[tuple[float, float]] = []  # (qty, buy share) of every trade poured
+    vpin_now = NAN
     clamped: list[tuple[int, float, float, int]] = []
     last = -(2**63)
     for ts, p, q, s in trades:
@@ -108,7 +122,18 @@ def ref_trade_buckets(
         inside: list[tuple[int, float, float, int]] = []
         while j < len(clamped) and clamped[j][0] <= t:
             inside.append(clamped[j])
+            if v_size is not None:
+                side = clamped[j][3]
+                pour.append((clamped[j][2], 1.0 if side > 0 else 0.0 if side < 0 else 0.5))
             j += 1
+        if v_size is not None and pour:
+            got = ref_vpin([q for q, _ in pour], [f for _, f in pour], n_buckets, v_size, 1)
+            vpin_now = got[-1]
+        if v_size is None:
+            fit += sum(x[2] for x in inside)
+            seen += 1
+            if seen >= fit_rows and fit > 0:
+                v_size = fit / n_buckets
         if inside:
             prices = [x[1] for x in inside]
             o, h, lo, c = prices[0], max(prices), min(prices), prices[-1]
@@ -133,6 +158,7 @@ def ref_trade_buckets(
                 "last_trade_ts": last_ts,
                 "last_trade_px": last_px,
                 "last_trade_qty": last_qty,
+                "vpin": vpin_now,
             }
         )
         t += interval
