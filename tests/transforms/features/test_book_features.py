@@ -230,8 +230,8 @@ def _random_stream(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         elif r < 0.06:
             ident += 1
             mid = 1000 + int(rng.integers(-3, 4))
-            bids = [(mid - k, 3) for k in range(3)]
-            buf.message(t, 0, bids, [(mid + 1 + k, 3) for k in range(3)],
+            bids = [(float(mid - k), 3.0) for k in range(3)]
+            buf.message(t, 0, bids, [(float(mid + 1 + k), 3.0) for k in range(3)],
                         snapshot=True, last_id=ident)  # fmt: skip
         else:
             ident += 1
