@@ -351,20 +351,23 @@ class BookFeatureBuilder:
         cols["spread"] = spread
         cols["spread_bps"] = _ratio(1e4 * spread, mid)
         cols["microprice"] = _ratio(b1 * qa1 + a1 * qb1, qb1 + qa1)
-        for m in (m for m in BOOK_LEVELS if m <= d):
-            sb = np.nansum(bq[:, :m], axis=1)
-            sa = np.nansum(aq[:, :m], axis=1)
+        levels = [m for m in BOOK_LEVELS if m <= d]
+        with np.errstate(invalid="ignore"):
+            cb = np.nancumsum(bq, axis=1)  # running sums over levels, absent levels as 0
+            ca = np.nancumsum(aq, axis=1)
+            ub = np.nancumsum(bp * bq, axis=1)
+            ua = np.nancumsum(ap * aq, axis=1)
+        for m in levels:
+            sb, sa = cb[:, m - 1], ca[:, m - 1]
             imb = _ratio(sb - sa, sb + sa)
             imb[~valid] = np.nan
             cols["imbalance" if m == 1 else f"imbalance_{m}"] = imb
-        for m in (m for m in BOOK_LEVELS if m <= d):
-            liq = np.nansum(bq[:, :m], axis=1) + np.nansum(aq[:, :m], axis=1)
+        for m in levels:
+            liq = cb[:, m - 1] + ca[:, m - 1]
             liq[~valid] = np.nan
             cols[f"liquidity_{m}"] = liq
-        for m in (m for m in BOOK_LEVELS if m <= d):
-            usd = np.nansum(bp[:, :m] * bq[:, :m], axis=1) + np.nansum(
-                ap[:, :m] * aq[:, :m], axis=1
-            )
+        for m in levels:
+            usd = ub[:, m - 1] + ua[:, m - 1]
             usd[~valid] = np.nan
             cols[f"liquidity_usd_{m}"] = usd
         cols["ofi"] = rows["ofi_levels"][:, 0] if n else np.empty(0)
