@@ -350,3 +350,19 @@ def test_live_rows_equal_batch_rows(shared_real: Path, tmp_path: Path) -> None:
     live_t = pa.concat_tables(got)
     assert live_t.num_rows == batch.num_rows > 100
     same(live_t, batch)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), data=st.data())
+def test_saved_state_continues_with_the_same_rows(seed: int, data: st.DataObject) -> None:
+    events, trades = _random_stream(seed, 120)
+    whole = _features(events, trades, [])
+    cut = data.draw(st.integers(1, len(events) - 1))
+    te = np.searchsorted(events["ts"], np.maximum.accumulate(trades["ts"]))
+    b = BookFeatureBuilder(
+        rule=book_nb.R_NEXT, price_decimals=0, interval_ns=100 * MS, depth=3, ofi_window=3
+    )
+    first = b.update(events[:cut], trades[te < cut])
+    b = BookFeatureBuilder.from_state(json.loads(json.dumps(b.state())))
+    rest = b.update(events[cut:], trades[te >= cut])
+    same(pa.concat_tables([first, rest, b.finish()]), whole)

@@ -244,6 +244,55 @@ class BookBuilder:
         self.message_levels = tuple(a[:m] for a in m_lv)
         return msgs, self._rows(bufs, int(r))
 
+    def dump_state(self) -> dict[str, Any]:
+        """A JSON-able snapshot of the builder (book stored sparsely), for :meth:`load_state`."""
+        sides = []
+        for o, (wq, ck, cq) in zip((nb.S_BID, nb.S_ASK), self.sides, strict=True):
+            nz = np.flatnonzero(wq)
+            count = int(self.state[o + nb_side.C_COUNT])
+            sides.append(
+                {
+                    "w_idx": nz.tolist(),
+                    "w_val": [float(x).hex() for x in wq[nz]],
+                    "ck": ck[:count].tolist(),
+                    "cq": [float(x).hex() for x in cq[:count]],
+                }
+            )
+        return {
+            "rule": self.rule,
+            "scale": float(self.scale).hex(),
+            "interval_ns": self.interval_ns,
+            "depth": self.depth,
+            "max_levels": self.max_levels,
+            "window_ticks": self.window_ticks,
+            "message_depth": self.message_depth,
+            "events_seen": self.events_seen,
+            "st": self.state.tolist(),
+            "sides": sides,
+        }
+
+    @classmethod
+    def load_state(cls, state: dict[str, Any]) -> BookBuilder:
+        """The builder saved by :meth:`dump_state`."""
+        b = cls(
+            rule=int(state["rule"]),
+            price_decimals=0,
+            interval_ns=int(state["interval_ns"]),
+            depth=int(state["depth"]),
+            max_levels=int(state["max_levels"]),
+            window_ticks=int(state["window_ticks"]),
+            message_depth=int(state["message_depth"]),
+        )
+        b.scale = float.fromhex(state["scale"])
+        b.events_seen = int(state["events_seen"])
+        b.state = np.array(state["st"], np.int64)
+        for side, (wq, ck, cq) in zip(state["sides"], b.sides, strict=True):
+            wq[np.array(side["w_idx"], np.int64)] = [float.fromhex(x) for x in side["w_val"]]
+            n = len(side["ck"])
+            ck[:n] = side["ck"]
+            cq[:n] = [float.fromhex(x) for x in side["cq"]]
+        return b
+
     def levels(self, side: int) -> list[tuple[float, float]]:
         """Every level of one side (+1 bids, -1 asks), best first, as ``(price, qty)``."""
         st = self.state

@@ -125,6 +125,20 @@ class _Buckets:
         return int(self.si[nb.TI_LAST_TS])
 
 
+def _enc(a: npt.NDArray[Any]) -> dict[str, Any]:
+    """An array as JSON-able data (floats as exact hex strings)."""
+    flat = a.reshape(-1)
+    data = [float(x).hex() for x in flat] if a.dtype.kind == "f" else flat.tolist()
+    return {"dtype": a.dtype.str, "shape": list(a.shape), "data": data}
+
+
+def _dec(d: dict[str, Any]) -> npt.NDArray[Any]:
+    """The array :func:`_enc` wrote."""
+    dtype = np.dtype(d["dtype"])
+    data = [float.fromhex(x) for x in d["data"]] if dtype.kind == "f" else d["data"]
+    return np.array(data, dtype).reshape(d["shape"])
+
+
 def _cat(parts: list[dict[str, npt.NDArray[Any]]]) -> dict[str, npt.NDArray[Any]]:
     parts = [p for p in parts if p]
     if not parts:
@@ -315,6 +329,52 @@ class BookFeatureBuilder:
             b = self.buckets.run(np.empty(0, np.int64), e, e, np.empty(0, np.int8), end_ns=end)
             self._bucket_rows = _cat([self._bucket_rows, b])
         return self._emit(final=True)
+
+    # -- state ----------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """A JSON-able snapshot of the builder, for :meth:`from_state`."""
+        pending = BookRows.concat(self._book_rows, self.depth)
+        return {
+            "version": STATE_VERSION,
+            "params": {
+                "interval_ns": self.interval_ns,
+                "depth": self.depth,
+                "ofi_window": self.ofi_window,
+                "with_trades": self.with_trades,
+                "price_decimals": self.price_decimals,
+            },
+            "book": self.book.dump_state(),
+            "ofi": [_enc(a) for a in (self.ofi_si, self.ofi_sf, self.ofi_ring)],
+            "buckets": [_enc(self.buckets.si), _enc(self.buckets.sf)],
+            "book_rows": {k: _enc(getattr(pending, k)) for k in BookRows.__slots__},
+            "ready": {k: _enc(v) for k, v in self._ready.items()},
+            "bucket_rows": {k: _enc(v) for k, v in self._bucket_rows.items()},
+            "counts": [self.messages, self.gap_messages],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> BookFeatureBuilder:
+        """The builder saved by :meth:`state`."""
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise InputError("not a book-features state (or one of another version)")
+        p = state["params"]
+        b = cls(
+            rule=int(state["book"]["rule"]),
+            price_decimals=int(p["price_decimals"]),
+            interval_ns=int(p["interval_ns"]),
+            depth=int(p["depth"]),
+            ofi_window=int(p["ofi_window"]),
+            with_trades=bool(p["with_trades"]),
+            window_ticks=8,
+        )
+        b.book = BookBuilder.load_state(state["book"])
+        b.ofi_si, b.ofi_sf, b.ofi_ring = (_dec(a) for a in state["ofi"])
+        b.buckets.si, b.buckets.sf = (_dec(a) for a in state["buckets"])
+        b._book_rows = [BookRows(*(_dec(state["book_rows"][k]) for k in BookRows.__slots__))]
+        b._ready = {k: _dec(v) for k, v in state["ready"].items()}
+        b._bucket_rows = {k: _dec(v) for k, v in state["bucket_rows"].items()}
+        b.messages, b.gap_messages = (int(x) for x in state["counts"])
+        return b
 
     # -- table ----------------------------------------------------------------------------------
     def _table(
