@@ -113,9 +113,12 @@ def ours(rp: Replay, repeat: int, params: TradeFeatureParams) -> tuple[float, pa
 def peer_inputs(rp: Replay, repeat: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Per-message top 10 and grid rows from the book engine; all trades."""
     b = BookBuilder(
-        rule=rp.rule, price_decimals=rp.decimals, interval_ns=GRID, depth=DEPTH,
+        rule=rp.rule,
+        price_decimals=rp.decimals,
+        interval_ns=GRID,
+        depth=DEPTH,
         message_depth=DEPTH,
-    )  # fmt: skip
+    )
     m_parts, r_parts = [], []
     for k in range(repeat):
         msgs, rows = b.update(rp.events(k))
@@ -131,8 +134,12 @@ def peer_inputs(rp: Replay, repeat: int) -> tuple[pl.DataFrame, pl.DataFrame, pl
         "ts": np.concatenate([r.ts for r in r_parts]),
         "valid": np.concatenate([r.valid for r in r_parts]),
     }
-    for name, key in (("bid_px", "bid_px"), ("bid_sz", "bid_qty"), ("ask_px", "ask_px"),
-                      ("ask_sz", "ask_qty")):  # fmt: skip
+    for name, key in (
+        ("bid_px", "bid_px"),
+        ("bid_sz", "bid_qty"),
+        ("ask_px", "ask_px"),
+        ("ask_sz", "ask_qty"),
+    ):
         arr = np.concatenate([getattr(r, key) for r in r_parts])
         for i in range(DEPTH):
             rd[f"{name}_{i + 1:02d}"] = arr[:, i]
@@ -147,8 +154,12 @@ def peer_book(msgs: pl.DataFrame, rows: pl.DataFrame, trades: pl.DataFrame) -> p
     for i in range(DEPTH):
         b = pl.when(pl.col(f"b{i}") >= 0).then(pl.col(f"b{i}")).otherwise(-1)
         a = pl.when(pl.col(f"a{i}") >= 0).then(pl.col(f"a{i}")).otherwise(big)
-        lv += [b.alias(f"b{i}"), a.alias(f"a{i}"), pl.col(f"bq{i}").fill_nan(0.0).alias(f"bq{i}"),
-               pl.col(f"aq{i}").fill_nan(0.0).alias(f"aq{i}")]  # fmt: skip
+        lv += [
+            b.alias(f"b{i}"),
+            a.alias(f"a{i}"),
+            pl.col(f"bq{i}").fill_nan(0.0).alias(f"bq{i}"),
+            pl.col(f"aq{i}").fill_nan(0.0).alias(f"aq{i}"),
+        ]
     m = msgs.with_columns(lv)
     both = pl.col("valid") & pl.col("valid").shift(1).fill_null(False)
     e = []
@@ -185,15 +196,22 @@ def peer_book(msgs: pl.DataFrame, rows: pl.DataFrame, trades: pl.DataFrame) -> p
         sb = pl.sum_horizontal([pl.col(f"bid_sz_{k:02d}").fill_nan(0) for k in range(1, lvl + 1)])
         sa = pl.sum_horizontal([pl.col(f"ask_sz_{k:02d}").fill_nan(0) for k in range(1, lvl + 1)])
         ub = pl.sum_horizontal(
-            [(pl.col(f"bid_px_{k:02d}") * pl.col(f"bid_sz_{k:02d}")).fill_nan(0)
-             for k in range(1, lvl + 1)]
-        )  # fmt: skip
+            [
+                (pl.col(f"bid_px_{k:02d}") * pl.col(f"bid_sz_{k:02d}")).fill_nan(0)
+                for k in range(1, lvl + 1)
+            ]
+        )
         ua = pl.sum_horizontal(
-            [(pl.col(f"ask_px_{k:02d}") * pl.col(f"ask_sz_{k:02d}")).fill_nan(0)
-             for k in range(1, lvl + 1)]
-        )  # fmt: skip
-        feats += [((sb - sa) / (sb + sa)).alias(f"imbalance_{lvl}"),
-                  (sb + sa).alias(f"liquidity_{lvl}"), (ub + ua).alias(f"liquidity_usd_{lvl}")]  # fmt: skip
+            [
+                (pl.col(f"ask_px_{k:02d}") * pl.col(f"ask_sz_{k:02d}")).fill_nan(0)
+                for k in range(1, lvl + 1)
+            ]
+        )
+        feats += [
+            ((sb - sa) / (sb + sa)).alias(f"imbalance_{lvl}"),
+            (sb + sa).alias(f"liquidity_{lvl}"),
+            (ub + ua).alias(f"liquidity_usd_{lvl}"),
+        ]
     feats += [
         pl.col("e0").alias("ofi"),
         pl.col("e0").rolling_sum(10).alias("ofi_10"),
@@ -279,25 +297,38 @@ def peer_trades(trades: pl.DataFrame, p: TradeFeatureParams) -> pl.DataFrame:
     for x in ("log_return", "volume", "volume_imbalance"):
         c = pl.col(x)
         for w in p.windows:
-            ex += [c.rolling_mean(w).alias(f"{x}_mean_{w}"), c.rolling_std(w).alias(f"{x}_std_{w}"),
-                   c.rolling_min(w).alias(f"{x}_min_{w}"), c.rolling_max(w).alias(f"{x}_max_{w}")]  # fmt: skip
+            ex += [
+                c.rolling_mean(w).alias(f"{x}_mean_{w}"),
+                c.rolling_std(w).alias(f"{x}_std_{w}"),
+                c.rolling_min(w).alias(f"{x}_min_{w}"),
+                c.rolling_max(w).alias(f"{x}_max_{w}"),
+            ]
         ex += [c.shift(k).alias(f"{x}_lag_{k}") for k in p.lags]
     w = p.stat_window
     r, dp = pl.col("log_return"), pl.col("dp")
     ex += [
-        (pl.rolling_cov(pl.col("signed_volume"), dp, window_size=w)
-         / pl.col("signed_volume").rolling_var(w)).alias("kyle_lambda"),
+        (
+            pl.rolling_cov(pl.col("signed_volume"), dp, window_size=w)
+            / pl.col("signed_volume").rolling_var(w)
+        ).alias("kyle_lambda"),
         (r.abs() / pl.col("dollar_volume")).rolling_mean(w).alias("amihud"),
         pl.rolling_cov(dp, dp.shift(1), window_size=w).alias("roll_cov"),
         (r * r).rolling_sum(w).sqrt().alias("realized_vol"),
         pl.rolling_corr(r, r.shift(1), window_size=w).alias("ret_autocorr"),
-        (pl.col("trade_count").rolling_mean(p.intensity_short)
-         / pl.col("trade_count").rolling_mean(p.intensity_long)).log().alias("intensity_momentum"),
+        (
+            pl.col("trade_count").rolling_mean(p.intensity_short)
+            / pl.col("trade_count").rolling_mean(p.intensity_long)
+        )
+        .log()
+        .alias("intensity_momentum"),
         ((pl.col("t").cast(pl.Int64) - pl.col("last_trade_ts")) / 1e9).alias(
-            "time_since_last_trade"),
-    ]  # fmt: skip
-    ex += [(pl.col("close") / pl.col("close").shift(h)).log().alias(f"momentum_{h}")
-           for h in p.momentum]  # fmt: skip
+            "time_since_last_trade"
+        ),
+    ]
+    ex += [
+        (pl.col("close") / pl.col("close").shift(h)).log().alias(f"momentum_{h}")
+        for h in p.momentum
+    ]
     # BVC share from the std of past price changes (logistic approximation of Phi)
     sig = dp.rolling_std(p.bvc_sigma_window).shift(1)
     ex.append((1.0 / (1.0 + (-1.702 * dp / sig).exp())).alias("bvc_share"))
@@ -309,11 +340,14 @@ def peer_trades(trades: pl.DataFrame, p: TradeFeatureParams) -> pl.DataFrame:
     vp = (
         t.with_columns(bucket=(pl.col("qty").cum_sum() / v).floor().cast(pl.Int64))
         .group_by("bucket")
-        .agg((pl.col("buy").sum() - pl.col("sell").sum()).abs().alias("imb"),
-             pl.col("ts").last().alias("done"))  # fmt: skip
+        .agg(
+            (pl.col("buy").sum() - pl.col("sell").sum()).abs().alias("imb"),
+            pl.col("ts").last().alias("done"),
+        )
         .sort("bucket")
-        .with_columns((pl.col("imb").rolling_sum(p.vpin_buckets) / (p.vpin_buckets * v))
-                      .alias("vpin"))  # fmt: skip
+        .with_columns(
+            (pl.col("imb").rolling_sum(p.vpin_buckets) / (p.vpin_buckets * v)).alias("vpin")
+        )
         .select(pl.col("done").cast(pl.Datetime("ns")).alias("t"), "vpin")
     )
     b = b.sort("t").join_asof(vp.sort("t"), on="t", strategy="backward")
@@ -322,11 +356,11 @@ def peer_trades(trades: pl.DataFrame, p: TradeFeatureParams) -> pl.DataFrame:
     ).with_columns(bucket=(pl.col("cv") / v).floor().cast(pl.Int64))
     bvc = (
         bv.group_by("bucket")
-        .agg(((2 * pl.col("bb") - pl.col("volume")).sum()).abs().alias("imb"),
-             pl.col("t").last())  # fmt: skip
+        .agg(((2 * pl.col("bb") - pl.col("volume")).sum()).abs().alias("imb"), pl.col("t").last())
         .sort("bucket")
-        .with_columns((pl.col("imb").rolling_sum(p.vpin_buckets) / (p.vpin_buckets * v))
-                      .alias("vpin_bvc"))  # fmt: skip
+        .with_columns(
+            (pl.col("imb").rolling_sum(p.vpin_buckets) / (p.vpin_buckets * v)).alias("vpin_bvc")
+        )
         .select("t", "vpin_bvc")
     )
     return b.join_asof(bvc.sort("t"), on="t", strategy="backward")
@@ -362,7 +396,9 @@ def main() -> None:
     ob = book.column("ofi").to_numpy()
     pofi = pb["ofi"].to_numpy()
     v = book.column("book_valid").to_numpy(zero_copy_only=False) & ~np.isnan(ob)
-    agree = bool(np.allclose(ob[v], pofi[: len(ob)][v], atol=1e-6)) if len(pofi) >= len(ob) else False
+    agree = (
+        bool(np.allclose(ob[v], pofi[: len(ob)][v], atol=1e-6)) if len(pofi) >= len(ob) else False
+    )
     print(
         f"input: {book.num_rows:,} book rows x {DEPTH} levels ({valid:,} valid) from "
         f"{args.repeat} replays of the real capture; {n_trades:,} trades -> "
@@ -377,8 +413,10 @@ def main() -> None:
         f"{t_peer:.2f} s; peak RSS now {rss_mb():.0f} MB"
     )
     print(f"ratio peer/ours: {t_peer / t_ours:.2f}x; per-row OFI agrees: {agree}")
-    print(f"book columns {book.num_columns}, trade columns {trades.num_columns}, "
-          f"peer trade columns {pt.width}, {math.nan if not pt.height else pt.height} peer rows")  # fmt: skip
+    print(
+        f"book columns {book.num_columns}, trade columns {trades.num_columns}, "
+        f"peer trade columns {pt.width}, {math.nan if not pt.height else pt.height} peer rows"
+    )
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def test_follow_writes_the_batch_rows(shared_real: Path, tmp_path: Path) -> None
                 }
             )
             + "\n"
-        ).encode()  # fmt: skip
+        ).encode()
         for r in list(read_records([src]))[:3000]
     ]
     raw = tmp_path / "raw"
@@ -97,8 +97,9 @@ def test_follow_writes_the_batch_rows(shared_real: Path, tmp_path: Path) -> None
     out = tmp_path / "parts"
     args = ["features", "book", "--venue", "binance", "--symbol", "BTCUSDT", "--depth", "3",
             "--price-decimals", "2"]  # fmt: skip
-    assert main([*args, "--follow", "--input-dir", str(raw), "--output-dir", str(out),
-                 "--duration", "2s", "--poll", "50ms", "--part", "500ms", "--quiet"]) == 0  # fmt: skip
+    follow = ["--follow", "--input-dir", str(raw), "--output-dir", str(out)]
+    timing = ["--duration", "2s", "--poll", "50ms", "--part", "500ms", "--quiet"]
+    assert main([*args, *follow, *timing]) == 0
     live = pa.concat_tables([pq.read_table(p) for p in sorted(out.iterdir())])
     batch = tmp_path / "batch.parquet"
     assert main([*args, "--input", str(cap), "--output", str(batch), "--quiet"]) == 0
