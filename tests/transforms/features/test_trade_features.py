@@ -23,6 +23,7 @@ from seriesfactory.transforms.features.api import (
     trade_feature_columns,
 )
 from seriesfactory.transforms.features.reference import (
+    ref_bvc,
     ref_rolling,
     ref_trade_buckets,
     ref_vpin,
@@ -167,6 +168,11 @@ def test_window_kernels_equal_twins(seed: int, n: int, w: int) -> None:
     nb.window_features(close, lr, sv, dv, tc, 0, ww, 2, max(ww, 2), out)
     ref = np.array(ref_window_features(close, lr, sv, dv, tc, ww, 2, max(ww, 2)))
     np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-12)
+    sw = max(w, 2)
+    close[rng.random(n) < 0.1] = close[0]  # some zero changes
+    f_bvc = np.empty(n)
+    nb.bvc_fraction(close, 0, sw, f_bvc)
+    np.testing.assert_allclose(f_bvc, np.array(ref_bvc(close.tolist(), sw)), rtol=1e-12)
     vol = np.abs(rng.normal(size=n)) * 10
     share = rng.random(n)
     share[rng.random(n) < 0.1] = np.nan
@@ -303,3 +309,34 @@ def test_cli_book_real_captures(
     spread = t.column("spread").to_numpy()[v]
     assert (spread > 0).all()
     assert np.isfinite(t.column("ofi_cumulative").to_numpy()[v]).all()
+
+
+def test_public_one_call_functions(shared_real: Path) -> None:
+    rec = shared_real / "coinbase" / "cryptofeed-v3" / "COINBASE.jsonl.zst"
+    book = features.book_features(str(rec), venue="coinbase", symbol="BTC-USD", depth=5)
+    assert book.column_names == features.book_feature_columns(5)
+    assert book.num_rows > 100
+    ts = np.arange(1, 200, dtype=np.int64) * S
+    px = 100 + np.sin(np.arange(199))
+    trades = features.trade_features(
+        pa.table({"ts": pa.array(ts).cast(pa.timestamp("ns", tz="UTC")), "price": px,
+                  "qty": np.ones(199), "side": np.where(np.arange(199) % 3, 1, -1)}),
+        interval="10s", vpin_fit_rows=3, vpin_buckets=2,
+    )  # fmt: skip
+    assert trades.num_rows == 20 and trades.column("close").to_pylist()[0] == px[9]
+    assert np.isfinite(trades.column("vpin").to_numpy()[-1])
+    bars = pa.table(
+        {
+            "time_end": trades.column("ts"), "open": trades.column("open"),
+            "high": trades.column("high"), "low": trades.column("low"),
+            "close": trades.column("close"), "volume": trades.column("volume"),
+            "dollar_volume": trades.column("dollar_volume"),
+            "buy_volume": trades.column("buy_volume"), "tick_count": trades.column("trade_count"),
+        }
+    )  # fmt: skip
+    again = features.bar_features(bars, vpin_fit_rows=3, vpin_buckets=2)
+    for name in ("log_return", "kyle_lambda", "momentum_5", "volume_mean_5"):
+        np.testing.assert_array_equal(
+            again.column(name).to_numpy(), trades.column(name).to_numpy(), err_msg=name
+        )
+    assert again.column("buy_count").null_count == again.num_rows

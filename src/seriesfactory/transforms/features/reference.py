@@ -11,7 +11,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["ref_ofi", "ref_rolling", "ref_trade_buckets", "ref_vpin", "ref_window_features"]
+__all__ = [
+    "ref_bvc",
+    "ref_ofi",
+    "ref_rolling",
+    "ref_trade_buckets",
+    "ref_vpin",
+    "ref_window_features",
+]
 
 NAN = float("nan")
 Level = tuple[int, float]  # (tick, size); tick -1 / size NaN: absent
@@ -297,4 +304,26 @@ def ref_vpin(
             out.append(s / (n_buckets * v_size))
         else:
             out.append(NAN)
+    return out
+
+
+def ref_bvc(close: Any, sigma_window: int) -> list[float]:
+    """Bulk-volume buy share ``Phi(dp_i / sigma)``; sigma of the ``sigma_window`` changes before."""
+    n = len(close)
+    dp = [NAN] + [close[i] - close[i - 1] for i in range(1, n)]
+    out = []
+    for i in range(n):
+        if i - sigma_window - 1 < 0 or math.isnan(dp[i]):
+            out.append(NAN)
+            continue
+        past = [v for v in dp[i - sigma_window : i] if not math.isnan(v)]
+        if len(past) < 2:
+            out.append(NAN)
+            continue
+        mean = sum(past) / len(past)
+        sigma = math.sqrt(sum((v - mean) ** 2 for v in past) / (len(past) - 1))
+        if sigma > 0:
+            out.append(0.5 * (1 + math.erf(dp[i] / (sigma * math.sqrt(2)))))
+        else:
+            out.append(1.0 if dp[i] > 0 else 0.0 if dp[i] < 0 else 0.5)
     return out
