@@ -13,14 +13,17 @@ saveable state). Columns and formulas: ``docs/features.md``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+import polars as pl
 import pyarrow as pa
 
-from seriesfactory.bars import _to_polars
+from seriesfactory.core.time import parse_duration_ns
+from seriesfactory.errors import InputError
 from seriesfactory.transforms.bars.io import trades_from_frame
-from seriesfactory.transforms.bars.spec import parse_interval_ns
 from seriesfactory.transforms.features import api
 from seriesfactory.transforms.features.api import (
     BookFeatureBuilder,
@@ -43,7 +46,32 @@ __all__ = [
 
 
 def _interval_ns(interval: str | int) -> int:
-    return interval if isinstance(interval, int) else parse_interval_ns(interval)
+    if isinstance(interval, int):
+        if interval <= 0:
+            raise InputError(f"interval {interval} ns is not a positive duration")
+        return interval
+    return parse_duration_ns(interval, option="interval")
+
+
+def _to_polars(trades: Any) -> pl.DataFrame:
+    """Arrow, polars, pandas (if the caller loaded it), numpy structured or a dict -> polars."""
+    if isinstance(trades, pl.DataFrame):
+        return trades
+    if isinstance(trades, pa.Table):
+        frame = pl.from_arrow(trades)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+    pd = sys.modules.get("pandas")  # optional: only inspected when the caller imported it
+    if pd is not None and isinstance(trades, pd.DataFrame):
+        return pl.from_pandas(trades)
+    if isinstance(trades, np.ndarray) and trades.dtype.names:
+        return pl.DataFrame({name: trades[name] for name in trades.dtype.names})
+    if isinstance(trades, Mapping):
+        return pl.DataFrame({str(k): np.asarray(v) for k, v in trades.items()})
+    raise InputError(
+        f"trades of type {type(trades).__name__} are not supported; give a pyarrow Table, "
+        "a polars or pandas DataFrame, a numpy structured array or a dict of arrays"
+    )
 
 
 def book_features(

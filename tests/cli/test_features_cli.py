@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from seriesfactory._time import parse_date
 from seriesfactory.cli import main
+from seriesfactory.core.time import parse_date
 from seriesfactory.raw.readers import read_records
 from seriesfactory.transforms.features.api import TradeFeatureParams, trade_feature_columns
 

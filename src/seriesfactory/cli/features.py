@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,9 +11,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
 
-from seriesfactory.cli._app import CacheDir, Config, app, day_range_ns
+from seriesfactory.cli._app import CacheDir, Config, Quiet, app, day_range_ns
+from seriesfactory.core.atomic import atomic_path, atomic_write_json, atomic_write_parquet
+from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import DataError, InputError, SourceError
-from seriesfactory.lake.atomic import atomic_path, atomic_write_json, atomic_write_parquet
 from seriesfactory.raw.readers import FORMATS, ReadReport
 
 __all__ = ["features_app", "parse_duration"]
@@ -25,15 +25,6 @@ features_app = typer.Typer(
 app.add_typer(features_app, name="features")
 
 META_KEY = "seriesfactory.features"
-_UNITS = {
-    "ns": 1,
-    "us": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-    "d": 86_400_000_000_000,
-}
 
 Venue = Annotated[
     str | None,
@@ -49,19 +40,11 @@ OutFmt = Annotated[
     str, typer.Option("--out-format", help="parquet or csv (default: --output's suffix).")
 ]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --output.")]
-Quiet = Annotated[bool, typer.Option("--quiet", help="Print only errors and the output path.")]
 
 
 def parse_duration(text: str, option: str = "--interval") -> int:
-    """``'100ms'``, ``'1s'``, ``'5m'``, ``'1h'``, ``'1d'`` (a bare number: seconds) -> ns > 0."""
-    found = re.fullmatch(r"\s*(\d+)\s*(ns|us|ms|s|m|h|d)?\s*", text)
-    value = int(found.group(1)) * _UNITS[found.group(2) or "s"] if found else 0
-    if value <= 0:
-        raise InputError(
-            f"{option} {text!r} is not a positive duration: write a whole number and a unit "
-            "(ns, us, ms, s, m, h, d), e.g. 100ms, 1s, 5m"
-        )
-    return value
+    """A duration option (``100ms``, ``1s``, ``5m``; a bare number is seconds) -> ns > 0."""
+    return parse_duration_ns(text, option=option)
 
 
 def _ints(text: str, option: str) -> tuple[int, ...]:

@@ -256,8 +256,8 @@ def test_cli_trades_file_and_bars(tmp_path: Path, shared_real: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--interval", "0s"], "not a positive duration"),
-        (["--interval", "soon"], "not a positive duration"),
+        (["--interval", "0s"], "is not a duration"),
+        (["--interval", "soon"], "is not a duration"),
         (["--windows", "a,b"], "--windows"),
     ],
 )
