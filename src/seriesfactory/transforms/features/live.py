@@ -15,7 +15,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from seriesfactory.raw.follow import NativeFollower
-from seriesfactory.sources._book_base import get_parser
+from seriesfactory.sources._book_base import EventBuffer, get_parser
 from seriesfactory.transforms.features.api import BookFeatureBuilder, book_feature_columns
 
 __all__ = ["LiveBookFeatures"]
@@ -50,6 +50,19 @@ class LiveBookFeatures:
         self._trades: list[npt.NDArray[np.void]] = []
         self._started = False
         self._names = book_feature_columns(depth, ofi_window)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Load the compiled kernels now, not when the first record arrives."""
+        buf = EventBuffer()
+        buf.message(0, 0, [(1.0, 1.0)], [(2.0, 1.0)], snapshot=True)
+        buf.message(200_000_000, 0, [(1.0, 2.0)], [])
+        buf.trade(100_000_000, 0, 1.0, 1.0, 1, 1)
+        b = BookFeatureBuilder(
+            rule=0, price_decimals=0, interval_ns=100_000_000, depth=1, window_ticks=64
+        )
+        b.update(*buf.take())
+        b.finish()
 
     def poll(self) -> pa.Table:
         """Apply every record completed since the last poll; return the rows that closed."""
