@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet
 import pytest
 import zstandard
 from hypothesis import given, settings
@@ -182,11 +183,14 @@ def test_ofi_kernel_equals_twin_in_any_chunking(seed: int, depth: int, window: i
     grid = np.arange(0, int(ts[-1]) + 100 * MS, 100 * MS, dtype=np.int64)
     r_valid = rng.random(len(grid)) > 0.1
     msgs = [
-        (int(ts[i]), bool(valid[i]),
-         [(int(lv[0][i, k]), float(lv[1][i, k])) for k in range(depth)],
-         [(int(lv[2][i, k]), float(lv[3][i, k])) for k in range(depth)])
+        (
+            int(ts[i]),
+            bool(valid[i]),
+            [(int(lv[0][i, k]), float(lv[1][i, k])) for k in range(depth)],
+            [(int(lv[2][i, k]), float(lv[3][i, k])) for k in range(depth)],
+        )
         for i in range(n)
-    ]  # fmt: skip
+    ]
     want = ref_ofi(msgs, list(zip(grid.tolist(), r_valid.tolist(), strict=True)), window)
     si, sf, ring = nb.ofi_state(depth, window)
     cuts = sorted({0, n, *rng.integers(0, n + 1, 4).tolist()})
@@ -198,10 +202,22 @@ def test_ofi_kernel_equals_twin_in_any_chunking(seed: int, depth: int, window: i
         out_c = np.empty(len(grid))
         out_r = np.empty(len(grid))
         j = nb.ofi_rows(
-            ts[lo:hi], valid[lo:hi], lv[0][lo:hi], lv[1][lo:hi], lv[2][lo:hi], lv[3][lo:hi],
-            grid[r0:], r_valid[r0:], final,
-            si, sf, ring, out_lv, out_c, out_r,
-        )  # fmt: skip
+            ts[lo:hi],
+            valid[lo:hi],
+            lv[0][lo:hi],
+            lv[1][lo:hi],
+            lv[2][lo:hi],
+            lv[3][lo:hi],
+            grid[r0:],
+            r_valid[r0:],
+            final,
+            si,
+            sf,
+            ring,
+            out_lv,
+            out_c,
+            out_r,
+        )
         got_lv.append(out_lv[:j])
         got_cum.append(out_c[:j])
         got_roll.append(out_r[:j])
@@ -219,8 +235,14 @@ def _random_stream(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     buf = EventBuffer()
     t = 0
     ident = 1
-    buf.message(t, 0, [(1000 - k, 5) for k in range(4)], [(1001 + k, 5) for k in range(4)],
-                snapshot=True, last_id=ident)  # fmt: skip
+    buf.message(
+        t,
+        0,
+        [(1000 - k, 5) for k in range(4)],
+        [(1001 + k, 5) for k in range(4)],
+        snapshot=True,
+        last_id=ident,
+    )
     for _ in range(n):
         t += int(rng.integers(0, 60)) * MS
         r = rng.random()
@@ -231,8 +253,14 @@ def _random_stream(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
             ident += 1
             mid = 1000 + int(rng.integers(-3, 4))
             bids = [(float(mid - k), 3.0) for k in range(3)]
-            buf.message(t, 0, bids, [(float(mid + 1 + k), 3.0) for k in range(3)],
-                        snapshot=True, last_id=ident)  # fmt: skip
+            buf.message(
+                t,
+                0,
+                bids,
+                [(float(mid + 1 + k), 3.0) for k in range(3)],
+                snapshot=True,
+                last_id=ident,
+            )
         else:
             ident += 1
             side = rng.random() < 0.5
@@ -241,14 +269,21 @@ def _random_stream(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
             lv = [(px, q)]
             buf.message(t, 0, lv if side else [], [] if side else lv, first_id=ident, last_id=ident)
         if rng.random() < 0.5:
-            buf.trade(t + int(rng.integers(-5, 5)) * MS, 0, float(1000 + int(rng.integers(-3, 4))),
-                      float(rng.integers(1, 4)), int(rng.choice([-1, 1])), 0)  # fmt: skip
+            buf.trade(
+                t + int(rng.integers(-5, 5)) * MS,
+                0,
+                float(1000 + int(rng.integers(-3, 4))),
+                float(rng.integers(1, 4)),
+                int(rng.choice([-1, 1])),
+                0,
+            )
     return buf.take()
 
 
 def _features(events: np.ndarray, trades: np.ndarray, cuts: list[int]) -> pa.Table:
-    b = BookFeatureBuilder(rule=book_nb.R_NEXT, price_decimals=0, interval_ns=100 * MS, depth=3,
-                           ofi_window=3)  # fmt: skip
+    b = BookFeatureBuilder(
+        rule=book_nb.R_NEXT, price_decimals=0, interval_ns=100 * MS, depth=3, ofi_window=3
+    )
     parts = []
     # chunk trades beside the events, in their stream order (contiguous pieces)
     te = np.searchsorted(events["ts"], np.maximum.accumulate(trades["ts"]))
@@ -285,8 +320,9 @@ def test_no_look_ahead_cut_and_scramble(seed: int, frac: float) -> None:
     rng = np.random.default_rng(seed)
     ev2, tr2 = events.copy(), trades.copy()
     late = ev2["ts"] > cut_t
-    ev2["qty"][late & (ev2["side"] != 0)] = rng.integers(0, 50, int(np.count_nonzero(
-        late & (ev2["side"] != 0))))  # fmt: skip
+    ev2["qty"][late & (ev2["side"] != 0)] = rng.integers(
+        0, 50, int(np.count_nonzero(late & (ev2["side"] != 0)))
+    )
     lt = tr2["ts"] > cut_t
     tr2["qty"][lt] = rng.random(int(lt.sum())) * 100
     tr2["price"][lt] = 1000 + rng.integers(-9, 9, int(lt.sum()))
@@ -335,8 +371,9 @@ def test_live_rows_equal_batch_rows(shared_real: Path, tmp_path: Path) -> None:
     ]
     folder = tmp_path / "raw"
     folder.mkdir()
-    live = LiveBookFeatures(NativeFollower(folder), venue="binance", symbol="BTCUSDT",
-                            price_decimals=2, depth=3)  # fmt: skip
+    live = LiveBookFeatures(
+        NativeFollower(folder), venue="binance", symbol="BTCUSDT", price_decimals=2, depth=3
+    )
     cctx = zstandard.ZstdCompressor()
     got = []
     cap = folder / "cap-0001.jsonl.zst"
@@ -345,8 +382,7 @@ def test_live_rows_equal_batch_rows(shared_real: Path, tmp_path: Path) -> None:
             fh.write(cctx.compress(b"".join(lines[k : k + 700])))
         got.append(live.poll())
     got.append(live.close())
-    batch = book_features([str(cap)], venue="binance", symbol="BTCUSDT", depth=3,
-                          price_decimals=2)  # fmt: skip
+    batch = book_features([str(cap)], venue="binance", symbol="BTCUSDT", depth=3, price_decimals=2)
     live_t = pa.concat_tables(got)
     assert live_t.num_rows == batch.num_rows > 100
     same(live_t, batch)
@@ -366,3 +402,73 @@ def test_saved_state_continues_with_the_same_rows(seed: int, data: st.DataObject
     b = BookFeatureBuilder.from_state(json.loads(json.dumps(b.state())))
     rest = b.update(events[cut:], trades[te >= cut])
     same(pa.concat_tables([first, rest, b.finish()]), whole)
+
+
+def test_real_capture_with_a_dropped_diff(shared_real: Path, tmp_path: Path) -> None:
+    """A real capture with one diff dropped, resynced by a later REST snapshot, via the CLI."""
+    from seriesfactory.cli import main
+    from seriesfactory.sources._book_base import get_parser
+    from seriesfactory.transforms.book.api import BookBuilder, parse_records
+
+    src = shared_real / "binance" / "hftbacktest" / "spot" / "btcusdt_20240808.gz"
+    recs = list(read_records([src]))
+    resync_at = len(recs) // 2
+    out: list[bytes] = []
+    diffs = 0
+    for i, r in enumerate(recs):
+        if r.kind == "msg" and "depthUpdate" in r.data:
+            diffs += 1
+            if diffs == 400:
+                continue  # lost: a sequence gap
+        line = {"recv_ns": r.recv_ns, "conn": "c", "venue": "binance", "kind": r.kind}
+        out.append((json.dumps({**line, "data": r.data}) + "\n").encode())
+        if i == resync_at:  # a REST snapshot of the uninterrupted book resyncs it
+            parser = get_parser("binance", "BTCUSDT")
+            events, _ = parse_records(parser, recs[: i + 1])
+            b = BookBuilder(rule=parser.rule, price_decimals=2, interval_ns=0, depth=1)
+            b.update(events)
+            body = {
+                "lastUpdateId": int(b.state[book_nb.S_LAST]),
+                "bids": [[repr(p), repr(q)] for p, q in b.levels(1)],
+                "asks": [[repr(p), repr(q)] for p, q in b.levels(-1)],
+            }
+            rest = {**line, "kind": "rest", "url": "https://x/api/v3/depth?symbol=BTCUSDT"}
+            out.append((json.dumps({**rest, "data": json.dumps(body)}) + "\n").encode())
+    cap = tmp_path / "cap-0001.jsonl.zst"
+    cap.write_bytes(zstandard.ZstdCompressor().compress(b"".join(out)))
+    dest = tmp_path / "f.parquet"
+    assert (
+        main(
+            [
+                "features",
+                "book",
+                "--venue",
+                "binance",
+                "--symbol",
+                "BTCUSDT",
+                "--input",
+                str(cap),
+                "--depth",
+                "5",
+                "--output",
+                str(dest),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    t = pa.parquet.read_table(dest)
+    v = t.column("book_valid").to_numpy(zero_copy_only=False)
+    first = int(np.argmax(v))
+    bad = np.flatnonzero(~v[first:]) + first
+    assert len(bad) > 10 and v[bad[-1] + 1 :].all()  # one invalid span, then valid to the end
+    for name in ("midprice", "microprice", "imbalance_5", "ofi", "mlofi_03", "ofi_cumulative"):
+        assert np.isnan(t.column(name).to_numpy()[bad]).all(), name
+    ofi = t.column("ofi").to_numpy()
+    cum = t.column("ofi_cumulative").to_numpy()
+    before, after = slice(first, bad[0]), slice(bad[-1] + 1, None)
+    np.testing.assert_allclose(cum[before], np.cumsum(ofi[before]), atol=1e-6)
+    np.testing.assert_allclose(cum[after], np.cumsum(ofi[after]), atol=1e-6)  # restarted
+    roll = t.column("ofi_10").to_numpy()[after]
+    assert np.isnan(roll[:9]).all() and np.isfinite(roll[9:]).all()
+    assert int(pa.compute.sum(t.column("trade_count")).as_py()) > 1000
