@@ -309,6 +309,10 @@ def test_cli_book_real_captures(
     spread = t.column("spread").to_numpy()[v]
     assert (spread > 0).all()
     assert np.isfinite(t.column("ofi_cumulative").to_numpy()[v]).all()
+    # trades of the recording land in the rows, with both aggressor sides
+    assert int(pa.compute.sum(t.column("trade_count")).as_py()) > 40
+    assert pa.compute.sum(t.column("taker_buy_volume")).as_py() > 0
+    assert pa.compute.sum(t.column("taker_sell_volume")).as_py() > 0
 
 
 def test_public_one_call_functions(shared_real: Path) -> None:
