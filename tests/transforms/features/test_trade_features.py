@@ -80,10 +80,17 @@ def test_roll_amihud_realized_vol_momentum_by_hand() -> None:
     qty = np.ones(5)
     t = features.trade_features(
         {"ts": ts, "price": px, "qty": qty, "side": np.array([1, -1, 1, -1, 1])},
-        interval="1s", windows=(2,), lags=(1,), momentum=(2,), stat_window=3,
-        intensity_short=1, intensity_long=2, vpin_buckets=1, vpin_fit_rows=1,
+        interval="1s",
+        windows=(2,),
+        lags=(1,),
+        momentum=(2,),
+        stat_window=3,
+        intensity_short=1,
+        intensity_long=2,
+        vpin_buckets=1,
+        vpin_fit_rows=1,
         bvc_sigma_window=2,
-    )  # fmt: skip
+    )
     r = t.to_pylist()
     assert [x["close"] for x in r] == list(px)
     # dp = (1, -1, 1, -1): cov(dp_t, dp_t-1) over 3 pairs = -4/3 -> 2 sqrt(4/3)
@@ -137,8 +144,13 @@ def test_bucket_kernel_equals_twin(
     want = ref_trade_buckets(trades, S, end, n_buckets, None, fit_rows)
     assert k == len(want)
     for j, w in enumerate(want):
-        assert out_i[j].tolist() == [w["ts"], w["trade_count"], w["buy_count"], w["sell_count"],
-                                     w["last_trade_ts"]]  # fmt: skip
+        assert out_i[j].tolist() == [
+            w["ts"],
+            w["trade_count"],
+            w["buy_count"],
+            w["sell_count"],
+            w["last_trade_ts"],
+        ]
         got = dict(zip(nb.BUCKET_FLOATS, out_f[j], strict=True))
         for name in nb.BUCKET_FLOATS:
             if name in ("volume", "buy_volume", "sell_volume", "dollar_volume", "vpin"):
@@ -183,13 +195,25 @@ def test_window_kernels_equal_twins(seed: int, n: int, w: int) -> None:
 
 
 # --- builder: chunking, saved state, no look-ahead --------------------------------------------
-PARAMS = TradeFeatureParams(interval_ns=S, vpin_buckets=5, vpin_fit_rows=10, bvc_sigma_window=8,
-                            windows=(3, 7), stat_window=6)  # fmt: skip
+PARAMS = TradeFeatureParams(
+    interval_ns=S,
+    vpin_buckets=5,
+    vpin_fit_rows=10,
+    bvc_sigma_window=8,
+    windows=(3, 7),
+    stat_window=6,
+)
 
 
-def _build(ts: np.ndarray, px: np.ndarray, qty: np.ndarray, side: np.ndarray,
-           cuts: list[int], save_at: int | None = None,
-           end: int | None = None) -> pa.Table:  # fmt: skip
+def _build(
+    ts: np.ndarray,
+    px: np.ndarray,
+    qty: np.ndarray,
+    side: np.ndarray,
+    cuts: list[int],
+    save_at: int | None = None,
+    end: int | None = None,
+) -> pa.Table:
     b = TradeFeatureBuilder(PARAMS)
     parts = []
     bounds = [0, *cuts, len(ts)]
@@ -238,16 +262,45 @@ def test_no_look_ahead_cut_and_scramble(seed: int, frac: float) -> None:
 def test_cli_trades_file_and_bars(tmp_path: Path, shared_real: Path) -> None:
     src = shared_real / "prado" / "tick_data.csv"
     out = tmp_path / "f.parquet"
-    assert main(["features", "trades", "--input", str(src), "--interval", "1s",
-                 "--output", str(out), "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "features",
+                "trades",
+                "--input",
+                str(src),
+                "--interval",
+                "1s",
+                "--output",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     t = pq.read_table(out)
     assert t.column_names == trade_feature_columns(TradeFeatureParams())
     assert str(t.schema.field("ts").type) == "timestamp[ns, tz=UTC]"
     assert int(pa.compute.sum(t.column("trade_count")).as_py()) > 0
     assert main(["features", "trades", "--input", str(src), "--output", str(out)]) == 2
     bars = tmp_path / "bars.parquet"
-    assert main(["bars", "build", "--type", "tick", "--threshold", "5", "--input", str(src),
-                 "--output", str(bars)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "bars",
+                "build",
+                "--type",
+                "tick",
+                "--threshold",
+                "5",
+                "--input",
+                str(src),
+                "--output",
+                str(bars),
+            ]
+        )
+        == 0
+    )
     out2 = tmp_path / "fb.csv"
     assert main(["features", "trades", "--bars", str(bars), "--output", str(out2)]) == 0
     assert (tmp_path / "fb.csv.meta.json").exists()
@@ -266,8 +319,9 @@ def test_cli_bad_options_one_line(
 ) -> None:
     src = tmp_path / "t.csv"
     src.write_text("ts,price,qty\n2024-01-01T00:00:00Z,1,1\n")
-    code = main(["features", "trades", "--input", str(src), "--output", str(tmp_path / "o.parquet"),
-                 *args])  # fmt: skip
+    code = main(
+        ["features", "trades", "--input", str(src), "--output", str(tmp_path / "o.parquet"), *args]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: ") and needle in err and "\n" not in err
 
@@ -277,8 +331,10 @@ def test_cli_no_trades_and_bad_depth_and_venue(
 ) -> None:
     empty = tmp_path / "e.csv"
     empty.write_text("ts,price,qty\n")
-    assert main(["features", "trades", "--input", str(empty), "--output",
-                 str(tmp_path / "o.parquet")]) == 2  # fmt: skip
+    assert (
+        main(["features", "trades", "--input", str(empty), "--output", str(tmp_path / "o.parquet")])
+        == 2
+    )
     assert "no trades" in capsys.readouterr().err
     rec = shared_real / "bybit" / "cryptofeed-v3" / "BYBIT.jsonl.zst"
     base = ["features", "book", "--input", str(rec), "--output", str(tmp_path / "b.parquet")]
@@ -323,24 +379,103 @@ def test_public_one_call_functions(shared_real: Path) -> None:
     ts = np.arange(1, 200, dtype=np.int64) * S
     px = 100 + np.sin(np.arange(199))
     trades = features.trade_features(
-        pa.table({"ts": pa.array(ts).cast(pa.timestamp("ns", tz="UTC")), "price": px,
-                  "qty": np.ones(199), "side": np.where(np.arange(199) % 3, 1, -1)}),
-        interval="10s", vpin_fit_rows=3, vpin_buckets=2,
-    )  # fmt: skip
+        pa.table(
+            {
+                "ts": pa.array(ts).cast(pa.timestamp("ns", tz="UTC")),
+                "price": px,
+                "qty": np.ones(199),
+                "side": np.where(np.arange(199) % 3, 1, -1),
+            }
+        ),
+        interval="10s",
+        vpin_fit_rows=3,
+        vpin_buckets=2,
+    )
     assert trades.num_rows == 20 and trades.column("close").to_pylist()[0] == px[9]
     assert np.isfinite(trades.column("vpin").to_numpy()[-1])
     bars = pa.table(
         {
-            "time_end": trades.column("ts"), "open": trades.column("open"),
-            "high": trades.column("high"), "low": trades.column("low"),
-            "close": trades.column("close"), "volume": trades.column("volume"),
+            "time_end": trades.column("ts"),
+            "open": trades.column("open"),
+            "high": trades.column("high"),
+            "low": trades.column("low"),
+            "close": trades.column("close"),
+            "volume": trades.column("volume"),
             "dollar_volume": trades.column("dollar_volume"),
-            "buy_volume": trades.column("buy_volume"), "tick_count": trades.column("trade_count"),
+            "buy_volume": trades.column("buy_volume"),
+            "tick_count": trades.column("trade_count"),
         }
-    )  # fmt: skip
+    )
     again = features.bar_features(bars, vpin_fit_rows=3, vpin_buckets=2)
     for name in ("log_return", "kyle_lambda", "momentum_5", "volume_mean_5"):
         np.testing.assert_array_equal(
             again.column(name).to_numpy(), trades.column(name).to_numpy(), err_msg=name
         )
     assert again.column("buy_count").null_count == again.num_rows
+
+
+def test_cli_state_continues_across_runs(tmp_path: Path, shared_real: Path) -> None:
+    lines = (shared_real / "prado" / "tick_data.csv").read_text().splitlines()
+    head, body = lines[0], lines[1:]
+    halves = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    cut = len(body) // 2
+    halves[0].write_text("\n".join([head, *body[:cut]]) + "\n")
+    halves[1].write_text("\n".join([head, *body[cut:]]) + "\n")
+    whole = tmp_path / "whole.parquet"
+    opts = ["--interval", "1s", "--vpin-fit-rows", "3", "--vpin-buckets", "2"]
+    assert (
+        main(
+            [
+                "features",
+                "trades",
+                "--input",
+                str(shared_real / "prado" / "tick_data.csv"),
+                *opts,
+                "--output",
+                str(whole),
+            ]
+        )
+        == 0
+    )
+    state = tmp_path / "state.json"
+    parts = []
+    for k, src in enumerate(halves):
+        dest = tmp_path / f"p{k}.parquet"
+        assert (
+            main(
+                [
+                    "features",
+                    "trades",
+                    "--input",
+                    str(src),
+                    *opts,
+                    "--state",
+                    str(state),
+                    "--output",
+                    str(dest),
+                ]
+            )
+            == 0
+        )
+        parts.append(pq.read_table(dest))
+    got = pa.concat_tables(parts)
+    ref = pq.read_table(whole)
+    assert got.num_rows == ref.num_rows - 1  # the open bucket stays in the state
+    same(got, ref.slice(0, got.num_rows))
+    other = ["--interval", "2s"]
+    assert (
+        main(
+            [
+                "features",
+                "trades",
+                "--input",
+                str(halves[1]),
+                *other,
+                "--state",
+                str(state),
+                "--output",
+                str(tmp_path / "x.parquet"),
+            ]
+        )
+        == 2
+    )
