@@ -15,6 +15,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seriesfactory.errors import DataError
 from seriesfactory.raw.follow import NativeFollower
 from seriesfactory.raw.readers import read_records
 from seriesfactory.sources._book_base import EventBuffer
@@ -472,3 +473,27 @@ def test_real_capture_with_a_dropped_diff(shared_real: Path, tmp_path: Path) -> 
     roll = t.column("ofi_10").to_numpy()[after]
     assert np.isnan(roll[:9]).all() and np.isfinite(roll[9:]).all()
     assert int(pa.compute.sum(t.column("trade_count")).as_py()) > 1000
+
+
+def test_a_recording_without_a_snapshot_is_refused(shared_real: Path, tmp_path: Path) -> None:
+    src = shared_real / "binance" / "hftbacktest" / "spot" / "btcusdt_20240808.gz"
+    lines = [
+        (
+            json.dumps(
+                {
+                    "recv_ns": r.recv_ns,
+                    "conn": "c",
+                    "venue": "binance",
+                    "kind": r.kind,
+                    "data": r.data,
+                }
+            )
+            + "\n"
+        ).encode()
+        for r in read_records([src])
+        if r.kind == "msg"
+    ][:500]  # diffs only: never synced
+    cap = tmp_path / "cap-0001.jsonl.zst"
+    cap.write_bytes(zstandard.ZstdCompressor().compress(b"".join(lines)))
+    with pytest.raises(DataError, match="never valid"):
+        book_features([str(cap)], venue="binance", symbol="BTCUSDT", depth=3)

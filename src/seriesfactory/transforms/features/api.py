@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute
 
 from seriesfactory.errors import DataError, InputError
 from seriesfactory.raw.readers import ReadReport, read_records
@@ -545,6 +546,11 @@ def book_features(
         raise DataError(f"no book messages for {symbol!r} on {venue!r} in the input")
     parts.append(builder.finish())
     table = pa.concat_tables(parts)
+    if not pa.compute.any(table.column("book_valid")).as_py():
+        raise DataError(
+            f"the book of {symbol!r} is never valid in the input (no snapshot synced it, or every "
+            "row falls in a gap); record the venue's snapshot with the stream"
+        )
     carried = _levels_carried(table, depth)
     if carried < depth:
         raise InputError(
