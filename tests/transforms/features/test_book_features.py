@@ -497,3 +497,17 @@ def test_a_recording_without_a_snapshot_is_refused(shared_real: Path, tmp_path: 
     cap.write_bytes(zstandard.ZstdCompressor().compress(b"".join(lines)))
     with pytest.raises(DataError, match="never valid"):
         book_features([str(cap)], venue="binance", symbol="BTCUSDT", depth=3)
+
+
+def test_gap_and_resync_inside_one_interval_count_only_the_flow_after_it() -> None:
+    buf = EventBuffer()
+    buf.message(10 * MS, 0, [(100, 10)], [(102, 10)], snapshot=True, last_id=1)
+    buf.message(110 * MS, 0, [(100, 12)], [], first_id=2, last_id=2)  # +2 before the gap
+    buf.message(120 * MS, 0, [(100, 13)], [], first_id=5, last_id=5)  # gap (3, 4 lost)
+    buf.message(150 * MS, 0, [(100, 20)], [(102, 10)], snapshot=True, last_id=7)  # resync
+    buf.message(170 * MS, 0, [(100, 23)], [], first_id=8, last_id=8)  # +3 after it
+    buf.message(250 * MS, 0, [], [], first_id=9, last_id=9)
+    rows = run([buf], depth=1, rule=book_nb.R_NEXT, with_trades=False).to_pylist()
+    r = {x["ts"].value // MS: x for x in rows}[200]
+    assert r["book_valid"] and r["ofi"] == 3.0 and r["ofi_cumulative"] == 3.0
+    assert math.isnan(r["ofi_10"])

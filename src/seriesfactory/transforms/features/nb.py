@@ -71,7 +71,7 @@ def ofi_rows(
             - [Pa_n <= Pa_n-1] qa_n + [Pa_n >= Pa_n-1] qa_n-1
 
     ``e`` is 0 unless the book is valid after both messages (OFI never spans a gap);
-    an invalid message restarts the running sum and the rolling window.
+    an invalid message restarts the row's sums, the running sum and the rolling window.
     """
     d = m_bid_tick.shape[1]
     w = ring.shape[0]
@@ -139,8 +139,10 @@ def ofi_rows(
                 sf[2 * d + k] += e
                 if k == 0:
                     sf[3 * d] += e
-        if not valid:
+        if not valid:  # a gap: the row's sums and the running sum start again after it
             sf[3 * d] = 0.0
+            for k in range(d):
+                sf[2 * d + k] = 0.0
             si[OI_GAP] = 1
         si[OI_PREV_VALID] = 1 if valid else 0
         for k in range(d):

@@ -48,7 +48,8 @@ def ref_ofi(
     ``messages`` are ``(time, valid, bids, asks)`` with the top levels after each
     message; row ``t`` sums the per-message OFI of the messages with time in
     ``(previous row, t]`` (Cont–Kukanov–Stoikov at each level, only between two
-    valid messages). The running sum restarts at every invalid message; the rolling
+    valid messages, and only those after the last invalid message of the row). The running
+    sum restarts at every invalid message; the rolling
     sum covers the last ``window`` valid rows since the last gap (NaN until full).
     """
     depth = len(messages[0][2]) if messages else 0
@@ -72,6 +73,7 @@ def ref_ofi(
                         cum += e
             if not valid:
                 cum = 0.0
+                acc = [0.0] * depth
                 gap = True
             prev = (valid, b, a)
             i += 1
