@@ -17,14 +17,16 @@ over threads, is the steadier figure on a loaded machine). Run::
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_aggregate import DAY_NS, FROM_NS, STEP_MS, TICKS_PER_DAY, build_cache
+#: The tick cache and constants of bench_aggregate.py (one cache for both benchmarks).
+AGG = importlib.import_module("bench_aggregate")
+DAY_NS, FROM_NS, STEP_MS, TICKS_PER_DAY = AGG.DAY_NS, AGG.FROM_NS, AGG.STEP_MS, AGG.TICKS_PER_DAY
 
 
 def main() -> None:
@@ -38,7 +40,7 @@ def main() -> None:
     from seriesfactory.pipeline.series import aggregate_tick_set
     from seriesfactory.transforms.aggregates import AggregationParams
 
-    root, rows = build_cache(args.ticks)
+    root, rows = AGG.build_cache(args.ticks)
     days = -(-args.ticks // TICKS_PER_DAY)
     end_ns = FROM_NS + days * DAY_NS
     params = AggregationParams(mode="time", step=STEP_MS)

@@ -121,7 +121,7 @@ def test_ticks_command_reads_verified_files(baseline, tmp_path: Path, capsys) ->
 
 # -- exchange tiers: trades (bars, trades) and venue tick sets (series), raw files below ----------
 def _spot_day(day: str, n: int, seed: int) -> str:
-    from seriesfactory._time import parse_date
+    from seriesfactory.core.time import parse_date
 
     start_ms = parse_date(day, option="d") // 10**6
     rng = random.Random(seed)

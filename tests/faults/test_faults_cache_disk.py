@@ -127,7 +127,7 @@ def test_output_folder_full(small_disk: Path, tmp_path: Path, capsys) -> None:
 
 
 def _archives(mirror, days: tuple[str, ...]) -> None:
-    from seriesfactory._time import parse_date
+    from seriesfactory.core.time import parse_date
 
     for k, day in enumerate(days):
         start_ms = parse_date(day, option="d") // 10**6

@@ -86,7 +86,7 @@ def test_kill_series_then_rerun(tmp_path: Path, seed: int) -> None:
 
 
 def _archives(mirror, days: list[str]) -> None:
-    from seriesfactory._time import parse_date
+    from seriesfactory.core.time import parse_date
 
     for k, day in enumerate(days):
         start_ms = parse_date(day, option="d") // 10**6

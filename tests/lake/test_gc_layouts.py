@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from seriesfactory.cli import main
+from seriesfactory.core.atomic import atomic_write_bytes
 from seriesfactory.lake import derived
-from seriesfactory.lake.atomic import atomic_write_bytes
 from seriesfactory.pipeline.series import SeriesRequest, build_series
 from seriesfactory.transforms.aggregates import AggregationParams
 

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seriesfactory._time import NS_PER_DAY, NS_PER_MS, parse_date
 from seriesfactory.config import Settings, load_settings
+from seriesfactory.core.time import NS_PER_DAY, NS_PER_MS, parse_date
 from seriesfactory.pipeline.series import SeriesRequest, build_series
 from seriesfactory.transforms.aggregates import AggregationParams
 

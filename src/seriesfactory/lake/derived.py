@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from seriesfactory.lake.atomic import STALE_TEMP_S, TMP_PREFIX
+from seriesfactory.core.atomic import STALE_TEMP_S, TMP_PREFIX
 from seriesfactory.lake.ticks import MANIFEST
 
 __all__ = ["DerivedEntry", "DerivedGc", "gc_derived", "list_derived", "tier_usage"]
@@ -186,3 +186,15 @@ def _remove_empty_parents(folder: Path, stop: Path) -> None:
         except OSError:
             return
         folder = folder.parent
+
+
+def clear_tier(cache_dir: Path, tier: str) -> int:
+    """Remove the whole ``tier`` (one of :data:`TIERS`) of the cache; return the bytes freed."""
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}")
+    root = cache_dir / tier
+    if not root.is_dir():
+        return 0
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    shutil.rmtree(root)
+    return size

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seriesfactory.sources.synthetic import TickArrays
+from seriesfactory.schema import TickArrays
 from seriesfactory.testing import split_points, tick_streams
 from seriesfactory.transforms.aggregates import (
     AggregateArrays,
