@@ -200,3 +200,24 @@ def test_merged_sets_and_their_sources(tmp_path: Path, capsys, which: str) -> No
     assert _run(args, cache, tmp_path / "got") == 0
     assert _only(tmp_path / "got").read_bytes() == _only(tmp_path / "want").read_bytes()
     assert "evicted" in capsys.readouterr().err
+
+
+def test_damage_that_persists_ends_in_one_error_line(
+    baseline, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every rebuild damaged again (a failing disk): two evictions, then one error line."""
+    from seriesfactory.lake import ticks
+    from seriesfactory.lake.integrity import CorruptEntryError
+
+    cache = _copy(baseline, tmp_path)
+    shutil.rmtree(cache / "aggregates")
+
+    def always_bad(path: Path, seal: object, *, entry: Path) -> object:
+        raise CorruptEntryError(entry, path, "checksum mismatch")
+
+    monkeypatch.setattr(ticks, "read_verified", always_bad)
+    assert _run(SERIES, cache, tmp_path / "out") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(e.startswith("warning: ") for e in err[:2])
+    assert err[2].startswith("error: ") and "damaged cache file (checksum mismatch)" in err[2]
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

@@ -2,7 +2,8 @@
 rerun: byte-identical outputs, and no leftovers once ``cache gc`` has run (issue 17, item 8).
 
 Each killed run is a real process (the installed ``seriesfactory`` script) killed with SIGKILL
-after a seeded random delay; the mirror is the tests' local HTTP server. Bounded: three kills
+a seeded random delay after it began writing the cache; the mirror is the tests' local HTTP
+server. Bounded: three kills
 per command, each process waited for at most 60 s.
 """
 
@@ -26,10 +27,15 @@ KILLS = 3
 TWO_HOURS = 2 * 3600
 
 
-def _kill_after(args: list[str], delay_s: float, env: dict[str, str]) -> int:
+def _kill_after(args: list[str], delay_s: float, env: dict[str, str], started: Path) -> int:
+    """Run the command; once ``started`` exists (the run has begun writing the cache), wait
+    ``delay_s`` more and SIGKILL it (unless it has finished). Returns its exit status."""
     proc = subprocess.Popen(
         [SCRIPT, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    deadline = time.monotonic() + 60
+    while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     try:
         proc.wait(timeout=delay_s)
     except subprocess.TimeoutExpired:
@@ -76,8 +82,8 @@ def test_kill_series_then_rerun(tmp_path: Path, seed: int) -> None:
     ref = ["--cache-dir", str(tmp_path / "ref"), "--output-dir", str(tmp_path / "want")]
     assert main([*args, *ref]) == 0
     where = ["--cache-dir", str(cache), "--output-dir", str(out)]
-    delay = random.Random(seed).uniform(0.5, 4.0)
-    _kill_after([*args, *where], delay, dict(os.environ))
+    delay = random.Random(seed).uniform(0.0, 2.0)
+    _kill_after([*args, *where], delay, dict(os.environ), cache / "ticks")
     _age(tmp_path)
     assert main([*args, *where]) == 0
     assert _outputs(out) == _outputs(tmp_path / "want")
@@ -115,7 +121,8 @@ def test_kill_download_then_rerun(tmp_path: Path, env: dict[str, str], seed: int
     args = ["download", *XSPAN]
     cache = tmp_path / "cache"
     assert main([*args, "--cache-dir", str(tmp_path / "ref")]) == 0
-    _kill_after([*args, "--cache-dir", str(cache)], random.Random(seed).uniform(0.3, 3.0), env)
+    delay = random.Random(seed).uniform(0.0, 1.5)
+    _kill_after([*args, "--cache-dir", str(cache)], delay, env, cache / "raw")
     _age(tmp_path)
     assert main([*args, "--cache-dir", str(cache)]) == 0
     raw = sorted(p.relative_to(cache) for p in (cache / "raw").rglob("*.zip"))
@@ -141,7 +148,7 @@ def test_kill_bars_build_with_state_then_rerun(
     cache = tmp_path / "cache"
     got = ["--output", str(tmp_path / "got.parquet"), "--state", str(tmp_path / "got.json"),
            "--cache-dir", str(cache)]  # fmt: skip
-    _kill_after([*bars, *got], random.Random(seed).uniform(0.5, 5.0), env)
+    _kill_after([*bars, *got], random.Random(seed).uniform(0.0, 3.0), env, cache / "raw")
     if not (tmp_path / "got.json").exists():  # the state is saved last: the run did not finish
         _age(tmp_path)
         assert main([*bars, *got]) == 0
