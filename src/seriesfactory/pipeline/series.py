@@ -29,7 +29,6 @@ from seriesfactory.config import Settings, load_settings
 from seriesfactory.core.atomic import (
     atomic_path,
     atomic_write_json,
-    atomic_write_parquet,
     key_sha256,
     mark_used,
 )
@@ -558,17 +557,6 @@ def _day_offsets(start_ns: np.ndarray[Any, Any]) -> list[int]:
         return [0]
     days = start_ns // NS_PER_DAY
     return [0, *(np.flatnonzero(np.diff(days)) + 1).tolist()]
-
-
-def _write_output(
-    path: Path, table: pa.Table, offsets: list[int], metadata: dict[str, str], fmt: OutFormat
-) -> None:
-    if fmt == "parquet":
-        atomic_write_parquet(path, table, row_group_offsets=offsets, metadata=metadata)
-        return
-    with atomic_path(path) as tmp:
-        pacsv.write_csv(table, tmp)
-    atomic_write_json(path.with_name(path.name + ".meta.json"), metadata)
 
 
 def rebuilding(job: Callable[[], _T], *, attempts: int = 3) -> _T:
