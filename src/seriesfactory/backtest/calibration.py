@@ -257,10 +257,13 @@ def calibrate(mk: Market, t0: int, t1: int, cfg: BacktestConfig) -> Calibration:
             notes.append(f"{name}: the likelihood has no maximum (depths all alike?)")
     for s in (1, -1):
         if fits[s] is None and fits[-s] is not None:
-            notes.append(f"{'bid' if s > 0 else 'ask'}: reusing the {'ask' if s > 0 else 'bid'} fit")
+            notes.append(
+                f"{'bid' if s > 0 else 'ask'}: reusing the {'ask' if s > 0 else 'bid'} fit"
+            )
     k_def = cfg.default_kappa_per_bps * 1e4 / mid * mk.tick  # per tick
-    default = SideFit(k_def, cfg.default_a_per_s, k_def, k_def, cfg.default_a_per_s,
-                      cfg.default_a_per_s, 0)
+    default = SideFit(
+        k_def, cfg.default_a_per_s, k_def, k_def, cfg.default_a_per_s, cfg.default_a_per_s, 0
+    )
     if fits[1] is None and fits[-1] is None:
         notes.append(
             f"neither side fits: defaults kappa = {cfg.default_kappa_per_bps:g} per bps, "
@@ -310,9 +313,7 @@ def schedule(mk: Market, cfg: BacktestConfig, window_s: float, every_s: float) -
     return list(range(start, last + 1, step))
 
 
-def rolling(
-    mk: Market, cfg: BacktestConfig, window_s: float, every_s: float
-) -> list[Calibration]:
+def rolling(mk: Market, cfg: BacktestConfig, window_s: float, every_s: float) -> list[Calibration]:
     """Refits on ``[t - window, t)`` at every time of :func:`schedule` (as the backtest does)."""
     w = int(window_s * 1e9)
     return [calibrate(mk, t - w, t, cfg) for t in schedule(mk, cfg, window_s, every_s)]

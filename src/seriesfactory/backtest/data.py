@@ -162,9 +162,19 @@ def _market(
     sided = tside != 0
     tick = _tick(np.concatenate([bp[:, 0], ap[:, 0]]), tick)
     return Market(
-        ts, valid, bp, bs, ap, asz,
-        tts[sided], tpx[sided], tq[sided], tside[sided].astype(np.int8),
-        tick, source, int((~sided).sum()),
+        ts,
+        valid,
+        bp,
+        bs,
+        ap,
+        asz,
+        tts[sided],
+        tpx[sided],
+        tq[sided],
+        tside[sided].astype(np.int8),
+        tick,
+        source,
+        int((~sided).sum()),
     )
 
 
@@ -197,7 +207,7 @@ def load_recordings(
     )
     r = res.rows
     tr = res.trades[np.argsort(res.trades["ts"], kind="stable")]
-    tick = tick if tick > 0 else 10.0 ** -res.price_decimals
+    tick = tick if tick > 0 else 10.0**-res.price_decimals
     book = (r.ts, r.valid, r.bid_px, r.bid_qty, r.ask_px, r.ask_qty)
     trades = (tr["ts"], tr["price"], tr["qty"], tr["side"].astype(np.int8))
     return _market(book, trades, tick, str(inputs[0])).check()

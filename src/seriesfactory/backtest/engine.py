@@ -28,8 +28,19 @@ from seriesfactory.schema import TS_TYPE
 __all__ = ["BacktestResult", "CalArrays", "cal_arrays", "params", "run_backtest", "summarise"]
 
 TIMELINE_NAMES = (
-    "ts", "mid", "bid", "ask", "reservation", "inventory", "sigma", "kappa_bid", "kappa_ask",
-    "gamma", "cash", "fees", "equity",
+    "ts",
+    "mid",
+    "bid",
+    "ask",
+    "reservation",
+    "inventory",
+    "sigma",
+    "kappa_bid",
+    "kappa_ask",
+    "gamma",
+    "cash",
+    "fees",
+    "equity",
 )
 #: Equity is sampled once a minute (the last timeline row of each minute) for the Sharpe ratio.
 SHARPE_STEP_NS = 60_000_000_000
@@ -131,10 +142,25 @@ def run_kernel(
         fills = np.empty((t1 - t0, nb.FILL_COLS))
         tl = np.empty((r1 - r0, nb.TL_COLS))
         nf, nt = nb.run(
-            mk.ts[r0:r1], mk.valid[r0:r1], mk.bid_px[r0:r1], mk.bid_sz[r0:r1],
-            mk.ask_px[r0:r1], mk.ask_sz[r0:r1],
-            mk.tr_ts[t0:t1], tr_tick[t0:t1], mk.tr_qty[t0:t1], mk.tr_side[t0:t1],
-            cals.ts, cals.sigma, cals.kappa_bid, cals.kappa_ask, p, si, sf, fills, tl,
+            mk.ts[r0:r1],
+            mk.valid[r0:r1],
+            mk.bid_px[r0:r1],
+            mk.bid_sz[r0:r1],
+            mk.ask_px[r0:r1],
+            mk.ask_sz[r0:r1],
+            mk.tr_ts[t0:t1],
+            tr_tick[t0:t1],
+            mk.tr_qty[t0:t1],
+            mk.tr_side[t0:t1],
+            cals.ts,
+            cals.sigma,
+            cals.kappa_bid,
+            cals.kappa_ask,
+            p,
+            si,
+            sf,
+            fills,
+            tl,
         )
         fills_parts.append(fills[:nf])
         tl_parts.append(tl[:nt])
@@ -212,8 +238,10 @@ def run_backtest(
     mk: Market, cfg: BacktestConfig, *, calibrations: list[Calibration] | None = None
 ) -> BacktestResult:
     """Calibrate (unless given), replay, summarise."""
-    cals = calibrations if calibrations is not None else rolling(
-        mk, cfg, cfg.calibration_window_seconds, cfg.recalibration_interval_seconds
+    cals = (
+        calibrations
+        if calibrations is not None
+        else rolling(mk, cfg, cfg.calibration_window_seconds, cfg.recalibration_interval_seconds)
     )
     fills, tl = run_kernel(mk, cal_arrays(cals), params(cfg, mk.tick), cfg.starting_cash)
     use = np.flatnonzero(mk.usable)

@@ -103,8 +103,16 @@ EPS = 1e-12
 def new_state(starting_cash: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Fresh ``(si, sf)`` for a run."""
     si = np.zeros(N_SI, np.int64)
-    for k in (I_LAST_FILL_BID, I_LAST_FILL_ASK, I_LAST_VALID_TS, I_RESUME_TS, I_CAL,
-              I_LAST_QUOTE_TS, I_HORIZON_T0, I_LAST_TS):
+    for k in (
+        I_LAST_FILL_BID,
+        I_LAST_FILL_ASK,
+        I_LAST_VALID_TS,
+        I_RESUME_TS,
+        I_CAL,
+        I_LAST_QUOTE_TS,
+        I_HORIZON_T0,
+        I_LAST_TS,
+    ):
         si[k] = -1
     sf = np.zeros(N_SF, np.float64)
     sf[F_CASH] = starting_cash
@@ -113,8 +121,9 @@ def new_state(starting_cash: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[
 
 
 @kernel
-def _level_size(px_row: npt.NDArray[np.float64], sz_row: npt.NDArray[np.float64],
-                tick_k: int, tick: float) -> float:
+def _level_size(
+    px_row: npt.NDArray[np.float64], sz_row: npt.NDArray[np.float64], tick_k: int, tick: float
+) -> float:
     """Size at ``tick_k`` ticks in one side of a row (0 when absent)."""
     for j in range(px_row.shape[0]):
         p = px_row[j]
@@ -124,8 +133,9 @@ def _level_size(px_row: npt.NDArray[np.float64], sz_row: npt.NDArray[np.float64]
 
 
 @kernel
-def _promote(si: npt.NDArray[np.int64], sf: npt.NDArray[np.float64], side: int, t: int,
-             strict: bool) -> None:
+def _promote(
+    si: npt.NDArray[np.int64], sf: npt.NDArray[np.float64], side: int, t: int, strict: bool
+) -> None:
     """Move the pending message of ``side`` (+1 bid, -1 ask) to the book once it arrived."""
     pb = I_PB if side > 0 else I_PA
     live = I_BID_LIVE if side > 0 else I_ASK_LIVE
@@ -148,8 +158,17 @@ def _promote(si: npt.NDArray[np.int64], sf: npt.NDArray[np.float64], side: int, 
 
 
 @kernel
-def _submit(si: npt.NDArray[np.int64], sf: npt.NDArray[np.float64], side: int, tick_k: int,
-            qty: float, queue: float, t: int, latency: int, validity: int) -> None:
+def _submit(
+    si: npt.NDArray[np.int64],
+    sf: npt.NDArray[np.float64],
+    side: int,
+    tick_k: int,
+    qty: float,
+    queue: float,
+    t: int,
+    latency: int,
+    validity: int,
+) -> None:
     """Send a quote (``qty`` 0: a cancel) for ``side`` decided at ``t``."""
     pb = I_PB if side > 0 else I_PA
     live = I_BID_LIVE if side > 0 else I_ASK_LIVE
@@ -331,9 +350,21 @@ def run(
                 el = (t - si[I_HORIZON_T0]) % np.int64(horizon * 1e9)
                 horizon = horizon - el / 1e9
             bid, ask, res, g = as_quote(
-                mid, sig, kb, ka, inv, size, max_inv, horizon, prm[P_GAMMA],
-                np.int64(prm[P_GAMMA_MODE]), prm[P_GAMMA_SCALE], prm[P_MAX_SHIFT_BPS],
-                prm[P_MIN_SPREAD_BPS], prm[P_MAX_SPREAD_BPS], tick,
+                mid,
+                sig,
+                kb,
+                ka,
+                inv,
+                size,
+                max_inv,
+                horizon,
+                prm[P_GAMMA],
+                np.int64(prm[P_GAMMA_MODE]),
+                prm[P_GAMMA_SCALE],
+                prm[P_MAX_SHIFT_BPS],
+                prm[P_MIN_SPREAD_BPS],
+                prm[P_MAX_SPREAD_BPS],
+                tick,
             )
             qb = min(size, max_inv - inv)
             if prm[P_CASH_LIMIT] > 0.5:

@@ -32,8 +32,11 @@ GAMMA_CONSTANT = 0
 GAMMA_INVENTORY_SCALED = 1
 GAMMA_MAX_SHIFT = 2
 #: ``gamma_mode`` names by code.
-GAMMA_MODES = {"constant": GAMMA_CONSTANT, "inventory_scaled": GAMMA_INVENTORY_SCALED,
-               "max_shift": GAMMA_MAX_SHIFT}
+GAMMA_MODES = {
+    "constant": GAMMA_CONSTANT,
+    "inventory_scaled": GAMMA_INVENTORY_SCALED,
+    "max_shift": GAMMA_MAX_SHIFT,
+}
 
 
 @kernel

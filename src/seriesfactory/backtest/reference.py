@@ -32,8 +32,15 @@ def _price(k: int, tick: float) -> float:
     return k / round(1.0 / tick) if tick < 1.0 else k * tick
 
 
-def _quote(mid: float, sigma: float, kb: float, ka: float, inv: float, p: npt.NDArray[np.float64],
-           horizon: float) -> tuple[float, float, float, float]:
+def _quote(
+    mid: float,
+    sigma: float,
+    kb: float,
+    ka: float,
+    inv: float,
+    p: npt.NDArray[np.float64],
+    horizon: float,
+) -> tuple[float, float, float, float]:
     size, max_inv, gamma = p[nb.P_ORDER_SIZE], p[nb.P_MAX_INV], p[nb.P_GAMMA]
     mode, tick = int(p[nb.P_GAMMA_MODE]), p[nb.P_TICK]
     g = gamma * (1.0 + p[nb.P_GAMMA_SCALE] * abs(inv) / max_inv) if mode == 1 else gamma
@@ -110,7 +117,8 @@ def reference_run(
         pending[side] = _Order(k, qty if qty > EPS else 0.0, queue, t + lat, t + lat + val)
 
     events = sorted(
-        [(int(t), 0, j) for j, t in enumerate(tr_ts)] + [(int(t), 1, i) for i, t in enumerate(row_ts)]
+        [(int(t), 0, j) for j, t in enumerate(tr_ts)]
+        + [(int(t), 1, i) for i, t in enumerate(row_ts)]
     )
     for t, kind, idx in events:
         if kind == 0:
@@ -207,6 +215,7 @@ def reference_run(
         else:
             submit(1, 0, 0.0, 0.0, t)
             submit(-1, 0, 0.0, 0.0, t)
-        timeline.append((t, mid, bid, ask, res, inv, sig, kb, ka, g, cash, fees,
-                         cash + inv * mid - fees))
+        timeline.append(
+            (t, mid, bid, ask, res, inv, sig, kb, ka, g, cash, fees, cash + inv * mid - fees)
+        )
     return fills, timeline

@@ -169,7 +169,10 @@ class MMModel:
         sz = np.round(0.001 + rng[1].exponential(1.0, (n, 2 * LEVELS)), 3)
         ts = start_ns + np.arange(n, dtype=np.int64) * ROW_INTERVAL_NS
         parts = []
-        for side, g, kappa, a in ((-1, rng[2], v["kappa_bid"], v["a_bid"]), (1, rng[3], v["kappa_ask"], v["a_ask"])):
+        for side, g, kappa, a in (
+            (-1, rng[2], v["kappa_bid"], v["a_bid"]),
+            (1, rng[3], v["kappa_ask"], v["a_ask"]),
+        ):
             count = g.poisson(a * ROW_INTERVAL_NS / 1e9, n)
             row = np.repeat(np.arange(n), count)
             m = row.shape[0]
@@ -188,9 +191,7 @@ class MMModel:
         trades = np.concatenate(parts)
         trades = trades[np.argsort(trades["ts"], kind="stable")]
         trades["trade_id"] = np.arange(1, len(trades) + 1)
-        return MMMarket(
-            ts, bid_px, sz[:, :LEVELS], ask_px, sz[:, LEVELS:], trades, tick, d
-        )
+        return MMMarket(ts, bid_px, sz[:, :LEVELS], ask_px, sz[:, LEVELS:], trades, tick, d)
 
 
 def snapshot_table(m: MMMarket) -> pa.Table:
