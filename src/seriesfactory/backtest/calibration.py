@@ -25,6 +25,8 @@ Formulas, units and edge cases: ``docs/backtest.md``. In short, for a window
 * Trades outside the reachable depths of their row (a sell above the best bid,
   beyond the furthest level, off the grid, or after an invalid row) are not part
   of the truncated likelihood; they are counted in ``n_outside_bid/ask``.
+* The mid that converts the defaults is the latest valid row before ``t1``; a refit
+  time with no valid row before it is skipped (quoting waits for the next).
 * A side with fewer than ``min_trades_per_side`` trades, or without a root,
   reuses the other side's fit; when neither fits, the configured defaults are used
   (``default_kappa_per_bps``, ``default_a_per_s``); ``fallback`` says which.
@@ -42,6 +44,7 @@ from scipy.optimize import brentq
 
 from seriesfactory.backtest.config import BacktestConfig
 from seriesfactory.backtest.data import Market
+from seriesfactory.errors import DataError
 
 __all__ = ["Calibration", "SideFit", "calibrate", "fit_side", "rolling", "side_sample", "sigma_fit"]
 
@@ -230,11 +233,10 @@ def calibrate(mk: Market, t0: int, t1: int, cfg: BacktestConfig) -> Calibration:
     gap_ns = int(cfg.gap_threshold_seconds * 1e9)
     i0 = int(np.searchsorted(mk.ts, t0, "left"))
     i1 = int(np.searchsorted(mk.ts, t1, "left"))
-    use = np.flatnonzero(mk.usable[i0:i1])
-    mid = float(mk.mid[i0 + use[-1]]) if len(use) else math.nan
-    if not math.isfinite(mid):
-        before = np.flatnonzero(mk.usable[:i0])
-        mid = float(mk.mid[before[-1]]) if len(before) else float(np.nanmean(mk.mid))
+    before = np.flatnonzero(mk.usable[:i1])
+    if len(before) == 0:
+        raise DataError("no valid book row before the end of the calibration window")
+    mid = float(mk.mid[before[-1]])  # the latest mid known at t1 (no look-ahead)
     notes: list[str] = []
     sigma, n_sig = sigma_fit(mk, i0, i1, gap_ns)
     if n_sig < 2 or not math.isfinite(sigma) or sigma <= 0:
@@ -316,4 +318,5 @@ def schedule(mk: Market, cfg: BacktestConfig, window_s: float, every_s: float) -
 def rolling(mk: Market, cfg: BacktestConfig, window_s: float, every_s: float) -> list[Calibration]:
     """Refits on ``[t - window, t)`` at every time of :func:`schedule` (as the backtest does)."""
     w = int(window_s * 1e9)
-    return [calibrate(mk, t - w, t, cfg) for t in schedule(mk, cfg, window_s, every_s)]
+    first = int(mk.ts[np.flatnonzero(mk.usable)[0]])
+    return [calibrate(mk, t - w, t, cfg) for t in schedule(mk, cfg, window_s, every_s) if t > first]
