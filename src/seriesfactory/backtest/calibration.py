@@ -90,10 +90,10 @@ def side_sample(mk: Market, i0: int, i1: int, t1: int, side: int, gap_ns: int) -
     with np.errstate(invalid="ignore"):
         if side > 0:
             near = (mid - mk.bid_px[i0:i1, 0]) / mk.tick
-            far = (mid - np.nanmin(mk.bid_px[i0:i1], axis=1)) / mk.tick
+            far = (mid - np.fmin.reduce(mk.bid_px[i0:i1], axis=1)) / mk.tick
         else:
             near = (mk.ask_px[i0:i1, 0] - mid) / mk.tick
-            far = (np.nanmax(mk.ask_px[i0:i1], axis=1) - mid) / mk.tick
+            far = (np.fmax.reduce(mk.ask_px[i0:i1], axis=1) - mid) / mk.tick
     ok = usable & np.isfinite(near) & np.isfinite(far) & (w > 0)
     lo2 = np.where(ok, np.rint(2 * near), 0).astype(np.int64)
     hi2 = np.where(ok, np.rint(2 * far), 0).astype(np.int64)

@@ -50,6 +50,7 @@ class Market:
     tick: float
     source: str = ""
     unsided_trades: int = 0
+    trades_source: str = ""
 
     @property
     def mid(self) -> F64:
@@ -64,17 +65,18 @@ class Market:
             return self.valid & np.isfinite(b) & np.isfinite(a) & (a > b)
 
     def check(self) -> Market:
-        """Refuse data the backtest cannot use, in one line naming the input."""
+        """Refuse data the backtest cannot use (exit 2), in one line naming the input."""
+        where = f"{self.source}: " if self.source else ""
         if len(self.ts) == 0 or not self.usable.any():
-            raise DataError(
-                "the book has no valid rows (book_valid true with a bid below an ask)",
-                path=self.source or None,
+            raise InputError(
+                f"{where}the book has no valid rows (book_valid true with a bid below an ask)"
             )
         if len(self.tr_ts) == 0:
-            raise DataError(
-                "there are no trades with a side in the time span of the book; "
-                "give --trades (or recordings with trades)",
-                path=self.source or None,
+            where = f"{self.trades_source or self.source}: " if self.source else ""
+            extra = f" ({self.unsided_trades} without a side)" if self.unsided_trades else ""
+            raise InputError(
+                f"{where}there are no trades with a side{extra}; give --trades with ts, price, "
+                "qty and side (or recordings with trades)"
             )
         return self
 
@@ -156,6 +158,7 @@ def _market(
     trades: tuple[I64, F64, F64, npt.NDArray[np.int8]],
     tick: float,
     source: str,
+    trades_source: str = "",
 ) -> Market:
     ts, valid, bp, bs, ap, asz = book
     tts, tpx, tq, tside = trades
@@ -180,7 +183,7 @@ def _market(
 
 def load_market(book: Path, trades: Path, *, tick: float = 0.0) -> Market:
     """A :class:`Market` from ``--book`` and ``--trades`` files."""
-    return _market(load_book_file(book), load_trades_file(trades), tick, str(book)).check()
+    return _market(load_book_file(book), load_trades_file(trades), tick, str(book), str(trades)).check()
 
 
 def load_recordings(
