@@ -59,8 +59,17 @@ def mm_market(
     g = MMModel(*spec).generate(start_ns=T0, seconds=seconds, seed=seed)
     t = g.trades
     return Market(
-        g.ts, np.ones(len(g.ts), bool), g.bid_px, g.bid_sz, g.ask_px, g.ask_sz,
-        t["ts"], t["price"], t["qty"], t["side"], g.tick,
+        g.ts,
+        np.ones(len(g.ts), bool),
+        g.bid_px,
+        g.bid_sz,
+        g.ask_px,
+        g.ask_sz,
+        t["ts"],
+        t["price"],
+        t["qty"],
+        t["side"],
+        g.tick,
     )
 
 

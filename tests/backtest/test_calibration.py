@@ -1,4 +1,4 @@
-"""Calibration: hand-made samples, the discrete likelihood, fallbacks, and known truth on mm(...)."""
+"""Calibration: hand-made samples, the discrete likelihood, fallbacks, truth on mm(...)."""
 
 from __future__ import annotations
 
@@ -26,13 +26,20 @@ def _loglik(a: float, k: float, s: SideSample) -> float:
 def test_fit_is_the_maximum_of_the_discrete_likelihood() -> None:
     """Two exposure groups, eight trades: the root and closed form maximise ℓ(A, κ)."""
     s = SideSample(
-        lo=np.array([0.5, 1.5]), hp=np.array([5.5, 4.5]), w=np.array([10.0, 5.0]),
-        depths=np.array([0.5, 0.5, 0.5, 1.5, 1.5, 2.5, 1.5, 3.5]), outside=0,
+        lo=np.array([0.5, 1.5]),
+        hp=np.array([5.5, 4.5]),
+        w=np.array([10.0, 5.0]),
+        depths=np.array([0.5, 0.5, 0.5, 1.5, 1.5, 2.5, 1.5, 3.5]),
+        outside=0,
     )
     fit = fit_side(s)
     assert fit is not None and fit.n == 8
-    best = minimize(lambda x: -_loglik(math.exp(x[0]), math.exp(x[1]), s), [0.0, 0.0],
-                    method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12})
+    best = minimize(
+        lambda x: -_loglik(math.exp(x[0]), math.exp(x[1]), s),
+        [0.0, 0.0],
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-12},
+    )
     assert fit.a == pytest.approx(math.exp(best.x[0]), rel=1e-5)
     assert fit.kappa == pytest.approx(math.exp(best.x[1]), rel=1e-5)
     # Â = N / E(κ̂)
@@ -58,9 +65,17 @@ def test_sigma_is_the_realised_variance_of_mid_changes() -> None:
 
 def test_trades_map_to_the_latest_row_strictly_before_them() -> None:
     # rows at 0 and 1 s; the bid book 99.99 / 99.98 / 99.97 (mid 100.00 then 100.01)
-    mk = hand_market([0, 1], [(0.5, 99.98, 1, -1), (1.0, 99.98, 1, -1), (1.5, 99.99, 1, -1),
-                              (1.6, 100.01, 1, -1), (1.7, 99.90, 1, -1)],
-                     levels=[(99.98, 1.0), (99.97, 1.0)])
+    mk = hand_market(
+        [0, 1],
+        [
+            (0.5, 99.98, 1, -1),
+            (1.0, 99.98, 1, -1),
+            (1.5, 99.99, 1, -1),
+            (1.6, 100.01, 1, -1),
+            (1.7, 99.90, 1, -1),
+        ],
+        levels=[(99.98, 1.0), (99.97, 1.0)],
+    )
     mk.bid_px[1] += 0.01
     mk.ask_px[1, 0] += 0.01
     c = calibrate(mk, T0, T0 + 2_000_000_000, BacktestConfig(min_trades_per_side=2))
@@ -91,8 +106,19 @@ def _mm(kappa: float, seed: int, seconds: float = 3600.0) -> tuple[Market, dict[
     model = MMModel(kappa, 15.0, kappa, 15.0, 1.0, 0.1, 60000.0)
     g = model.generate(start_ns=T0, seconds=seconds, seed=seed)
     t = g.trades
-    mk = Market(g.ts, np.ones(len(g.ts), bool), g.bid_px, g.bid_sz, g.ask_px, g.ask_sz,
-                t["ts"], t["price"], t["qty"], t["side"], g.tick)
+    mk = Market(
+        g.ts,
+        np.ones(len(g.ts), bool),
+        g.bid_px,
+        g.bid_sz,
+        g.ask_px,
+        g.ask_sz,
+        t["ts"],
+        t["price"],
+        t["qty"],
+        t["side"],
+        g.tick,
+    )
     return mk, model.truth()
 
 

@@ -24,8 +24,30 @@ ROWS = [float(s) for s in range(0, 21)]
 
 def _cal(ts: int) -> Calibration:
     return Calibration(
-        ts - 1, ts, 100.0, 0.01, 0.01, 0.01, 0.01, 5.0, 5.0, 5.0, 1.0, 1.0, 1.0, 5.0, 5.0, 5.0,
-        1.0, 1.0, 1.0, 100, 100, 0, 0, 100,
+        ts - 1,
+        ts,
+        100.0,
+        0.01,
+        0.01,
+        0.01,
+        0.01,
+        5.0,
+        5.0,
+        5.0,
+        1.0,
+        1.0,
+        1.0,
+        5.0,
+        5.0,
+        5.0,
+        1.0,
+        1.0,
+        1.0,
+        100,
+        100,
+        0,
+        0,
+        100,
     )
 
 
@@ -55,8 +77,12 @@ def test_quotes_are_mid_plus_minus_ten_bps() -> None:
 
 
 def test_through_fills_only_strictly_beyond_our_price() -> None:
-    trades = [(1.5, 99.90, 1.0, -1), (2.5, 99.89, 1.0, -1), (3.5, 100.10, 1.0, 1),
-              (4.5, 100.11, 1.0, 1)]
+    trades = [
+        (1.5, 99.90, 1.0, -1),
+        (2.5, 99.89, 1.0, -1),
+        (3.5, 100.10, 1.0, 1),
+        (4.5, 100.11, 1.0, 1),
+    ]
     res = _run(hand_market(ROWS, trades))
     assert _fills(res) == [(2.5, 1, 99.9, 1.0), (4.5, -1, 100.1, 1.0)]
     assert res.summary["fills_bid"] == 1 and res.summary["fills_ask"] == 1
@@ -83,8 +109,12 @@ def test_partial_fill_by_the_trade_size_and_the_rest_remains() -> None:
 
 
 def test_cooldown_is_per_side() -> None:
-    trades = [(1.5, 99.0, 1.0, -1), (3.5, 99.0, 1.0, -1), (3.6, 101.0, 1.0, 1),
-              (12.0, 99.0, 1.0, -1)]
+    trades = [
+        (1.5, 99.0, 1.0, -1),
+        (3.5, 99.0, 1.0, -1),
+        (3.6, 101.0, 1.0, 1),
+        (12.0, 99.0, 1.0, -1),
+    ]
     res = _run(hand_market(ROWS, trades), fill_cooldown_seconds=10.0)
     assert [(t, s) for t, s, *_ in _fills(res)] == [(1.5, 1), (3.6, -1), (12.0, 1)]
 
@@ -124,8 +154,9 @@ def test_warm_up_after_a_time_gap_and_after_invalid_rows() -> None:
     assert not quoting[t < 20].any() and not quoting[(t >= 100) & (t < 120)].any()
     assert quoting[(t >= 120)].all()
     valid = [True] * 10 + [False] * 3 + [True] * 30
-    res = _run(hand_market([float(s) for s in range(43)], [], valid=valid),
-               warmup_period_seconds=5.0)
+    res = _run(
+        hand_market([float(s) for s in range(43)], [], valid=valid), warmup_period_seconds=5.0
+    )
     t = (res.timeline[:, 0] - T0) / 1e9
     q = ~np.isnan(res.timeline[:, 2])
     assert list(t[~q]) == [0, 1, 2, 3, 4, 13, 14, 15, 16, 17]  # invalid rows write no row
@@ -140,14 +171,19 @@ def test_invalid_rows_cancel_resting_quotes() -> None:
 def test_accounting_identities_at_every_step(small_mm: Market) -> None:
     res = run_backtest(
         small_mm,
-        BacktestConfig(min_spread_bps=0.0, fill_cooldown_seconds=1.0, warmup_period_seconds=60,
-                       calibration_window_seconds=60, recalibration_interval_seconds=30,
-                       risk_aversion_gamma=1000.0),
+        BacktestConfig(
+            min_spread_bps=0.0,
+            fill_cooldown_seconds=1.0,
+            warmup_period_seconds=60,
+            calibration_window_seconds=60,
+            recalibration_interval_seconds=30,
+            risk_aversion_gamma=1000.0,
+        ),
     )
     f, tl = res.fills, res.timeline
     assert len(f) > 50
     cash, inv, fees = 100_000.0, 0.0, 0.0
-    for ts, side, px, qty, fee, inv_after, cash_after in f:
+    for _ts, side, px, qty, fee, inv_after, cash_after in f:
         inv += side * qty
         cash -= side * px * qty
         fees += fee
@@ -156,8 +192,9 @@ def test_accounting_identities_at_every_step(small_mm: Market) -> None:
         assert cash_after == pytest.approx(cash, rel=1e-15)
         assert abs(inv_after) <= 0.1 + 1e-12
     # the timeline: equity = cash + inventory * mid - fees, with the state of the moment
-    np.testing.assert_allclose(tl[:, 12], tl[:, 10] + tl[:, 5] * tl[:, 1] - tl[:, 11], rtol=0,
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        tl[:, 12], tl[:, 10] + tl[:, 5] * tl[:, 1] - tl[:, 11], rtol=0, atol=1e-9
+    )
     # and the summary's PnL is the final equity less the starting cash
     mid_end = float(small_mm.mid[-1])
     assert res.summary["pnl"] == pytest.approx(cash + inv * mid_end - fees - 100_000.0)
@@ -165,8 +202,13 @@ def test_accounting_identities_at_every_step(small_mm: Market) -> None:
 
 
 def test_flatten_at_end_pays_the_taker_fee(small_mm: Market) -> None:
-    kw = dict(min_spread_bps=0.0, fill_cooldown_seconds=1.0, warmup_period_seconds=60,
-              calibration_window_seconds=60, risk_aversion_gamma=1000.0)
+    kw = dict(
+        min_spread_bps=0.0,
+        fill_cooldown_seconds=1.0,
+        warmup_period_seconds=60,
+        calibration_window_seconds=60,
+        risk_aversion_gamma=1000.0,
+    )
     a = run_backtest(small_mm, BacktestConfig(**kw)).summary
     b = run_backtest(small_mm, BacktestConfig(**kw, flatten_at_end=True)).summary
     inv = a["final_inventory"]

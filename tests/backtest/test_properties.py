@@ -44,17 +44,30 @@ def _holes(mk: Market, seed: int) -> Market:
     keep = np.ones(len(mk.ts), bool)
     a = int(rng.integers(100, len(mk.ts) - 100))
     keep[a : a + 30] = False
-    return Market(mk.ts[keep], valid[keep], mk.bid_px[keep], mk.bid_sz[keep], mk.ask_px[keep],
-                  mk.ask_sz[keep], mk.tr_ts, mk.tr_px, mk.tr_qty, mk.tr_side, mk.tick)
+    return Market(
+        mk.ts[keep],
+        valid[keep],
+        mk.bid_px[keep],
+        mk.bid_sz[keep],
+        mk.ask_px[keep],
+        mk.ask_sz[keep],
+        mk.tr_ts,
+        mk.tr_px,
+        mk.tr_qty,
+        mk.tr_side,
+        mk.tick,
+    )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(cfg=configs, seed=st.integers(0, 1000), cuts=st.lists(st.floats(0, 1), max_size=3))
 def test_kernel_equals_twin_and_any_chunking(
     make_mm: Callable[..., Market], cfg: dict[str, object], seed: int, cuts: list[float]
 ) -> None:
     mk = _holes(make_mm(seconds=120.0, seed=seed), seed)
-    c = BacktestConfig(**cfg)  # type: ignore[arg-type]
+    c = BacktestConfig(**cfg)
     cals = cal_arrays(rolling(mk, c, 40.0, 15.0))
     p = params(c, mk.tick)
     fills, tl = run_kernel(mk, cals, p, c.starting_cash)
@@ -64,15 +77,30 @@ def test_kernel_equals_twin_and_any_chunking(
     np.testing.assert_array_equal(fills, f2)
     np.testing.assert_array_equal(tl, t2)
     rf, rt = reference_run(
-        mk.ts, mk.valid, mk.bid_px, mk.bid_sz, mk.ask_px, mk.ask_sz, mk.tr_ts,
-        mk.tick_index(mk.tr_px), mk.tr_qty, mk.tr_side, cals.ts, cals.sigma, cals.kappa_bid,
-        cals.kappa_ask, p, c.starting_cash,
+        mk.ts,
+        mk.valid,
+        mk.bid_px,
+        mk.bid_sz,
+        mk.ask_px,
+        mk.ask_sz,
+        mk.tr_ts,
+        mk.tick_index(mk.tr_px),
+        mk.tr_qty,
+        mk.tr_side,
+        cals.ts,
+        cals.sigma,
+        cals.kappa_bid,
+        cals.kappa_ask,
+        p,
+        c.starting_cash,
     )
     np.testing.assert_array_equal(fills, np.array(rf).reshape(-1, 7))
     np.testing.assert_array_equal(tl, np.array(rt).reshape(-1, 13))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     cfg=configs,
     seed=st.integers(0, 1000),
@@ -101,7 +129,7 @@ def test_perturbing_the_future_leaves_the_past_identical(
         bp[rfut] += shift
         ap[rfut] += shift
     other = Market(mk.ts, mk.valid, bp, mk.bid_sz, ap, mk.ask_sz, tts, px, qty, side, mk.tick)
-    c = BacktestConfig(**cfg)  # type: ignore[arg-type]
+    c = BacktestConfig(**cfg)
     a = run_backtest(mk, c)
     b = run_backtest(other, c)
     past_a = a.timeline[a.timeline[:, 0] <= t_cut]

@@ -95,8 +95,21 @@ def test_extended_defaults_give_a_few_bps_on_btc_and_eth() -> None:
         sigma = 0.89e-4 * mid  # 50 % a year
         kappa = 1.0 / (2e-4 * mid)  # the fill rate falls e-fold every 2 bps
         b, a, r, _ = as_quote(
-            mid, sigma, kappa, kappa, 0.0, 0.01, 0.1, 1800.0, 0.1, GAMMA_CONSTANT, 1.0, 10.0,
-            3.0, 200.0, tick,
+            mid,
+            sigma,
+            kappa,
+            kappa,
+            0.0,
+            0.01,
+            0.1,
+            1800.0,
+            0.1,
+            GAMMA_CONSTANT,
+            1.0,
+            10.0,
+            3.0,
+            200.0,
+            tick,
         )
         spread_bps = (a - b) / mid * 1e4
         assert 3.9 < spread_bps < 4.2

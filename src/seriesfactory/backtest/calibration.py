@@ -99,7 +99,7 @@ def side_sample(mk: Market, i0: int, i1: int, t1: int, side: int, gap_ns: int) -
     hi2 = np.where(ok, np.rint(2 * far), 0).astype(np.int64)
     key = lo2[ok] * (1 << 32) + hi2[ok]
     uniq, inv = np.unique(key, return_inverse=True)
-    wsum = np.bincount(inv, weights=w[ok], minlength=len(uniq))
+    wsum = np.asarray(np.bincount(inv, weights=w[ok], minlength=len(uniq)), np.float64)
     lo = (uniq >> 32).astype(np.float64) / 2
     hp = (uniq & ((1 << 32) - 1)).astype(np.float64) / 2 + 1
     # trades in (ts[i0], t1) on this side, mapped to the latest row strictly before them

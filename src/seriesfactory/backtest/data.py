@@ -183,7 +183,9 @@ def _market(
 
 def load_market(book: Path, trades: Path, *, tick: float = 0.0) -> Market:
     """A :class:`Market` from ``--book`` and ``--trades`` files."""
-    return _market(load_book_file(book), load_trades_file(trades), tick, str(book), str(trades)).check()
+    return _market(
+        load_book_file(book), load_trades_file(trades), tick, str(book), str(trades)
+    ).check()
 
 
 def load_recordings(

@@ -13,7 +13,7 @@ import itertools
 import math
 import multiprocessing as mp
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -49,12 +49,12 @@ METRICS = {
     "time_quoting": None,
 }
 
-_MARKET: Market | None = None
+_WORKER: dict[str, Market] = {}
 _CALS: dict[tuple[Any, ...], list[Calibration]] = {}
 
 
 def combinations(
-    base: BacktestConfig, grid: dict[str, Sequence[Any]], origin: dict[str, str]
+    base: BacktestConfig, grid: Mapping[str, Sequence[Any]], origin: Mapping[str, str]
 ) -> list[BacktestConfig]:
     """Every combination (the last parameter varies fastest), each validated.
 
@@ -96,8 +96,7 @@ def _one(mk: Market, cfg: BacktestConfig) -> dict[str, Any]:
 
 
 def _init(mk: Market, cals: dict[tuple[Any, ...], list[Calibration]]) -> None:
-    global _MARKET
-    _MARKET = mk
+    _WORKER["market"] = mk
     _CALS.update(cals)
     # compile or load the kernel now, not inside the first combination's timing
     warm = Market(
@@ -117,8 +116,7 @@ def _init(mk: Market, cals: dict[tuple[Any, ...], list[Calibration]]) -> None:
 
 
 def _task(cfg: BacktestConfig) -> dict[str, Any]:
-    assert _MARKET is not None
-    return _one(_MARKET, cfg)
+    return _one(_WORKER["market"], cfg)
 
 
 def run_grid(

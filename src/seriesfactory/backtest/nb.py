@@ -19,6 +19,8 @@ Semantics (``docs/backtest.md``):
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -127,7 +129,7 @@ def _level_size(
     """Size at ``tick_k`` ticks in one side of a row (0 when absent)."""
     for j in range(px_row.shape[0]):
         p = px_row[j]
-        if p == p and round(p / tick) == tick_k:
+        if not math.isnan(p) and round(p / tick) == tick_k:
             return sz_row[j]
     return 0.0
 
@@ -215,12 +217,12 @@ def run(
     n = row_ts.shape[0]
     m = tr_ts.shape[0]
     tick = prm[P_TICK]
-    latency = np.int64(prm[P_LATENCY_NS])
-    validity = np.int64(prm[P_VALIDITY_NS])
-    cooldown = np.int64(prm[P_COOLDOWN_NS])
-    requote = np.int64(prm[P_REQUOTE_NS])
-    gap = np.int64(prm[P_GAP_NS])
-    warmup = np.int64(prm[P_WARMUP_NS])
+    latency = int(prm[P_LATENCY_NS])
+    validity = int(prm[P_VALIDITY_NS])
+    cooldown = int(prm[P_COOLDOWN_NS])
+    requote = int(prm[P_REQUOTE_NS])
+    gap = int(prm[P_GAP_NS])
+    warmup = int(prm[P_WARMUP_NS])
     maker = prm[P_MAKER]
     size = prm[P_ORDER_SIZE]
     max_inv = prm[P_MAX_INV]
@@ -232,7 +234,7 @@ def run(
     while i < n or j < m:
         if j < m and (i >= n or tr_ts[j] <= row_ts[i]):
             # ---- a trade
-            t = tr_ts[j]
+            t = int(tr_ts[j])
             side = tr_side[j]
             si[I_LAST_TS] = t
             if side != 0:
@@ -244,7 +246,7 @@ def run(
                 if si[live] == 1 and si[live + 3] <= t:
                     si[live] = 0  # expired
                 if si[live] == 1 and (si[last] < 0 or t >= si[last] + cooldown):
-                    k = si[live + 1]
+                    k = int(si[live + 1])
                     through = tr_tick[j] < k if our > 0 else tr_tick[j] > k
                     avail = 0.0
                     if through:
@@ -288,11 +290,11 @@ def run(
             j += 1
             continue
         # ---- a book row
-        t = row_ts[i]
+        t = int(row_ts[i])
         si[I_LAST_TS] = t
         b1 = bid_px[i, 0]
         a1 = ask_px[i, 0]
-        ok = row_valid[i] and b1 == b1 and a1 == a1 and a1 > b1
+        ok = row_valid[i] and not math.isnan(b1) and not math.isnan(a1) and a1 > b1
         _promote(si, sf, 1, t, False)
         _promote(si, sf, -1, t, False)
         for s in (1, -1):
@@ -319,9 +321,9 @@ def run(
                 fl = F_BID_QTY if s > 0 else F_ASK_QTY
                 if si[live] == 1:
                     if s > 0:
-                        lvl = _level_size(bid_px[i], bid_sz[i], si[live + 1], tick)
+                        lvl = _level_size(bid_px[i], bid_sz[i], int(si[live + 1]), tick)
                     else:
-                        lvl = _level_size(ask_px[i], ask_sz[i], si[live + 1], tick)
+                        lvl = _level_size(ask_px[i], ask_sz[i], int(si[live + 1]), tick)
                     sf[fl + 1] = min(sf[fl + 1], lvl)
         while si[I_CAL] + 1 < cal_ts.shape[0] and cal_ts[si[I_CAL] + 1] <= t:
             si[I_CAL] += 1
@@ -347,7 +349,7 @@ def run(
             if prm[P_ROLLING] > 0.5:
                 if si[I_HORIZON_T0] < 0:
                     si[I_HORIZON_T0] = t
-                el = (t - si[I_HORIZON_T0]) % np.int64(horizon * 1e9)
+                el = (t - si[I_HORIZON_T0]) % int(horizon * 1e9)
                 horizon = horizon - el / 1e9
             bid, ask, res, g = as_quote(
                 mid,
@@ -359,7 +361,7 @@ def run(
                 max_inv,
                 horizon,
                 prm[P_GAMMA],
-                np.int64(prm[P_GAMMA_MODE]),
+                int(prm[P_GAMMA_MODE]),
                 prm[P_GAMMA_SCALE],
                 prm[P_MAX_SHIFT_BPS],
                 prm[P_MIN_SPREAD_BPS],
@@ -370,8 +372,8 @@ def run(
             if prm[P_CASH_LIMIT] > 0.5:
                 qb = min(qb, (sf[F_CASH] - sf[F_FEES]) / (bid * (1.0 + maker)))
             qa = min(size, max_inv + inv)
-            kbid = np.int64(round(bid / tick))
-            kask = np.int64(round(ask / tick))
+            kbid = round(bid / tick)
+            kask = round(ask / tick)
             if qb > EPS:
                 queue = _level_size(bid_px[i], bid_sz[i], kbid, tick)
                 _submit(si, sf, 1, kbid, qb, queue, t, latency, validity)

@@ -85,8 +85,8 @@ def as_quote(
     hi = max_spread_bps * 0.5e-4
     bid_rel = min(max(shift + 0.5 * d_bid, lo), hi)
     ask_rel = min(max(-shift + 0.5 * d_ask, lo), hi)
-    kb_t = math.floor(mid * (1.0 - bid_rel) / tick + 1e-9)
-    ka_t = math.ceil(mid * (1.0 + ask_rel) / tick - 1e-9)
+    kb_t = float(math.floor(mid * (1.0 - bid_rel) / tick + 1e-9))
+    ka_t = float(math.ceil(mid * (1.0 + ask_rel) / tick - 1e-9))
     if ka_t <= kb_t:
         ka_t = kb_t + 1.0
     bid = on_tick(kb_t, tick)

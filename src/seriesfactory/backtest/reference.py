@@ -62,7 +62,7 @@ def _quote(
 
 def _level(px: npt.NDArray[np.float64], sz: npt.NDArray[np.float64], k: int, tick: float) -> float:
     for p, s in zip(px, sz, strict=True):
-        if p == p and round(p / tick) == k:
+        if not math.isnan(p) and round(p / tick) == k:
             return float(s)
     return 0.0
 
@@ -162,7 +162,7 @@ def reference_run(
             continue
         i = idx
         b1, a1 = bid_px[i, 0], ask_px[i, 0]
-        ok = bool(row_valid[i]) and b1 == b1 and a1 == a1 and a1 > b1
+        ok = bool(row_valid[i]) and not math.isnan(b1) and not math.isnan(a1) and a1 > b1
         promote(1, t, False)
         promote(-1, t, False)
         for s in (1, -1):

@@ -40,8 +40,8 @@ def run_report(
     summary: dict[str, Any],
 ) -> Path:
     """Equity, inventory, and our quotes over the mid."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    import plotly.graph_objects as go  # type: ignore[import-untyped]
+    from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
     k = _thin(len(timeline))
     t = timeline[k, 0].astype("datetime64[ns]")

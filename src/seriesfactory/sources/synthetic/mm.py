@@ -150,7 +150,7 @@ class MMModel:
             raise SpecError("mm: the start must be a whole multiple of 100 ms")
         v = self.values
         tick, d = v["tick"], self.decimals
-        n = max(1, int(round(seconds * 1e9 / ROW_INTERVAL_NS)))
+        n = max(1, round(seconds * 1e9 / ROW_INTERVAL_NS))
         rng = [
             np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(100 + k,))))
             for k in range(4)
@@ -159,7 +159,7 @@ class MMModel:
         u = rng[0].random(n)
         step = np.where(u < p_move, 1, np.where(u > 1 - p_move, -1, 0)).astype(np.int64)
         step[0] = 0
-        best = int(round(v["base"] / tick)) + np.cumsum(step)  # best bid, ticks
+        best = round(v["base"] / tick) + np.cumsum(step)  # best bid, ticks
         lv = np.arange(LEVELS, dtype=np.int64)
         bid_t = best[:, None] - lv[None, :]
         ask_t = best[:, None] + 1 + lv[None, :]
