@@ -141,6 +141,8 @@ def run_grid(
             if progress:
                 progress(k + 1)
         return out
+    # compile (or load) the kernel here: forked workers inherit it instead of loading it again
+    _init(mk, base)
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
     with ProcessPoolExecutor(
         max_workers=min(jobs, len(configs)), mp_context=ctx, initializer=_init, initargs=(mk, base)
