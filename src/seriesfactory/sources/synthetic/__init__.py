@@ -6,7 +6,6 @@ from seriesfactory.sources.synthetic.base import (
     TICK_INTERVAL_NS,
     Model,
     Param,
-    TickArrays,
     spawn_generator,
 )
 from seriesfactory.sources.synthetic.dejdm import DEJDM
@@ -35,6 +34,5 @@ __all__ = [
     "Heston",
     "Model",
     "Param",
-    "TickArrays",
     "spawn_generator",
 ]
