@@ -44,7 +44,7 @@ from seriesfactory.backtest.calibration import calibrate
 from seriesfactory.backtest.config import BacktestConfig
 from seriesfactory.backtest.data import Market
 from seriesfactory.backtest.engine import CalArrays, params, run_kernel
-from seriesfactory.lake.atomic import atomic_write_parquet
+from seriesfactory.core.atomic import atomic_write_parquet
 from seriesfactory.sources.synthetic.mm import MMMarket, MMModel, snapshot_table, trades_table
 
 HERE = Path(__file__).resolve().parent
@@ -55,8 +55,19 @@ T0 = 1_700_000_000_000_000_000
 
 def market(g: MMMarket) -> Market:
     t = g.trades
-    return Market(g.ts, np.ones(len(g.ts), bool), g.bid_px, g.bid_sz, g.ask_px, g.ask_sz,
-                  t["ts"], t["price"], t["qty"], t["side"], g.tick)
+    return Market(
+        g.ts,
+        np.ones(len(g.ts), bool),
+        g.bid_px,
+        g.bid_sz,
+        g.ask_px,
+        g.ask_sz,
+        t["ts"],
+        t["price"],
+        t["qty"],
+        t["side"],
+        g.tick,
+    )
 
 
 def recipe_kappa(mk: Market, side: int = 1, step_ns: int = 100_000_000) -> tuple[float, float]:
@@ -128,11 +139,22 @@ def hbt_events(g: MMMarket) -> np.ndarray:
     """The rows as depth events (every level, deletions of levels that left) and the trades."""
     EXCH, LOCAL, BUY, SELL = 1 << 31, 1 << 30, 1 << 29, 1 << 28
     DEPTH, TRADE = 1, 2
-    dt = np.dtype([("ev", "u8"), ("exch_ts", "i8"), ("local_ts", "i8"), ("px", "f8"),
-                   ("qty", "f8"), ("order_id", "u8"), ("ival", "i8"), ("fval", "f8")], align=True)
+    dt = np.dtype(
+        [
+            ("ev", "u8"),
+            ("exch_ts", "i8"),
+            ("local_ts", "i8"),
+            ("px", "f8"),
+            ("qty", "f8"),
+            ("order_id", "u8"),
+            ("ival", "i8"),
+            ("fval", "f8"),
+        ],
+        align=True,
+    )
     parts = []
     n, levels = g.bid_px.shape
-    for side, px, sz, flag in ((1, g.bid_px, g.bid_sz, BUY), (-1, g.ask_px, g.ask_sz, SELL)):
+    for px, sz, flag in ((g.bid_px, g.bid_sz, BUY), (g.ask_px, g.ask_sz, SELL)):
         e = np.zeros(n * levels, dt)
         e["ev"] = EXCH | LOCAL | flag | DEPTH
         e["exch_ts"] = np.repeat(g.ts, levels)
@@ -167,13 +189,17 @@ def hbt_events(g: MMMarket) -> np.ndarray:
 def ensure_peer() -> str | None:
     py = VENV / "bin" / "python"
     if py.exists():
-        ok = subprocess.run([str(py), "-c", "import hftbacktest"], capture_output=True)
+        ok = subprocess.run([str(py), "-c", "import hftbacktest"], capture_output=True, check=False)
         if ok.returncode == 0:
             return str(py)
     WORK.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    pip = subprocess.run([str(VENV / "bin" / "pip"), "install", "hftbacktest==2.4.4"],
-                         capture_output=True, text=True)
+    pip = subprocess.run(
+        [str(VENV / "bin" / "pip"), "install", "hftbacktest==2.4.4"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if pip.returncode != 0:
         print("hftbacktest==2.4.4 did not install:\n" + pip.stderr[-2000:])
         return None
@@ -193,10 +219,16 @@ def our_compile_s() -> float:
     )
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        first = float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                                     text=True, check=True).stdout)
-        second = float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                                      text=True, check=True).stdout)
+        first = float(
+            subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            ).stdout
+        )
+        second = float(
+            subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            ).stdout
+        )
     return first - second
 
 
@@ -216,11 +248,19 @@ def main() -> None:
     mk = market(g)
     truth = model.truth()
     cfg = BacktestConfig(
-        min_spread_bps=0.0, fill_cooldown_seconds=0.0, warmup_period_seconds=0.0,
-        quote_validity_seconds=3600.0, latency_seconds=0.0, fill_model="through",
+        min_spread_bps=0.0,
+        fill_cooldown_seconds=0.0,
+        warmup_period_seconds=0.0,
+        quote_validity_seconds=3600.0,
+        latency_seconds=0.0,
+        fill_model="through",
     )
-    cal = CalArrays(np.array([mk.ts[0]], np.int64), np.array([truth["sigma"]]),
-                    np.array([truth["kappa_bid"]]), np.array([truth["kappa_ask"]]))
+    cal = CalArrays(
+        np.array([mk.ts[0]], np.int64),
+        np.array([truth["sigma"]]),
+        np.array([truth["kappa_bid"]]),
+        np.array([truth["kappa_ask"]]),
+    )
     p = params(cfg, mk.tick)
     run_kernel(mk, cal, p, cfg.starting_cash)  # load the compiled kernel
     best = math.inf
@@ -229,8 +269,14 @@ def main() -> None:
         fills, tl = run_kernel(mk, cal, p, cfg.starting_cash)
         best = min(best, time.perf_counter() - t)
     n_ev = len(mk.ts) + len(mk.tr_ts)
-    ours = {"events": n_ev, "wall_s": best, "events_per_s": n_ev / best, "fills": len(fills),
-            "quotes": len(tl), "compile_s": our_compile_s()}
+    ours = {
+        "events": n_ev,
+        "wall_s": best,
+        "events_per_s": n_ev / best,
+        "fills": len(fills),
+        "quotes": len(tl),
+        "compile_s": our_compile_s(),
+    }
     print("ours engine:", json.dumps(ours), flush=True)
 
     horizons = [60.0, 300.0, 900.0, 1800.0, 3600.0]
@@ -239,12 +285,32 @@ def main() -> None:
         d = Path(tmp)
         atomic_write_parquet(d / "book.parquet", snapshot_table(g))
         atomic_write_parquet(d / "trades.parquet", trades_table(g))
-        cli = [str(Path(sys.executable).with_name("seriesfactory")), "backtest", "grid",
-               "--book", str(d / "book.parquet"), "--trades", str(d / "trades.parquet"),
-               "--horizons", ",".join(map(str, horizons)), "--gammas", ",".join(map(str, gammas)),
-               "--jobs", "2", "--quiet", "--output-dir", str(d / "grid"),
-               "--set", "min_spread_bps=0", "--set", "fill_cooldown_seconds=0",
-               "--set", "warmup_period_seconds=0", "--set", "calibration_window_seconds=600"]
+        cli = [
+            str(Path(sys.executable).with_name("seriesfactory")),
+            "backtest",
+            "grid",
+            "--book",
+            str(d / "book.parquet"),
+            "--trades",
+            str(d / "trades.parquet"),
+            "--horizons",
+            ",".join(map(str, horizons)),
+            "--gammas",
+            ",".join(map(str, gammas)),
+            "--jobs",
+            "2",
+            "--quiet",
+            "--output-dir",
+            str(d / "grid"),
+            "--set",
+            "min_spread_bps=0",
+            "--set",
+            "fill_cooldown_seconds=0",
+            "--set",
+            "warmup_period_seconds=0",
+            "--set",
+            "calibration_window_seconds=600",
+        ]
         t = time.perf_counter()
         subprocess.run(cli, check=True, capture_output=True)
         ours_grid = time.perf_counter() - t
@@ -253,8 +319,11 @@ def main() -> None:
         seq[seq.index("--jobs") + 1] = "1"
         subprocess.run(seq, check=True, capture_output=True)
         ours_grid_seq = time.perf_counter() - t
-    print(f"ours grid 5x5: {ours_grid:.2f} s with 2 processes, {ours_grid_seq:.2f} s with 1 "
-          "(whole process: start-up, load, calibration, 25 runs)", flush=True)
+    print(
+        f"ours grid 5x5: {ours_grid:.2f} s with 2 processes, {ours_grid_seq:.2f} s with 1 "
+        "(whole process: start-up, load, calibration, 25 runs)",
+        flush=True,
+    )
 
     if args.skip_peer:
         return
@@ -265,15 +334,37 @@ def main() -> None:
         ev = hbt_events(g)
         np.savez(Path(tmp) / "events.npz", events=ev)
         job = {
-            "tick": g.tick, "maker": 1.5e-4, "taker": 4.5e-4, "step_ns": 100_000_000,
-            "params": [truth["sigma"], truth["kappa_bid"], truth["kappa_ask"], 0.1, 1800.0,
-                       cfg.order_size, cfg.max_inventory, 0.0, 200.0, g.tick],
+            "tick": g.tick,
+            "maker": 1.5e-4,
+            "taker": 4.5e-4,
+            "step_ns": 100_000_000,
+            "params": [
+                truth["sigma"],
+                truth["kappa_bid"],
+                truth["kappa_ask"],
+                0.1,
+                1800.0,
+                cfg.order_size,
+                cfg.max_inventory,
+                0.0,
+                200.0,
+                g.tick,
+            ],
             "modes": ["every_100ms", "every_event"],
             "grid": [[h, gm] for h in horizons for gm in gammas],
         }
         (Path(tmp) / "job.json").write_text(json.dumps(job))
-        out = subprocess.run([py, str(HERE / "hftbacktest_peer.py"), str(Path(tmp) / "events.npz"),
-                              str(Path(tmp) / "job.json")], capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                py,
+                str(HERE / "hftbacktest_peer.py"),
+                str(Path(tmp) / "events.npz"),
+                str(Path(tmp) / "job.json"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if out.returncode != 0:
             print("peer failed:", out.stderr[-3000:])
             return
@@ -283,16 +374,22 @@ def main() -> None:
         r["events_per_s"] = peer["events"] / r["wall_s"]
         print(f"peer engine {mode}:", json.dumps(r))
     print(f"peer compile: {peer['compile_s']:.2f} s; ours {ours['compile_s']:.2f} s")
-    print(f"same hour of market: ours {ours['wall_s']:.3f} s ({ours['events_per_s']:,.0f} "
-          f"rows+trades/s), peer 100 ms {peer['every_100ms']['wall_s']:.3f} s "
-          f"({peer['every_100ms']['events_per_s']:,.0f} events/s), peer every event "
-          f"{peer['every_event']['wall_s']:.3f} s; ratio peer/ours (100 ms) "
-          f"{peer['every_100ms']['wall_s'] / ours['wall_s']:.1f}x")
-    print(f"grid 5x5: ours {ours_grid:.2f} s on 2 processes vs peer sequential "
-          f"{peer['grid_s']:.2f} s: {peer['grid_s'] / ours_grid:.1f}x")
+    print(
+        f"same hour of market: ours {ours['wall_s']:.3f} s ({ours['events_per_s']:,.0f} "
+        f"rows+trades/s), peer 100 ms {peer['every_100ms']['wall_s']:.3f} s "
+        f"({peer['every_100ms']['events_per_s']:,.0f} events/s), peer every event "
+        f"{peer['every_event']['wall_s']:.3f} s; ratio peer/ours (100 ms) "
+        f"{peer['every_100ms']['wall_s'] / ours['wall_s']:.1f}x"
+    )
+    print(
+        f"grid 5x5: ours {ours_grid:.2f} s on 2 processes vs peer sequential "
+        f"{peer['grid_s']:.2f} s: {peer['grid_s'] / ours_grid:.1f}x"
+    )
     fp = peer["every_100ms"]["fills"]
-    print(f"fills: ours (through, zero latency) {ours['fills']} vs peer (risk-averse queue) {fp}: "
-          f"{ours['fills'] / fp - 1:+.1%}")
+    print(
+        f"fills: ours (through, zero latency) {ours['fills']} vs peer (risk-averse queue) {fp}: "
+        f"{ours['fills'] / fp - 1:+.1%}"
+    )
 
 
 if __name__ == "__main__":

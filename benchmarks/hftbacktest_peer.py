@@ -15,9 +15,11 @@ import json
 import math
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-from hftbacktest import (
+from hftbacktest import (  # type: ignore[import-not-found]  # lives in its own venv
     GTX,
     LIMIT,
     BacktestAsset,
@@ -27,7 +29,7 @@ from numba import njit
 
 
 @njit
-def as_quoter(hbt, every_event, step_ns, p):  # type: ignore[no-untyped-def]
+def as_quoter(hbt: Any, every_event: bool, step_ns: int, p: np.ndarray) -> int:
     """Requote on every feed event (``every_event``) or every ``step_ns``; return requotes."""
     sigma, kb, ka, gamma, horizon = p[0], p[1], p[2], p[3], p[4]
     size, max_inv, min_bps, max_bps, tick = p[5], p[6], p[7], p[8], p[9]
@@ -40,7 +42,7 @@ def as_quoter(hbt, every_event, step_ns, p):  # type: ignore[no-untyped-def]
     while True:
         if every_event:
             r = hbt.wait_next_feed(False, 3_600_000_000_000)
-            if r == 1 or (r != 0 and r != 2):
+            if r not in (0, 2):
                 break
         else:
             r = hbt.elapse(step_ns)
@@ -59,8 +61,12 @@ def as_quoter(hbt, every_event, step_ns, p):  # type: ignore[no-untyped-def]
         shift = (inv / size) * var
         lo = min_bps * 0.5e-4
         hi = max_bps * 0.5e-4
-        bid_rel = min(max(shift + 0.5 * (var + (2.0 / gamma) * math.log1p(gamma / (kb * mid))), lo), hi)
-        ask_rel = min(max(-shift + 0.5 * (var + (2.0 / gamma) * math.log1p(gamma / (ka * mid))), lo), hi)
+        bid_rel = min(
+            max(shift + 0.5 * (var + (2.0 / gamma) * math.log1p(gamma / (kb * mid))), lo), hi
+        )
+        ask_rel = min(
+            max(-shift + 0.5 * (var + (2.0 / gamma) * math.log1p(gamma / (ka * mid))), lo), hi
+        )
         nb_tick = math.floor(mid * (1.0 - bid_rel) / tick + 1e-9)
         na_tick = math.ceil(mid * (1.0 + ask_rel) / tick - 1e-9)
         if na_tick <= nb_tick:
@@ -91,7 +97,7 @@ def as_quoter(hbt, every_event, step_ns, p):  # type: ignore[no-untyped-def]
     return quotes
 
 
-def backtest(events: np.ndarray, tick: float, fee: tuple[float, float]) -> object:
+def backtest(events: np.ndarray, tick: float, fee: tuple[float, float]) -> Any:
     asset = (
         BacktestAsset()
         .data([events])
@@ -106,7 +112,9 @@ def backtest(events: np.ndarray, tick: float, fee: tuple[float, float]) -> objec
     return HashMapMarketDepthBacktest([asset])
 
 
-def run_once(events: np.ndarray, job: dict, every_event: bool, p: np.ndarray) -> dict:
+def run_once(
+    events: np.ndarray, job: dict[str, Any], every_event: bool, p: np.ndarray
+) -> dict[str, Any]:
     hbt = backtest(events, job["tick"], (job["maker"], job["taker"]))
     t = time.perf_counter()
     quotes = as_quoter(hbt, every_event, job["step_ns"], p)
@@ -124,9 +132,9 @@ def run_once(events: np.ndarray, job: dict, every_event: bool, p: np.ndarray) ->
 
 def main() -> None:
     events = np.load(sys.argv[1])["events"]
-    job = json.loads(open(sys.argv[2]).read())
+    job = json.loads(Path(sys.argv[2]).read_text())
     base = np.array(job["params"], np.float64)
-    res: dict = {"events": len(events)}
+    res: dict[str, Any] = {"events": len(events)}
     t = time.perf_counter()
     tiny = events[: min(len(events), 2000)]
     run_once(tiny, job, False, base)

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from seriesfactory.cli import main
-from seriesfactory.lake.atomic import atomic_write_parquet
+from seriesfactory.core.atomic import atomic_write_parquet
 from seriesfactory.sources.synthetic.mm import (
     MMModel,
     snapshot_table,

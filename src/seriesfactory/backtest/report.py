@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from seriesfactory.lake.atomic import atomic_write_bytes
+from seriesfactory.core.atomic import atomic_write_bytes
 
 __all__ = ["grid_report", "run_report"]
 

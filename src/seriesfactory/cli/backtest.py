@@ -183,7 +183,7 @@ def _check_output(path: Path, inputs: list[Path]) -> None:
 def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
     import pyarrow as pa
 
-    from seriesfactory.lake.atomic import atomic_write_bytes, atomic_write_parquet
+    from seriesfactory.core.atomic import atomic_write_bytes, atomic_write_parquet
 
     table = pa.Table.from_pylist(rows)
     if path.suffix.lower() == ".csv":
@@ -220,7 +220,7 @@ def calibrate(
     """Fit σ, κ and A per side: one fit over the input, or rolling refits as a table."""
     from seriesfactory.backtest.calibration import calibrate as fit
     from seriesfactory.backtest.calibration import rolling
-    from seriesfactory.lake.atomic import atomic_write_json
+    from seriesfactory.core.atomic import atomic_write_json
 
     cfg = _config(config, sets)
     _check_output(output, [p for p in (book, trades) if p] + list(inputs or []))
@@ -317,7 +317,7 @@ def run(
 
     from seriesfactory.backtest.engine import run_backtest
     from seriesfactory.backtest.report import run_report
-    from seriesfactory.lake.atomic import (
+    from seriesfactory.core.atomic import (
         atomic_write_bytes,
         atomic_write_json,
         atomic_write_parquet,
@@ -428,7 +428,7 @@ def grid(
     """Every combination of the gridded parameters; a table, the best per metric, a heatmap."""
     from seriesfactory.backtest.grid import METRICS, best_per_metric, combinations, run_grid
     from seriesfactory.backtest.report import grid_report
-    from seriesfactory.lake.atomic import atomic_write_json
+    from seriesfactory.core.atomic import atomic_write_json
 
     cfg = _config(config, sets)
     spec: dict[str, list[Any]] = {}
@@ -500,7 +500,7 @@ def spread(
     """The optimal bid and ask now, from the latest calibration window of the input."""
     from seriesfactory.backtest.calibration import calibrate as fit
     from seriesfactory.backtest.quoting import GAMMA_MODES, as_quote
-    from seriesfactory.lake.atomic import atomic_write_json
+    from seriesfactory.core.atomic import atomic_write_json
 
     cfg = _config(config, sets, gamma=gamma, horizon=horizon, gamma_mode=gamma_mode)
     mk = _market(book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size)

@@ -46,8 +46,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from seriesfactory.core.atomic import atomic_path
 from seriesfactory.errors import SpecError
-from seriesfactory.lake.atomic import atomic_path
 from seriesfactory.schema import TRADE_DTYPE, TS_TYPE, book_snapshot_schema
 from seriesfactory.sources.spec import SourceSpec, format_number
 from seriesfactory.sources.synthetic.base import Param
