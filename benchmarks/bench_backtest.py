@@ -51,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
 VENV = WORK / "hbt-venv"
 T0 = 1_700_000_000_000_000_000
+Z = 1.959963984540054
 
 
 def market(g: MMMarket) -> Market:
@@ -99,7 +100,7 @@ def calibration_accuracy(seeds: int, minutes: float) -> list[dict[str, float]]:
         model = MMModel(kappa, 15.0, kappa, 15.0, 1.0, 0.1, 60000.0)
         truth = model.truth()
         k_ok = a_ok = k_cov = a_cov = 0
-        errs, rec, n = [], [], []
+        errs, rec, n, zk, za = [], [], [], [], []
         t = time.perf_counter()
         fit_s = 0.0
         for seed in range(seeds):
@@ -114,6 +115,13 @@ def calibration_accuracy(seeds: int, minutes: float) -> list[dict[str, float]]:
             k_cov += c.kappa_bid_lo <= truth["kappa_bid"] <= c.kappa_bid_hi
             a_cov += c.a_bid_lo <= truth["a_bid"] <= c.a_bid_hi
             errs.append(k_err)
+            # z-scores of the log estimates: their spread shows whether the intervals are honest
+            zk.append(
+                math.log(c.kappa_bid / truth["kappa_bid"])
+                * Z
+                / math.log(c.kappa_bid_hi / c.kappa_bid)
+            )
+            za.append(math.log(c.a_bid / truth["a_bid"]) * Z / math.log(c.a_bid_hi / c.a_bid))
             rec.append(recipe_kappa(mk)[0] / kappa - 1)
             n.append(c.n_bid)
         rows.append(
@@ -124,6 +132,8 @@ def calibration_accuracy(seeds: int, minutes: float) -> list[dict[str, float]]:
                 "a_within_10pct": a_ok / seeds,
                 "kappa_coverage": k_cov / seeds,
                 "a_coverage": a_cov / seeds,
+                "kappa_z_sd": float(np.std(zk)),
+                "a_z_sd": float(np.std(za)),
                 "kappa_mean_err": float(np.mean(errs)),
                 "kappa_max_abs_err": float(np.max(np.abs(errs))),
                 "recipe_mean_err": float(np.mean(rec)),

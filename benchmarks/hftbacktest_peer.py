@@ -77,19 +77,27 @@ def as_quoter(hbt: Any, every_event: bool, step_ns: int, p: np.ndarray) -> int:
         qa = min(size, max_inv + inv)
         # bid: keep the order at the same price, else cancel and replace
         live = bid_id != 0 and bid_id in orders
-        if live and (bid_tick != nb_tick or qb <= 1e-12):
-            hbt.cancel(0, bid_id, False)
-            live = False
-        if not live and qb > 1e-12:
+        busy = False
+        if live:
+            o = orders.get(bid_id)
+            busy = not o.cancellable  # a request in flight: leave the side alone this step
+            if not busy and (bid_tick != nb_tick or qb <= 1e-12):
+                hbt.cancel(0, bid_id, False)
+                busy = True
+        if not live and not busy and qb > 1e-12:
             bid_id = next_id
             next_id += 1
             bid_tick = nb_tick
             hbt.submit_buy_order(0, bid_id, nb_tick * tick, qb, GTX, LIMIT, False)
         live = ask_id != 0 and ask_id in orders
-        if live and (ask_tick != na_tick or qa <= 1e-12):
-            hbt.cancel(0, ask_id, False)
-            live = False
-        if not live and qa > 1e-12:
+        busy = False
+        if live:
+            o = orders.get(ask_id)
+            busy = not o.cancellable
+            if not busy and (ask_tick != na_tick or qa <= 1e-12):
+                hbt.cancel(0, ask_id, False)
+                busy = True
+        if not live and not busy and qa > 1e-12:
             ask_id = next_id
             next_id += 1
             ask_tick = na_tick
@@ -104,7 +112,7 @@ def backtest(events: np.ndarray, tick: float, fee: tuple[float, float]) -> Any:
         .linear_asset(1.0)
         .constant_order_latency(0, 0)
         .risk_adverse_queue_model()
-        .partial_fill_exchange()
+        .no_partial_fill_exchange()  # 2.4.4: partial_fill_exchange() stops with error 14 here
         .trading_value_fee_model(fee[0], fee[1])
         .tick_size(tick)
         .lot_size(0.001)
