@@ -360,3 +360,15 @@ def test_bad_inputs_are_one_line(files: dict[str, Path], tmp_path: Path, capsys)
         ), args
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and needle in err and "\n" not in err, (args, err)
+
+
+def test_existing_outputs_need_overwrite(files: dict[str, Path], tmp_path: Path, capsys) -> None:
+    out = tmp_path / "o"
+    args = ["backtest", "run", *_args(files), "--output-dir", str(out), "--quiet"]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+    calib = tmp_path / "c.json"
+    assert main(["backtest", "calibrate", *_args(files), "--output", str(calib), "--quiet"]) == 0
+    assert main(["backtest", "calibrate", *_args(files), "--output", str(calib), "--quiet"]) == 2

@@ -52,6 +52,17 @@ Latency = Annotated[str | None, typer.Option("--latency", help="Order latency, e
 OrderSize = Annotated[float | None, typer.Option("--order-size", help="Base units per quote.")]
 MaxInv = Annotated[float | None, typer.Option("--max-inventory", help="Base units.")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="Only errors and output paths.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace outputs that exist already.")]
+
+
+def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
+    """Without ``--overwrite`` an existing output is refused (before any work)."""
+    if overwrite:
+        return
+    for p in paths:
+        if p.exists():
+            raise InputError(f"{p} exists; pass --overwrite to replace it")
+
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -215,6 +226,7 @@ def calibrate(
         str | None, typer.Option("--window", help="Refit window (with --every), e.g. 3600 or 1h.")
     ] = None,
     every: Annotated[str | None, typer.Option("--every", help="Refit every, e.g. 600.")] = None,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
     """Fit σ, κ and A per side: one fit over the input, or rolling refits as a table."""
@@ -224,6 +236,7 @@ def calibrate(
 
     cfg = _config(config, sets)
     _check_output(output, [p for p in (book, trades) if p] + list(inputs or []))
+    _refuse_existing([output], overwrite)
     mk = _market(book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size)
     if (window is None) != (every is None):
         raise InputError("--window and --every go together (e.g. --window 3600 --every 600)")
@@ -310,6 +323,7 @@ def run(
         "output"
     ),
     report: Annotated[bool, typer.Option("--report", help="Also write report.html.")] = False,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
     """Replay the market through the AS quoter; fills, timeline, summary (and a report)."""
@@ -334,6 +348,14 @@ def run(
         order_size=order_size,
         max_inventory=max_inventory,
     )
+    names = [
+        "fills.parquet",
+        "timeline.parquet",
+        "backtest_results.csv",
+        "as_results.csv",
+        "summary.json",
+    ] + (["report.html"] if report else [])
+    _refuse_existing([output_dir / n for n in names], overwrite)
     mk = _market(book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size)
     res = run_backtest(mk, cfg)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -423,6 +445,7 @@ def grid(
         "output"
     ),
     report: Annotated[bool, typer.Option("--report", help="Also write grid_report.html.")] = False,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
     """Every combination of the gridded parameters; a table, the best per metric, a heatmap."""
@@ -452,6 +475,9 @@ def grid(
     if jobs < 0:
         raise InputError(f"--jobs must be 0 (every core) or more, got {jobs}")
     configs = combinations(cfg, spec, origin)
+    names = ["grid_results.parquet", "grid_results.csv", "grid_best.json"]
+    names += ["grid_report.html"] if report else []
+    _refuse_existing([output_dir / n for n in names], overwrite)
     mk = _market(book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size)
     results = run_grid(mk, configs, jobs=jobs)
     keys = list(spec)
