@@ -327,6 +327,7 @@ def main() -> None:
         t = time.perf_counter()
         seq = list(cli)
         seq[seq.index("--jobs") + 1] = "1"
+        seq[seq.index("--output-dir") + 1] = str(d / "grid_seq")
         subprocess.run(seq, check=True, capture_output=True)
         ours_grid_seq = time.perf_counter() - t
     print(
