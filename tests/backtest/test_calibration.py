@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -56,8 +57,8 @@ def test_all_depths_equal_has_no_maximum() -> None:
 def test_sigma_is_the_realised_variance_of_mid_changes() -> None:
     # mids 100, 100.02, 99.99, 99.99 one second apart: (0.02² + 0.03² + 0) / 3 s
     mk = hand_market([0, 1, 2, 3], [], bid=99.99, ask=100.01)
-    mk.bid_px[:, 0] += np.array([0, 0.02, -0.01, -0.01])
-    mk.ask_px[:, 0] += np.array([0, 0.02, -0.01, -0.01])
+    step = np.array([0, 0.02, -0.01, -0.01])
+    mk = replace(mk, bid_px=mk.bid_px + step[:, None], ask_px=mk.ask_px + step[:, None])
     sigma, n = sigma_fit(mk, 0, 4, 10**12)
     assert n == 3
     assert sigma == pytest.approx(math.sqrt((0.02**2 + 0.03**2) / 3), rel=1e-9)
@@ -76,8 +77,8 @@ def test_trades_map_to_the_latest_row_strictly_before_them() -> None:
         ],
         levels=[(99.98, 1.0), (99.97, 1.0)],
     )
-    mk.bid_px[1] += 0.01
-    mk.ask_px[1, 0] += 0.01
+    up = np.array([[0.0], [0.01]])
+    mk = replace(mk, bid_px=mk.bid_px + up, ask_px=mk.ask_px + up)
     c = calibrate(mk, T0, T0 + 2_000_000_000, BacktestConfig(min_trades_per_side=2))
     # row 1 moved up a tick: bids 100.00 / 99.99 / 99.98 around a mid of 100.01.
     # 0.5 s and 1.0 s map to row 0 (mid 100.00, 99.98: 2 ticks deep); 1.5 s to row 1 (99.99:

@@ -264,7 +264,7 @@ def test_grid_parallel_equals_sequential(files: dict[str, Path], tmp_path: Path,
     best = json.loads((tmp_path / "g2" / "grid_best.json").read_text())
     assert {"pnl", "sharpe", "max_drawdown"} <= set(best)
     html = (tmp_path / "g2" / "grid_report.html").read_text()
-    assert "heatmap" in html
+    assert '"type":"heatmap"' in html and "inventory_horizon_seconds" in html
 
 
 def test_real_recording_end_to_end(shared_real: Path, tmp_path: Path) -> None:

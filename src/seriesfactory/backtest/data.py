@@ -15,7 +15,7 @@ left out and counted (``Market.unsided_trades``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,17 +52,16 @@ class Market:
     unsided_trades: int = 0
     trades_source: str = ""
 
-    @property
-    def mid(self) -> F64:
-        with np.errstate(invalid="ignore"):
-            return 0.5 * (self.bid_px[:, 0] + self.ask_px[:, 0])
+    mid: F64 = field(init=False, repr=False)
+    usable: npt.NDArray[np.bool_] = field(init=False, repr=False)
 
-    @property
-    def usable(self) -> npt.NDArray[np.bool_]:
-        """Rows that count: valid, both touches present, not crossed."""
+    def __post_init__(self) -> None:
+        """``mid`` (NaN where a touch is missing) and ``usable``: the rows that count
+        (valid, both touches present, not crossed). Computed once."""
         b, a = self.bid_px[:, 0], self.ask_px[:, 0]
         with np.errstate(invalid="ignore"):
-            return self.valid & np.isfinite(b) & np.isfinite(a) & (a > b)
+            self.mid = 0.5 * (b + a)
+            self.usable = self.valid & np.isfinite(b) & np.isfinite(a) & (a > b)
 
     def check(self) -> Market:
         """Refuse data the backtest cannot use (exit 2), in one line naming the input."""
