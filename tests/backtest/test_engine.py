@@ -215,3 +215,14 @@ def test_flatten_at_end_pays_the_taker_fee(small_mm: Market) -> None:
     assert inv != 0 and b["final_inventory"] == 0
     taker = abs(inv) * float(small_mm.mid[-1]) * 4.5e-4
     assert b["pnl"] == pytest.approx(a["pnl"] - taker)
+
+
+def test_requote_on_trades_decides_after_each_trade() -> None:
+    trades = [(0.5, 100.2, 1.0, 1), (0.7, 99.0, 1.0, -1)]
+    res = _run(hand_market([0.0, 1.0, 2.0], trades), requote_on_trades=True)
+    t = [(x - T0) / 1e9 for x in res.timeline[:, 0]]
+    assert t == [0.0, 0.5, 0.7, 1.0, 2.0]
+    # the buy at 0.5 s lifts our ask (inventory -1), the sell at 0.7 s hits our bid (back to 0);
+    # each decision right after a trade sees the inventory that trade left
+    assert list(res.timeline[:, 5]) == [0.0, -1.0, 0.0, 0.0, 0.0]
+    assert [(s, p) for _, s, p, _ in _fills(res)] == [(-1, 100.1), (1, 99.9)]

@@ -25,6 +25,7 @@ configs = st.fixed_dictionaries(
         "fill_cooldown_seconds": st.sampled_from([0.0, 0.5, 5.0]),
         "quote_validity_seconds": st.sampled_from([0.15, 1.0, 60.0]),
         "requote_interval_seconds": st.sampled_from([0.0, 0.35, 2.0]),
+        "requote_on_trades": st.booleans(),
         "min_spread_bps": st.sampled_from([0.0, 0.3]),
         "order_size": st.sampled_from([0.01, 0.05]),
         "max_inventory": st.sampled_from([0.03, 0.1]),

@@ -70,6 +70,8 @@ class BacktestConfig(BaseModel):
     fill_model: Literal["through", "at"] = "through"
     #: Requote at most this often (seconds; 0 = on every book row).
     requote_interval_seconds: float = Field(default=0.0, ge=0)
+    #: Also requote right after every trade (with the last usable book row).
+    requote_on_trades: bool = False
     #: ``fixed``: T = inventory_horizon_seconds; ``rolling``: T - t within each horizon.
     horizon_mode: Literal["fixed", "rolling"] = "fixed"
     #: ``max_shift`` mode caps |r - mid| at this many bps.

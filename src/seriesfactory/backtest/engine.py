@@ -87,6 +87,7 @@ def params(cfg: BacktestConfig, tick: float) -> npt.NDArray[np.float64]:
     p[nb.P_FILL_AT] = 1.0 if cfg.fill_model == "at" else 0.0
     p[nb.P_ROLLING] = 1.0 if cfg.horizon_mode == "rolling" else 0.0
     p[nb.P_CASH_LIMIT] = 1.0
+    p[nb.P_REQUOTE_TRADES] = 1.0 if cfg.requote_on_trades else 0.0
     return p
 
 
@@ -132,6 +133,8 @@ def run_kernel(
     """Fills and timeline of the kernel over ``mk``; ``split_ns`` feeds it in chunks
     cut at those times (events ``<= cut`` in the earlier chunk): the same output."""
     si, sf = nb.new_state(starting_cash)
+    lr = nb.new_levels(mk.bid_px.shape[1])
+    on_trades = p[nb.P_REQUOTE_TRADES] > 0.5
     tr_tick = mk.tick_index(mk.tr_px)
     cuts = [*(split_ns or []), int(max(mk.ts[-1], mk.tr_ts[-1] if len(mk.tr_ts) else 0))]
     fills_parts, tl_parts = [], []
@@ -140,7 +143,7 @@ def run_kernel(
         r1 = int(np.searchsorted(mk.ts, cut, "right"))
         t1 = int(np.searchsorted(mk.tr_ts, cut, "right"))
         fills = np.empty((t1 - t0, nb.FILL_COLS))
-        tl = np.empty((r1 - r0, nb.TL_COLS))
+        tl = np.empty((r1 - r0 + (t1 - t0 if on_trades else 0), nb.TL_COLS))
         nf, nt = nb.run(
             mk.ts[r0:r1],
             mk.valid[r0:r1],
@@ -159,6 +162,7 @@ def run_kernel(
             p,
             si,
             sf,
+            lr,
             fills,
             tl,
         )

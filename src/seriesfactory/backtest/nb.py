@@ -48,7 +48,8 @@ P_TICK = 16
 P_FILL_AT = 17  # 1 = at-price fills with the queue model
 P_ROLLING = 18  # 1 = rolling horizon T - (t - t0) mod T
 P_CASH_LIMIT = 19  # 1 = bids never spend more cash than there is
-N_PARAMS = 20
+P_REQUOTE_TRADES = 20  # 1 = also requote after every trade (with the last usable row)
+N_PARAMS = 21
 
 # -- integer state (si)
 I_BID_LIVE = 0
@@ -77,7 +78,8 @@ I_HORIZON_T0 = 22  # start of the rolling horizon, -1 = not started
 I_FILLS_BID = 23
 I_FILLS_ASK = 24
 I_LAST_TS = 25  # last event processed (the chunk check)
-N_SI = 26
+I_BOOK_OK = 26  # 1 = the last row was usable (a trade may requote from it)
+N_SI = 27
 
 # -- float state (sf)
 F_INV = 0
@@ -103,7 +105,7 @@ EPS = 1e-12
 
 
 def new_state(starting_cash: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Fresh ``(si, sf)`` for a run."""
+    """Fresh ``(si, sf)`` for a run (and ``new_levels(depth)`` for its last-row levels)."""
     si = np.zeros(N_SI, np.int64)
     for k in (
         I_LAST_FILL_BID,
@@ -120,6 +122,11 @@ def new_state(starting_cash: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[
     sf[F_CASH] = starting_cash
     sf[F_MID] = np.nan
     return si, sf
+
+
+def new_levels(depth: int) -> npt.NDArray[np.float64]:
+    """The last usable row's levels (bid px, bid sz, ask px, ask sz), part of the state."""
+    return np.full((4, depth), np.nan)
 
 
 @kernel
@@ -192,6 +199,110 @@ def _submit(
 
 
 @kernel
+def _decide(
+    t: int,
+    mid: float,
+    lr: npt.NDArray[np.float64],
+    cal_ts: npt.NDArray[np.int64],
+    cal_sigma: npt.NDArray[np.float64],
+    cal_kb: npt.NDArray[np.float64],
+    cal_ka: npt.NDArray[np.float64],
+    prm: npt.NDArray[np.float64],
+    si: npt.NDArray[np.int64],
+    sf: npt.NDArray[np.float64],
+    timeline: npt.NDArray[np.float64],
+    nt: int,
+) -> int:
+    """A quote decision at ``t`` with the last usable row's levels ``lr`` (bid px, bid sz,
+    ask px, ask sz); writes one timeline row unless the requote interval says wait."""
+    tick = prm[P_TICK]
+    latency = int(prm[P_LATENCY_NS])
+    validity = int(prm[P_VALIDITY_NS])
+    requote = int(prm[P_REQUOTE_NS])
+    maker = prm[P_MAKER]
+    size = prm[P_ORDER_SIZE]
+    max_inv = prm[P_MAX_INV]
+    while si[I_CAL] + 1 < cal_ts.shape[0] and cal_ts[si[I_CAL] + 1] <= t:
+        si[I_CAL] += 1
+    if requote > 0 and si[I_LAST_QUOTE_TS] >= 0 and t < si[I_LAST_QUOTE_TS] + requote:
+        return nt
+    si[I_LAST_QUOTE_TS] = t
+    inv = sf[F_INV]
+    c = si[I_CAL]
+    quoting = t >= si[I_RESUME_TS] and c >= 0
+    bid = np.nan
+    ask = np.nan
+    res = np.nan
+    g = np.nan
+    sig = np.nan
+    kb = np.nan
+    ka = np.nan
+    if quoting:
+        sig = cal_sigma[c]
+        kb = cal_kb[c]
+        ka = cal_ka[c]
+        horizon = prm[P_HORIZON_S]
+        if prm[P_ROLLING] > 0.5:
+            if si[I_HORIZON_T0] < 0:
+                si[I_HORIZON_T0] = t
+            el = (t - si[I_HORIZON_T0]) % int(horizon * 1e9)
+            horizon = horizon - el / 1e9
+        bid, ask, res, g = as_quote(
+            mid,
+            sig,
+            kb,
+            ka,
+            inv,
+            size,
+            max_inv,
+            horizon,
+            prm[P_GAMMA],
+            int(prm[P_GAMMA_MODE]),
+            prm[P_GAMMA_SCALE],
+            prm[P_MAX_SHIFT_BPS],
+            prm[P_MIN_SPREAD_BPS],
+            prm[P_MAX_SPREAD_BPS],
+            tick,
+        )
+        qb = min(size, max_inv - inv)
+        if prm[P_CASH_LIMIT] > 0.5:
+            qb = min(qb, (sf[F_CASH] - sf[F_FEES]) / (bid * (1.0 + maker)))
+        qa = min(size, max_inv + inv)
+        kbid = round(bid / tick)
+        kask = round(ask / tick)
+        if qb > EPS:
+            queue = _level_size(lr[0], lr[1], kbid, tick)
+            _submit(si, sf, 1, kbid, qb, queue, t, latency, validity)
+        else:
+            bid = np.nan
+            _submit(si, sf, 1, 0, 0.0, 0.0, t, latency, validity)
+        if qa > EPS:
+            queue = _level_size(lr[2], lr[3], kask, tick)
+            _submit(si, sf, -1, kask, qa, queue, t, latency, validity)
+        else:
+            ask = np.nan
+            _submit(si, sf, -1, 0, 0.0, 0.0, t, latency, validity)
+    else:
+        _submit(si, sf, 1, 0, 0.0, 0.0, t, latency, validity)
+        _submit(si, sf, -1, 0, 0.0, 0.0, t, latency, validity)
+    timeline[nt, 0] = t
+    timeline[nt, 1] = mid
+    timeline[nt, 2] = bid
+    timeline[nt, 3] = ask
+    timeline[nt, 4] = res
+    timeline[nt, 5] = inv
+    timeline[nt, 6] = sig
+    timeline[nt, 7] = kb
+    timeline[nt, 8] = ka
+    timeline[nt, 9] = g
+    timeline[nt, 10] = sf[F_CASH]
+    timeline[nt, 11] = sf[F_FEES]
+    timeline[nt, 12] = sf[F_CASH] + inv * mid - sf[F_FEES]
+    nt += 1
+    return nt
+
+
+@kernel
 def run(
     row_ts: npt.NDArray[np.int64],
     row_valid: npt.NDArray[np.bool_],
@@ -210,6 +321,7 @@ def run(
     prm: npt.NDArray[np.float64],
     si: npt.NDArray[np.int64],
     sf: npt.NDArray[np.float64],
+    lr: npt.NDArray[np.float64],
     fills: npt.NDArray[np.float64],
     timeline: npt.NDArray[np.float64],
 ) -> tuple[int, int]:
@@ -217,14 +329,10 @@ def run(
     n = row_ts.shape[0]
     m = tr_ts.shape[0]
     tick = prm[P_TICK]
-    latency = int(prm[P_LATENCY_NS])
-    validity = int(prm[P_VALIDITY_NS])
     cooldown = int(prm[P_COOLDOWN_NS])
-    requote = int(prm[P_REQUOTE_NS])
     gap = int(prm[P_GAP_NS])
     warmup = int(prm[P_WARMUP_NS])
     maker = prm[P_MAKER]
-    size = prm[P_ORDER_SIZE]
     max_inv = prm[P_MAX_INV]
     fill_at = prm[P_FILL_AT] > 0.5
     nf = 0
@@ -287,6 +395,10 @@ def run(
                             fills[nf, 5] = sf[F_INV]
                             fills[nf, 6] = sf[F_CASH]
                             nf += 1
+            if prm[P_REQUOTE_TRADES] > 0.5 and si[I_BOOK_OK] == 1:
+                nt = _decide(
+                    t, sf[F_MID], lr, cal_ts, cal_sigma, cal_kb, cal_ka, prm, si, sf, timeline, nt
+                )
             j += 1
             continue
         # ---- a book row
@@ -308,6 +420,7 @@ def run(
             si[I_PB] = 0
             si[I_PA] = 0
             si[I_RESUME_TS] = -1
+            si[I_BOOK_OK] = 0
             i += 1
             continue
         mid = 0.5 * (b1 + a1)
@@ -325,83 +438,11 @@ def run(
                     else:
                         lvl = _level_size(ask_px[i], ask_sz[i], int(si[live + 1]), tick)
                     sf[fl + 1] = min(sf[fl + 1], lvl)
-        while si[I_CAL] + 1 < cal_ts.shape[0] and cal_ts[si[I_CAL] + 1] <= t:
-            si[I_CAL] += 1
-        if requote > 0 and si[I_LAST_QUOTE_TS] >= 0 and t < si[I_LAST_QUOTE_TS] + requote:
-            i += 1
-            continue
-        si[I_LAST_QUOTE_TS] = t
-        inv = sf[F_INV]
-        c = si[I_CAL]
-        quoting = t >= si[I_RESUME_TS] and c >= 0
-        bid = np.nan
-        ask = np.nan
-        res = np.nan
-        g = np.nan
-        sig = np.nan
-        kb = np.nan
-        ka = np.nan
-        if quoting:
-            sig = cal_sigma[c]
-            kb = cal_kb[c]
-            ka = cal_ka[c]
-            horizon = prm[P_HORIZON_S]
-            if prm[P_ROLLING] > 0.5:
-                if si[I_HORIZON_T0] < 0:
-                    si[I_HORIZON_T0] = t
-                el = (t - si[I_HORIZON_T0]) % int(horizon * 1e9)
-                horizon = horizon - el / 1e9
-            bid, ask, res, g = as_quote(
-                mid,
-                sig,
-                kb,
-                ka,
-                inv,
-                size,
-                max_inv,
-                horizon,
-                prm[P_GAMMA],
-                int(prm[P_GAMMA_MODE]),
-                prm[P_GAMMA_SCALE],
-                prm[P_MAX_SHIFT_BPS],
-                prm[P_MIN_SPREAD_BPS],
-                prm[P_MAX_SPREAD_BPS],
-                tick,
-            )
-            qb = min(size, max_inv - inv)
-            if prm[P_CASH_LIMIT] > 0.5:
-                qb = min(qb, (sf[F_CASH] - sf[F_FEES]) / (bid * (1.0 + maker)))
-            qa = min(size, max_inv + inv)
-            kbid = round(bid / tick)
-            kask = round(ask / tick)
-            if qb > EPS:
-                queue = _level_size(bid_px[i], bid_sz[i], kbid, tick)
-                _submit(si, sf, 1, kbid, qb, queue, t, latency, validity)
-            else:
-                bid = np.nan
-                _submit(si, sf, 1, 0, 0.0, 0.0, t, latency, validity)
-            if qa > EPS:
-                queue = _level_size(ask_px[i], ask_sz[i], kask, tick)
-                _submit(si, sf, -1, kask, qa, queue, t, latency, validity)
-            else:
-                ask = np.nan
-                _submit(si, sf, -1, 0, 0.0, 0.0, t, latency, validity)
-        else:
-            _submit(si, sf, 1, 0, 0.0, 0.0, t, latency, validity)
-            _submit(si, sf, -1, 0, 0.0, 0.0, t, latency, validity)
-        timeline[nt, 0] = t
-        timeline[nt, 1] = mid
-        timeline[nt, 2] = bid
-        timeline[nt, 3] = ask
-        timeline[nt, 4] = res
-        timeline[nt, 5] = inv
-        timeline[nt, 6] = sig
-        timeline[nt, 7] = kb
-        timeline[nt, 8] = ka
-        timeline[nt, 9] = g
-        timeline[nt, 10] = sf[F_CASH]
-        timeline[nt, 11] = sf[F_FEES]
-        timeline[nt, 12] = sf[F_CASH] + inv * mid - sf[F_FEES]
-        nt += 1
+        lr[0, :] = bid_px[i]
+        lr[1, :] = bid_sz[i]
+        lr[2, :] = ask_px[i]
+        lr[3, :] = ask_sz[i]
+        si[I_BOOK_OK] = 1
+        nt = _decide(t, mid, lr, cal_ts, cal_sigma, cal_kb, cal_ka, prm, si, sf, timeline, nt)
         i += 1
     return nf, nt

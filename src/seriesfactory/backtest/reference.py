@@ -99,6 +99,10 @@ def reference_run(
     last_valid, resume, cal, last_quote, h0 = -1, -1, -1, -1, -1
     fills: list[tuple[float, ...]] = []
     timeline: list[tuple[float, ...]] = []
+    requote_trades = p[nb.P_REQUOTE_TRADES] > 0.5
+    book_ok = False
+    last_mid = math.nan
+    levels: tuple[npt.NDArray[np.float64], ...] = ()
 
     def promote(side: int, t: int, strict: bool) -> None:
         o = pending[side]
@@ -116,76 +120,12 @@ def reference_run(
             return
         pending[side] = _Order(k, qty if qty > EPS else 0.0, queue, t + lat, t + lat + val)
 
-    events = sorted(
-        [(int(t), 0, j) for j, t in enumerate(tr_ts)]
-        + [(int(t), 1, i) for i, t in enumerate(row_ts)]
-    )
-    for t, kind, idx in events:
-        if kind == 0:
-            if tr_side[idx] == 0:
-                continue
-            our = 1 if tr_side[idx] < 0 else -1
-            promote(our, t, True)
-            o = live[our]
-            if o is not None and o.expire <= t:
-                live[our] = o = None
-            if o is None or not (last_fill[our] < 0 or t >= last_fill[our] + cooldown):
-                continue
-            tk = int(tr_tick[idx])
-            avail = 0.0
-            if (tk < o.tick) if our > 0 else (tk > o.tick):
-                avail = float(tr_qty[idx])
-            elif fill_at and tk == o.tick:
-                avail = float(tr_qty[idx]) - o.queue
-                o.queue = max(o.queue - float(tr_qty[idx]), 0.0)
-            if avail <= EPS:
-                continue
-            px = _price(o.tick, tick)
-            qty = min(o.qty, avail)
-            if our > 0:
-                qty = min(qty, max_inv - inv)
-                if cash_limit:
-                    qty = min(qty, (cash - fees) / (px * (1.0 + maker)))
-            else:
-                qty = min(qty, max_inv + inv)
-            if qty <= EPS:
-                continue
-            fee = px * qty * maker
-            inv += our * qty
-            cash -= our * px * qty
-            fees += fee
-            o.qty -= qty
-            if o.qty <= EPS:
-                live[our] = None
-            last_fill[our] = t
-            fills.append((t, our, px, qty, fee, inv, cash))
-            continue
-        i = idx
-        b1, a1 = bid_px[i, 0], ask_px[i, 0]
-        ok = bool(row_valid[i]) and not math.isnan(b1) and not math.isnan(a1) and a1 > b1
-        promote(1, t, False)
-        promote(-1, t, False)
-        for s in (1, -1):
-            if live[s] is not None and live[s].expire <= t:  # type: ignore[union-attr]
-                live[s] = None
-        if not ok:
-            live = {1: None, -1: None}
-            pending = {1: None, -1: None}
-            resume = -1
-            continue
-        mid = 0.5 * (b1 + a1)
-        if resume < 0 or (last_valid >= 0 and t - last_valid > gap):
-            resume = t + warmup
-        last_valid = t
-        if fill_at:
-            for s, px_, sz_ in ((1, bid_px, bid_sz), (-1, ask_px, ask_sz)):
-                o = live[s]
-                if o is not None:
-                    o.queue = min(o.queue, _level(px_[i], sz_[i], o.tick, tick))
+    def decide(t: int, mid: float, lv: tuple[npt.NDArray[np.float64], ...]) -> None:
+        nonlocal cal, last_quote, h0
         while cal + 1 < len(cal_ts) and cal_ts[cal + 1] <= t:
             cal += 1
         if requote > 0 and last_quote >= 0 and t < last_quote + requote:
-            continue
+            return
         last_quote = t
         nan = math.nan
         bid = ask = res = g = sig = kb = ka = nan
@@ -203,12 +143,12 @@ def reference_run(
             qa = min(size, max_inv + inv)
             kbid, kask = round(bid / tick), round(ask / tick)
             if qb > EPS:
-                submit(1, kbid, qb, _level(bid_px[i], bid_sz[i], kbid, tick), t)
+                submit(1, kbid, qb, _level(lv[0], lv[1], kbid, tick), t)
             else:
                 bid = nan
                 submit(1, 0, 0.0, 0.0, t)
             if qa > EPS:
-                submit(-1, kask, qa, _level(ask_px[i], ask_sz[i], kask, tick), t)
+                submit(-1, kask, qa, _level(lv[2], lv[3], kask, tick), t)
             else:
                 ask = nan
                 submit(-1, 0, 0.0, 0.0, t)
@@ -218,4 +158,84 @@ def reference_run(
         timeline.append(
             (t, mid, bid, ask, res, inv, sig, kb, ka, g, cash, fees, cash + inv * mid - fees)
         )
+
+    events = sorted(
+        [(int(t), 0, j) for j, t in enumerate(tr_ts)]
+        + [(int(t), 1, i) for i, t in enumerate(row_ts)]
+    )
+
+    def on_trade(idx: int, t: int) -> None:
+        nonlocal inv, cash, fees
+        o: _Order | None
+        if tr_side[idx] == 0:
+            return
+        our = 1 if tr_side[idx] < 0 else -1
+        promote(our, t, True)
+        o = live[our]
+        if o is not None and o.expire <= t:
+            live[our] = o = None
+        if o is None or not (last_fill[our] < 0 or t >= last_fill[our] + cooldown):
+            return
+        tk = int(tr_tick[idx])
+        avail = 0.0
+        if (tk < o.tick) if our > 0 else (tk > o.tick):
+            avail = float(tr_qty[idx])
+        elif fill_at and tk == o.tick:
+            avail = float(tr_qty[idx]) - o.queue
+            o.queue = max(o.queue - float(tr_qty[idx]), 0.0)
+        if avail <= EPS:
+            return
+        px = _price(o.tick, tick)
+        qty = min(o.qty, avail)
+        if our > 0:
+            qty = min(qty, max_inv - inv)
+            if cash_limit:
+                qty = min(qty, (cash - fees) / (px * (1.0 + maker)))
+        else:
+            qty = min(qty, max_inv + inv)
+        if qty <= EPS:
+            return
+        fee = px * qty * maker
+        inv += our * qty
+        cash -= our * px * qty
+        fees += fee
+        o.qty -= qty
+        if o.qty <= EPS:
+            live[our] = None
+        last_fill[our] = t
+        fills.append((t, our, px, qty, fee, inv, cash))
+
+    for t, kind, idx in events:
+        if kind == 0:
+            on_trade(idx, t)
+            if requote_trades and book_ok:
+                decide(t, last_mid, levels)
+            continue
+        i = idx
+        b1, a1 = bid_px[i, 0], ask_px[i, 0]
+        ok = bool(row_valid[i]) and not math.isnan(b1) and not math.isnan(a1) and a1 > b1
+        promote(1, t, False)
+        promote(-1, t, False)
+        for s in (1, -1):
+            if live[s] is not None and live[s].expire <= t:  # type: ignore[union-attr]
+                live[s] = None
+        if not ok:
+            live = {1: None, -1: None}
+            pending = {1: None, -1: None}
+            resume = -1
+            book_ok = False
+            continue
+        mid = 0.5 * (b1 + a1)
+        if resume < 0 or (last_valid >= 0 and t - last_valid > gap):
+            resume = t + warmup
+        last_valid = t
+        if fill_at:
+            for s, px_, sz_ in ((1, bid_px, bid_sz), (-1, ask_px, ask_sz)):
+                o = live[s]
+                if o is not None:
+                    o.queue = min(o.queue, _level(px_[i], sz_[i], o.tick, tick))
+        book_ok = True
+        last_mid = mid
+        levels = (bid_px[i], bid_sz[i], ask_px[i], ask_sz[i])
+        decide(t, mid, levels)
     return fills, timeline
