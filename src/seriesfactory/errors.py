@@ -23,6 +23,7 @@ from __future__ import annotations
 
 __all__ = [
     "CacheError",
+    "CacheWarning",
     "ConfigError",
     "DataError",
     "InputError",
@@ -101,3 +102,11 @@ class IntegrityError(SeriesFactoryError):
 
 class CacheError(SeriesFactoryError):
     """The cache cannot be read or written."""
+
+
+class CacheWarning(UserWarning):
+    """A cache entry was found damaged and evicted (it is rebuilt).
+
+    Not an error: the one warning meant for users, kept here so the CLI can print it as
+    one ``warning:`` line without loading the lake.
+    """

@@ -6,8 +6,10 @@ name (:func:`~seriesfactory.core.atomic.temp_path`). A day's file is renamed int
 place when the next day starts (``rename="each"``: the ticks tier, whose manifest,
 written last, is what makes a tick set whole) or only when the whole stream is done
 (``rename="end"``: the trades tier, where a raw file is ingested all or nothing). On
-any error every file not yet renamed is removed. With ``hash_files`` each file's
-SHA-256 is computed while it is written (:class:`~seriesfactory.core.atomic.HashingWriter`).
+any error every file not yet renamed is removed (a file system error becomes one
+:class:`~seriesfactory.errors.CacheError` line). With ``hash_files`` each file's SHA-256 is
+computed while it is written (:class:`~seriesfactory.core.atomic.HashingWriter`); every file's
+seal (size and CRC-32, :mod:`seriesfactory.lake.integrity`) is taken before it is renamed.
 
 Use it as a context manager; :attr:`DayFiles.files` lists what was written::
 
@@ -19,8 +21,9 @@ Use it as a context manager; :attr:`DayFiles.files` lists what was written::
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -30,8 +33,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from seriesfactory.core.atomic import HashingWriter, commit, discard, temp_path
+from seriesfactory.core.atomic import HashingWriter, commit, discard, storage_error, temp_path
 from seriesfactory.core.time import NS_PER_DAY
+from seriesfactory.errors import CacheError
+from seriesfactory.lake.integrity import Seal, seal_of
 from seriesfactory.schema.arrays import I64
 
 __all__ = ["DayFile", "DayFiles"]
@@ -46,6 +51,8 @@ class DayFile:
     rows: int
     #: Hex SHA-256 of the file (``""`` unless ``hash_files``).
     sha256: str
+    #: Size and CRC-32 as written (checked on every read).
+    seal: Seal
 
 
 @dataclass(slots=True)
@@ -99,36 +106,40 @@ class DayFiles:
             if self._open is None or self._open.day != day:
                 self._close_day()
                 self._open = self._start_day(day, part.schema, options)
-            self._open.writer.write(part, row_group_size=row_group_rows)
+            with _storage(self._open.final):
+                self._open.writer.write(part, row_group_size=row_group_rows)
             self._open.rows += hi - lo
 
     def _start_day(self, day: int, schema: pa.Schema, options: Mapping[str, Any]) -> _Open:
         final = self._path_for_day(day)
         tmp = temp_path(final)
         self._pending.append((tmp, final))
-        sink = HashingWriter(tmp) if self._hash else None
-        writer = pq.ParquetWriter(sink if sink is not None else tmp, schema, **options)
+        with _storage(final):
+            sink = HashingWriter(tmp) if self._hash else None
+            writer = pq.ParquetWriter(sink if sink is not None else tmp, schema, **options)
         return _Open(day, final, tmp, sink, writer)
 
     def _close_day(self) -> None:
         now, self._open = self._open, None
         if now is None:
             return
-        now.writer.close()
-        digest = ""
-        if now.sink is not None:
-            now.sink.close()
-            digest = now.sink.hexdigest()
-        self.files.append(DayFile(now.final, now.day, now.rows, digest))
-        if self._rename == "each":
-            commit(now.tmp, now.final)
-            self._pending.pop()
+        with _storage(now.final):
+            now.writer.close()
+            if now.sink is not None:
+                now.sink.close()
+            seal = seal_of(now.tmp)
+            if self._rename == "each":
+                commit(now.tmp, now.final)
+                self._pending.pop()
+        digest = now.sink.hexdigest() if now.sink is not None else ""
+        self.files.append(DayFile(now.final, now.day, now.rows, digest, seal))
 
     def finish(self) -> list[DayFile]:
         """Close the last day and rename every file still under its temporary name."""
         self._close_day()
         for tmp, final in self._pending:
-            commit(tmp, final)
+            with _storage(final):
+                commit(tmp, final)
         self._pending = []
         return self.files
 
@@ -136,9 +147,10 @@ class DayFiles:
         """Close and remove every file not yet renamed (renamed ones stay)."""
         now, self._open = self._open, None
         if now is not None:
-            now.writer.close()
-            if now.sink is not None:
-                now.sink.close()
+            with contextlib.suppress(Exception):  # cleanup after a failure: best effort
+                now.writer.close()
+                if now.sink is not None:
+                    now.sink.close()
         for tmp, _ in self._pending:
             discard(tmp)
         self._pending = []
@@ -152,7 +164,22 @@ class DayFiles:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self.finish()
-        else:
+        if exc_type is not None:
             self.abort()
+            return
+        try:
+            self.finish()
+        except BaseException:
+            self.abort()
+            raise
+
+
+@contextlib.contextmanager
+def _storage(final: Path) -> Iterator[None]:
+    """A file system failure while writing ``final`` becomes one CacheError line."""
+    try:
+        yield
+    except CacheError:
+        raise
+    except OSError as exc:
+        raise storage_error(final, exc) from exc

@@ -47,6 +47,7 @@ __all__ = [
     "build_bars",
     "export_bars",
     "load_state",
+    "tier_trades",
     "write_bars",
 ]
 
@@ -118,10 +119,13 @@ def _day(ts_ns: int) -> str:
     return to_datetime(ts_ns).date().isoformat()
 
 
-def _tier_chunks(
+def tier_trades(
     tier: TradesTier, warnings: list[str]
 ) -> tuple[Iterator[tuple[TradeArrays, str]], dict[str, object]]:
-    """Day-by-day trades of the tier (fetched first if missing), and what to record of them."""
+    """Day-by-day trades of the tier (fetched first if missing), and what to record of them.
+
+    Warnings for the user (days the server has no file for) are appended to ``warnings``.
+    """
     base, quote = split_symbol(tier.venue, tier.symbol)
     summary, days = venue_trades(
         tier.venue, base=base, quote=quote, from_ns=tier.from_ns, to_ns=tier.to_ns,
@@ -177,7 +181,7 @@ def build_bars(
     """
     warnings: list[str] = []
     if isinstance(trades, TradesTier):
-        chunks, source = _tier_chunks(trades, warnings)
+        chunks, source = tier_trades(trades, warnings)
     else:
         table = read_trades_file(trades.path, dict(trades.columns) if trades.columns else None)
         chunks = iter([(table, str(trades.path))])
