@@ -46,7 +46,9 @@ def find_bindir() -> Path:
     pg_config = shutil.which("pg_config")
     if pg_config:
         try:
-            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, check=True
+            )
             candidates.append(Path(out.stdout.strip()))
         except (OSError, subprocess.CalledProcessError):
             pass
@@ -57,7 +59,9 @@ def find_bindir() -> Path:
     for folder in candidates:
         if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
             return folder
-    raise SourceError(f"the PostgreSQL server binaries (initdb, pg_ctl) are not found; {INSTALL_HINT}")
+    raise SourceError(
+        f"the PostgreSQL server binaries (initdb, pg_ctl) are not found; {INSTALL_HINT}"
+    )
 
 
 def _server_user() -> str | None:
@@ -124,7 +128,8 @@ def up(data_dir: Path, *, port: int | None = None, ephemeral: bool = False) -> C
     fresh = not (data_dir / "PG_VERSION").is_file()
     if fresh and data_dir.is_dir() and any(data_dir.iterdir()):
         raise InputError(
-            f"--data-dir {data_dir} is neither empty nor a PostgreSQL cluster; choose another folder"
+            f"--data-dir {data_dir} is neither empty nor a PostgreSQL cluster; "
+            "choose another folder"
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     if user is not None:

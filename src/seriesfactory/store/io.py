@@ -14,6 +14,7 @@ composed with :mod:`psycopg.sql`, every value is a parameter or copied data.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
@@ -161,9 +162,20 @@ class Store:
         self._months[table] |= months
 
     def forget_partitions(self) -> None:
-        """Drop the cache of known partitions (after a rollback)."""
+        """Drop the caches of known partitions and staging tables (after a rollback)."""
         for known in self._months.values():
             known.clear()
+        self._staged.clear()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction; a rollback also forgets what it may have created."""
+        try:
+            with self.conn.transaction():
+                yield
+        except BaseException:
+            self.forget_partitions()
+            raise
 
     # -- trades ------------------------------------------------------------------------------
     def _stage(self, name: str, ddl: str) -> None:
@@ -292,7 +304,9 @@ class Store:
         return Coverage(spans)
 
     # -- bars and builder state ---------------------------------------------------------------
-    def load_state(self, bar_type: str, source: str, pair: str) -> tuple[dict[str, Any], int] | None:
+    def load_state(
+        self, bar_type: str, source: str, pair: str
+    ) -> tuple[dict[str, Any], int] | None:
         """``(builder state, cursor ns)`` saved for the bar type, or ``None``."""
         row = self.conn.execute(
             "SELECT state, cursor_ts FROM builder_state"
@@ -366,9 +380,7 @@ class Store:
             " coalesce(threshold, 'NaN') FROM bars WHERE bar_type = {} AND pair = {}"
             " AND ({}::text IS NULL OR source = {}) ORDER BY source, time_start)"
             " TO STDOUT (FORMAT BINARY)"
-        ).format(
-            sql.Literal(bar_type), sql.Literal(pair), sql.Literal(source), sql.Literal(source)
-        )
+        ).format(sql.Literal(bar_type), sql.Literal(pair), sql.Literal(source), sql.Literal(source))
         buf = bytearray()
         with self.conn.cursor() as cur, cur.copy(stmt) as copy:
             for chunk in copy:

@@ -139,8 +139,11 @@ class Migration:
 
 #: Every migration, in order; a new one is appended with the next version.
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "raw_trades, bars, builder_state, ingest_log, heartbeat",
-              lambda cur, ts: _tables(cur, timescale=ts)),  # fmt: skip
+    Migration(
+        1,
+        "raw_trades, bars, builder_state, ingest_log, heartbeat",
+        lambda cur, ts: _tables(cur, timescale=ts),
+    ),
 )
 
 
