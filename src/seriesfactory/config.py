@@ -74,7 +74,7 @@ class Settings(BaseModel):
     coinbase_requests_per_s: float = Field(default=10.0, gt=0)
     #: The PostgreSQL store (``docs/store.md``): ``postgresql://user:password@host:port/db``.
     database_url: str | None = None
-    #: Pairs of ``pipeline run|schedule``: ``"ETH-USD"`` (on ``store_venue``), ``"binance:BTCUSDT"``.
+    #: Pairs of ``pipeline run|schedule``: ``"ETH-USD"`` (on ``store_venue``) or ``"binance:X"``.
     store_pairs: tuple[str, ...] = ()
     #: Venue of the pairs in ``store_pairs`` written without one.
     store_venue: str = "coinbase"
