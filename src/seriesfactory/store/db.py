@@ -51,7 +51,7 @@ def resolve_url(url: str | None, config: Path | None = None) -> str:
     return found
 
 
-def connect(url: str, *, autocommit: bool = False, timeout_s: float = 10.0) -> psycopg.Connection:
+def connect(url: str, *, autocommit: bool = True, timeout_s: float = 10.0) -> psycopg.Connection:
     """A connection to ``url``; failures become one :class:`StoreError` line, password masked."""
     try:
         conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=max(1, int(timeout_s)))

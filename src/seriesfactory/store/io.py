@@ -143,6 +143,12 @@ class Store:
     """The store's reads and writes over one connection (the caller owns transactions)."""
 
     def __init__(self, conn: psycopg.Connection) -> None:
+        if not conn.autocommit:
+            # Lone statements must not open a transaction that would turn every later
+            # ``transaction()`` into a savepoint and keep the batches uncommitted.
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.commit()
+            conn.autocommit = True
         self.conn = conn
         self.timescale = uses_timescale(conn)
         self._months: dict[str, set[tuple[int, int]]] = {"raw_trades": set(), "bars": set()}
@@ -218,7 +224,7 @@ class Store:
             self._partitions("raw_trades", int(ts.min()), int(ts.max()))
             cur.execute(
                 "INSERT INTO raw_trades (timestamp, trade_id, source, pair, price, size, side)"
-                " SELECT ts, trade_id, %s, %s, price::numeric, size::numeric,"
+                " SELECT ts, trade_id, %s, %s, price::text::numeric, size::text::numeric,"
                 " CASE side WHEN 1 THEN 'buy' WHEN -1 THEN 'sell' END FROM sf_stage_trades"
                 " ON CONFLICT DO NOTHING",
                 (source, pair),
