@@ -104,10 +104,13 @@ class CoinbaseTape:
         times = np.round(times, 6)
         price = 2000 + np.cumsum(rng.normal(0, 0.5, n))
         return cls(
-            product, times, np.arange(10_000, 10_000 + n, dtype=np.int64),
-            [f"{p:.2f}" for p in price], [f"{s:.8f}" for s in rng.exponential(0.3, n)],
+            product,
+            times,
+            np.arange(10_000, 10_000 + n, dtype=np.int64),
+            [f"{p:.2f}" for p in price],
+            [f"{s:.8f}" for s in rng.exponential(0.3, n)],
             ["BUY" if x else "SELL" for x in rng.random(n) < 0.5],
-        )  # fmt: skip
+        )
 
     def add(self, t: float, price: str = "2100.00", size: str = "0.5", side: str = "SELL") -> int:
         with self.lock:
@@ -125,20 +128,26 @@ class CoinbaseTape:
             lo, hi = np.searchsorted(self.times, [s, e], side="left")
             idx = list(range(int(hi) - 1, int(lo) - 1, -1))[:limit]
             trades = [
-                {"trade_id": str(int(self.ids[i])), "product_id": self.product,
-                 "price": self.prices[i], "size": self.sizes[i],
-                 "time": np.datetime_as_string(np.datetime64(int(round(self.times[i] * 1e6)), "us")) + "Z",
-                 "side": self.sides[i], "bid": "", "ask": "", "exchange": "coinbase"}
+                {
+                    "trade_id": str(int(self.ids[i])),
+                    "product_id": self.product,
+                    "price": self.prices[i],
+                    "size": self.sizes[i],
+                    "time": np.datetime_as_string(np.datetime64(round(self.times[i] * 1e6), "us"))
+                    + "Z",
+                    "side": self.sides[i],
+                    "bid": "",
+                    "ask": "",
+                    "exchange": "coinbase",
+                }
                 for i in idx
-            ]  # fmt: skip
+            ]
         return json.dumps({"trades": trades}).encode()
 
     def expected(self) -> set[tuple[int, int]]:
         """``{(trade_id, ts µs)}`` of every trade served."""
         with self.lock:
-            return {
-                (int(i), int(round(t * 1e6))) for i, t in zip(self.ids, self.times, strict=True)
-            }
+            return {(int(i), round(t * 1e6)) for i, t in zip(self.ids, self.times, strict=True)}
 
     def serve(self, mirror) -> None:
         mirror.handlers[TICKER.format(self.product)] = self.handler

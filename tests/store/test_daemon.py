@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -56,7 +57,7 @@ def _since(tape: CoinbaseTape) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(tape.times[0]) - 60))
 
 
-def _bars(url: str) -> list[tuple]:
+def _bars(url: str) -> list[tuple[object, ...]]:
     with psycopg.connect(url) as c:
         return c.execute(
             "SELECT bar_type, time_start, time_end, open, high, low, close, vwap, volume,"
@@ -65,20 +66,28 @@ def _bars(url: str) -> list[tuple]:
         ).fetchall()
 
 
-def _states(url: str) -> dict[str, dict]:
+def _states(url: str) -> dict[str, object]:
     with psycopg.connect(url) as c:
         rows = c.execute("SELECT bar_type, state FROM builder_state").fetchall()
     return {r[0]: r[1] for r in rows}
 
 
-def _reference(url: str, tape: CoinbaseTape, cfg: Path, tmp_path: Path) -> list[tuple]:
+def _reference(url: str, tape: CoinbaseTape, cfg: Path, tmp_path: Path) -> list[tuple[object, ...]]:
     settings = load_settings(cfg, env={})
     specs = [parse_bar_spec(b) for b in BARS]
     from seriesfactory.service.ingest import parse_when
 
-    run_daemon(url, [Job("coinbase", "ETH-USD")], specs, interval_s=3600, settings=settings,
-               cache_dir=tmp_path / "ref-cache", since_ns=parse_when(_since(tape), "f"),
-               cycles=1, log=lambda m: None)  # fmt: skip
+    run_daemon(
+        url,
+        [Job("coinbase", "ETH-USD")],
+        specs,
+        interval_s=3600,
+        settings=settings,
+        cache_dir=tmp_path / "ref-cache",
+        since_ns=parse_when(_since(tape), "f"),
+        cycles=1,
+        log=lambda m: None,
+    )
     bars = _bars(url)
     kinds = {b[0] for b in bars}
     assert kinds == {bar_type_name(s) for s in specs}  # every configured type produced bars
@@ -109,7 +118,7 @@ def _count(url: str, sql: str) -> int:
         return 0
 
 
-def _second_db(pg) -> tuple[str, callable]:
+def _second_db(pg) -> tuple[str, Callable[[], None]]:
     import uuid
 
     name = f"r_{uuid.uuid4().hex[:12]}"
@@ -134,8 +143,19 @@ def test_daemon_kill9_at_random_points_then_rerun_is_exact(
         ref_states = _states(ref_url)
     finally:
         drop()
-    args = [CLI, "daemon", "ETH-USD", "--interval", "1h", "--from", _since(tape),
-            "--config", str(cfg), "--cache-dir", str(tmp_path / "c")]  # fmt: skip
+    args = [
+        CLI,
+        "daemon",
+        "ETH-USD",
+        "--interval",
+        "1h",
+        "--from",
+        _since(tape),
+        "--config",
+        str(cfg),
+        "--cache-dir",
+        str(tmp_path / "c"),
+    ]
     rng = random.Random(seed)
     proc = subprocess.Popen(args, env=_env(db_url), stderr=subprocess.DEVNULL)
     try:
@@ -146,20 +166,23 @@ def test_daemon_kill9_at_random_points_then_rerun_is_exact(
         proc.wait(timeout=30)
     killed_at = _count(db_url, "SELECT count(*) FROM raw_trades")
     restart = time.time()
-    proc = subprocess.Popen(args, env=_env(db_url), stderr=subprocess.PIPE, text=True)
+    proc2 = subprocess.Popen(args, env=_env(db_url), stderr=subprocess.PIPE, text=True)
     try:
         _wait(
-            lambda: _count(
-                db_url,
-                f"SELECT count(*) FROM heartbeat WHERE last_poll > to_timestamp({restart})",
-            ) == 1,
+            lambda: (
+                _count(
+                    db_url,
+                    f"SELECT count(*) FROM heartbeat WHERE last_poll > to_timestamp({restart})",
+                )
+                == 1
+            ),
             120,
             "a completed cycle after the restart",
-        )  # fmt: skip
+        )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err[-2000:]
+        proc2.send_signal(signal.SIGTERM)
+        _, err = proc2.communicate(timeout=60)
+    assert proc2.returncode == 0, err[-2000:]
     with psycopg.connect(db_url) as c:
         assert stored(c, "coinbase", "ETH-USD") == tape.expected()
         assert c.execute("SELECT count(*) FROM raw_trades").fetchone() == (len(tape.expected()),)
@@ -173,8 +196,17 @@ def test_ingest_kill9_then_rerun_stores_the_mirror_set_exactly(
     seed: int, mirror, tape, db_url: str, tmp_path: Path
 ) -> None:
     cfg = _config(tmp_path, mirror)
-    args = [CLI, "ingest", "coinbase", "ETH-USD", "--from", _since(tape), "--config", str(cfg),
-            "--quiet"]  # fmt: skip
+    args = [
+        CLI,
+        "ingest",
+        "coinbase",
+        "ETH-USD",
+        "--from",
+        _since(tape),
+        "--config",
+        str(cfg),
+        "--quiet",
+    ]
     proc = subprocess.Popen(args, env=_env(db_url), stderr=subprocess.DEVNULL)
     try:
         _wait(lambda: _count(db_url, "SELECT count(*) FROM ingest_log") >= 1, 60, "a first batch")
@@ -182,7 +214,9 @@ def test_ingest_kill9_then_rerun_stores_the_mirror_set_exactly(
     finally:
         proc.kill()
         proc.wait(timeout=30)
-    done = subprocess.run(args, env=_env(db_url), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        args, env=_env(db_url), capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     with psycopg.connect(db_url) as c:
         assert stored(c, "coinbase", "ETH-USD") == tape.expected()
@@ -197,35 +231,60 @@ def test_daemon_survives_a_postgresql_restart_and_a_failing_pair(
     own = cluster.up(root / "pg", ephemeral=True)
     cfg = _config(tmp_path, mirror, rate=1000.0)
     # BTC-USD has no handler: the mirror answers 404 and that pair fails every cycle
-    args = [CLI, "daemon", "ETH-USD", "BTC-USD", "--interval", "1s", "--from", _since(tape),
-            "--config", str(cfg), "--cache-dir", str(tmp_path / "c")]  # fmt: skip
+    args = [
+        CLI,
+        "daemon",
+        "ETH-USD",
+        "BTC-USD",
+        "--interval",
+        "1s",
+        "--from",
+        _since(tape),
+        "--config",
+        str(cfg),
+        "--cache-dir",
+        str(tmp_path / "c"),
+    ]
     proc = subprocess.Popen(args, env=_env(own.url), stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr or []), daemon=True)
     reader.start()
     try:
-        _wait(lambda: _count(own.url, "SELECT count(*) FROM heartbeat WHERE last_poll IS NOT NULL") == 1,
-              120, "the first cycle")  # fmt: skip
+        _wait(
+            lambda: (
+                _count(own.url, "SELECT count(*) FROM heartbeat WHERE last_poll IS NOT NULL") == 1
+            ),
+            120,
+            "the first cycle",
+        )
         cluster.down(own.data_dir)
         time.sleep(2.0)
         cluster.up(own.data_dir, port=own.port)
         new_id = tape.add(time.time())  # a trade arriving while the server was down
-        _wait(lambda: _count(own.url, f"SELECT count(*) FROM raw_trades WHERE trade_id = {new_id}") == 1,
-              90, "the trade after the restart")  # fmt: skip
+        _wait(
+            lambda: (
+                _count(own.url, f"SELECT count(*) FROM raw_trades WHERE trade_id = {new_id}") == 1
+            ),
+            90,
+            "the trade after the restart",
+        )
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
         reader.join(timeout=10)
         assert proc.returncode == 0, "".join(lines)[-2000:]
         text = "".join(lines)
-        assert "database unavailable" in text and "reconnected" in text
+        assert "database unavailable" in text and "reconnected" in text, text
         assert "error: coinbase BTC-USD" in text  # the failing pair is reported, ETH-USD goes on
         with psycopg.connect(own.url) as c:
             assert stored(c, "coinbase", "ETH-USD") == tape.expected()
             err = c.execute("SELECT last_error FROM heartbeat WHERE pair = 'BTC-USD'").fetchone()
-            assert err is not None and err[0]
+            assert err is not None and err[0], (err, text[-3000:])
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
+        reader.join(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
         cluster.down(own.data_dir)
         shutil.rmtree(root, ignore_errors=True)

@@ -26,10 +26,14 @@ EXCHANGE_INFO = json.dumps(
 
 def _settings(mirror, **kw):
     return load_settings(
-        env={}, coinbase_api_url=mirror.url, binance_data_url=mirror.url,
-        binance_coinm_api_url=mirror.url, coinbase_requests_per_s=1e6, backoff_base_s=0.01,
+        env={},
+        coinbase_api_url=mirror.url,
+        binance_data_url=mirror.url,
+        binance_coinm_api_url=mirror.url,
+        coinbase_requests_per_s=1e6,
+        backoff_base_s=0.01,
         **kw,
-    )  # fmt: skip
+    )
 
 
 def test_coinbase_walk_splits_full_windows_and_resumes(mirror, conn, tmp_path: Path) -> None:
@@ -40,13 +44,27 @@ def test_coinbase_walk_splits_full_windows_and_resumes(mirror, conn, tmp_path: P
     tape.serve(mirror)
     store = Store(conn)
     settings = _settings(mirror)
-    first = ingest(store, "coinbase", "ETH-USD", DAY * 10**9, (DAY + 3 * 3600) * 10**9,
-                   settings=settings, cache_dir=tmp_path)  # fmt: skip
+    first = ingest(
+        store,
+        "coinbase",
+        "ETH-USD",
+        DAY * 10**9,
+        (DAY + 3 * 3600) * 10**9,
+        settings=settings,
+        cache_dir=tmp_path,
+    )
     assert first.inserted == 2530 and stored(conn, "coinbase", "ETH-USD") == tape.expected()
     assert store.coverage("coinbase", "ETH-USD").spans == [(DAY * 10**9, (DAY + 3 * 3600) * 10**9)]
     n = len(mirror.requests)
-    again = ingest(store, "coinbase", "ETH-USD", DAY * 10**9, (DAY + 3 * 3600) * 10**9,
-                   settings=settings, cache_dir=tmp_path)  # fmt: skip
+    again = ingest(
+        store,
+        "coinbase",
+        "ETH-USD",
+        DAY * 10**9,
+        (DAY + 3 * 3600) * 10**9,
+        settings=settings,
+        cache_dir=tmp_path,
+    )
     assert (again.inserted, again.batches, len(mirror.requests)) == (
         0,
         0,
@@ -54,8 +72,15 @@ def test_coinbase_walk_splits_full_windows_and_resumes(mirror, conn, tmp_path: P
     )  # resumed: nothing to do
     # a longer range continues where the stored trades end
     tape.add(DAY + 4 * 3600 + 1.5)
-    more = ingest(store, "coinbase", "ETH-USD", DAY * 10**9, (DAY + 5 * 3600) * 10**9,
-                  settings=settings, cache_dir=tmp_path)  # fmt: skip
+    more = ingest(
+        store,
+        "coinbase",
+        "ETH-USD",
+        DAY * 10**9,
+        (DAY + 5 * 3600) * 10**9,
+        settings=settings,
+        cache_dir=tmp_path,
+    )
     assert more.inserted == 1 and stored(conn, "coinbase", "ETH-USD") == tape.expected()
     first_new = mirror.requests[n][0]
     assert first_new == TICKER.format("ETH-USD")
@@ -70,11 +95,19 @@ def test_real_recorded_coinbase_body(mirror, conn, tmp_path: Path, shared_real: 
         body if int(q["start"]) <= t0 < int(q["end"]) else b'{"trades": []}'
     )
     store = Store(conn)
-    got = ingest(store, "coinbase", "BTC-USD", (t0 - 1800) * 10**9, (t0 + 1800) * 10**9,
-                 settings=_settings(mirror), cache_dir=tmp_path)  # fmt: skip
+    got = ingest(
+        store,
+        "coinbase",
+        "BTC-USD",
+        (t0 - 1800) * 10**9,
+        (t0 + 1800) * 10**9,
+        settings=_settings(mirror),
+        cache_dir=tmp_path,
+    )
     assert got.inserted == 3
     rows = conn.execute(
-        "SELECT trade_id, price::text, size::text, side FROM raw_trades ORDER BY timestamp, trade_id"
+        "SELECT trade_id, price::text, size::text, side FROM raw_trades"
+        " ORDER BY timestamp, trade_id"
     ).fetchall()
     doc = json.loads(body)["trades"][::-1]
     assert [(r[0], r[1], r[2]) for r in rows] == [
@@ -89,8 +122,15 @@ def test_mirror_faults_are_retried(mirror, conn, tmp_path: Path, fault: str) -> 
     tape.serve(mirror)
     path = TICKER.format("SOL-USD")
     mirror.faults[path] = [fault, fault]
-    got = ingest(Store(conn), "coinbase", "SOL-USD", DAY * 10**9, (DAY + 7200) * 10**9,
-                 settings=_settings(mirror), cache_dir=tmp_path)  # fmt: skip
+    got = ingest(
+        Store(conn),
+        "coinbase",
+        "SOL-USD",
+        DAY * 10**9,
+        (DAY + 7200) * 10**9,
+        settings=_settings(mirror),
+        cache_dir=tmp_path,
+    )
     assert got.inserted == 300 and stored(conn, "coinbase", "SOL-USD") == tape.expected()
     assert mirror.faults[path] == []
 
@@ -109,16 +149,39 @@ def test_persistent_failure_is_a_clear_error_and_keeps_committed_batches(
     mirror.handlers[path] = flaky
     settings = _settings(mirror, download_retries=2)
     with pytest.raises(NetworkError, match="gave up after 2 retries"):
-        ingest(Store(conn), "coinbase", "ETH-USD", DAY * 10**9, (DAY + 3 * 3600) * 10**9,
-               settings=settings, cache_dir=tmp_path)  # fmt: skip
+        ingest(
+            Store(conn),
+            "coinbase",
+            "ETH-USD",
+            DAY * 10**9,
+            (DAY + 3 * 3600) * 10**9,
+            settings=settings,
+            cache_dir=tmp_path,
+        )
     first_hour = {x for x in tape.expected() if x[1] < (DAY + 3600) * 10**6}
     assert stored(conn, "coinbase", "ETH-USD") == first_hour  # the committed window is kept
     # the CLI: one error line, exit 1
     cfg = tmp_path / "sf.toml"
-    cfg.write_text(f'coinbase_api_url = "{mirror.url}"\ncoinbase_requests_per_s = 1000000.0\n'
-                   'backoff_base_s = 0.01\ndownload_retries = 1\n')  # fmt: skip
-    code = main(["ingest", "coinbase", "ETH-USD", "--since", "2024-01-01", "--until",
-                 "2024-01-01T03:00:00Z", "--database-url", db_url, "--config", str(cfg), "--quiet"])  # fmt: skip
+    cfg.write_text(
+        f'coinbase_api_url = "{mirror.url}"\ncoinbase_requests_per_s = 1000000.0\n'
+        "backoff_base_s = 0.01\ndownload_retries = 1\n"
+    )
+    code = main(
+        [
+            "ingest",
+            "coinbase",
+            "ETH-USD",
+            "--since",
+            "2024-01-01",
+            "--until",
+            "2024-01-01T03:00:00Z",
+            "--database-url",
+            db_url,
+            "--config",
+            str(cfg),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: ") and err.count("\n") == 1
 
@@ -137,8 +200,15 @@ def test_binance_coinm_real_archive_via_the_raw_tier(
     mirror.routes["/dapi/v1/exchangeInfo"] = EXCHANGE_INFO
     store = Store(conn)
     lo, hi = parse_when("2026-05-08", "f"), parse_when("2026-05-09", "t")
-    got = ingest(store, "binance-coinm", "BTCUSD_PERP", lo, hi, settings=_settings(mirror),
-                 cache_dir=tmp_path)  # fmt: skip
+    got = ingest(
+        store,
+        "binance-coinm",
+        "BTCUSD_PERP",
+        lo,
+        hi,
+        settings=_settings(mirror),
+        cache_dir=tmp_path,
+    )
     from seriesfactory.lake.trades import TradeStore
 
     tier = next(TradeStore(tmp_path, "binance-coinm", "BTCUSD_PERP").read_range(lo, hi))[0]
@@ -148,8 +218,15 @@ def test_binance_coinm_real_archive_via_the_raw_tier(
     assert back.column("trade_id").to_pylist() == tier.column("trade_id").to_pylist()
     assert np.array_equal(back.column("price").to_numpy(), tier.column("price").to_numpy())
     assert np.array_equal(back.column("qty").to_numpy(), tier.column("qty").to_numpy())
-    again = ingest(store, "binance-coinm", "BTCUSD_PERP", lo, hi, settings=_settings(mirror),
-                   cache_dir=tmp_path)  # fmt: skip
+    again = ingest(
+        store,
+        "binance-coinm",
+        "BTCUSD_PERP",
+        lo,
+        hi,
+        settings=_settings(mirror),
+        cache_dir=tmp_path,
+    )
     assert again.inserted == 0 and again.batches == 0
 
 
@@ -162,8 +239,21 @@ def test_binance_spot_cli_and_missing_day(mirror, db_url: str, tmp_path: Path, c
     mirror.add_archive(mirror.roots[0], rel, "\n".join(rows) + "\n")
     cfg = tmp_path / "sf.toml"
     cfg.write_text(f'binance_data_url = "{mirror.url}"\nbackoff_base_s = 0.01\n')
-    args = ["ingest", "binance", "BTCUSDT", "--from", "2024-01-01", "--to", "2024-01-03",
-            "--database-url", db_url, "--config", str(cfg), "--cache-dir", str(tmp_path / "c")]  # fmt: skip
+    args = [
+        "ingest",
+        "binance",
+        "BTCUSDT",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-01-03",
+        "--database-url",
+        db_url,
+        "--config",
+        str(cfg),
+        "--cache-dir",
+        str(tmp_path / "c"),
+    ]
     assert main(args) == 0
     out = capsys.readouterr()
     assert "500 new trades" in out.out and "2024-01-02: no archive" in out.err

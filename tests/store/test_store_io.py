@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import psycopg
 import pyarrow as pa
@@ -93,7 +95,7 @@ def test_ingesting_twice_equals_once_for_any_batching(
     table = _trades(600, seed=3)
     bounds = sorted({0, 600, *cuts})
     for _ in range(1 + repeat):
-        for lo, hi in zip(bounds, bounds[1:], strict=False):
+        for lo, hi in itertools.pairwise(bounds):
             with store.transaction():
                 store.write_trades("coinbase", "ETH-USD", table.slice(lo, hi - lo))
     once = store.read_trades("coinbase", "ETH-USD")
@@ -129,8 +131,22 @@ def test_hostile_names_on_the_command_line_are_one_line(db_url: str, capsys, pai
     code = main(["ingest", "coinbase", pair, "--from", "2025-01-01", "--database-url", db_url])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
-    code = main(["bars", "export", "--store", "postgres", "--type", pair, "--symbol", pair,
-                 "--output", "/tmp/x.parquet", "--database-url", db_url])  # fmt: skip
+    code = main(
+        [
+            "bars",
+            "export",
+            "--store",
+            "postgres",
+            "--type",
+            pair,
+            "--symbol",
+            pair,
+            "--output",
+            "/tmp/x.parquet",
+            "--database-url",
+            db_url,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
     with psycopg.connect(db_url) as c:

@@ -108,6 +108,8 @@ def run_cycle(
                 )  # fmt: skip
             finally:
                 progress.close()
+            if stop is not None and stop.is_set():
+                break  # interrupted: what was fetched is committed; no poll to report
             bars = 0
             for spec in specs:
                 bars += build_pair(store, job.venue, job.symbol, spec, stop=stop)
@@ -151,14 +153,16 @@ def run_daemon(
     backoff = 1.0
     done = 0
     first = True
+    lost = False
     try:
         while not stop.is_set():
             try:
                 if conn is None or conn.closed:
                     conn = connect(url)
                     migrate(conn)
-                    if not first:
+                    if lost:
                         log(f"reconnected to {mask_url(url)}")
+                        lost = False
                 store = Store(conn)
                 run_cycle(store, jobs, specs, settings=settings, cache_dir=cache_dir,
                           since_ns=since_ns if first else None, stop=stop, log=log)  # fmt: skip
@@ -171,6 +175,7 @@ def run_daemon(
                 if conn is not None:
                     conn.close()
                 conn = None
+                lost = True
                 stop.wait(backoff)
                 backoff = min(60.0, backoff * 2)
                 continue
