@@ -1,8 +1,9 @@
 """Exchange trades into ``raw_trades``: resumable, committed batch by batch.
 
 Coinbase: the Advanced Trade ticker walked forward in windows of
-``WINDOW_S`` seconds (a window returning the page limit is halved until it does
-not, :func:`~seriesfactory.sources.coinbase.history.walk_window`). Binance
+``WINDOW_S`` seconds, widened up to a day over quiet spans (a window returning
+the page limit is halved until it does not,
+:func:`~seriesfactory.sources.coinbase.history.walk_window`). Binance
 (spot, USDⓈ-M, COIN-M): the verified daily archives through the raw tier and
 the trades tier (:func:`~seriesfactory.pipeline.exchange.ensure_trades`), the
 days not archived yet from REST.
@@ -53,6 +54,8 @@ __all__ = [
 VENUES = ("coinbase", *MARKETS)
 #: Seconds before now that are fetched but not yet marked covered.
 SETTLE_S = 5
+#: Widest Coinbase window, seconds (quiet spans; a busy window is ``WINDOW_S``).
+MAX_WINDOW_S = 86_400
 #: Rows per committed batch of an archive day.
 BATCH_ROWS = 250_000
 
@@ -224,15 +227,21 @@ def _coinbase(
     pause = coinbase.rate_limiter(settings)
     s = start // NS_PER_S
     end_s = end // NS_PER_S
+    width = coinbase.WINDOW_S
     with Downloader(settings) as dl:
         while s < end_s:
             if stop is not None and stop.is_set():
                 return
-            e = min(s + coinbase.WINDOW_S, end_s)
+            e = min(s + width, end_s)
             bodies = coinbase.walk_window(product, s, e, settings, dl, pause)
             parsed = coinbase.parse_ticker_lines(
                 b"\n".join(bodies), name=f"coinbase {product} [{s}, {e})"
             ).table
+            # quiet spans are walked in wider windows (up to a day), busy ones in narrower
+            if len(bodies) == 1 and parsed.num_rows < coinbase.LIMIT // 4:
+                width = min(width * 2, MAX_WINDOW_S)
+            elif len(bodies) > 2:
+                width = max(width // 2, coinbase.WINDOW_S)
             ts = parsed.column("ts").cast(pa.int64())
             lo_ns, hi_ns = s * NS_PER_S, e * NS_PER_S
             mask = pc.and_(pc.greater_equal(ts, lo_ns), pc.less(ts, hi_ns))
