@@ -78,40 +78,123 @@ def test_bars_build_and_export_from_the_store(filled, tmp_path: Path, capsys) ->
     assert "30 new tick_100 bars" in capsys.readouterr().out
     assert main([*build, "--type", "tick", "--threshold", "100", "--config", str(cfg)]) == 0
     assert "0 new tick_100 bars of coinbase ETH-USD (30 stored)" in capsys.readouterr().out
-    assert main([*build, "--type", "tib", "--expected-ticks", "50", "--ewma-window", "5",
-                 "--config", str(cfg)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                *build,
+                "--type",
+                "tib",
+                "--expected-ticks",
+                "50",
+                "--ewma-window",
+                "5",
+                "--config",
+                str(cfg),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     # the stored bars equal a builder fed the stored trades in one go
     with psycopg.connect(db_url) as conn:
         trades = Store(conn).read_trades("coinbase", "ETH-USD")
     ref = BarBuilder(BarSpec(type="tib", expected_ticks=50, ewma_window=5))
-    want = ref.update(trades.column("ts").cast("int64").to_numpy(),
-                      trades.column("price").to_numpy(), trades.column("qty").to_numpy(),
-                      trades.column("side").to_numpy()).to_arrow(ref.spec)  # fmt: skip
+    want = ref.update(
+        trades.column("ts").cast("int64").to_numpy(),
+        trades.column("price").to_numpy(),
+        trades.column("qty").to_numpy(),
+        trades.column("side").to_numpy(),
+    ).to_arrow(ref.spec)
     out = tmp_path / "tib.parquet"
-    assert main(["bars", "export", "--store", "postgres", "--type", "tib", "--pair", "ETH-USD",
-                 "--output", str(out), "--config", str(cfg)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "bars",
+                "export",
+                "--store",
+                "postgres",
+                "--type",
+                "tib",
+                "--pair",
+                "ETH-USD",
+                "--output",
+                str(out),
+                "--config",
+                str(cfg),
+            ]
+        )
+        == 0
+    )
     got = pq.read_table(out)
     assert got.num_rows == want.num_rows > 0
     for name in ("time_start", "time_end", "open", "high", "low", "close", "volume", "tick_count"):
         assert got.column(name).equals(want.column(name)), name
     assert np.allclose(got.column("vwap").to_numpy(), want.column("vwap").to_numpy())
     csv = tmp_path / "tick.csv"
-    assert main(["bars", "export", "--store", "postgres", "--type", "tick_100", "--symbol",
-                 "ETH-USD", "--format", "csv", "--output", str(csv), "--config", str(cfg)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "bars",
+                "export",
+                "--store",
+                "postgres",
+                "--type",
+                "tick_100",
+                "--symbol",
+                "ETH-USD",
+                "--format",
+                "csv",
+                "--output",
+                str(csv),
+                "--config",
+                str(cfg),
+            ]
+        )
+        == 0
+    )
     assert pacsv.read_csv(csv).num_rows == 30
 
 
 def test_export_trades_status_and_pipeline_run(filled, tmp_path: Path, capsys) -> None:
     db_url, tape, cfg = filled
     out = tmp_path / "trades.parquet"
-    assert main(["db", "export-trades", "--venue", "coinbase", "--symbol", "ETH-USD",
-                 "--output", str(out), "--database-url", db_url]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "db",
+                "export-trades",
+                "--venue",
+                "coinbase",
+                "--symbol",
+                "ETH-USD",
+                "--output",
+                str(out),
+                "--database-url",
+                db_url,
+            ]
+        )
+        == 0
+    )
     table = pq.read_table(out)
     assert table.num_rows == 3000
     assert table.column("trade_id").to_pylist() == [int(i) for i in tape.ids]
-    assert main(["db", "export-trades", "--venue", "coinbase", "--symbol", "ETH-USD",
-                 "--output", str(out), "--database-url", db_url]) == 2  # exists, no --overwrite  # fmt: skip
+    assert (
+        main(
+            [
+                "db",
+                "export-trades",
+                "--venue",
+                "coinbase",
+                "--symbol",
+                "ETH-USD",
+                "--output",
+                str(out),
+                "--database-url",
+                db_url,
+            ]
+        )
+        == 2
+    )  # exists, no --overwrite
     capsys.readouterr()
     # a gap: nothing between 06:00 and the one trade at 09:00
     tape.add(DAY + 9 * 3600 + 0.5)
