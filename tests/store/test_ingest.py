@@ -289,3 +289,35 @@ def test_duration_and_time_parsing_hand_examples() -> None:
     assert parse_when("2024-01-01", "--from") == DAY * 10**9
     assert parse_when("2024-01-01T00:00:01.5Z", "--from") == DAY * 10**9 + 1_500_000_000
     assert abs(parse_when("now", "--to") - time.time_ns()) < 10**10
+
+
+def test_binance_usdm_beside_spot_same_symbol(mirror, conn, tmp_path: Path) -> None:
+    start = DAY * 1000
+    rows = [
+        f"{i},{50000 + i % 5}.1,0.00{i % 7 + 1},{i},{i},{start + i * 500},false" for i in range(300)
+    ]
+    header = (
+        "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
+    )
+    rel = "data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip"
+    mirror.add_archive(mirror.roots[0], rel, header + "\n".join(rows) + "\n")
+    spot = [f"{i},{40000 + i % 5}.5,0.01,{i},{i},{start + i * 700},true,true" for i in range(200)]
+    rel = "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip"
+    mirror.add_archive(mirror.roots[0], rel, "\n".join(spot) + "\n")
+    store = Store(conn)
+    lo, hi = DAY * 10**9, (DAY + 86_400) * 10**9
+    um = ingest(
+        store,
+        "binance-usdm",
+        "BTCUSDT",
+        lo,
+        hi,
+        settings=_settings(mirror, binance_usdm_api_url=mirror.url),
+        cache_dir=tmp_path,
+    )
+    sp = ingest(store, "binance", "BTCUSDT", lo, hi, settings=_settings(mirror), cache_dir=tmp_path)
+    assert (um.inserted, sp.inserted) == (300, 200)  # same symbol and ids, two venues: both kept
+    got = conn.execute(
+        "SELECT source, count(*), min(side), max(side) FROM raw_trades GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert got == [("binance", 200, "sell", "sell"), ("binance-usdm", 300, "buy", "buy")]
