@@ -16,7 +16,7 @@ import typer
 
 from seriesfactory.cli._app import CacheDir, Config, app, out_format_choice
 from seriesfactory.config import Settings, load_settings
-from seriesfactory.errors import InputError, SourceError
+from seriesfactory.errors import InputError, SeriesFactoryError
 from seriesfactory.lake.atomic import atomic_write_parquet
 from seriesfactory.service.bars import parse_bar_spec
 from seriesfactory.service.daemon import (
@@ -297,7 +297,7 @@ def pipeline_run(
                             since_ns=since)  # fmt: skip
     failed = [j for j, err in outcome.items() if err]
     if failed:
-        raise SourceError(f"{len(failed)} of {len(jobs)} pairs failed (see above)")
+        raise SeriesFactoryError(f"{len(failed)} of {len(jobs)} pairs failed (see above)")
 
 
 @pipeline_app.command("schedule")
