@@ -110,6 +110,7 @@ HOSTILE = [
     'x"; DELETE FROM bars; --',
     "Ξ-€ ünïcødé 🚀",
     "P" * 5000,
+    "tab\there back\\slash\nnewline",
 ]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from seriesfactory.errors import DataError
 from seriesfactory.schema import TS_TYPE
@@ -217,6 +220,14 @@ class Store:
             ]
         )
         conn = self.conn
+        lo_ns = int(ts.min())
+        if self._past_max(source, pair, lo_ns):
+            self._partitions("raw_trades", lo_ns, int(ts.max()))
+            try:
+                with conn.transaction():  # a savepoint: a clash falls back to the staged path
+                    return self._plain_copy(source, pair, table)
+            except psycopg.errors.UniqueViolation:
+                pass
         conn.execute("TRUNCATE sf_stage_trades")
         with conn.cursor() as cur:
             with cur.copy("COPY sf_stage_trades FROM STDIN (FORMAT BINARY)") as copy:
@@ -230,6 +241,54 @@ class Store:
                 (source, pair),
             )
             return max(cur.rowcount, 0)
+
+    def _past_max(self, source: str, pair: str, lo_ns: int) -> bool:
+        """Whether every row from ``lo_ns`` on is newer than the pair's newest stored trade."""
+        if not source or not pair or any(c in t for t in (source, pair) for c in '\t\n\r\\",'):
+            return False  # names the text COPY or CSV writer would have to escape: staged path
+        row = self.conn.execute(
+            "SELECT max(timestamp) FROM raw_trades WHERE source = %s AND pair = %s",
+            (source, pair),
+        ).fetchone()
+        return row is None or row[0] is None or to_ns(row[0]) < lo_ns // 1000 * 1000
+
+    def _plain_copy(self, source: str, pair: str, table: pa.Table) -> int:
+        """Text ``COPY`` straight into ``raw_trades`` (no staging, no conflict handling).
+
+        Used for rows past the pair's stored maximum, where nothing can conflict;
+        prices and sizes are written as the shortest decimal that reads back as
+        the same float64, as on the staged path.
+        """
+        n = table.num_rows
+        side = table.column("side")
+        text_side = pc.if_else(
+            pc.equal(side, 1),
+            "buy",
+            pc.if_else(pc.equal(side, -1), "sell", pa.scalar(None, pa.string())),
+        )
+        ts_us = pc.divide(table.column("ts").cast(pa.int64()), 1000)
+        out = pa.table(
+            {
+                "t": ts_us.cast(pa.timestamp("us", tz="UTC")),
+                "i": table.column("trade_id"),
+                "s": pa.repeat(pa.scalar(source), n),
+                "p": pa.repeat(pa.scalar(pair), n),
+                "x": table.column("price").cast(pa.string()),
+                "q": table.column("qty").cast(pa.string()),
+                "d": text_side,
+            }
+        )
+        buf = io.BytesIO()
+        pacsv.write_csv(
+            out, buf, pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
+        )
+        with self.conn.cursor() as cur:
+            with cur.copy(
+                "COPY raw_trades (timestamp, trade_id, source, pair, price, size, side)"
+                " FROM STDIN (NULL '')"
+            ) as copy:
+                copy.write(buf.getbuffer())
+            return cur.rowcount if cur.rowcount >= 0 else n
 
     def read_trades(
         self, source: str, pair: str, from_ns_: int | None = None, to_ns_: int | None = None
