@@ -12,10 +12,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
 
-from seriesfactory.cli._app import Config, app, day_range_ns, on_bad_rows_choice
+from seriesfactory.cli._app import Config, Quiet, app, day_range_ns, on_bad_rows_choice
 from seriesfactory.config import load_settings
+from seriesfactory.core.atomic import atomic_path, atomic_write_json, atomic_write_parquet
 from seriesfactory.errors import DataError, InputError, SourceError
-from seriesfactory.lake.atomic import atomic_path, atomic_write_json, atomic_write_parquet
 from seriesfactory.pipeline.exchange import split_symbol, venue_trades
 from seriesfactory.transforms.bars import (
     BAR_COLUMNS,
@@ -120,6 +120,7 @@ def build(
     database_url: Annotated[
         str | None, typer.Option("--database-url", help="postgresql://... (--store postgres).")
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Build bars from trades and write them to --output (or into the PostgreSQL store)."""
     spec = BarSpec(
@@ -261,6 +262,7 @@ def export(
         str | None, typer.Option("--database-url", help="postgresql://... (--store postgres).")
     ] = None,
     config: Config = None,
+    quiet: Quiet = False,
 ) -> None:
     """Write built bars (a Parquet/CSV file, or the store's bars table) as Parquet or CSV."""
     if _store_choice(store) == "postgres":

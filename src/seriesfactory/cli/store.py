@@ -14,10 +14,10 @@ from typing import Annotated
 import pyarrow as pa
 import typer
 
-from seriesfactory.cli._app import CacheDir, Config, app, out_format_choice
+from seriesfactory.cli._app import CacheDir, Config, Quiet, app, out_format_choice
 from seriesfactory.config import Settings, load_settings
+from seriesfactory.core.atomic import atomic_write_parquet
 from seriesfactory.errors import InputError, SeriesFactoryError
-from seriesfactory.lake.atomic import atomic_write_parquet
 from seriesfactory.service.bars import parse_bar_spec
 from seriesfactory.service.daemon import (
     Job,
@@ -52,7 +52,6 @@ DatabaseUrl = Annotated[
     typer.Option("--database-url", help="postgresql://... (or SERIESFACTORY_DATABASE_URL)."),
 ]
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Folder of the local cluster.")]
-Quiet = Annotated[bool, typer.Option("--quiet", help="Only errors and results.")]
 Interval = Annotated[str, typer.Option("--interval", help="Polling period, e.g. 15m.")]
 
 

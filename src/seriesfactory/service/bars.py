@@ -22,7 +22,7 @@ import threading
 
 import pyarrow as pa
 
-from seriesfactory._time import NS_PER_DAY
+from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import InputError
 from seriesfactory.store.io import Store
 from seriesfactory.transforms.bars import BarBuilder, BarSpec

@@ -22,8 +22,8 @@ from types import FrameType
 
 import psycopg
 
-from seriesfactory._time import NS_PER_DAY, NS_PER_S
 from seriesfactory.config import Settings
+from seriesfactory.core.time import NS_PER_DAY, NS_PER_S
 from seriesfactory.errors import InputError, SeriesFactoryError
 from seriesfactory.service.bars import build_pair
 from seriesfactory.service.ingest import VENUES, Progress, ingest, pair_name

@@ -19,7 +19,6 @@ still be arriving there); the next run fetches them again.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,8 +27,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from seriesfactory._time import NS_PER_DAY, NS_PER_S
 from seriesfactory.config import Settings
+from seriesfactory.core.time import NS_PER_DAY, NS_PER_S, parse_duration_ns
 from seriesfactory.errors import InputError
 from seriesfactory.lake.trades import TradeStore
 from seriesfactory.pipeline.exchange import ensure_trades, split_symbol
@@ -59,20 +58,10 @@ MAX_WINDOW_S = 86_400
 #: Rows per committed batch of an archive day.
 BATCH_ROWS = 250_000
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d)?\s*$")
-_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
 
 def parse_duration_s(text: str, option: str) -> float:
-    """``'15m'`` -> 900.0 seconds; a bare number is seconds; zero and negative are refused."""
-    found = _DURATION.match(text)
-    value = float(found.group(1)) * _UNIT_S[found.group(2) or "s"] if found else 0.0
-    if not found or value <= 0:
-        raise InputError(
-            f"{option} {text!r} is not a duration: give a positive number and a unit among "
-            "ns, us, ms, s, m, h, d, e.g. 15m"
-        )
-    return value
+    """``'15m'`` -> 900.0 seconds (:func:`~seriesfactory.core.time.parse_duration_ns`)."""
+    return parse_duration_ns(text, option=option) / NS_PER_S
 
 
 def parse_when(text: str, option: str) -> int:

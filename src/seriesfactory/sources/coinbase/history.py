@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from seriesfactory._time import NS_PER_DAY
 from seriesfactory.config import Settings
+from seriesfactory.core.atomic import atomic_write_bytes
+from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import DataError, SourceError
-from seriesfactory.lake.atomic import atomic_write_bytes
-from seriesfactory.raw.download import Downloader
 from seriesfactory.schema import TRADE_SCHEMA
+from seriesfactory.sources._fetch import Fetcher
 from seriesfactory.sources.binance.parse import BadRow, ParsedTrades
 
 __all__ = [
@@ -58,7 +58,7 @@ def product_id(base: str, quote: str) -> str:
     return f"{base.upper()}-{quote.upper()}"
 
 
-def _get(dl: Downloader, url: str, pause: Callable[[], None]) -> bytes:
+def _get(dl: Fetcher, url: str, pause: Callable[[], None]) -> bytes:
     pause()
     return dl.get_bytes(url)
 
@@ -68,7 +68,7 @@ def walk_window(
     start_s: int,
     end_s: int,
     settings: Settings,
-    dl: Downloader,
+    dl: Fetcher,
     pause: Callable[[], None],
 ) -> list[bytes]:
     """The bodies covering ``[start_s, end_s)``: a window returning ``LIMIT`` trades is halved."""
@@ -112,7 +112,7 @@ def _walk_day(
     product: str,
     day: int,
     settings: Settings,
-    dl: Downloader,
+    dl: Fetcher,
     pause: Callable[[], None],
     end_s: int | None = None,
 ) -> list[bytes]:
@@ -132,7 +132,7 @@ def fetch_days(
     *,
     cache_dir: Path,
     settings: Settings,
-    downloader: Downloader,
+    downloader: Fetcher,
 ) -> list[Path]:
     """One raw ``.jsonl`` per day of ``[from_ns, to_ns)``.
 
