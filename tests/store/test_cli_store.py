@@ -207,3 +207,21 @@ def test_export_trades_status_and_pipeline_run(filled, tmp_path: Path, capsys) -
     assert "bars time_1h: 6" in out_text
     assert "heartbeat: last poll" in out_text and "gap: 2024-01-01T05:" in out_text
     assert db_url.split("@")[1] in out_text
+
+
+def test_store_options_refuse_bad_input_in_one_line(db_url: str, tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "sf.toml"
+    cfg.write_text(f'database_url = "{db_url}"\nstore_bars = ["tick 500", "tib ewma 15 oops"]\n')
+    cases = [
+        ["pipeline", "schedule", "--config", str(cfg)],  # no store_pairs
+        ["daemon", "ETH-USD", "--config", str(cfg)],  # a malformed store_bars entry
+        ["bars", "export", "--store", "sqlite", "--type", "tick", "--output", "x.parquet"],
+        ["bars", "build", "--store", "postgres", "--type", "tick", "--threshold", "5",
+         "--symbol", "ETH-USD", "--database-url", db_url],  # no --venue
+        ["db", "export-trades", "--venue", "coinbase", "--symbol", "ETH-USD", "--output",
+         str(tmp_path / "t.csv"), "--database-url", db_url],  # Parquet only
+    ]  # fmt: skip
+    for args in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, (args, err)
