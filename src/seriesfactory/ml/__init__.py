@@ -7,6 +7,7 @@ The public names are those FiDel users know: :func:`build_ml_dataset`,
 
 from __future__ import annotations
 
+from seriesfactory.ml.api import get_feature_importance, run_baseline
 from seriesfactory.ml.dataset import (
     Dataset,
     build_dataset,
@@ -30,8 +31,10 @@ __all__ = [
     "build_ml_dataset",
     "build_ml_dataset_from_features",
     "concurrency",
+    "get_feature_importance",
     "load_dataset",
     "make_labels",
     "make_splits",
+    "run_baseline",
     "write_dataset",
 ]
