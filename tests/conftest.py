@@ -202,8 +202,9 @@ def real_coinm_trades(path: Path = REAL_COINM) -> pa.Table:
 
     parts = [
         p.table
-        for p in parse_archive(path, market="coinm", kind="aggTrades", contract_size=100.0,
-                               max_bytes=10**9)  # fmt: skip
+        for p in parse_archive(
+            path, market="coinm", kind="aggTrades", contract_size=100.0, max_bytes=10**9
+        )
     ]
     return pa.concat_tables(parts)
 

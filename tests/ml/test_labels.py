@@ -17,16 +17,18 @@ from seriesfactory.ml.reference import trailing_vol_ref, triple_barrier_ref
 
 def test_fixed_horizon_absolute_dead_band() -> None:
     p = np.array([100.0, 101.0, 100.0, 99.0, 99.0])
-    spec = LabelSpec("fixed-horizon", horizon=1, threshold=0.005, threshold_units="return",
-                     vol_window=2)  # fmt: skip
+    spec = LabelSpec(
+        "fixed-horizon", horizon=1, threshold=0.005, threshold_units="return", vol_window=2
+    )
     lab = make_labels(p, spec)
     # ln(101/100) = +0.00995 > 0.005; ln(100/101) = -0.00995; ln(99/100) = -0.01005; 0 inside.
     assert lab.label.tolist()[:4] == [1, -1, -1, 0]
     assert lab.end.tolist() == [1, 2, 3, 4, NO_HORIZON]
     assert lab.forward_return[0] == pytest.approx(math.log(1.01))
     # A return exactly on the band is neutral (strict inequality): threshold 0, return 0.
-    flat = make_labels(np.array([5.0, 5.0, 6.0]), LabelSpec(horizon=1, threshold=0.0,
-                                                              threshold_units="return"))  # fmt: skip
+    flat = make_labels(
+        np.array([5.0, 5.0, 6.0]), LabelSpec(horizon=1, threshold=0.0, threshold_units="return")
+    )
     assert flat.label.tolist()[:2] == [0, 1]
 
 
@@ -35,7 +37,8 @@ def test_fixed_horizon_in_volatility_units() -> None:
     logp = np.array([0.0, 0.01, 0.03, 0.035, 0.055])
     spec = LabelSpec("fixed-horizon", horizon=1, threshold=1.0, threshold_units="vol", vol_window=2)
     lab = make_labels(100 * np.exp(logp), spec)
-    # σ_2 = std(.01, .02) = .01/√2 = .00707 > R = .005 -> 0; σ_3 = std(.02, .005) = .0106 < .02 -> +1
+    # σ_2 = std(.01, .02) = .01/√2 = .00707 > R = .005 -> 0;
+    # σ_3 = std(.02, .005) = .0106 < R = .02 -> +1
     assert lab.sigma[2] == pytest.approx(0.01 / math.sqrt(2))
     assert lab.sigma[3] == pytest.approx(0.015 / math.sqrt(2))
     assert lab.label[2] == 0 and lab.label[3] == 1
@@ -47,8 +50,9 @@ def test_fixed_horizon_in_volatility_units() -> None:
 
 
 def _tb(path: list[float], k: float = 0.25, h: int = 3) -> tuple[int, int, float]:
-    spec = LabelSpec("triple-barrier", horizon=h, threshold=k, threshold_units="return",
-                     vol_window=2)  # fmt: skip
+    spec = LabelSpec(
+        "triple-barrier", horizon=h, threshold=k, threshold_units="return", vol_window=2
+    )
     lab = make_labels(np.array(path), spec)
     return int(lab.label[0]), int(lab.end[0]), float(lab.forward_return[0])
 
@@ -86,9 +90,7 @@ def test_label_spec_refuses_bad_values() -> None:
         LabelSpec(vol_window=1)
 
 
-prices = st.lists(
-    st.one_of(st.floats(50, 150), st.just(math.nan)), min_size=1, max_size=60
-)
+prices = st.lists(st.one_of(st.floats(50, 150), st.just(math.nan)), min_size=1, max_size=60)
 
 
 @settings(max_examples=150, deadline=None)

@@ -54,8 +54,13 @@ class _Session:
         self.next_id = 0
         self.events: list[dict[str, Any]] = []
 
-    def call(self, method: str, params: dict[str, Any] | None = None, session: str | None = None,
-             timeout: float = 60.0) -> dict[str, Any]:  # fmt: skip
+    def call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        session: str | None = None,
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
         self.next_id += 1
         msg: dict[str, Any] = {"id": self.next_id, "method": method, "params": params or {}}
         if session:
@@ -91,7 +96,9 @@ _STATE_JS = """JSON.stringify({
 })"""
 
 
-def open_page(path: Path, *, timeout: float = 180.0, width: int = 1400, height: int = 2400) -> PageReport:
+def open_page(
+    path: Path, *, timeout: float = 180.0, width: int = 1400, height: int = 2400
+) -> PageReport:
     """Load ``path`` from ``file://`` in headless Chromium; see :class:`PageReport`."""
     from websockets.sync.client import connect
 
@@ -99,13 +106,25 @@ def open_page(path: Path, *, timeout: float = 180.0, width: int = 1400, height: 
     report = PageReport()
     with tempfile.TemporaryDirectory(prefix="sf-chromium-") as profile:
         proc = subprocess.Popen(
-            [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--no-default-browser-check", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--disable-extensions",
-             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
-             f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                binary,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-extensions",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={profile}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
             deadline = time.monotonic() + 60
@@ -122,16 +141,21 @@ def open_page(path: Path, *, timeout: float = 180.0, width: int = 1400, height: 
                 ]
                 for domain in ("Runtime", "Log", "Network", "Page"):
                     s.call(f"{domain}.enable", session=sid)
-                s.call("Emulation.setDeviceMetricsOverride",
-                       {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-                       session=sid)  # fmt: skip
+                s.call(
+                    "Emulation.setDeviceMetricsOverride",
+                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                    session=sid,
+                )
                 s.call("Page.navigate", {"url": path.resolve().as_uri()}, session=sid)
                 end = time.monotonic() + timeout
                 state: dict[str, Any] = {}
                 while time.monotonic() < end:
                     s.pump(1.0)
-                    got = s.call("Runtime.evaluate", {"expression": _STATE_JS,
-                                                      "returnByValue": True}, session=sid)  # fmt: skip
+                    got = s.call(
+                        "Runtime.evaluate",
+                        {"expression": _STATE_JS, "returnByValue": True},
+                        session=sid,
+                    )
                     value = got.get("result", {}).get("value")
                     state = json.loads(value) if isinstance(value, str) else {}
                     if state.get("ready") == "complete" and state.get("drawn") == state.get("divs"):
@@ -139,15 +163,19 @@ def open_page(path: Path, *, timeout: float = 180.0, width: int = 1400, height: 
                 s.pump(1.0)
                 report.state = state
                 clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 0.25}
-                shot = s.call("Page.captureScreenshot", {"format": "png", "clip": clip},
-                              session=sid)  # fmt: skip
+                shot = s.call(
+                    "Page.captureScreenshot", {"format": "png", "clip": clip}, session=sid
+                )
                 report.screenshot = base64.b64decode(shot["data"])
                 for ev in s.events:
                     method, params = ev.get("method"), ev.get("params", {})
                     if method == "Network.requestWillBeSent":
                         report.requests.append(params["request"]["url"])
                     elif method == "Runtime.consoleAPICalled":
-                        text = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+                        text = " ".join(
+                            str(a.get("value", a.get("description", "")))
+                            for a in params.get("args", [])
+                        )
                         report.console.append((params.get("type", ""), text))
                     elif method == "Log.entryAdded":
                         entry = params.get("entry", {})
@@ -155,7 +183,9 @@ def open_page(path: Path, *, timeout: float = 180.0, width: int = 1400, height: 
                     elif method == "Runtime.exceptionThrown":
                         details = params.get("exceptionDetails", {})
                         report.exceptions.append(
-                            str(details.get("exception", {}).get("description", details.get("text")))
+                            str(
+                                details.get("exception", {}).get("description", details.get("text"))
+                            )
                         )
         finally:
             proc.terminate()
@@ -177,7 +207,9 @@ def png_pixels(data: bytes) -> tuple[int, int, int, bytes]:
         body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             width, height, depth, colour = struct.unpack(">IIBB", body[:10])
-            assert depth == 8 and colour in (2, 6), f"unsupported PNG (depth {depth}, type {colour})"
+            assert depth == 8 and colour in (2, 6), (
+                f"unsupported PNG (depth {depth}, type {colour})"
+            )
             channels = 3 if colour == 2 else 4
         elif kind == b"IDAT":
             idat += body

@@ -69,24 +69,85 @@ def test_bucket_rule() -> None:
         assert span * _S / step < MAX_BUCKETS
 
 
-def test_report_of_real_trades_in_chromium(real_trade_features: Path, tmp_path: Path, browser: Any) -> None:
+def test_report_of_real_trades_in_chromium(
+    real_trade_features: Path, tmp_path: Path, browser: Any
+) -> None:
     ds = tmp_path / "ds.parquet"
-    assert main(["ml", "dataset", "--features", str(real_trade_features), "--label", "triple-barrier",
-                 "--horizon", "30", "--output", str(ds), "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "ml",
+                "dataset",
+                "--features",
+                str(real_trade_features),
+                "--label",
+                "triple-barrier",
+                "--horizon",
+                "30",
+                "--output",
+                str(ds),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     imp = tmp_path / "imp.csv"
-    assert main(["ml", "importance", "--dataset", str(ds), "--output", str(imp), "--repeats", "1",
-                 "--max-test-rows", "500", "--model", "logistic", "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "ml",
+                "importance",
+                "--dataset",
+                str(ds),
+                "--output",
+                str(imp),
+                "--repeats",
+                "1",
+                "--max-test-rows",
+                "500",
+                "--model",
+                "logistic",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "report.html"
-    assert main(["report", "eda", "--features", str(real_trade_features), "--dataset", str(ds),
-                 "--importance", str(imp), "--output", str(out), "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "report",
+                "eda",
+                "--features",
+                str(real_trade_features),
+                "--dataset",
+                str(ds),
+                "--importance",
+                str(imp),
+                "--output",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     text = out.read_text()
     # plotly.js once, no CDN or remote script.
     assert text.count("Plotly.newPlot") >= 9
     assert len(re.findall(r"<script[^>]*\bsrc=", text)) == 0
     assert text.count("plotly.js v") <= 2  # the bundle's own banner, embedded once
     assert "cdn.plot.ly" not in text.split("</head>")[1]
-    for div in ("sf-nan-share", "sf-price", "sf-scatter", "sf-distributions", "sf-correlation",
-                "sf-labels", "sf-holding", "sf-cv-timeline", "sf-importance"):  # fmt: skip
+    for div in (
+        "sf-nan-share",
+        "sf-price",
+        "sf-scatter",
+        "sf-distributions",
+        "sf-correlation",
+        "sf-labels",
+        "sf-holding",
+        "sf-cv-timeline",
+        "sf-importance",
+    ):
         assert f'id="{div}"' in text, div
     _report_checks(browser, out, expected_min_figures=10)
 
@@ -103,7 +164,9 @@ def test_report_of_book_features_in_chromium(tmp_path: Path, browser: Any) -> No
 
 def test_report_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "noprice.parquet"
-    pq.write_table(pa.table({"ts": pa.array([1, 2], pa.timestamp("ns", tz="UTC")), "x": [1.0, 2.0]}), src)
+    pq.write_table(
+        pa.table({"ts": pa.array([1, 2], pa.timestamp("ns", tz="UTC")), "x": [1.0, 2.0]}), src
+    )
     out = tmp_path / "r.html"
     assert main(["report", "eda", "--features", str(src), "--output", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

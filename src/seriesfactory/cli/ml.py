@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +25,9 @@ DatasetFile = Annotated[
 ]
 
 
-def check_output(path: Path, *, overwrite: bool, inputs: list[Path], suffixes: tuple[str, ...]) -> None:
+def check_output(
+    path: Path, *, overwrite: bool, inputs: list[Path], suffixes: tuple[str, ...]
+) -> None:
     """Refuse an output that is an input, has the wrong suffix, or exists without --overwrite."""
     if path.suffix.lower() not in suffixes:
         raise InputError(f"--output {path}: the name must end in {' or '.join(suffixes)}")
@@ -84,7 +87,7 @@ def dataset(
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
-    """Label a feature table, weight it by uniqueness, split it leak-free; write it with its split."""
+    """Label a feature table, weight rows by uniqueness, split it leak-free; write both."""
     from seriesfactory.ml.dataset import (
         build_ml_dataset_from_features,
         file_sha256,
@@ -123,14 +126,22 @@ def dataset(
             raise InputError("give --features FILE, or --venue, --symbol, --from and --to")
         from_ns, to_ns = day_range_ns(from_, to)
         table = trade_features_table(
-            venue=venue, symbol=symbol, from_ns=from_ns, to_ns=to_ns, interval=interval,
+            venue=venue,
+            symbol=symbol,
+            from_ns=from_ns,
+            to_ns=to_ns,
+            interval=interval,
             cache_dir=cache_dir,
-        )  # fmt: skip
+        )
         ds = build_ml_dataset_from_features(table, **options)  # type: ignore[arg-type]
         ds.meta["source"] = {
-            "kind": "trades", "venue": venue, "symbol": symbol, "from": from_, "to": to,
+            "kind": "trades",
+            "venue": venue,
+            "symbol": symbol,
+            "from": from_,
+            "to": to,
             "interval": interval,
-        }  # fmt: skip
+        }
     path, split_path = write_dataset(ds, output)
     console = _console(quiet)
     rows = ds.meta["rows"]
@@ -181,21 +192,25 @@ def baseline(
         raise InputError("--models is empty; name at least one of majority,persistence,...")
     console = _console(quiet)
     err = Console(stderr=True, quiet=quiet, highlight=False)
-    result = run_baselines(
-        ds, models=model_list, regressors=reg_list, progress=lambda m: err.print(m)
-    )
+    result = run_baselines(ds, models=model_list, regressors=reg_list, progress=err.print)
     atomic_write_parquet(oof_path, result.predictions)
     atomic_write_json(metrics_path, result.metrics)
-    table = Table(title=f"out-of-fold, {result.metrics['folds']} folds ({result.metrics['scheme']})")
+    table = Table(
+        title=f"out-of-fold, {result.metrics['folds']} folds ({result.metrics['scheme']})"
+    )
     for col in ("model", "accuracy", "balanced acc.", "log loss", "F1 per class", "ROC AUC"):
         table.add_column(col, justify="right")
     for name, m in result.metrics["models"].items():
         f1 = " ".join(f"{k}:{v:.3f}" for k, v in m["f1"].items())
         auc = "-" if m.get("roc_auc") is None else f"{m['roc_auc']:.4f}"
         table.add_row(
-            name, f"{m['accuracy']:.4f}", f"{m['balanced_accuracy']:.4f}", f"{m['log_loss']:.4f}",
-            f1, auc,
-        )  # fmt: skip
+            name,
+            f"{m['accuracy']:.4f}",
+            f"{m['balanced_accuracy']:.4f}",
+            f"{m['log_loss']:.4f}",
+            f1,
+            auc,
+        )
     console.print(table)
     if result.metrics["regression"]:
         reg = Table(title="forward_return (regression)")
@@ -236,9 +251,12 @@ def importance(
     ds = load_dataset(dataset_path)
     err = Console(stderr=True, quiet=quiet, highlight=False)
     table = feature_importance(
-        ds, model=model, repeats=repeats, max_test_rows=max_test_rows,
-        progress=lambda m: err.print(m),
-    )  # fmt: skip
+        ds,
+        model=model,
+        repeats=repeats,
+        max_test_rows=max_test_rows,
+        progress=err.print,
+    )
     if output.suffix.lower() == ".csv":
         with atomic_path(output) as tmp:
             pacsv.write_csv(table, tmp)
@@ -250,8 +268,11 @@ def importance(
     for row in table.slice(0, 20).to_pylist():
         mdi = row["mdi_mean"]
         view.add_row(
-            str(row["rank"]), row["feature"], f"{row['permutation_mean']:.5f}",
-            f"{row['permutation_std']:.5f}", "-" if mdi != mdi else f"{mdi:.4f}",
-        )  # fmt: skip
+            str(row["rank"]),
+            row["feature"],
+            f"{row['permutation_mean']:.5f}",
+            f"{row['permutation_std']:.5f}",
+            "-" if math.isnan(mdi) else f"{mdi:.4f}",
+        )
     _console(quiet).print(view)
     print(output)

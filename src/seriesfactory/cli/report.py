@@ -51,8 +51,13 @@ def eda(
                 raise DataError(f"not a CSV table ({exc})", path=str(importance)) from None
         else:
             imp = read_feature_table(importance, option="--importance")
-    text = eda_report(table, dataset=ds, importance=imp, price_column=price_column,
-                      title=f"Series Factory EDA: {features.name}")  # fmt: skip
+    text = eda_report(
+        table,
+        dataset=ds,
+        importance=imp,
+        price_column=price_column,
+        title=f"Series Factory EDA: {features.name}",
+    )
     atomic_write_bytes(output, text.encode())
     if not quiet:
         typer.echo(f"{len(text.encode()) / 1e6:.1f} MB", err=True)

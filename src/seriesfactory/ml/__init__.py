@@ -16,7 +16,7 @@ from seriesfactory.ml.dataset import (
     load_dataset,
     write_dataset,
 )
-from seriesfactory.ml.labels import LabelSpec, Labels, make_labels
+from seriesfactory.ml.labels import Labels, LabelSpec, make_labels
 from seriesfactory.ml.splits import CVSpec, Split, make_splits
 from seriesfactory.ml.weights import average_uniqueness, concurrency
 

@@ -82,17 +82,18 @@ def make_classifier(name: str, seed: int = 0) -> Any:
             LogisticRegression(max_iter=300),
         )
     if name == "gbm":
-        return HistGradientBoostingClassifier(
-            max_iter=100, early_stopping=False, random_state=seed
-        )
+        return HistGradientBoostingClassifier(max_iter=100, early_stopping=False, random_state=seed)
     if name == "forest":
         return make_pipeline(
             SimpleImputer(strategy="median", keep_empty_features=True),
             RandomForestClassifier(
-                n_estimators=100, min_samples_leaf=50, max_features="sqrt", n_jobs=1,
+                n_estimators=100,
+                min_samples_leaf=50,
+                max_features="sqrt",
+                n_jobs=1,
                 random_state=seed,
             ),
-        )  # fmt: skip
+        )
     raise InputError(f"--model {name!r} is unknown; use logistic, gbm or forest")
 
 
@@ -112,7 +113,7 @@ def _make_regressor(name: str, seed: int = 0) -> Any:
     return HistGradientBoostingRegressor(max_iter=100, early_stopping=False, random_state=seed)
 
 
-def fit_weighted(model: Any, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> Any:  # noqa: N803
+def fit_weighted(model: Any, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> Any:
     """``model.fit(X, y)`` with sample weights routed to the final step of a pipeline."""
     steps = getattr(model, "steps", None)
     if steps is not None:
@@ -219,7 +220,7 @@ def run_baselines(
             raise InputError(f"--regressors {m!r} is unknown; use {', '.join(REGRESSORS)}")
     clock = _Clock()
     classes = ds.classes
-    X, y, w = ds.X, ds.y, ds.weight  # noqa: N806
+    X, y, w = ds.X, ds.y, ds.weight
     ret = ds.forward_return
     last = last_known_label(ds.t0_ns, ds.t1_ns, y)
     notes: list[str] = []

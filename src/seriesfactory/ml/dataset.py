@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.feather as feather
 import pyarrow.parquet as pq
+from pyarrow import feather
 
 from seriesfactory.errors import DataError, InputError, SeriesFactoryError
 from seriesfactory.lake.atomic import atomic_write_parquet
@@ -128,9 +128,7 @@ def choose_price_column(table: pa.Table, price_column: str | None, name: str) ->
     for candidate in PRICE_COLUMNS:
         if candidate in table.column_names:
             return candidate
-    raise InputError(
-        f"{name}: no price column (close or midprice); name one with --price-column"
-    )
+    raise InputError(f"{name}: no price column (close or midprice); name one with --price-column")
 
 
 def feature_columns(
@@ -149,8 +147,10 @@ def feature_columns(
     for f in table.schema:
         if f.name == "ts" or f.name in exclude:
             continue
-        if pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(
-            f.type
+        if (
+            pa.types.is_integer(f.type)
+            or pa.types.is_floating(f.type)
+            or pa.types.is_boolean(f.type)
         ):
             out.append(f.name)
     if not out:
@@ -205,7 +205,7 @@ class Dataset:
         return int(self.table.num_rows)
 
     @cached_property
-    def X(self) -> np.ndarray:  # noqa: N802 - the name users know
+    def X(self) -> np.ndarray:
         """Features as a float64 matrix (rows x ``feature_cols``), nulls as NaN."""
         if not self.feature_cols:
             return np.zeros((self.n_rows, 0))
@@ -242,12 +242,12 @@ class Dataset:
         return [(s.train, s.test) for s in self.splits]
 
     @property
-    def X_train(self) -> np.ndarray:  # noqa: N802
+    def X_train(self) -> np.ndarray:
         """Training rows of the last fold."""
         return self.X[self.splits[-1].train]
 
     @property
-    def X_val(self) -> np.ndarray:  # noqa: N802
+    def X_val(self) -> np.ndarray:
         """Test rows of the last fold."""
         return self.X[self.splits[-1].test]
 
@@ -402,8 +402,10 @@ def load_dataset(path: Path, *, option: str = "--dataset") -> Dataset:
         raise DataError(f"not a Parquet file ({exc})", path=str(path)) from None
     raw = (table.schema.metadata or {}).get(META_KEY.encode())
     if raw is None:
-        raise InputError(f"{option} {path}: not a dataset (no {META_KEY} metadata); "
-                         "write one with 'seriesfactory ml dataset'")  # fmt: skip
+        raise InputError(
+            f"{option} {path}: not a dataset (no {META_KEY} metadata); "
+            "write one with 'seriesfactory ml dataset'"
+        )
     meta = json.loads(raw)
     split_path = splits_path_for(path)
     if not split_path.is_file():
@@ -419,13 +421,13 @@ def load_dataset(path: Path, *, option: str = "--dataset") -> Dataset:
     remap = np.array([ROLES.index(x) for x in names], np.int8)
     k = int(folds.max()) + 1 if folds.size else 0
     if folds.size != k * n:
-        raise DataError(f"has {folds.size} rows, expected {k} folds x {n} rows", path=str(split_path))
+        raise DataError(
+            f"has {folds.size} rows, expected {k} folds x {n} rows", path=str(split_path)
+        )
     order = np.lexsort((st.column("row").to_numpy(), folds))
     roles = remap[codes[order]].reshape(k, n)
     groups = [tuple(f.get("test_groups", [])) for f in meta.get("folds", [])]
-    splits = [
-        Split(f, roles[f].copy(), groups[f] if f < len(groups) else ()) for f in range(k)
-    ]
+    splits = [Split(f, roles[f].copy(), groups[f] if f < len(groups) else ()) for f in range(k)]
     feats = [c for c in meta["features"] if c in table.column_names]
     table = table.replace_schema_metadata(None)
     return Dataset(table, splits, meta, feats)
@@ -502,9 +504,14 @@ def build_ml_dataset_from_features(
     )
     cv_spec = CVSpec(scheme=cv, folds=folds, embargo=embargo, test_groups=test_groups)  # type: ignore[arg-type]
     return build_dataset(
-        table, label=spec, cv=cv_spec, price_column=price_column, exclude=drop, source=source,
+        table,
+        label=spec,
+        cv=cv_spec,
+        price_column=price_column,
+        exclude=drop,
+        source=source,
         name=name,
-    )  # fmt: skip
+    )
 
 
 def default_threshold(label: str) -> float:
@@ -536,9 +543,13 @@ def build_ml_dataset(
     if from_ns >= to_ns:
         raise InputError("start_date must be before end_date (end_date is exclusive)")
     table = trade_features_table(
-        venue=venue, symbol=symbol, from_ns=from_ns, to_ns=to_ns, interval=interval,
+        venue=venue,
+        symbol=symbol,
+        from_ns=from_ns,
+        to_ns=to_ns,
+        interval=interval,
         cache_dir=Path(cache_dir),
-    )  # fmt: skip
+    )
     ds = build_ml_dataset_from_features(
         table,
         label_horizon=label_horizon,

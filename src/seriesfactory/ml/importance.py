@@ -51,7 +51,7 @@ def feature_importance(
         raise InputError(f"--repeats must be at least 1, got {repeats}")
     rng = np.random.default_rng(seed)
     classes = ds.classes
-    X, y, w = ds.X, ds.y, ds.weight  # noqa: N806
+    X, y, w = ds.X, ds.y, ds.weight
     k = len(ds.feature_cols)
     perm: list[np.ndarray] = []
     mdi: list[np.ndarray] = []
@@ -71,7 +71,7 @@ def feature_importance(
             warnings.simplefilter("ignore")
             fit_weighted(est, X[tr], y[tr], w[tr])
             have = [int(c) for c in est.classes_]
-            Xt = X[te].copy()  # noqa: N806
+            Xt = X[te].copy()
             base = _log_loss(y[te], _full_proba(est.predict_proba(Xt), have, classes), classes)
             scores = np.zeros((repeats, k))
             for j in range(k):

@@ -178,10 +178,7 @@ def make_splits(t0: np.ndarray, t1: np.ndarray, spec: CVSpec) -> list[Split]:
 
 def splits_table(splits: list[Split], scheme: str) -> pa.Table:
     """The audit table: ``scheme``, ``fold``, ``row``, ``role`` for every row of every fold."""
-    if not splits:
-        n = 0
-    else:
-        n = splits[0].roles.shape[0]
+    n = splits[0].roles.shape[0] if splits else 0
     k = len(splits)
     folds = np.repeat(np.arange(k, dtype=np.int32), n)
     rows = np.tile(np.arange(n, dtype=np.int64), k)

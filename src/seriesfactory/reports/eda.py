@@ -48,9 +48,27 @@ MAX_CORR_FEATURES = 60
 CORR_ROWS = 200_000
 #: Round bucket steps, in seconds, tried from the smallest.
 BUCKET_LADDER_S = (
-    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400,
-    172800, 604800,
-)  # fmt: skip
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    14400,
+    21600,
+    43200,
+    86400,
+    172800,
+    604800,
+)
 #: Flow panels (summed per bucket) and level panels (averaged), drawn when present.
 FLOW_PANELS = ("ofi",)
 LEVEL_PANELS = ("spread", "spread_bps", "imbalance", "vpin", "vpin_bvc", "kyle_lambda")
@@ -192,7 +210,9 @@ class _Page:
         )
 
 
-def _coverage(page: _Page, table: pa.Table, ts: np.ndarray, price: np.ndarray, feats: list[str]) -> None:
+def _coverage(
+    page: _Page, table: pa.Table, ts: np.ndarray, price: np.ndarray, feats: list[str]
+) -> None:
     import plotly.graph_objects as go
 
     n = ts.shape[0]
@@ -217,13 +237,17 @@ def _coverage(page: _Page, table: pa.Table, ts: np.ndarray, price: np.ndarray, f
     share = [float(np.mean(~np.isfinite(_col(table, c)))) for c in feats]
     fig = go.Figure(go.Bar(x=feats, y=share, marker_color="#4c78a8"))
     fig.update_layout(
-        title="NaN share per feature", yaxis_tickformat=".1%", height=340,
+        title="NaN share per feature",
+        yaxis_tickformat=".1%",
+        height=340,
         margin={"t": 40, "b": 120},
-    )  # fmt: skip
+    )
     page.figure(fig, "nan-share")
 
 
-def _candles(table: pa.Table, ts: np.ndarray, price: np.ndarray, b: _Buckets) -> dict[str, np.ndarray]:
+def _candles(
+    table: pa.Table, ts: np.ndarray, price: np.ndarray, b: _Buckets
+) -> dict[str, np.ndarray]:
     cols = table.column_names
     if all(c in cols for c in ("open", "high", "low", "close")):
         return {
@@ -232,7 +256,12 @@ def _candles(table: pa.Table, ts: np.ndarray, price: np.ndarray, b: _Buckets) ->
             "low": b.min(_col(table, "low")),
             "close": b.last(_col(table, "close")),
         }
-    return {"open": b.first(price), "high": b.max(price), "low": b.min(price), "close": b.last(price)}
+    return {
+        "open": b.first(price),
+        "high": b.max(price),
+        "low": b.min(price),
+        "close": b.last(price),
+    }
 
 
 def _price_panels(page: _Page, table: pa.Table, ts: np.ndarray, price: np.ndarray) -> None:
@@ -250,7 +279,11 @@ def _price_panels(page: _Page, table: pa.Table, ts: np.ndarray, price: np.ndarra
     if "ofi" in cols:
         ofi = _col(table, "ofi")
         panels.append(("OFI (sum)", b.sum(ofi)))
-        cum = b.last(_col(table, "ofi_cumulative")) if "ofi_cumulative" in cols else np.cumsum(b.sum(ofi))
+        cum = (
+            b.last(_col(table, "ofi_cumulative"))
+            if "ofi_cumulative" in cols
+            else np.cumsum(b.sum(ofi))
+        )
         panels.append(("cumulative OFI", cum))
     for name in LEVEL_PANELS:
         if name in cols:
@@ -260,16 +293,25 @@ def _price_panels(page: _Page, table: pa.Table, ts: np.ndarray, price: np.ndarra
     heights = [3.0] + [1.0] * (n_rows - 1)
     titles = ["price", *(["volume"] if has_volume else []), *(t for t, _ in panels)]
     fig = make_subplots(
-        rows=n_rows, cols=1, shared_xaxes=True, vertical_spacing=0.02, row_heights=heights,
+        rows=n_rows,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.02,
+        row_heights=heights,
         subplot_titles=titles,
-    )  # fmt: skip
+    )
     fig.add_trace(
         go.Candlestick(
-            x=x, open=ohlc["open"], high=ohlc["high"], low=ohlc["low"], close=ohlc["close"],
+            x=x,
+            open=ohlc["open"],
+            high=ohlc["high"],
+            low=ohlc["low"],
+            close=ohlc["close"],
             name="OHLC",
         ),
-        row=1, col=1,
-    )  # fmt: skip
+        row=1,
+        col=1,
+    )
     if "vwap" in cols:
         vwap = _col(table, "vwap")
         if "volume" in cols:
@@ -286,13 +328,19 @@ def _price_panels(page: _Page, table: pa.Table, ts: np.ndarray, price: np.ndarra
     if has_volume:
         if "buy_volume" in cols and "sell_volume" in cols:
             fig.add_trace(
-                go.Bar(x=x, y=b.sum(_col(table, "buy_volume")), name="taker buy", marker_color=_BUY),
-                row=r, col=1,
-            )  # fmt: skip
+                go.Bar(
+                    x=x, y=b.sum(_col(table, "buy_volume")), name="taker buy", marker_color=_BUY
+                ),
+                row=r,
+                col=1,
+            )
             fig.add_trace(
-                go.Bar(x=x, y=b.sum(_col(table, "sell_volume")), name="taker sell", marker_color=_SELL),
-                row=r, col=1,
-            )  # fmt: skip
+                go.Bar(
+                    x=x, y=b.sum(_col(table, "sell_volume")), name="taker sell", marker_color=_SELL
+                ),
+                row=r,
+                col=1,
+            )
         else:
             fig.add_trace(go.Bar(x=x, y=b.sum(_col(table, "volume")), name="volume"), row=r, col=1)
         r += 1
@@ -300,9 +348,12 @@ def _price_panels(page: _Page, table: pa.Table, ts: np.ndarray, price: np.ndarra
         fig.add_trace(go.Scatter(x=x, y=values, name=title, line={"width": 1}), row=r, col=1)
         r += 1
     fig.update_layout(
-        barmode="stack", height=360 + 150 * (n_rows - 1), xaxis_rangeslider_visible=False,
-        showlegend=True, margin={"t": 40},
-    )  # fmt: skip
+        barmode="stack",
+        height=360 + 150 * (n_rows - 1),
+        xaxis_rangeslider_visible=False,
+        showlegend=True,
+        margin={"t": 40},
+    )
     page.heading(
         "Price, volume and order flow",
         f"{b.ts.shape[0]:,} buckets of {_fmt_step(step)} (from {ts.shape[0]:,} rows): "
@@ -315,11 +366,17 @@ def _price_panels(page: _Page, table: pa.Table, ts: np.ndarray, price: np.ndarra
         daily = _candles(table, ts, price, d)
         dfig = go.Figure(
             go.Candlestick(
-                x=_dates(d.ts), open=daily["open"], high=daily["high"], low=daily["low"],
-                close=daily["close"], name="daily",
+                x=_dates(d.ts),
+                open=daily["open"],
+                high=daily["high"],
+                low=daily["low"],
+                close=daily["close"],
+                name="daily",
             )
-        )  # fmt: skip
-        dfig.update_layout(title="Full history (daily)", height=360, xaxis_rangeslider_visible=False)
+        )
+        dfig.update_layout(
+            title="Full history (daily)", height=360, xaxis_rangeslider_visible=False
+        )
         page.figure(dfig, "daily")
 
 
@@ -332,7 +389,10 @@ def _scatter(page: _Page, table: pa.Table, price: np.ndarray, seed: int) -> None
     elif "signed_volume" in cols:
         xname, x = "signed_volume", _col(table, "signed_volume")
     elif "buy_volume" in cols and "sell_volume" in cols:
-        xname, x = "buy_volume - sell_volume", _col(table, "buy_volume") - _col(table, "sell_volume")
+        xname, x = (
+            "buy_volume - sell_volume",
+            _col(table, "buy_volume") - _col(table, "sell_volume"),
+        )
     else:
         return
     dp = np.diff(price, prepend=np.nan)
@@ -351,14 +411,21 @@ def _scatter(page: _Page, table: pa.Table, price: np.ndarray, seed: int) -> None
     line_x = np.array([xs.min(), xs.max()])
     fig = go.Figure()
     fig.add_trace(
-        go.Scattergl(x=xs[pick], y=ys[pick], mode="markers", name=f"{pick.size:,} of {xs.size:,} rows",
-                     marker={"size": 3, "opacity": 0.4})
-    )  # fmt: skip
+        go.Scattergl(
+            x=xs[pick],
+            y=ys[pick],
+            mode="markers",
+            name=f"{pick.size:,} of {xs.size:,} rows",
+            marker={"size": 3, "opacity": 0.4},
+        )
+    )
     fig.add_trace(go.Scatter(x=line_x, y=slope * line_x + intercept, mode="lines", name="OLS fit"))
     fig.update_layout(
         title=f"Δprice = {intercept:.3g} + {slope:.4g}·{xname}   (R² = {r2:.4f}, n = {xs.size:,})",
-        xaxis_title=xname, yaxis_title="Δprice (one row)", height=420,
-    )  # fmt: skip
+        xaxis_title=xname,
+        yaxis_title="Δprice (one row)",
+        height=420,
+    )
     page.figure(fig, "scatter")
 
 
@@ -369,7 +436,9 @@ def _distributions(page: _Page, table: pa.Table, feats: list[str]) -> None:
     chosen = feats[:MAX_HIST_FEATURES]
     ncol = 3
     nrow = math.ceil(len(chosen) / ncol)
-    fig = make_subplots(rows=nrow, cols=ncol, subplot_titles=chosen, vertical_spacing=0.5 / max(nrow, 1))
+    fig = make_subplots(
+        rows=nrow, cols=ncol, subplot_titles=chosen, vertical_spacing=0.5 / max(nrow, 1)
+    )
     for i, c in enumerate(chosen):
         v = _col(table, c)
         v = v[np.isfinite(v)]
@@ -380,9 +449,12 @@ def _distributions(page: _Page, table: pa.Table, feats: list[str]) -> None:
             lo, hi = lo - 0.5, hi + 0.5
         counts, edges = np.histogram(v, bins=HIST_BINS, range=(lo, hi))
         fig.add_trace(
-            go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, marker_color="#4c78a8", showlegend=False),
-            row=i // ncol + 1, col=i % ncol + 1,
-        )  # fmt: skip
+            go.Bar(
+                x=(edges[:-1] + edges[1:]) / 2, y=counts, marker_color="#4c78a8", showlegend=False
+            ),
+            row=i // ncol + 1,
+            col=i % ncol + 1,
+        )
     fig.update_layout(height=max(300, 220 * nrow), bargap=0, margin={"t": 40})
     page.heading(
         "Feature distributions",
@@ -407,15 +479,17 @@ def _correlation(page: _Page, table: pa.Table, feats: list[str], seed: int) -> N
     z = np.full((len(chosen), len(chosen)), np.nan)
     live = sd > 0
     if live.sum() >= 1:
-        z[np.ix_(live, live)] = np.corrcoef(m[:, live], rowvar=False).reshape(live.sum(), live.sum())
+        z[np.ix_(live, live)] = np.corrcoef(m[:, live], rowvar=False).reshape(
+            live.sum(), live.sum()
+        )
     fig = go.Figure(
         go.Heatmap(z=z, x=chosen, y=chosen, zmin=-1, zmax=1, colorscale="RdBu", reversescale=True)
     )
     fig.update_layout(height=max(400, 14 * len(chosen) + 160), margin={"t": 40, "b": 120})
     page.heading(
         "Correlation (Pearson)",
-        f"{len(chosen)} features, {rows.size:,} sampled rows; a NaN counts as the feature's median; "
-        "a constant feature is left blank.",
+        f"{len(chosen)} features, {rows.size:,} sampled rows; a NaN counts as the feature's "
+        "median; a constant feature is left blank.",
     )
     page.figure(fig, "correlation")
 
@@ -431,20 +505,24 @@ def _dataset_panels(page: _Page, ds: Dataset) -> None:
         counts = [int(np.count_nonzero(y[s.test] == c)) for s in ds.splits]
         fig.add_trace(go.Bar(x=names, y=counts, name=f"label {c}"))
     fig.update_layout(barmode="group", title="Labels of each fold's test rows", height=360)
+    lab = ds.meta["label"]
     page.heading(
         "Labels, holding times and the CV timeline",
-        f"{ds.n_rows:,} rows; label {ds.meta['label']['kind']}, horizon {ds.meta['label']['horizon']} "
-        f"rows; CV {ds.meta['cv']['scheme']} ({len(ds.splits)} folds, embargo "
-        f"{ds.meta.get('embargo_rows', '?')} rows); effective N {ds.meta.get('effective_n', 0):,.0f}.",
+        f"{ds.n_rows:,} rows; label {lab['kind']}, horizon {lab['horizon']} rows; CV "
+        f"{ds.meta['cv']['scheme']} ({len(ds.splits)} folds, embargo "
+        f"{ds.meta.get('embargo_rows', '?')} rows); effective N "
+        f"{ds.meta.get('effective_n', 0):,.0f}.",
     )
     page.figure(fig, "labels")
     hold = (ds.t1_ns - ds.t0_ns) / _NS
-    counts, edges = np.histogram(hold, bins=HIST_BINS)
-    hfig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, marker_color="#72b7b2"))
+    hcounts, edges = np.histogram(hold, bins=HIST_BINS)
+    hfig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=hcounts, marker_color="#72b7b2"))
     hfig.update_layout(
         title=f"Holding time t1 - t (s): median {np.median(hold):g}, max {hold.max():g}",
-        xaxis_title="seconds", height=320, bargap=0,
-    )  # fmt: skip
+        xaxis_title="seconds",
+        height=320,
+        bargap=0,
+    )
     page.figure(hfig, "holding")
     wcounts, wedges = np.histogram(ds.weight, bins=HIST_BINS, range=(0.0, 1.0))
     wfig = go.Figure(go.Bar(x=(wedges[:-1] + wedges[1:]) / 2, y=wcounts, marker_color="#54a24b"))
@@ -465,13 +543,19 @@ def _dataset_panels(page: _Page, ds: Dataset) -> None:
                 ys += [f"fold {s.fold}", f"fold {s.fold}", None]
         if xs:
             tfig.add_trace(
-                go.Scatter(x=xs, y=ys, mode="lines", name=role,
-                           line={"width": 14, "color": _ROLE_COLOURS[role]})
-            )  # fmt: skip
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    name=role,
+                    line={"width": 14, "color": _ROLE_COLOURS[role]},
+                )
+            )
     tfig.update_layout(
-        title="CV timeline (row roles over time)", height=140 + 36 * len(ds.splits),
+        title="CV timeline (row roles over time)",
+        height=140 + 36 * len(ds.splits),
         yaxis={"autorange": "reversed"},
-    )  # fmt: skip
+    )
     page.figure(tfig, "cv-timeline")
 
 
@@ -485,16 +569,22 @@ def _importance(page: _Page, imp: pa.Table) -> None:
     feats = list(reversed(top["feature"]))
     fig = go.Figure(
         go.Bar(
-            y=feats, x=list(reversed(top["permutation_mean"])), orientation="h",
+            y=feats,
+            x=list(reversed(top["permutation_mean"])),
+            orientation="h",
             name="permutation (Δ log loss)",
             error_x={"type": "data", "array": list(reversed(top.get("permutation_std", [])))},
         )
-    )  # fmt: skip
+    )
     mdi = top.get("mdi_mean")
-    if mdi and any(v == v for v in mdi if v is not None):
-        fig.add_trace(go.Bar(y=feats, x=list(reversed(mdi)), orientation="h", name="MDI", xaxis="x2"))
+    if mdi and any(v is not None and not math.isnan(v) for v in mdi):
+        fig.add_trace(
+            go.Bar(y=feats, x=list(reversed(mdi)), orientation="h", name="MDI", xaxis="x2")
+        )
         fig.update_layout(xaxis2={"overlaying": "x", "side": "top", "title": "MDI"})
-    fig.update_layout(title="Feature importance on held-out purged folds", height=200 + 18 * len(feats))
+    fig.update_layout(
+        title="Feature importance on held-out purged folds", height=200 + 18 * len(feats)
+    )
     page.heading("Feature importance")
     page.figure(fig, "importance")
 
@@ -531,7 +621,11 @@ def eda_report(
         f.name
         for f in features.schema
         if f.name != "ts"
-        and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(f.type))
+        and (
+            pa.types.is_integer(f.type)
+            or pa.types.is_floating(f.type)
+            or pa.types.is_boolean(f.type)
+        )
     ]
     page = _Page()
     _coverage(page, features, ts, price, feats)
@@ -549,10 +643,10 @@ def eda_report(
         _importance(page, importance)
     js = plotly.offline.get_plotlyjs()
     head = (
-        f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-        f"<style>{_CSS}</style><script type=\"text/javascript\">{js}</script></head><body>"
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<style>{_CSS}</style><script type="text/javascript">{js}</script></head><body>'
         f"<h1>{html.escape(title)}</h1>"
-        f"<p class=\"note\">{page.figures} figures; price column {html.escape(pcol)}; "
+        f'<p class="note">{page.figures} figures; price column {html.escape(pcol)}; '
         "self-contained: opens offline.</p>"
     )
     return head + "\n".join(page.parts) + "</body></html>\n"
