@@ -173,6 +173,7 @@ def baseline(
     regressors: Annotated[
         str, typer.Option("--regressors", help="Comma-separated: mean,ridge,gbm (or none).")
     ] = "mean,ridge,gbm",
+    threads: Annotated[int, typer.Option("--threads", help="scikit-learn threads.")] = 1,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
@@ -192,7 +193,9 @@ def baseline(
         raise InputError("--models is empty; name at least one of majority,persistence,...")
     console = _console(quiet)
     err = Console(stderr=True, quiet=quiet, highlight=False)
-    result = run_baselines(ds, models=model_list, regressors=reg_list, progress=err.print)
+    result = run_baselines(
+        ds, models=model_list, regressors=reg_list, threads=threads, progress=err.print
+    )
     atomic_write_parquet(oof_path, result.predictions)
     atomic_write_json(metrics_path, result.metrics)
     table = Table(
@@ -238,6 +241,7 @@ def importance(
     max_test_rows: Annotated[
         int | None, typer.Option("--max-test-rows", help="Score a random subset per fold.")
     ] = None,
+    threads: Annotated[int, typer.Option("--threads", help="scikit-learn threads.")] = 1,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
@@ -255,6 +259,7 @@ def importance(
         model=model,
         repeats=repeats,
         max_test_rows=max_test_rows,
+        threads=threads,
         progress=err.print,
     )
     if output.suffix.lower() == ".csv":

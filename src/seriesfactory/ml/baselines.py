@@ -208,9 +208,33 @@ def run_baselines(
     models: Sequence[str] = CLASSIFIERS,
     regressors: Sequence[str] = REGRESSORS,
     seed: int = 0,
+    threads: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> BaselineResult:
-    """Fit and score every model on every fold of ``ds``; pool the out-of-fold predictions."""
+    """Fit and score every model on every fold of ``ds``; pool the out-of-fold predictions.
+
+    ``threads`` caps scikit-learn's OpenMP/BLAS threads (1 by default: on a shared machine
+    idle-spinning worker threads make a fit many times slower).
+    """
+    import sklearn.ensemble
+    import sklearn.linear_model  # load the OpenMP/BLAS runtimes, then cap them
+    from threadpoolctl import threadpool_limits
+
+    del sklearn
+
+    if threads < 1:
+        raise InputError(f"--threads must be at least 1, got {threads}")
+    with threadpool_limits(limits=threads):
+        return _run_baselines(ds, models, regressors, seed, progress)
+
+
+def _run_baselines(
+    ds: Dataset,
+    models: Sequence[str],
+    regressors: Sequence[str],
+    seed: int,
+    progress: Callable[[str], None] | None,
+) -> BaselineResult:
     start = time.perf_counter()
     for m in models:
         if m not in CLASSIFIERS:

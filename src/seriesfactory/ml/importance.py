@@ -37,14 +37,36 @@ def feature_importance(
     repeats: int = 3,
     max_test_rows: int | None = None,
     seed: int = 0,
+    threads: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> pa.Table:
     """Permutation importance (and MDI for ``forest``) per feature, over every fold.
 
     Columns: ``feature``, ``permutation_mean``, ``permutation_std`` (over folds x
     repeats), ``mdi_mean``, ``mdi_std`` (over folds; NaN without MDI), ``rank``.
-    ``max_test_rows`` scores a seeded random subset of each test fold (for speed).
+    ``max_test_rows`` scores a seeded random subset of each test fold (for speed);
+    ``threads`` caps scikit-learn's threads as in :func:`~seriesfactory.ml.baselines.run_baselines`.
     """
+    import sklearn.ensemble
+    import sklearn.linear_model  # load the OpenMP/BLAS runtimes, then cap them
+    from threadpoolctl import threadpool_limits
+
+    del sklearn
+
+    if threads < 1:
+        raise InputError(f"--threads must be at least 1, got {threads}")
+    with threadpool_limits(limits=threads):
+        return _importance(ds, model, repeats, max_test_rows, seed, progress)
+
+
+def _importance(
+    ds: Dataset,
+    model: str,
+    repeats: int,
+    max_test_rows: int | None,
+    seed: int,
+    progress: Callable[[str], None] | None,
+) -> pa.Table:
     if model not in IMPORTANCE_MODELS:
         raise InputError(f"--model {model!r} is unknown; use {', '.join(IMPORTANCE_MODELS)}")
     if repeats < 1:
