@@ -128,13 +128,36 @@ def test_single_class_training_fold_is_refused(make_features: Callable[..., pa.T
         run_baselines(ds, models=("logistic",), regressors=())
 
 
-def test_source_spec_api_when_features_module_exists(tmp_path: Any) -> None:
+def test_source_spec_api_when_features_module_exists(
+    mirror: Any, shared_real: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``build_ml_dataset(symbol=...)``: real COIN-M trades over a local archive mirror."""
     pytest.importorskip(
         "seriesfactory.features",
         reason="seriesfactory.features (trade features) is built on another branch; "
         "build_ml_dataset(symbol=...) is wired when it lands",
     )
+    import json
+
     from seriesfactory.ml import build_ml_dataset
 
+    mirror.roots.append(shared_real / "binance" / "vision")
+    body = {"symbols": [{"symbol": "BTCUSD_PERP", "contractSize": 100}]}
+    mirror.routes["/dapi/v1/exchangeInfo"] = json.dumps(body).encode()
+    monkeypatch.setenv("SERIESFACTORY_BINANCE_DATA_URL", mirror.url)
+    monkeypatch.setenv("SERIESFACTORY_BINANCE_COINM_API_URL", mirror.url)
+    ds = build_ml_dataset(
+        "BTCUSD_PERP",
+        "2026-05-08",
+        "2026-05-09",
+        interval="1s",
+        label_horizon=30,
+        venue="binance-coinm",
+        cache_dir=tmp_path / "cache",
+        label="triple-barrier",
+    )
+    assert ds.n_rows > 80_000 and len(ds.classes) == 3
+    assert ds.meta["source"]["symbol"] == "BTCUSD_PERP"
+    assert ds.meta["range"]["from"].startswith("2026-05-08")
     with pytest.raises(InputError):
         build_ml_dataset("BTCUSDT", "2024-12-02", "2024-12-01", cache_dir=tmp_path)
