@@ -119,3 +119,23 @@ def test_trailing_vol_uses_only_the_past() -> None:
         changed = p.copy()
         changed[cut + 1 :] *= rng.uniform(0.5, 2.0, changed.size - cut - 1)
         np.testing.assert_array_equal(trailing_vol(changed, 20)[: cut + 1], full[: cut + 1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["fixed-horizon", "triple-barrier"]),
+    st.integers(1, 12),
+)
+def test_a_label_uses_no_price_after_its_t1(seed: int, kind: str, h: int) -> None:
+    rng = np.random.default_rng(seed)
+    p = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 120)))
+    spec = LabelSpec(kind, horizon=h, threshold=0.5, vol_window=5)  # type: ignore[arg-type]
+    lab = make_labels(p, spec)
+    for i in rng.choice(np.flatnonzero(lab.end >= 0), size=5):
+        t1 = int(lab.end[i])
+        changed = p.copy()
+        changed[t1 + 1 :] = rng.uniform(50, 200, changed.size - t1 - 1)  # scramble the future
+        again = make_labels(changed, spec)
+        assert again.label[i] == lab.label[i] and again.end[i] == t1
+        assert again.forward_return[i] == lab.forward_return[i]
