@@ -128,36 +128,46 @@ def test_single_class_training_fold_is_refused(make_features: Callable[..., pa.T
         run_baselines(ds, models=("logistic",), regressors=())
 
 
-def test_source_spec_api_when_features_module_exists(
-    mirror: Any, shared_real: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+def test_from_venue_symbol_and_dates(
+    mirror: Any,
+    shared_real: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """``build_ml_dataset(symbol=...)``: real COIN-M trades over a local archive mirror."""
-    pytest.importorskip(
-        "seriesfactory.features",
-        reason="seriesfactory.features (trade features) is built on another branch; "
-        "build_ml_dataset(symbol=...) is wired when it lands",
-    )
+    """FiDel's one call and ``ml dataset --venue``: real COIN-M trades over a local mirror."""
+    pytest.importorskip("seriesfactory.features", reason="the trade features are not in this build")
     import json
 
-    from seriesfactory.ml import build_ml_dataset
+    from seriesfactory.cli import main
+    from seriesfactory.pipeline.ml import build_ml_dataset, run_baseline
 
     mirror.roots.append(shared_real / "binance" / "vision")
     body = {"symbols": [{"symbol": "BTCUSD_PERP", "contractSize": 100}]}
     mirror.routes["/dapi/v1/exchangeInfo"] = json.dumps(body).encode()
     monkeypatch.setenv("SERIESFACTORY_BINANCE_DATA_URL", mirror.url)
     monkeypatch.setenv("SERIESFACTORY_BINANCE_COINM_API_URL", mirror.url)
+    cache = tmp_path / "cache"
     ds = build_ml_dataset(
-        "BTCUSD_PERP",
-        "2026-05-08",
-        "2026-05-09",
-        interval="1s",
-        label_horizon=30,
-        venue="binance-coinm",
-        cache_dir=tmp_path / "cache",
-        label="triple-barrier",
-    )
-    assert ds.n_rows > 80_000 and len(ds.classes) == 3
-    assert ds.meta["source"]["symbol"] == "BTCUSD_PERP"
+        symbol="BTCUSD_PERP", start_date="2026-05-08", end_date="2026-05-09", interval="1s",
+        label_horizon=30, include_advanced_features=True, venue="binance-coinm",
+        cache_dir=cache, label="triple-barrier",
+    )  # fmt: skip
+    assert 80_000 < ds.n_rows < 86_400 and ds.classes == [-1, 0, 1]
+    assert "vpin" in ds.feature_cols and "kyle_lambda" in ds.feature_cols
+    assert ds.meta["source"]["symbol"] == "BTCUSD_PERP" and ds.meta["source"]["trades"] == 105_280
     assert ds.meta["range"]["from"].startswith("2026-05-08")
+    assert ds.X_train.shape[1] == len(ds.feature_cols) and len(ds.folds) == 5
+    lean = build_ml_dataset("BTCUSD_PERP", "2026-05-08", "2026-05-09", venue="binance-coinm",
+                            cache_dir=cache, include_advanced_features=False)  # fmt: skip
+    assert "vpin" not in lean.feature_cols and "kyle_lambda" not in lean.feature_cols
+    metrics, _ = run_baseline(dataset=lean, models=("majority",), regressors=())
+    assert metrics["accuracy"] == metrics["models"]["majority"]["accuracy"]
+    out = tmp_path / "ds.parquet"
+    assert main(["ml", "dataset", "--venue", "binance-coinm", "--symbol", "BTCUSD_PERP",
+                 "--from", "2026-05-08", "--to", "2026-05-09", "--cache-dir", str(cache),
+                 "--output", str(out), "--quiet"]) == 0  # fmt: skip
+    assert out.is_file() and (tmp_path / "ds.splits.parquet").is_file()
+    capsys.readouterr()
     with pytest.raises(InputError):
-        build_ml_dataset("BTCUSDT", "2024-12-02", "2024-12-01", cache_dir=tmp_path)
+        build_ml_dataset("BTCUSDT", "2024-12-02", "2024-12-01", cache_dir=cache)

@@ -283,31 +283,3 @@ def test_bad_input_is_one_line(
         == 2
     )
     assert "--model 'svm'" in _one_error(capsys)
-
-
-def test_source_spec_without_features_module(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("seriesfactory.features") is not None:
-        pytest.skip("seriesfactory.features is present: the lazy-import error cannot happen")
-    code = main(
-        [
-            "ml",
-            "dataset",
-            "--venue",
-            "binance",
-            "--symbol",
-            "BTCUSDT",
-            "--from",
-            "2024-12-01",
-            "--to",
-            "2024-12-02",
-            "--output",
-            str(tmp_path / "d.parquet"),
-        ]
-    )
-    assert code == 1
-    assert "seriesfactory.features" in _one_error(capsys)
-    assert not (tmp_path / "d.parquet").exists()

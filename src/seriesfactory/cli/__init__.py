@@ -7,12 +7,14 @@ one line on standard error and a non-zero exit status (2 for bad input).
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
 
 from seriesfactory.cli import _app
 from seriesfactory.cli._app import app
+from seriesfactory.core import progress
 from seriesfactory.errors import SeriesFactoryError
 
 # Command modules register themselves on import.
@@ -23,6 +25,7 @@ from seriesfactory.cli import record as _record  # noqa: F401  # isort: skip
 from seriesfactory.cli import download as _download  # noqa: F401  # isort: skip
 from seriesfactory.cli import trades as _trades  # noqa: F401  # isort: skip
 from seriesfactory.cli import cache as _cache  # noqa: F401  # isort: skip
+from seriesfactory.cli import features as _features  # noqa: F401  # isort: skip
 from seriesfactory.cli import ml as _ml  # noqa: F401  # isort: skip
 from seriesfactory.cli import report as _report  # noqa: F401  # isort: skip
 
@@ -32,6 +35,14 @@ __all__ = ["app", "main"]
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a script, exit with) its status."""
     args = sys.argv[1:] if argv is None else argv
+    previous = progress.install(progress.reporter(quiet=False))  # --quiet replaces it
+    try:
+        return _run(args)
+    finally:
+        progress.install(previous)
+
+
+def _run(args: list[str]) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="seriesfactory", standalone_mode=False)
@@ -58,4 +69,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _entry() -> None:  # pragma: no cover - console script shim
-    sys.exit(main())
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (``| head``): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 0
+    sys.exit(status)

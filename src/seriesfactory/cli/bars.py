@@ -12,10 +12,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
 
-from seriesfactory.cli._app import Config, app, day_range_ns, on_bad_rows_choice
+from seriesfactory.cli._app import Config, Quiet, app, day_range_ns, on_bad_rows_choice
 from seriesfactory.config import load_settings
+from seriesfactory.core.atomic import atomic_path, atomic_write_json, atomic_write_parquet
 from seriesfactory.errors import DataError, InputError, SourceError
-from seriesfactory.lake.atomic import atomic_path, atomic_write_json, atomic_write_parquet
 from seriesfactory.pipeline.exchange import split_symbol, venue_trades
 from seriesfactory.transforms.bars import (
     BAR_COLUMNS,
@@ -107,6 +107,7 @@ def build(
         Path | None,
         typer.Option("--state", help="Builder state JSON: continued from if present, then saved."),
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Build bars from trades and write them to --output."""
     spec = BarSpec(
@@ -222,6 +223,7 @@ def export(
     fmt: Annotated[
         str, typer.Option("--out-format", "--format", help="parquet or csv (default: by suffix).")
     ] = "",
+    quiet: Quiet = False,
 ) -> None:
     """Read built bars (Parquet or CSV) and write them out as Parquet or CSV."""
     if not input_file.is_file():

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from seriesfactory.cli._app import app
+from seriesfactory.cli._app import Quiet, app
+from seriesfactory.core.atomic import atomic_write_json, atomic_write_parquet
+from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import InputError
-from seriesfactory.lake.atomic import atomic_write_json, atomic_write_parquet
 from seriesfactory.raw.readers import FORMATS
 from seriesfactory.transforms.book.api import BookResult, rebuild
 from seriesfactory.transforms.book.report import gap_table, snapshot_table, verify_report
@@ -30,18 +30,6 @@ Symbol = Annotated[
 Decimals = Annotated[
     int | None, typer.Option("--price-decimals", help="Tick = 10**-d (default: inferred).")
 ]
-
-_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000}
-
-
-def parse_interval(text: str, option: str = "--interval") -> int:
-    """``'100ms'`` -> 100_000_000 ns; units ns, us, ms, s, m."""
-    found = re.fullmatch(r"\s*(\d+)\s*(ns|us|ms|s|m)\s*", text)
-    if not found or int(found.group(1)) <= 0:
-        raise InputError(
-            f"{option} {text!r}: write a positive whole number and a unit, e.g. 100ms, 1s"
-        )
-    return int(found.group(1)) * _UNITS[found.group(2)]
 
 
 def _rebuild(
@@ -78,10 +66,17 @@ def snapshots(
     interval: Annotated[str, typer.Option("--interval", help="Grid step, e.g. 100ms.")] = "100ms",
     depth: Annotated[int, typer.Option("--depth", help="Levels per side.")] = 10,
     price_decimals: Decimals = None,
+    quiet: Quiet = False,
 ) -> None:
     """Fixed-interval top-N book (plus trade summary) to Parquet; gaps beside it."""
     res = _rebuild(
-        inputs, input_format, venue, symbol, parse_interval(interval), depth, price_decimals
+        inputs,
+        input_format,
+        venue,
+        symbol,
+        parse_duration_ns(interval, option="--interval"),
+        depth,
+        price_decimals,
     )
     atomic_write_parquet(output, snapshot_table(res))
     gaps = gap_table(res)
@@ -109,9 +104,10 @@ def verify(
         Path | None, typer.Option("--output", help="Also write the report as JSON.")
     ] = None,
     price_decimals: Decimals = None,
+    quiet: Quiet = False,
 ) -> None:
     """Report gaps, crossings, stale periods, resyncs and top-of-book checks; exit 1 on problems."""
-    stale_ns = parse_interval(stale, "--stale")
+    stale_ns = parse_duration_ns(stale, option="--stale")
     res = _rebuild(inputs, input_format, venue, symbol, 0, 1, price_decimals)
     report = verify_report(res, stale_ns=stale_ns)
     if output is not None:
@@ -136,6 +132,7 @@ def live(
     duration: Annotated[
         str | None, typer.Option("--duration", help="Stop after this long (default: Ctrl-C).")
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Follow a native capture as it is written; write snapshot parts as rows close."""
     import signal
@@ -146,15 +143,19 @@ def live(
 
     if not input_dir.is_dir():
         raise InputError(f"--input-dir {input_dir}: no such folder")
-    poll_s = parse_interval(poll, "--poll") / 1e9
-    part_s = parse_interval(part, "--part") / 1e9
-    stop_at = time.monotonic() + parse_interval(duration, "--duration") / 1e9 if duration else None
+    poll_s = parse_duration_ns(poll, option="--poll") / 1e9
+    part_s = parse_duration_ns(part, option="--part") / 1e9
+    stop_at = (
+        time.monotonic() + parse_duration_ns(duration, option="--duration") / 1e9
+        if duration
+        else None
+    )
     book = LiveBook(
         NativeFollower(input_dir),
         venue=venue,
         symbol=symbol,
         price_decimals=price_decimals,
-        interval_ns=parse_interval(interval),
+        interval_ns=parse_duration_ns(interval, option="--interval"),
         depth=depth,
     )
     stopping = False

@@ -11,15 +11,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from seriesfactory.cli._app import CacheDir, OutputDir, app, day_range_ns
+from seriesfactory.cli._app import CacheDir, Config, OutputDir, Quiet, app, day_range_ns
+from seriesfactory.core.atomic import atomic_path, atomic_write_json, atomic_write_parquet
 from seriesfactory.errors import InputError
-from seriesfactory.lake.atomic import atomic_path, atomic_write_json, atomic_write_parquet
 
 ml_app = typer.Typer(help="Labelled leak-free datasets, honest baselines, feature importance.")
 app.add_typer(ml_app, name="ml")
 
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
-Quiet = Annotated[bool, typer.Option("--quiet", help="Only errors and the output path(s).")]
 DatasetFile = Annotated[
     Path, typer.Option("--dataset", help="A dataset written by 'ml dataset' (Parquet).")
 ]
@@ -84,6 +83,7 @@ def dataset(
         list[str] | None, typer.Option("--exclude", help="A column not to use as a feature.")
     ] = None,
     cache_dir: CacheDir = Path("cache"),
+    config: Config = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
@@ -92,7 +92,6 @@ def dataset(
         build_ml_dataset_from_features,
         file_sha256,
         read_feature_table,
-        trade_features_table,
         write_dataset,
     )
 
@@ -125,23 +124,15 @@ def dataset(
         if not (venue and symbol and from_ and to):
             raise InputError("give --features FILE, or --venue, --symbol, --from and --to")
         from_ns, to_ns = day_range_ns(from_, to)
-        table = trade_features_table(
-            venue=venue,
-            symbol=symbol,
-            from_ns=from_ns,
-            to_ns=to_ns,
-            interval=interval,
-            cache_dir=cache_dir,
-        )
+        from seriesfactory.config import load_settings
+        from seriesfactory.pipeline.ml import trade_feature_table
+
+        table, source = trade_feature_table(
+            venue, symbol, from_ns, to_ns, interval=interval, cache_dir=cache_dir,
+            settings=load_settings(config),
+        )  # fmt: skip
         ds = build_ml_dataset_from_features(table, **options)  # type: ignore[arg-type]
-        ds.meta["source"] = {
-            "kind": "trades",
-            "venue": venue,
-            "symbol": symbol,
-            "from": from_,
-            "to": to,
-            "interval": interval,
-        }
+        ds.meta["source"] = {**source, "from": from_, "to": to}
     path, split_path = write_dataset(ds, output)
     console = _console(quiet)
     rows = ds.meta["rows"]

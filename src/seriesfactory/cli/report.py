@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from seriesfactory.cli._app import app
-from seriesfactory.cli.ml import Overwrite, Quiet, check_output
+from seriesfactory.cli._app import Quiet, app
+from seriesfactory.cli.ml import Overwrite, check_output
 from seriesfactory.errors import DataError
 
 report_app = typer.Typer(help="Human-facing reports: the offline EDA dashboard.")
@@ -34,7 +34,7 @@ def eda(
     """One self-contained HTML file (plotly.js embedded once) that opens offline from disk."""
     import pyarrow.csv as pacsv
 
-    from seriesfactory.lake.atomic import atomic_write_bytes
+    from seriesfactory.core.atomic import atomic_write_bytes
     from seriesfactory.ml.dataset import load_dataset, read_feature_table
     from seriesfactory.reports.eda import eda_report
 

@@ -10,7 +10,6 @@ import pyarrow.csv as pacsv
 import typer
 from rich.console import Console
 
-from seriesfactory._time import format_range_part
 from seriesfactory.cli._app import (
     Base,
     CacheDir,
@@ -18,6 +17,7 @@ from seriesfactory.cli._app import (
     OnBadRows,
     OutFormat,
     OutputDir,
+    Quiet,
     Quote,
     app,
     day_range_ns,
@@ -25,8 +25,9 @@ from seriesfactory.cli._app import (
     out_format_choice,
 )
 from seriesfactory.config import load_settings
+from seriesfactory.core.atomic import atomic_path, atomic_write_parquet
+from seriesfactory.core.time import format_range_part
 from seriesfactory.errors import InputError
-from seriesfactory.lake.atomic import atomic_path, atomic_write_parquet
 from seriesfactory.pipeline.exchange import venue_trades
 from seriesfactory.schema import TRADE_SCHEMA
 
@@ -46,6 +47,7 @@ def trades(
     cache_dir: CacheDir = Path("cache"),
     output_dir: OutputDir = Path("output"),
     config: Config = None,
+    quiet: Quiet = False,
 ) -> None:
     """Fetch what is missing, then write the trades (ts, price, qty, side, trade_id) to a file."""
     if kind not in ("aggTrades", "trades"):

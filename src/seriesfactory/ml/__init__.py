@@ -1,8 +1,10 @@
 """Labels, sample weights, leak-free splits, datasets, baselines and feature importance.
 
-The public names are those FiDel users know: :func:`build_ml_dataset`,
-:func:`run_baseline`, :func:`get_feature_importance`; plus
-:func:`build_ml_dataset_from_features` for a feature table already on disk.
+Over a feature table: :func:`build_ml_dataset_from_features`, :func:`run_baseline`,
+:func:`get_feature_importance`. From a venue, symbol and dates (the trades tier, then the
+trade features), the FiDel one-call names live one layer up, in
+:mod:`seriesfactory.pipeline.ml`: ``build_ml_dataset``, ``run_baseline``,
+``get_feature_importance``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from seriesfactory.ml.api import get_feature_importance, run_baseline
 from seriesfactory.ml.dataset import (
     Dataset,
     build_dataset,
-    build_ml_dataset,
     build_ml_dataset_from_features,
     load_dataset,
     write_dataset,
@@ -28,7 +29,6 @@ __all__ = [
     "Split",
     "average_uniqueness",
     "build_dataset",
-    "build_ml_dataset",
     "build_ml_dataset_from_features",
     "concurrency",
     "get_feature_importance",

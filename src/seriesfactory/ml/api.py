@@ -9,33 +9,26 @@ import pyarrow as pa
 
 from seriesfactory.errors import InputError
 from seriesfactory.ml.baselines import CLASSIFIERS, REGRESSORS, run_baselines
-from seriesfactory.ml.dataset import Dataset, build_ml_dataset, build_ml_dataset_from_features
+from seriesfactory.ml.dataset import Dataset, build_ml_dataset_from_features
 from seriesfactory.ml.importance import feature_importance
 
 __all__ = ["get_feature_importance", "run_baseline"]
 
 
 def _dataset(
-    dataset: Dataset | None,
-    features: Path | str | pa.Table | None,
-    symbol: str | None,
-    start_date: str | None,
-    end_date: str | None,
-    options: dict[str, Any],
+    dataset: Dataset | None, features: Path | str | pa.Table | None, options: dict[str, Any]
 ) -> Dataset:
     if dataset is not None:
         return dataset
     if features is not None:
         return build_ml_dataset_from_features(features, **options)
-    if symbol is None or start_date is None or end_date is None:
-        raise InputError("give a dataset, a feature table, or symbol, start_date and end_date")
-    return build_ml_dataset(symbol, start_date, end_date, **options)
+    raise InputError(
+        "give a dataset or a feature table (or symbol, start_date and end_date to "
+        "seriesfactory.pipeline.ml.run_baseline)"
+    )
 
 
 def run_baseline(
-    symbol: str | None = None,
-    start_date: str | None = None,
-    end_date: str | None = None,
     *,
     dataset: Dataset | None = None,
     features: Path | str | pa.Table | None = None,
@@ -50,7 +43,7 @@ def run_baseline(
     regression's out-of-fold scores (FiDel's baseline), or the first model's when the
     logistic one is not run.
     """
-    ds = _dataset(dataset, features, symbol, start_date, end_date, options)
+    ds = _dataset(dataset, features, options)
     result = run_baselines(ds, models=models, regressors=regressors)
     metrics = dict(result.metrics)
     lead = "logistic" if "logistic" in metrics["models"] else next(iter(metrics["models"]), None)
@@ -64,14 +57,11 @@ def get_feature_importance(
     dataset: Dataset | None = None,
     *,
     features: Path | str | pa.Table | None = None,
-    symbol: str | None = None,
-    start_date: str | None = None,
-    end_date: str | None = None,
     model: str = "gbm",
     repeats: int = 3,
     max_test_rows: int | None = None,
     **options: Any,
 ) -> pa.Table:
     """Permutation importance (and MDI for ``model="forest"``) on held-out purged folds."""
-    ds = _dataset(dataset, features, symbol, start_date, end_date, options)
+    ds = _dataset(dataset, features, options)
     return feature_importance(ds, model=model, repeats=repeats, max_test_rows=max_test_rows)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,8 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import feather
 
-from seriesfactory.errors import DataError, InputError, SeriesFactoryError
-from seriesfactory.lake.atomic import atomic_write_parquet
+from seriesfactory.core.atomic import atomic_write_parquet
+from seriesfactory.errors import DataError, InputError
 from seriesfactory.ml.labels import LabelSpec, make_labels
 from seriesfactory.ml.splits import ROLES, CVSpec, Split, make_splits, splits_table
 from seriesfactory.ml.weights import average_uniqueness
@@ -39,7 +38,6 @@ __all__ = [
     "RESERVED_COLUMNS",
     "Dataset",
     "build_dataset",
-    "build_ml_dataset",
     "build_ml_dataset_from_features",
     "choose_price_column",
     "feature_columns",
@@ -47,7 +45,6 @@ __all__ = [
     "load_dataset",
     "read_feature_table",
     "splits_path_for",
-    "trade_features_table",
     "write_dataset",
 ]
 
@@ -433,37 +430,6 @@ def load_dataset(path: Path, *, option: str = "--dataset") -> Dataset:
     return Dataset(table, splits, meta, feats)
 
 
-def trade_features_table(
-    *,
-    venue: str,
-    symbol: str,
-    from_ns: int,
-    to_ns: int,
-    interval: str,
-    cache_dir: Path,
-) -> pa.Table:
-    """Trade features through the cache (``seriesfactory.features.trade_features``).
-
-    Imported lazily: a build without the features module says so in one line.
-    """
-    try:
-        module = importlib.import_module("seriesfactory.features")
-    except ImportError:
-        raise SeriesFactoryError(
-            "the trade features (seriesfactory.features) are not in this build; write a table "
-            "with 'seriesfactory features trades' and pass it with --features FILE"
-        ) from None
-    table: pa.Table = module.trade_features(
-        venue=venue,
-        symbol=symbol,
-        from_ns=from_ns,
-        to_ns=to_ns,
-        interval=interval,
-        cache_dir=cache_dir,
-    )
-    return table
-
-
 def _drop_advanced(table: pa.Table) -> list[str]:
     return [c for c in table.column_names if c.startswith(ADVANCED_FEATURES)]
 
@@ -517,51 +483,3 @@ def build_ml_dataset_from_features(
 def default_threshold(label: str) -> float:
     """``--threshold`` when not given: 0.5 (fixed horizon) or 1.0 (triple barrier), vol units."""
     return 1.0 if label == "triple-barrier" else 0.5
-
-
-def build_ml_dataset(
-    symbol: str,
-    start_date: str,
-    end_date: str,
-    interval: str = "1s",
-    label_horizon: int = 30,
-    include_advanced_features: bool = True,
-    *,
-    venue: str = "binance",
-    cache_dir: Path | str = "cache",
-    **options: Any,
-) -> Dataset:
-    """FiDel's ``build_binance_ml_dataset``: trade features of ``[start_date, end_date)``, labelled.
-
-    ``options`` are those of :func:`build_ml_dataset_from_features` (``label``,
-    ``threshold``, ``cv``, ``folds``, ``embargo`` ...).
-    """
-    from seriesfactory._time import parse_date
-
-    from_ns = parse_date(start_date, option="start_date")
-    to_ns = parse_date(end_date, option="end_date")
-    if from_ns >= to_ns:
-        raise InputError("start_date must be before end_date (end_date is exclusive)")
-    table = trade_features_table(
-        venue=venue,
-        symbol=symbol,
-        from_ns=from_ns,
-        to_ns=to_ns,
-        interval=interval,
-        cache_dir=Path(cache_dir),
-    )
-    ds = build_ml_dataset_from_features(
-        table,
-        label_horizon=label_horizon,
-        include_advanced_features=include_advanced_features,
-        **options,
-    )
-    ds.meta["source"] = {
-        "kind": "trades",
-        "venue": venue,
-        "symbol": symbol,
-        "from": start_date,
-        "to": end_date,
-        "interval": interval,
-    }
-    return ds

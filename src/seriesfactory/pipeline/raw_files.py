@@ -18,8 +18,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from seriesfactory._time import NS_PER_DAY
 from seriesfactory.config import Settings
+from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.raw.download import Downloader
 from seriesfactory.sources.binance.history import (
     MARKETS,

@@ -39,8 +39,9 @@ from typing import Literal
 import zstandard
 
 from seriesfactory.errors import DataError, InputError
+from seriesfactory.schema.raw import RawRecord
 
-__all__ = ["FORMATS", "RawRecord", "ReadReport", "detect_format", "read_records"]
+__all__ = ["FORMATS", "ReadReport", "detect_format", "read_records"]
 
 Format = Literal["auto", "native", "hftbacktest", "cryptofeed"]
 FORMATS: tuple[str, ...] = ("auto", "native", "hftbacktest", "cryptofeed")
@@ -48,19 +49,6 @@ _KINDS = frozenset({"msg", "rest", "open", "close", "gap"})
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class RawRecord:
-    """One recorded message: receive time (ns), connection, kind, URL and text."""
-
-    recv_ns: int
-    conn: str
-    kind: str
-    data: str
-    url: str | None = None
-    path: str = ""
-    line: int = 0
 
 
 @dataclass(slots=True)
