@@ -194,6 +194,7 @@ def main() -> None:
     parser.add_argument("--baseline-rows", type=int, default=86_400)
     parser.add_argument("--peer-rows", type=int, default=86_400)
     parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--skip-baselines", action="store_true")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     feats = WORK / f"ml-features-{args.rows}x{args.features}.parquet"
@@ -211,7 +212,14 @@ def main() -> None:
     )
 
     sub = load_dataset(ds_path)
-    n = min(args.baseline_rows, sub.n_rows)
+    if not args.skip_baselines:
+        bench_baselines(table, min(args.baseline_rows, sub.n_rows))
+    report(feats, sub)
+    if not args.skip_peer:
+        peer_report(table, args.peer_rows)
+
+
+def bench_baselines(table: pa.Table, n: int) -> None:
     small = WORK / "ml-dataset-baseline.parquet"
     base_ds = build_ml_dataset_from_features(
         table.slice(0, n + 130),
@@ -232,6 +240,8 @@ def main() -> None:
         f"{100 * outside / result.seconds_sklearn:.1f} % (aim <= 10 %)"
     )
 
+
+def report(feats: Path, sub: Dataset) -> None:
     start = time.perf_counter()
     html = eda_report(read_feature_table(feats), dataset=sub)
     out = WORK / "ml-report.html"
@@ -242,30 +252,31 @@ def main() -> None:
         f"{out.stat().st_size / 1e6:.1f} MB (aim < 30 MB)"
     )
 
-    if not args.skip_peer:
-        peer = peer_compare(table, args.peer_rows)
-        ps = peer["peer_s"]
-        assert isinstance(ps, dict)
+
+def peer_report(table: pa.Table, rows: int) -> None:
+    peer = peer_compare(table, rows)
+    ps = peer["peer_s"]
+    assert isinstance(ps, dict)
+    print(
+        f"peer on {peer['events']:,} events: ours (labels, weights, purged 5-fold with "
+        f"embargo) {peer['ours_s']:.2f} s; mlfinpy get_events+get_bins {ps['events']:.1f} s, "
+        f"uniqueness {ps['uniqueness']:.1f} s, purging {ps['purge']:.2f} s; ratio "
+        f"mlfinpy/ours {peer['ratio']:.0f}x"
+    )
+    print(
+        f"agreement: t1 {peer['same_t1']:,}, labels {peer['same_label']:,}, uniqueness "
+        f"{peer['same_weight']:,} of {peer['events']:,}"
+    )
+    if peer["purged_kfold_error"]:
+        print(f"mlfinpy PurgedKFold raised: {peer['purged_kfold_error']!r}")
+    print(f"mlfinpy PurgedKFold train sizes vs ours (embargo 1 %): {peer['kfold']}")
+    print("purging, embargo 0: | fold | test equal | train ours | train mlfinpy | only "
+          "mlfinpy | only ours |")  # fmt: skip
+    for f in peer["folds"]:  # type: ignore[attr-defined]
         print(
-            f"peer on {peer['events']:,} events: ours (labels, weights, purged 5-fold with "
-            f"embargo) {peer['ours_s']:.2f} s; mlfinpy get_events+get_bins {ps['events']:.1f} s, "
-            f"uniqueness {ps['uniqueness']:.1f} s, purging {ps['purge']:.2f} s; ratio "
-            f"mlfinpy/ours {peer['ratio']:.0f}x"
+            f"| {f['fold']} | {f['test_equal']} | {f['train_ours']:,} | "
+            f"{f['train_theirs']:,} | {f['only_theirs']:,} | {f['only_ours']:,} |"
         )
-        print(
-            f"agreement: t1 {peer['same_t1']:,}, labels {peer['same_label']:,}, uniqueness "
-            f"{peer['same_weight']:,} of {peer['events']:,}"
-        )
-        if peer["purged_kfold_error"]:
-            print(f"mlfinpy PurgedKFold raised: {peer['purged_kfold_error']!r}")
-        print(f"mlfinpy PurgedKFold train sizes vs ours (embargo 1 %): {peer['kfold']}")
-        print("purging, embargo 0: | fold | test equal | train ours | train mlfinpy | only "
-              "mlfinpy | only ours |")  # fmt: skip
-        for f in peer["folds"]:  # type: ignore[attr-defined]
-            print(
-                f"| {f['fold']} | {f['test_equal']} | {f['train_ours']:,} | "
-                f"{f['train_theirs']:,} | {f['only_theirs']:,} | {f['only_ours']:,} |"
-            )
 
 
 if __name__ == "__main__":

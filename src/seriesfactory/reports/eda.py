@@ -44,8 +44,8 @@ HIST_BINS = 50
 #: Most features in the distribution grid and in the correlation heatmap.
 MAX_HIST_FEATURES = 30
 MAX_CORR_FEATURES = 60
-#: Rows sampled for the correlation matrix.
-CORR_ROWS = 200_000
+#: Rows sampled for the correlation matrix and for the histogram ranges.
+CORR_ROWS = 100_000
 #: Round bucket steps, in seconds, tried from the smallest.
 BUCKET_LADDER_S = (
     1,
@@ -147,10 +147,20 @@ def _buckets(ts: np.ndarray, step: int) -> _Buckets:
     return _Buckets(start, stop, key[start] * step)
 
 
+#: Columns already converted during one :func:`eda_report` call, by (table id, name).
+_COLUMNS: dict[tuple[int, str], np.ndarray] = {}
+
+
 def _col(table: pa.Table, name: str) -> np.ndarray:
-    return np.asarray(
-        table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
-    )
+    key = (id(table), name)
+    got = _COLUMNS.get(key)
+    if got is None:
+        got = np.asarray(
+            table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+        )
+        got.setflags(write=False)
+        _COLUMNS[key] = got
+    return got
 
 
 def _dates(ts_ns: np.ndarray) -> np.ndarray:
@@ -444,7 +454,7 @@ def _distributions(page: _Page, table: pa.Table, feats: list[str]) -> None:
         v = v[np.isfinite(v)]
         if v.size == 0:
             continue
-        lo, hi = np.percentile(v, [0.5, 99.5])
+        lo, hi = np.percentile(v[:: max(1, v.size // CORR_ROWS)], [0.5, 99.5])
         if hi <= lo:
             lo, hi = lo - 0.5, hi + 0.5
         counts, edges = np.histogram(v, bins=HIST_BINS, range=(lo, hi))
@@ -628,6 +638,31 @@ def eda_report(
         )
     ]
     page = _Page()
+    try:
+        _panels(page, features, ts, price, feats, dataset, importance, seed)
+    finally:
+        _COLUMNS.clear()
+    js = plotly.offline.get_plotlyjs()
+    head = (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<style>{_CSS}</style><script type="text/javascript">{js}</script></head><body>'
+        f"<h1>{html.escape(title)}</h1>"
+        f'<p class="note">{page.figures} figures; price column {html.escape(pcol)}; '
+        "self-contained: opens offline.</p>"
+    )
+    return head + "\n".join(page.parts) + "</body></html>\n"
+
+
+def _panels(
+    page: _Page,
+    features: pa.Table,
+    ts: np.ndarray,
+    price: np.ndarray,
+    feats: list[str],
+    dataset: Dataset | None,
+    importance: pa.Table | None,
+    seed: int,
+) -> None:
     _coverage(page, features, ts, price, feats)
     _price_panels(page, features, ts, price)
     _scatter(page, features, price, seed)
@@ -641,12 +676,3 @@ def eda_report(
         _dataset_panels(page, dataset)
     if importance is not None:
         _importance(page, importance)
-    js = plotly.offline.get_plotlyjs()
-    head = (
-        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f'<style>{_CSS}</style><script type="text/javascript">{js}</script></head><body>'
-        f"<h1>{html.escape(title)}</h1>"
-        f'<p class="note">{page.figures} figures; price column {html.escape(pcol)}; '
-        "self-contained: opens offline.</p>"
-    )
-    return head + "\n".join(page.parts) + "</body></html>\n"
