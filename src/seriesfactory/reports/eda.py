@@ -204,7 +204,7 @@ class _Page:
         self.parts.append(text)
 
     def figure(self, fig: Any, name: str) -> None:
-        import plotly.io as pio
+        import plotly.io as pio  # type: ignore[import-untyped]
 
         div_id = f"sf-{name}"
         self.figures += 1
@@ -223,7 +223,7 @@ class _Page:
 def _coverage(
     page: _Page, table: pa.Table, ts: np.ndarray, price: np.ndarray, feats: list[str]
 ) -> None:
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # type: ignore[import-untyped]
 
     n = ts.shape[0]
     steps = np.diff(ts)
@@ -276,7 +276,7 @@ def _candles(
 
 def _price_panels(page: _Page, table: pa.Table, ts: np.ndarray, price: np.ndarray) -> None:
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
     cols = table.column_names
     span = int(ts[-1] - ts[0]) if ts.size > 1 else 0
@@ -616,7 +616,7 @@ def eda_report(
     seed: int = 0,
 ) -> str:
     """The dashboard of a feature table (and optionally its dataset and importance) as HTML."""
-    import plotly.offline
+    import plotly.offline  # type: ignore[import-untyped]
 
     if features.num_rows == 0:
         raise InputError("--features: the feature table has no rows")
