@@ -180,9 +180,10 @@ def hash_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 # -- ML and report tests: a 1 s trade-feature table from real trades ------------------------------
-# A small stand-in for seriesfactory.features.trade_features (built in parallel elsewhere): 1 s
-# close-stamped buckets with OHLCV, taker volumes, VWAP and a few trailing features; an empty
-# second carries the last close.
+# A small feature table independent of seriesfactory.features (so the ML tests check the ML code
+# alone, fast): 1 s close-stamped buckets with OHLCV, taker volumes, VWAP and a few trailing
+# features; an empty second carries the last close. tests/ml/test_baselines.py also runs the real
+# trade features (through the trades tier) into a dataset.
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 import pyarrow as pa  # noqa: E402
