@@ -173,3 +173,27 @@ def test_report_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert len(err) == 1 and err[0].startswith("error: ") and "price column" in err[0]
     assert main(["report", "eda", "--features", str(src), "--output", str(tmp_path / "r.txt")]) == 2
     assert not out.exists()
+
+
+def test_report_of_real_book_features_in_chromium(
+    shared_real: Path, tmp_path: Path, browser: Any
+) -> None:
+    """A real Binance spot capture -> ``features book`` -> ``ml dataset`` -> ``report eda``."""
+    capture = shared_real / "binance" / "hftbacktest" / "spot" / "btcusdt_20240808.gz"
+    book = tmp_path / "book.parquet"
+    assert main(["features", "book", "--input", str(capture), "--input-format", "hftbacktest",
+                 "--venue", "binance", "--symbol", "BTCUSDT", "--interval", "100ms",
+                 "--output", str(book), "--quiet"]) == 0  # fmt: skip
+    ds = tmp_path / "ds.parquet"
+    assert main(["ml", "dataset", "--features", str(book), "--horizon", "20", "--vol-window",
+                 "50", "--cv", "walk-forward", "--folds", "3", "--output", str(ds),
+                 "--quiet"]) == 0  # fmt: skip
+    meta = pq.read_schema(ds).metadata[b"seriesfactory.ml"].decode()
+    assert '"price_column": "midprice"' in meta
+    out = tmp_path / "book.html"
+    assert main(["report", "eda", "--features", str(book), "--dataset", str(ds),
+                 "--output", str(out), "--quiet"]) == 0  # fmt: skip
+    text = out.read_text()
+    for panel in ("cumulative OFI", "spread", "imbalance", "invalid-book share", "Δprice vs ofi"):
+        assert panel in text, panel
+    _report_checks(browser, out, expected_min_figures=9)
