@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
+from typing import Any
 
 import typer
 
@@ -16,6 +18,7 @@ from seriesfactory.cli import _app
 from seriesfactory.cli._app import app
 from seriesfactory.core import progress
 from seriesfactory.errors import SeriesFactoryError
+from seriesfactory.lake.integrity import CacheWarning
 
 # Command modules register themselves on import.
 from seriesfactory.cli import series as _series  # noqa: F401  # isort: skip
@@ -27,13 +30,33 @@ from seriesfactory.cli import trades as _trades  # noqa: F401  # isort: skip
 from seriesfactory.cli import cache as _cache  # noqa: F401  # isort: skip
 from seriesfactory.cli import features as _features  # noqa: F401  # isort: skip
 from seriesfactory.cli import backtest as _backtest  # noqa: F401  # isort: skip
+from seriesfactory.cli import ml as _ml  # noqa: F401  # isort: skip
+from seriesfactory.cli import report as _report  # noqa: F401  # isort: skip
 from seriesfactory.cli import store as _store  # noqa: F401  # isort: skip
 
 __all__ = ["app", "main"]
 
 
+def _show_warning(message: Any, category: type[Warning], *args: Any, **kw: Any) -> None:
+    """Library warnings meant for the user (:class:`CacheWarning`): one ``warning:`` line."""
+    if issubclass(category, CacheWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _default_show_warning(message, category, *args, **kw)
+
+
+_default_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a script, exit with) its status."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", CacheWarning)
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = sys.argv[1:] if argv is None else argv
     previous = progress.install(progress.reporter(quiet=False))  # --quiet replaces it
     try:
