@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import typer
 
@@ -21,13 +21,20 @@ __all__ = [
     "CacheDir",
     "Config",
     "OutFormat",
+    "Overwrite",
     "Quiet",
+    "SourceAlias",
+    "Venue",
+    "aliased",
     "app",
     "day_range_ns",
     "fail",
     "on_bad_rows_choice",
     "out_format_choice",
+    "refuse_future_end",
 ]
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="seriesfactory",
@@ -72,14 +79,33 @@ Quiet = Annotated[
         callback=_install_reporter,
     ),
 ]
-CacheDir = Annotated[Path, typer.Option("--cache-dir", help="Cache directory.")]
-Config = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
-OutFormat = Annotated[str, typer.Option("--out-format", help="parquet or csv.")]
-OutputDir = Annotated[Path, typer.Option("--output-dir", help="Output directory.")]
-Base = Annotated[str, typer.Option("--base", help="Base asset, e.g. BTC.")]
-Quote = Annotated[str, typer.Option("--quote", help="Quote asset, e.g. USDT.")]
+CacheDir = Annotated[Path, typer.Option("--cache-dir", metavar="DIR", help="Cache directory.")]
+Config = Annotated[
+    Path | None, typer.Option("--config", metavar="FILE", help="TOML settings file.")
+]
+OutFormat = Annotated[
+    str, typer.Option("--out-format", metavar="parquet|csv", help="parquet or csv.")
+]
+OutputDir = Annotated[Path, typer.Option("--output-dir", metavar="DIR", help="Output directory.")]
+Base = Annotated[str, typer.Option("--base", metavar="ASSET", help="Base asset, e.g. BTC.")]
+Quote = Annotated[str, typer.Option("--quote", metavar="ASSET", help="Quote asset, e.g. USDT.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")]
+Venue = Annotated[
+    str,
+    typer.Option(
+        "--venue",
+        metavar="NAME",
+        help="binance, binance-usdm, binance-coinm, bybit or coinbase.",
+    ),
+]
+SourceAlias = Annotated[
+    str | None, typer.Option("--source", metavar="NAME", hidden=True, help="Old name of --venue.")
+]
 OnBadRows = Annotated[
-    str, typer.Option("--on-bad-rows", help="Malformed exchange rows: error or skip.")
+    str,
+    typer.Option(
+        "--on-bad-rows", metavar="error|skip", help="Malformed exchange rows: error or skip."
+    ),
 ]
 
 
@@ -112,3 +138,22 @@ def day_range_ns(from_text: str, to_text: str) -> tuple[int, int]:
     if from_ns >= to_ns:
         raise InputError("--from must be before --to (--to is exclusive)")
     return from_ns, to_ns
+
+
+def aliased(value: T, old: T | None, *, name: str, old_name: str) -> T:
+    """An option's value, or its hidden old spelling's when only that was given (docs/cli.md)."""
+    return value if old is None else old
+
+
+def refuse_future_end(to_ns: int, *, option: str = "--to") -> None:
+    """Refuse an exclusive end after tomorrow 00:00 UTC: those days do not exist yet."""
+    import time
+
+    from seriesfactory.core.time import NS_PER_DAY
+
+    limit = (time.time_ns() // NS_PER_DAY + 1) * NS_PER_DAY
+    if to_ns > limit:
+        raise InputError(
+            f"{option} is in the future; the last day with data is today (give --to tomorrow's "
+            "date at most)"
+        )

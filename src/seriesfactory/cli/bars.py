@@ -12,7 +12,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
 
-from seriesfactory.cli._app import Config, Quiet, app, day_range_ns, on_bad_rows_choice
+from seriesfactory.cli._app import (
+    Config,
+    Quiet,
+    aliased,
+    app,
+    day_range_ns,
+    on_bad_rows_choice,
+)
 from seriesfactory.config import load_settings
 from seriesfactory.core.atomic import atomic_path, atomic_write_json, atomic_write_parquet
 from seriesfactory.errors import DataError, InputError, SourceError
@@ -35,10 +42,16 @@ app.add_typer(bars_app, name="bars")
 META_KEY = "seriesfactory.bars"
 
 
+FormatAlias = Annotated[
+    str | None,
+    typer.Option("--format", metavar="parquet|csv", hidden=True, help="Old name of --out-format."),
+]
+
+
 def _format(text: str, output: Path) -> str:
     value = text.lower() if text else ("csv" if output.suffix.lower() == ".csv" else "parquet")
     if value not in ("parquet", "csv"):
-        raise InputError(f"--format {text!r} is unknown; use parquet or csv")
+        raise InputError(f"--out-format {text!r} is unknown; use parquet or csv")
     return value
 
 
@@ -55,57 +68,86 @@ def write_bars(table: pa.Table, output: Path, fmt: str, meta: dict[str, str]) ->
 def build(
     bar_type: Annotated[
         str,
-        typer.Option("--type", help="time, tick, volume, dollar, tib, vib, dib, trb, vrb, drb."),
+        typer.Option(
+            "--type",
+            metavar="TYPE",
+            help="time, tick, volume, dollar, tib, vib, dib, trb, vrb, drb.",
+        ),
     ],
-    output: Annotated[Path, typer.Option("--output", help="Output file.")],
+    output: Annotated[Path, typer.Option("--output", metavar="FILE", help="Output file.")],
     input_file: Annotated[
-        Path | None, typer.Option("--input", help="Trades file: CSV or Parquet.")
+        Path | None, typer.Option("--input", metavar="FILE", help="Trades file: CSV or Parquet.")
     ] = None,
-    venue: Annotated[str | None, typer.Option("--venue", help="Venue of the trades tier.")] = None,
-    symbol: Annotated[str | None, typer.Option("--symbol", help="Symbol, e.g. BTCUSDT.")] = None,
-    from_: Annotated[str | None, typer.Option("--from", help="Start day (trades tier).")] = None,
+    venue: Annotated[
+        str | None, typer.Option("--venue", metavar="NAME", help="Venue of the trades tier.")
+    ] = None,
+    symbol: Annotated[
+        str | None, typer.Option("--symbol", metavar="SYMBOL", help="Symbol, e.g. BTCUSDT.")
+    ] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", metavar="WHEN", help="Start day (trades tier).")
+    ] = None,
     to: Annotated[
-        str | None, typer.Option("--to", help="End day, exclusive (trades tier).")
+        str | None, typer.Option("--to", metavar="WHEN", help="End day, exclusive (trades tier).")
     ] = None,
     cache_dir: Annotated[
-        Path, typer.Option("--cache-dir", help="Cache holding the trades tier.")
+        Path, typer.Option("--cache-dir", metavar="DIR", help="Cache holding the trades tier.")
     ] = Path("cache"),
     config: Config = None,
     on_bad_rows: Annotated[
-        str, typer.Option("--on-bad-rows", help="Trades tier: error or skip.")
+        str, typer.Option("--on-bad-rows", metavar="error|skip", help="Trades tier: error or skip.")
     ] = "error",
     threshold: Annotated[
-        float | None, typer.Option("--threshold", help="tick/volume/dollar: size of a bar.")
+        float | None,
+        typer.Option("--threshold", metavar="SIZE", help="tick/volume/dollar: size of a bar."),
     ] = None,
     interval: Annotated[
-        str | None, typer.Option("--interval", help="time bars: 1s, 5m, 1h, 1d, ...")
+        str | None,
+        typer.Option("--interval", metavar="DURATION", help="time bars: 1s, 5m, 1h, 1d, ..."),
     ] = None,
     ewma_window: Annotated[
-        int, typer.Option("--ewma-window", help="imbalance/run: EWMA span in bars.")
+        int, typer.Option("--ewma-window", metavar="N", help="imbalance/run: EWMA span in bars.")
     ] = 15,
     expected_ticks: Annotated[
-        int, typer.Option("--expected-ticks", help="imbalance/run: E0[T] and warm-up, trades.")
+        int,
+        typer.Option(
+            "--expected-ticks", metavar="N", help="imbalance/run: E0[T] and warm-up, trades."
+        ),
     ] = 100,
     min_ticks: Annotated[
-        float | None, typer.Option("--min-ticks", help="Lower bound of E[T] (expected/4).")
+        float | None,
+        typer.Option("--min-ticks", metavar="N", help="Lower bound of E[T] (expected/4)."),
     ] = None,
     max_ticks: Annotated[
-        float | None, typer.Option("--max-ticks", help="Upper bound of E[T] (expected*4).")
+        float | None,
+        typer.Option("--max-ticks", metavar="N", help="Upper bound of E[T] (expected*4)."),
     ] = None,
-    sign: Annotated[str, typer.Option("--sign", help="auto or tick-rule.")] = "auto",
+    sign: Annotated[
+        str, typer.Option("--sign", metavar="auto|tick-rule", help="auto or tick-rule.")
+    ] = "auto",
     columns: Annotated[
         str | None,
-        typer.Option("--columns", help="e.g. 'ts=Date and Time,price=Price,qty=Volume'."),
+        typer.Option(
+            "--columns", metavar="MAP", help="e.g. 'ts=Date and Time,price=Price,qty=Volume'."
+        ),
     ] = None,
     emit_partial: Annotated[
         bool, typer.Option("--emit-partial", help="Add the unfinished last bar, flagged.")
     ] = False,
     fmt: Annotated[
-        str, typer.Option("--out-format", "--format", help="parquet or csv (default: by suffix).")
+        str,
+        typer.Option(
+            "--out-format", metavar="parquet|csv", help="parquet or csv (default: by suffix)."
+        ),
     ] = "",
+    fmt_alias: FormatAlias = None,
     state_file: Annotated[
         Path | None,
-        typer.Option("--state", help="Builder state JSON: continued from if present, then saved."),
+        typer.Option(
+            "--state",
+            metavar="FILE",
+            help="Builder state JSON: continued from if present, then saved.",
+        ),
     ] = None,
     quiet: Quiet = False,
 ) -> None:
@@ -120,7 +162,7 @@ def build(
         max_ticks=max_ticks,
         sign=sign,  # type: ignore[arg-type]
     )
-    out_format = _format(fmt, output)
+    out_format = _format(aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), output)
     tier = (venue, symbol, from_, to)
     if any(x is not None for x in tier):
         if input_file is not None:
@@ -218,11 +260,17 @@ def load_state(path: Path, spec: BarSpec) -> BarBuilder:
 
 @bars_app.command("export")
 def export(
-    input_file: Annotated[Path, typer.Option("--input", help="Bars built by 'bars build'.")],
-    output: Annotated[Path, typer.Option("--output", help="Output file.")],
+    input_file: Annotated[
+        Path, typer.Option("--input", metavar="FILE", help="Bars built by 'bars build'.")
+    ],
+    output: Annotated[Path, typer.Option("--output", metavar="FILE", help="Output file.")],
     fmt: Annotated[
-        str, typer.Option("--out-format", "--format", help="parquet or csv (default: by suffix).")
+        str,
+        typer.Option(
+            "--out-format", metavar="parquet|csv", help="parquet or csv (default: by suffix)."
+        ),
     ] = "",
+    fmt_alias: FormatAlias = None,
     quiet: Quiet = False,
 ) -> None:
     """Read built bars (Parquet or CSV) and write them out as Parquet or CSV."""
@@ -244,5 +292,6 @@ def export(
             f"not a bars file: columns {missing} are missing; build it with 'bars build'",
             path=str(input_file),
         )
+    fmt = aliased(fmt, fmt_alias, name="--out-format", old_name="--format")
     write_bars(table, output, _format(fmt, output), meta)
     print(f"{table.num_rows} bars -> {output}")

@@ -19,16 +19,27 @@ from seriesfactory.transforms.book.report import gap_table, snapshot_table, veri
 book_app = typer.Typer(help="Rebuild L2 order books from recordings; snapshots and integrity.")
 app.add_typer(book_app, name="book")
 
-Inputs = Annotated[list[Path], typer.Option("--input", help="Recorded file(s); repeat the option.")]
-InputFormat = Annotated[str, typer.Option("--input-format", help=f"One of {', '.join(FORMATS)}.")]
+Inputs = Annotated[
+    list[Path], typer.Option("--input", metavar="FILE", help="Recorded file(s); repeat the option.")
+]
+InputFormat = Annotated[
+    str, typer.Option("--input-format", metavar="NAME", help=f"One of {', '.join(FORMATS)}.")
+]
 Venue = Annotated[
-    str, typer.Option("--venue", help="binance, binance-usdm, coinbase, bybit, extended, okx.")
+    str,
+    typer.Option(
+        "--venue", metavar="NAME", help="binance, binance-usdm, coinbase, bybit, extended, okx."
+    ),
 ]
 Symbol = Annotated[
-    str, typer.Option("--symbol", help="Symbol as the venue writes it, e.g. BTCUSDT, BTC-USD.")
+    str,
+    typer.Option(
+        "--symbol", metavar="SYMBOL", help="Symbol as the venue writes it, e.g. BTCUSDT, BTC-USD."
+    ),
 ]
 Decimals = Annotated[
-    int | None, typer.Option("--price-decimals", help="Tick = 10**-d (default: inferred).")
+    int | None,
+    typer.Option("--price-decimals", metavar="N", help="Tick = 10**-d (default: inferred)."),
 ]
 
 
@@ -61,10 +72,14 @@ def snapshots(
     inputs: Inputs,
     venue: Venue,
     symbol: Symbol,
-    output: Annotated[Path, typer.Option("--output", help="Parquet file to write (zstd).")],
+    output: Annotated[
+        Path, typer.Option("--output", metavar="FILE", help="Parquet file to write (zstd).")
+    ],
     input_format: InputFormat = "auto",
-    interval: Annotated[str, typer.Option("--interval", help="Grid step, e.g. 100ms.")] = "100ms",
-    depth: Annotated[int, typer.Option("--depth", help="Levels per side.")] = 10,
+    interval: Annotated[
+        str, typer.Option("--interval", metavar="DURATION", help="Grid step, e.g. 100ms.")
+    ] = "100ms",
+    depth: Annotated[int, typer.Option("--depth", metavar="N", help="Levels per side.")] = 10,
     price_decimals: Decimals = None,
     quiet: Quiet = False,
 ) -> None:
@@ -98,10 +113,11 @@ def verify(
     symbol: Symbol,
     input_format: InputFormat = "auto",
     stale: Annotated[
-        str, typer.Option("--stale", help="Longest quiet span that is not stale.")
+        str,
+        typer.Option("--stale", metavar="DURATION", help="Longest quiet span that is not stale."),
     ] = "5s",
     output: Annotated[
-        Path | None, typer.Option("--output", help="Also write the report as JSON.")
+        Path | None, typer.Option("--output", metavar="FILE", help="Also write the report as JSON.")
     ] = None,
     price_decimals: Decimals = None,
     quiet: Quiet = False,
@@ -120,17 +136,32 @@ def verify(
 
 @book_app.command("live")
 def live(
-    input_dir: Annotated[Path, typer.Option("--input-dir", help="Folder the recorder writes.")],
+    input_dir: Annotated[
+        Path, typer.Option("--input-dir", metavar="DIR", help="Folder the recorder writes.")
+    ],
     venue: Venue,
     symbol: Symbol,
-    price_decimals: Annotated[int, typer.Option("--price-decimals", help="Tick = 10**-d.")],
-    output_dir: Annotated[Path, typer.Option("--output-dir", help="Where parts are written.")],
-    interval: Annotated[str, typer.Option("--interval", help="Grid step, e.g. 100ms.")] = "100ms",
-    depth: Annotated[int, typer.Option("--depth", help="Levels per side.")] = 10,
-    poll: Annotated[str, typer.Option("--poll", help="How often to look for new data.")] = "100ms",
-    part: Annotated[str, typer.Option("--part", help="Write a Parquet part this often.")] = "60s",
+    price_decimals: Annotated[
+        int, typer.Option("--price-decimals", metavar="N", help="Tick = 10**-d.")
+    ],
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", metavar="DIR", help="Where parts are written.")
+    ],
+    interval: Annotated[
+        str, typer.Option("--interval", metavar="DURATION", help="Grid step, e.g. 100ms.")
+    ] = "100ms",
+    depth: Annotated[int, typer.Option("--depth", metavar="N", help="Levels per side.")] = 10,
+    poll: Annotated[
+        str, typer.Option("--poll", metavar="DURATION", help="How often to look for new data.")
+    ] = "100ms",
+    part: Annotated[
+        str, typer.Option("--part", metavar="DURATION", help="Write a Parquet part this often.")
+    ] = "60s",
     duration: Annotated[
-        str | None, typer.Option("--duration", help="Stop after this long (default: Ctrl-C).")
+        str | None,
+        typer.Option(
+            "--duration", metavar="DURATION", help="Stop after this long (default: Ctrl-C)."
+        ),
     ] = None,
     quiet: Quiet = False,
 ) -> None:

@@ -19,6 +19,9 @@ from seriesfactory.cli._app import (
     OutputDir,
     Quiet,
     Quote,
+    SourceAlias,
+    Venue,
+    aliased,
     app,
     day_range_ns,
     on_bad_rows_choice,
@@ -34,14 +37,17 @@ from seriesfactory.schema import TRADE_SCHEMA
 
 @app.command()
 def trades(
-    from_: Annotated[str, typer.Option("--from", help="Start day, YYYY-MM-DD.")],
-    to: Annotated[str, typer.Option("--to", help="End day, exclusive, YYYY-MM-DD.")],
-    source: Annotated[
-        str, typer.Option("--source", help="binance, binance-usdm, binance-coinm.")
-    ] = "binance",
+    from_: Annotated[str, typer.Option("--from", metavar="WHEN", help="Start day, YYYY-MM-DD.")],
+    to: Annotated[
+        str, typer.Option("--to", metavar="WHEN", help="End day, exclusive, YYYY-MM-DD.")
+    ],
+    venue: Venue = "binance",
+    source: SourceAlias = None,
     base: Base = "BTC",
     quote: Quote = "USDT",
-    kind: Annotated[str, typer.Option("--kind", help="aggTrades or trades.")] = "aggTrades",
+    kind: Annotated[
+        str, typer.Option("--kind", metavar="aggTrades|trades", help="Binance archive kind.")
+    ] = "aggTrades",
     on_bad_rows: OnBadRows = "error",
     out_format: OutFormat = "parquet",
     cache_dir: CacheDir = Path("cache"),
@@ -50,6 +56,7 @@ def trades(
     quiet: Quiet = False,
 ) -> None:
     """Fetch what is missing, then write the trades (ts, price, qty, side, trade_id) to a file."""
+    source = aliased(venue, source, name="--venue", old_name="--source")
     if kind not in ("aggTrades", "trades"):
         raise InputError(f"--kind {kind!r} is unknown; use aggTrades or trades")
     on_bad_rows_choice(on_bad_rows)
