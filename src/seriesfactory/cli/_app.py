@@ -31,6 +31,7 @@ __all__ = [
     "fail",
     "on_bad_rows_choice",
     "out_format_choice",
+    "refuse_clobber",
     "refuse_future_end",
 ]
 
@@ -157,3 +158,9 @@ def refuse_future_end(to_ns: int, *, option: str = "--to") -> None:
             f"{option} is in the future; the last day with data is today (give --to tomorrow's "
             "date at most)"
         )
+
+
+def refuse_clobber(output: Path, overwrite: bool, *, option: str = "--output") -> None:
+    """An explicit output file that exists is replaced only with ``--overwrite`` (docs/cli.md)."""
+    if output.exists() and not overwrite:
+        raise InputError(f"{option} {output} exists; pass --overwrite to replace it")

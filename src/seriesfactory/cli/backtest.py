@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from seriesfactory.cli._app import Quiet, app
+from seriesfactory.cli._app import Quiet, app, refuse_clobber
 from seriesfactory.errors import InputError
 
 backtest_app = typer.Typer(
@@ -573,6 +573,8 @@ def spread(
     quiet: Quiet = False,
 ) -> None:
     """The optimal bid and ask now, from the latest calibration window of the input."""
+    if output is not None:
+        refuse_clobber(output, overwrite)
     from seriesfactory.backtest.calibration import calibrate as fit
     from seriesfactory.backtest.quoting import GAMMA_MODES, as_quote
     from seriesfactory.core.atomic import atomic_write_json

@@ -14,11 +14,13 @@ import typer
 
 from seriesfactory.cli._app import (
     Config,
+    Overwrite,
     Quiet,
     aliased,
     app,
     day_range_ns,
     on_bad_rows_choice,
+    refuse_clobber,
 )
 from seriesfactory.config import load_settings
 from seriesfactory.core.atomic import atomic_path, atomic_write_json, atomic_write_parquet
@@ -149,9 +151,12 @@ def build(
             help="Builder state JSON: continued from if present, then saved.",
         ),
     ] = None,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
     """Build bars from trades and write them to --output."""
+    if state_file is None or not state_file.exists():  # a continued build rewrites its output
+        refuse_clobber(output, overwrite)
     spec = BarSpec(
         type=bar_type,  # type: ignore[arg-type]  # validated by BarSpec
         threshold=threshold,
@@ -271,9 +276,11 @@ def export(
         ),
     ] = "",
     fmt_alias: FormatAlias = None,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
     """Read built bars (Parquet or CSV) and write them out as Parquet or CSV."""
+    refuse_clobber(output, overwrite)
     if not input_file.is_file():
         raise InputError(f"--input {input_file}: no such file")
     try:

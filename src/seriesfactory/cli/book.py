@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from seriesfactory.cli._app import Quiet, app
+from seriesfactory.cli._app import Overwrite, Quiet, app, refuse_clobber
 from seriesfactory.core.atomic import atomic_write_json, atomic_write_parquet
 from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import InputError
@@ -81,9 +81,11 @@ def snapshots(
     ] = "100ms",
     depth: Annotated[int, typer.Option("--depth", metavar="N", help="Levels per side.")] = 10,
     price_decimals: Decimals = None,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
     """Fixed-interval top-N book (plus trade summary) to Parquet; gaps beside it."""
+    refuse_clobber(output, overwrite)
     res = _rebuild(
         inputs,
         input_format,
@@ -120,9 +122,12 @@ def verify(
         Path | None, typer.Option("--output", metavar="FILE", help="Also write the report as JSON.")
     ] = None,
     price_decimals: Decimals = None,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
     """Report gaps, crossings, stale periods, resyncs and top-of-book checks; exit 1 on problems."""
+    if output is not None:
+        refuse_clobber(output, overwrite)
     stale_ns = parse_duration_ns(stale, option="--stale")
     res = _rebuild(inputs, input_format, venue, symbol, 0, 1, price_decimals)
     report = verify_report(res, stale_ns=stale_ns)

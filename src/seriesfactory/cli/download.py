@@ -118,7 +118,7 @@ def download(
         )
         if table is not None:
             span = f"{format_range_part(from_ns)}-{format_range_part(to_ns)}"
-            out = candles_dir / f"{got.symbol}_{source}_klines-{interval}_{span}.parquet".lower()
+            out = candles_dir / f"{base}-{quote}_{source}_{span}_klines-{interval}.parquet".lower()
             atomic_write_parquet(out, table)
             console.print(f"{table.num_rows:,} candles; wrote {out}")
     console.print(

@@ -55,7 +55,11 @@ def trades(
     config: Config = None,
     quiet: Quiet = False,
 ) -> None:
-    """Fetch what is missing, then write the trades (ts, price, qty, side, trade_id) to a file."""
+    """Fetch what is missing, then write the trades (ts, price, qty, side, trade_id) to a file.
+
+    The file is ``{base}-{quote}_{venue}_{from}-{to}_{kind}.{fmt}`` in --output-dir, named like
+    ``series`` outputs (docs/cli.md, "Output names").
+    """
     source = aliased(venue, source, name="--venue", old_name="--source")
     if kind not in ("aggTrades", "trades"):
         raise InputError(f"--kind {kind!r} is unknown; use aggTrades or trades")
@@ -77,8 +81,9 @@ def trades(
         typer.echo(warning, err=True)
     parts = [t for t, _ in days]
     table = pa.concat_tables(parts) if parts else TRADE_SCHEMA.empty_table()
-    span = f"{format_range_part(from_ns)}-{format_range_part(to_ns)}"
-    out = output_dir / f"{summary.symbol}_{source}_{kind}_{span}.{fmt}".lower()
+    # History files carry no receive time: the column would be null in every row (docs/cli.md).
+    table = table.drop_columns(["recv_ts"])
+    out = output_dir / trades_name(base, quote, source, from_ns, to_ns, kind, fmt)
     if fmt == "parquet":
         atomic_write_parquet(out, table)
     else:
@@ -87,3 +92,11 @@ def trades(
     Console(highlight=False).print(
         f"{table.num_rows:,} trades; {summary.bad_rows} bad row(s) skipped; wrote {out}"
     )
+
+
+def trades_name(
+    base: str, quote: str, venue: str, from_ns: int, to_ns: int, kind: str, fmt: str
+) -> str:
+    """``{base}-{quote}_{venue}_{from}-{to}_{kind}.{fmt}``, lower case: the scheme of ``series``."""
+    span = f"{format_range_part(from_ns)}-{format_range_part(to_ns)}"
+    return f"{base}-{quote}_{venue}_{span}_{kind}.{fmt}".lower()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import itertools
 import json
 import math
@@ -547,9 +548,45 @@ def output_name(request: TicksRequest, suffix: str, ext: str) -> str:
     Sources are joined with ``+``; a model spec appears as its slug, e.g.
     ``gbm(0.05,0.5,50000)`` -> ``gbm-0.05-0.5-50000`` (a minus sign becomes ``n``).
     """
-    sources = "+".join(s.slug() for s in request.specs())
+    specs = request.specs()
+    sources = "+".join(s.slug() for s in specs)
     span = f"{format_range_part(request.from_ns)}-{format_range_part(request.to_ns)}"
+    if request.seed != 0 and any(s.args is not None for s in specs):
+        suffix = f"{suffix}_seed{request.seed}"  # the seed changes only a model's ticks
     return f"{request.base}-{request.quote}_{sources}_{span}_{suffix}.{ext}".lower()
+
+
+#: More fields than this are named by their count and a hash, not one by one.
+_FIELDS_SPELLED_OUT = 4
+
+
+def series_suffix(request: SeriesRequest) -> str:
+    """The part of a ``series`` file name after the range: every option that changes the bytes.
+
+    ``{mode}-{step}``, then one readable part per option that is not at its default:
+    ``ttl{ms}``, ``dev{ratio}``, the weight mode, ``w{w1}-{w2}``, and the fields
+    (``f-open+close``; more than four as ``f{n}-{hash}``, 6 hex digits of SHA-256 of the list).
+    Defaults add nothing, so two runs share a name exactly when they share every option.
+    """
+    p = request.params
+    default = AggregationParams(mode=p.mode, step=p.step)
+    parts = [f"{p.mode}-{_step_text(p)}"]
+    if p.tick_ttl_ms != default.tick_ttl_ms:
+        parts.append(f"ttl{format_number(p.tick_ttl_ms)}")
+    if p.tick_max_deviation != default.tick_max_deviation:
+        parts.append(f"dev{format_number(p.tick_max_deviation)}")
+    if request.weight_mode != "static":
+        parts.append(request.weight_mode)
+    if request.weights is not None:
+        parts.append("w" + "-".join(format_number(w).replace("-", "n") for w in request.weights))
+    if request.fields != AGGREGATE_FIELDS:
+        names = [f.replace("_", "-") for f in request.fields]
+        if len(names) <= _FIELDS_SPELLED_OUT:
+            parts.append("f-" + "+".join(names))
+        else:
+            digest = hashlib.sha256("|".join(request.fields).encode()).hexdigest()[:6]
+            parts.append(f"f{len(names)}-{digest}")
+    return "_".join(parts)
 
 
 def _day_offsets(start_ns: np.ndarray[Any, Any]) -> list[int]:
@@ -615,8 +652,7 @@ def _build_series(request: SeriesRequest) -> SeriesResult:
             [{"file": f.path.name, "sha256": f.sha256} for f in ticks.ticks.files]
         ),
     }
-    suffix = f"{request.params.mode}-{_step_text(request.params)}"
-    out = request.output_dir / output_name(request, suffix, request.out_format)
+    out = request.output_dir / output_name(request, series_suffix(request), request.out_format)
     keep_entry = cached is None and rows * ENTRY_MIN_TICKS_PER_ROW <= ticks.ticks.rows
     sinks = _Sinks(request, out, agg_path if keep_entry else None)
     try:
