@@ -101,7 +101,7 @@ def build(
     ] = "error",
     threshold: Annotated[
         float | None,
-        typer.Option("--threshold", metavar="SIZE", help="tick/volume/dollar: size of a bar."),
+        typer.Option("--threshold", metavar="NUMBER", help="tick/volume/dollar: size of a bar."),
     ] = None,
     interval: Annotated[
         str | None,
