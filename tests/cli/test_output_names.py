@@ -123,3 +123,25 @@ def test_an_existing_output_file_is_refused_without_overwrite(
     assert main(export) == 0
     assert main(export) == 2
     assert main([*export, "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kind", "klines", "--interval", "7m", "--to", "2024-01-02"], "--interval '7m' is not"),
+        (["--to", "2200-01-01"], "--to is in the future"),
+    ],
+)
+def test_download_refuses_before_any_network_call(
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A port nothing listens on: a request would fail with a network error (exit 1), not 2.
+    monkeypatch.setenv("SERIESFACTORY_BINANCE_DATA_URL", "http://127.0.0.1:9")
+    status = main(["download", "--from", "2024-01-01", *args, "--cache-dir", str(tmp_path)])
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "raw").exists()
