@@ -33,6 +33,7 @@ from seriesfactory.core.time import format_range_part
 from seriesfactory.errors import InputError
 from seriesfactory.pipeline.exchange import venue_trades
 from seriesfactory.schema import TRADE_SCHEMA
+from seriesfactory.sources.binance.history import MARKETS
 
 
 @app.command()
@@ -83,7 +84,8 @@ def trades(
     table = pa.concat_tables(parts) if parts else TRADE_SCHEMA.empty_table()
     # History files carry no receive time: the column would be null in every row (docs/cli.md).
     table = table.drop_columns(["recv_ts"])
-    out = output_dir / trades_name(base, quote, source, from_ns, to_ns, kind, fmt)
+    named = kind if source in MARKETS else "trades"  # Bybit and Coinbase have one kind
+    out = output_dir / trades_name(base, quote, source, from_ns, to_ns, named, fmt)
     if fmt == "parquet":
         atomic_write_parquet(out, table)
     else:
