@@ -12,6 +12,7 @@ import typer
 
 from seriesfactory.cli._app import Quiet, app
 from seriesfactory.core.time import NS_PER_S, parse_duration_ns
+from seriesfactory.errors import NetworkError
 from seriesfactory.raw.config import RecordConfig, load_record_config
 from seriesfactory.raw.recorder import Recorder, RecordStats
 
@@ -128,6 +129,16 @@ def record(
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per REST call is noise
     stats = asyncio.run(_run(cfg))
+    if stats.messages == 0:
+        if stats.connects == 0:
+            why = "no connection could be opened" + (
+                f" (last error: {stats.last_reason})" if stats.last_reason else ""
+            )
+        else:
+            why = f"{stats.connects} connection(s) opened but no message arrived"
+        raise NetworkError(
+            f"nothing recorded: {why}; check the network, --venue/--symbol and --ws-url"
+        )
     typer.echo(
         f"recorded {stats.messages} messages, {stats.rest} REST snapshots, "
         f"{stats.gaps} gaps, {stats.malformed} malformed, to {cfg.stream_root}"
