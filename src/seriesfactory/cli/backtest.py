@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from seriesfactory.cli._app import Quiet, app, refuse_clobber
+from seriesfactory.core import progress
 from seriesfactory.errors import InputError
 
 backtest_app = typer.Typer(
@@ -394,7 +395,9 @@ def run(
     ] + (["report.html"] if report else [])
     _refuse_existing([output_dir / n for n in names], overwrite)
     mk = _market(book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size)
-    res = run_backtest(mk, cfg)
+    with progress.current().task("backtest", total=1, unit="runs") as task:
+        res = run_backtest(mk, cfg)
+        task.advance(1)
     output_dir.mkdir(parents=True, exist_ok=True)
     fills, tl = res.fills_table(), res.timeline_table()
     written = [
@@ -524,7 +527,8 @@ def grid(
     names += ["grid_report.html"] if report else []
     _refuse_existing([output_dir / n for n in names], overwrite)
     mk = _market(book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size)
-    results = run_grid(mk, configs, jobs=jobs)
+    with progress.current().task("backtest grid", total=len(configs), unit="runs") as task:
+        results = run_grid(mk, configs, jobs=jobs, progress=lambda _done: task.advance(1))
     keys = list(spec)
     rows = [
         {**{k: getattr(c, k) for k in keys}, **r} for c, r in zip(configs, results, strict=True)

@@ -23,6 +23,7 @@ from seriesfactory.cli._app import (
     refuse_clobber,
 )
 from seriesfactory.config import load_settings
+from seriesfactory.core import progress
 from seriesfactory.core.atomic import atomic_path, atomic_write_json, atomic_write_parquet
 from seriesfactory.errors import DataError, InputError, SourceError
 from seriesfactory.pipeline.exchange import split_symbol, venue_trades
@@ -188,13 +189,16 @@ def build(
     builder = load_state(state_file, spec) if state_file is not None else BarBuilder(spec)
     parts: list[BarArrays] = []
     rows = 0
-    for trades, path in chunks:
-        try:
-            parts.append(builder.update(trades.ts_ns, trades.price, trades.qty_base, trades.side))
-        except DataError as exc:  # e.g. the first trade is older than the saved state's last
-            note = f" (continuing from --state {state_file})" if state_file is not None else ""
-            raise DataError(f"{exc}{note}", path=path) from None
-        rows += trades.rows
+    with progress.current().task(f"building {bar_type} bars", unit="trades") as task:
+        for trades, path in chunks:
+            try:
+                update = builder.update
+                parts.append(update(trades.ts_ns, trades.price, trades.qty_base, trades.side))
+            except DataError as exc:  # e.g. the first trade is older than the saved state's last
+                note = f" (continuing from --state {state_file})" if state_file is not None else ""
+                raise DataError(f"{exc}{note}", path=path) from None
+            rows += trades.rows
+            task.advance(trades.rows)
     if venue is not None and rows == 0:
         raise SourceError(
             f"no trades of {symbol} on {venue} in [{from_}, {to}) in the trades tier under "

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import typer
 
 from seriesfactory.cli._app import CacheDir, Config, Quiet, app, day_range_ns
+from seriesfactory.core import progress
 from seriesfactory.core.atomic import atomic_path, atomic_write_json, atomic_write_parquet
 from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import DataError, InputError, SourceError
@@ -404,12 +405,14 @@ def trades(
             end_ns = day_range_ns(from_, to)[1]
         parts: list[pa.Table] = []
         n_in = 0
-        for tr, path in chunks:
-            try:
-                parts.append(builder.update(tr.ts_ns, tr.price, tr.qty_base, tr.side))
-            except DataError as exc:
-                raise DataError(str(exc), path=path) from None
-            n_in += tr.rows
+        with progress.current().task("trade features", unit="trades") as task:
+            for tr, path in chunks:
+                try:
+                    parts.append(builder.update(tr.ts_ns, tr.price, tr.qty_base, tr.side))
+                except DataError as exc:
+                    raise DataError(str(exc), path=path) from None
+                n_in += tr.rows
+                task.advance(tr.rows)
         if n_in == 0:
             where = f"{input_file}" if input_file is not None else f"{symbol} on {venue}"
             raise (InputError if input_file is not None else SourceError)(

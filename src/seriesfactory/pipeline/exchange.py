@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from seriesfactory.config import Settings
+from seriesfactory.core import progress
 from seriesfactory.core.atomic import key_sha256
 from seriesfactory.core.threads import prefetch
 from seriesfactory.core.time import NS_PER_DAY
@@ -260,6 +261,10 @@ def ensure_trades(
     )  # fmt: skip
     store = TradeStore(cache_dir, venue, symbol)
     summary = IngestSummary(venue, symbol, missing_days=files.missing_days)
+    todo = [p for p in files.paths if store.record(files.sha256[p]) is None]
+    task = progress.current().task(
+        f"ingesting {venue} {symbol} trades", total=len(todo), unit="days"
+    ) if todo else None  # fmt: skip
     for path in files.paths:
         sha = files.sha256[path]
         rec = store.record(sha)
@@ -274,6 +279,8 @@ def ensure_trades(
             pieces = tables(files.parse(path), lines)
             rec = store.ingest_stream(pieces, raw_sha256=sha, raw_name=path.name, bad_lines=lines)
             summary.ingested += 1
+            if task is not None:
+                task.advance(1)
         elif rec.bad_rows and on_bad_rows != "skip":
             raise DataError(
                 f"{rec.bad_rows} malformed row(s) (skipped by an earlier run); fix or remove the "
@@ -282,6 +289,8 @@ def ensure_trades(
                 line=rec.bad_lines[0] if rec.bad_lines else None,
             )
         summary.records.append(rec)
+    if task is not None:
+        task.close()
     return summary
 
 

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from seriesfactory import __version__
 from seriesfactory.config import Settings, load_settings
+from seriesfactory.core import progress
 from seriesfactory.core.atomic import (
     atomic_path,
     atomic_write_json,
@@ -243,8 +244,24 @@ def _model_ticks(request: TicksRequest) -> TicksResult:
     if existing is not None:
         return TicksResult(existing, [info], generated=False)
     chunks = model.stream(start_ns=request.from_ns, end_ns=request.to_ns, seed=request.seed)
-    ticks = write_tick_set(root, key=key, chunks=chunks, info=info)
+    days = (request.to_ns - request.from_ns) / NS_PER_DAY
+    name = request.specs()[0].canonical()
+    with progress.current().task(f"generating {name} ticks", total=days, unit="days") as task:
+        ticks = write_tick_set(
+            root, key=key, chunks=_days_done(chunks, request.from_ns, task), info=info
+        )
     return TicksResult(ticks, [info], generated=True)
+
+
+def _days_done(chunks: Iterator[Any], start_ns: int, task: progress.Task) -> Iterator[Any]:
+    """Pass ``chunks`` (tick arrays with ``ts``) through, advancing ``task`` by days covered."""
+    done_ns = start_ns
+    for chunk in chunks:
+        if len(chunk.ts):
+            last = int(chunk.ts[-1])
+            task.advance((last - done_ns) / NS_PER_DAY)
+            done_ns = last
+        yield chunk
 
 
 def _venue_ticks(request: TicksRequest, spec: SourceSpec) -> TicksResult:
@@ -526,10 +543,12 @@ def aggregate_blocks(
     """Stream a tick set through an :class:`Aggregator` in bounded blocks (decode overlapped
     with aggregation); the filter counts are ``agg.counts`` once the iterator is exhausted."""
     agg = agg if agg is not None else Aggregator(params)
-    for c, age, path, first in ticks.aged_chunks():
-        yield from agg.update_blocks(c.ts, c.bid, c.ask, c.vbid, c.vask, age, source=path,
-                                     row_offset=first)  # fmt: skip
-    yield from agg.finish_blocks(end_ns)
+    with progress.current().task("aggregating", total=ticks.rows, unit="ticks") as task:
+        for c, age, path, first in ticks.aged_chunks():
+            yield from agg.update_blocks(c.ts, c.bid, c.ask, c.vbid, c.vask, age, source=path,
+                                         row_offset=first)  # fmt: skip
+            task.advance(len(c.ts))
+        yield from agg.finish_blocks(end_ns)
 
 
 def aggregate_tick_set(
@@ -709,7 +728,8 @@ def _write_ticks_file(
             [{"file": f.path.name, "sha256": f.sha256} for f in result.ticks.files]
         ),
     }
-    tables = result.ticks.day_tables()
+    task = progress.current().task("writing ticks", total=result.ticks.rows, unit="ticks")
+    tables = _counted(result.ticks.day_tables(), task)
     first = next(tables, None)
     schema = first.schema if first is not None else TICK_SCHEMA
     with atomic_path(out) as tmp:
@@ -724,6 +744,13 @@ def _write_ticks_file(
             with pacsv.CSVWriter(str(tmp), schema) as cw:
                 for table in itertools.chain([first] if first is not None else [], tables):
                     cw.write_table(table)
+    task.close()
     if out_format == "csv":
         atomic_write_json(out.with_name(out.name + ".meta.json"), metadata)
     return out, result
+
+
+def _counted(tables: Iterator[pa.Table], task: progress.Task) -> Iterator[pa.Table]:
+    for table in tables:
+        task.advance(table.num_rows)
+        yield table
