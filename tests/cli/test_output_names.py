@@ -145,3 +145,61 @@ def test_download_refuses_before_any_network_call(
     assert status == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "raw").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report", "eda", "--features", "{input}", "--output", "{out}.html"],
+        [
+            "book",
+            "snapshots",
+            "--input",
+            "{input}",
+            "--venue",
+            "binance",
+            "--symbol",
+            "BTCUSDT",
+            "--output",
+            "{out}.parquet",
+        ],
+        [
+            "book",
+            "verify",
+            "--input",
+            "{input}",
+            "--venue",
+            "binance",
+            "--symbol",
+            "BTCUSDT",
+            "--output",
+            "{out}.json",
+        ],
+        [
+            "backtest",
+            "spread",
+            "--book",
+            "{input}",
+            "--trades",
+            "{input}",
+            "--output",
+            "{out}.json",
+        ],
+        ["features", "trades", "--input", "{input}", "--output", "{out}.parquet"],
+    ],
+    ids=lambda c: " ".join(c[:2]),
+)
+def test_every_explicit_output_is_refused_when_it_exists(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.parquet"
+    source.write_bytes(b"not read: the refusal comes first")
+    args = [
+        a.replace("{input}", str(source)).replace("{out}", str(tmp_path / "out")) for a in command
+    ]
+    out = Path(args[args.index("--output") + 1])
+    out.write_text("an earlier result")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"--output {out} exists;" in err and "--overwrite to replace it" in err
+    assert out.read_text() == "an earlier result"
