@@ -33,6 +33,12 @@ def test_trades_from_bybit(
     assert table.column_names == ["ts", "price", "qty", "side", "trade_id"]
     assert table.column("price").to_pylist() == [42000.0 + i for i in range(5)]
     assert table.column("side").to_pylist() == [-1, 1, -1, 1, -1]
+    # --symbol as the venue writes it is the same pair as --base/--quote: the same file.
+    by_symbol = [*args[:3], "--symbol", "BTCUSDT", *args[3:], "--output-dir", str(tmp_path / "s")]
+    assert main(by_symbol) == 0
+    assert [p.name for p in (tmp_path / "s").iterdir()] == [
+        "btc-usdt_bybit_20240102-20240103_trades.parquet"
+    ]
 
 
 def test_trades_from_coinbase(

@@ -24,6 +24,7 @@ __all__ = [
     "Overwrite",
     "Quiet",
     "SourceAlias",
+    "Symbol",
     "Venue",
     "aliased",
     "app",
@@ -31,6 +32,7 @@ __all__ = [
     "fail",
     "on_bad_rows_choice",
     "out_format_choice",
+    "pair_of",
     "refuse_clobber",
     "refuse_future_end",
 ]
@@ -99,6 +101,14 @@ Venue = Annotated[
         help="binance, binance-usdm, binance-coinm, bybit or coinbase.",
     ),
 ]
+Symbol = Annotated[
+    str | None,
+    typer.Option(
+        "--symbol",
+        metavar="SYMBOL",
+        help="Symbol as the venue writes it, e.g. BTCUSDT (instead of --base/--quote).",
+    ),
+]
 SourceAlias = Annotated[
     str | None, typer.Option("--source", metavar="NAME", hidden=True, help="Old name of --venue.")
 ]
@@ -164,3 +174,12 @@ def refuse_clobber(output: Path, overwrite: bool, *, option: str = "--output") -
     """An explicit output file that exists is replaced only with ``--overwrite`` (docs/cli.md)."""
     if output.exists() and not overwrite:
         raise InputError(f"{option} {output} exists; pass --overwrite to replace it")
+
+
+def pair_of(venue: str, symbol: str | None, base: str, quote: str) -> tuple[str, str]:
+    """``(base, quote)``: from ``--symbol`` when given, else ``--base``/``--quote``."""
+    if symbol is None:
+        return base, quote
+    from seriesfactory.pipeline.exchange import split_symbol
+
+    return split_symbol(venue, symbol)

@@ -15,9 +15,11 @@ from seriesfactory.cli._app import (
     Quiet,
     Quote,
     SourceAlias,
+    Symbol,
     Venue,
     aliased,
     app,
+    pair_of,
     refuse_future_end,
 )
 from seriesfactory.config import load_settings
@@ -50,6 +52,7 @@ def download(
     ],
     venue: Venue = "binance",
     source: SourceAlias = None,
+    symbol: Symbol = None,
     base: Base = "BTC",
     quote: Quote = "USDT",
     kind: Annotated[
@@ -83,6 +86,7 @@ def download(
     files; Coinbase: the day's REST trade pages.
     """
     source = aliased(venue, source, name="--venue", old_name="--source")
+    base, quote = pair_of(source, symbol, base, quote)
     candles_dir = aliased(output_dir, candles_dir, name="--output-dir", old_name="--candles-dir")
     settings = load_settings(config)
     from_ns = parse_date(from_, option="--from")

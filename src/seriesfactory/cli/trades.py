@@ -20,12 +20,14 @@ from seriesfactory.cli._app import (
     Quiet,
     Quote,
     SourceAlias,
+    Symbol,
     Venue,
     aliased,
     app,
     day_range_ns,
     on_bad_rows_choice,
     out_format_choice,
+    pair_of,
 )
 from seriesfactory.config import load_settings
 from seriesfactory.core.atomic import atomic_path, atomic_write_parquet
@@ -44,6 +46,7 @@ def trades(
     ],
     venue: Venue = "binance",
     source: SourceAlias = None,
+    symbol: Symbol = None,
     base: Base = "BTC",
     quote: Quote = "USDT",
     kind: Annotated[
@@ -62,6 +65,7 @@ def trades(
     ``series`` outputs (docs/cli.md, "Output names").
     """
     source = aliased(venue, source, name="--venue", old_name="--source")
+    base, quote = pair_of(source, symbol, base, quote)
     if kind not in ("aggTrades", "trades"):
         raise InputError(f"--kind {kind!r} is unknown; use aggTrades or trades")
     on_bad_rows_choice(on_bad_rows)
