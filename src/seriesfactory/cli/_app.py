@@ -22,6 +22,7 @@ __all__ = [
     "Config",
     "OutFormat",
     "Overwrite",
+    "PairAlias",
     "Quiet",
     "SourceAlias",
     "Symbol",
@@ -108,6 +109,9 @@ Symbol = Annotated[
         metavar="SYMBOL",
         help="Symbol as the venue writes it, e.g. BTCUSDT (instead of --base/--quote).",
     ),
+]
+PairAlias = Annotated[
+    str | None, typer.Option("--pair", metavar="SYMBOL", hidden=True, help="Old name of --symbol.")
 ]
 SourceAlias = Annotated[
     str | None, typer.Option("--source", metavar="NAME", hidden=True, help="Old name of --venue.")

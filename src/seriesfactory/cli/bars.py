@@ -15,6 +15,7 @@ import typer
 from seriesfactory.cli._app import (
     Config,
     Overwrite,
+    PairAlias,
     Quiet,
     aliased,
     app,
@@ -58,6 +59,13 @@ def _format(text: str, output: Path) -> str:
     return value
 
 
+def _store_choice(text: str) -> str:
+    value = text.lower()
+    if value not in ("files", "postgres"):
+        raise InputError(f"--store {text!r} is unknown; use files or postgres")
+    return value
+
+
 def write_bars(table: pa.Table, output: Path, fmt: str, meta: dict[str, str]) -> None:
     """Write ``table`` to ``output`` atomically as Parquet (with ``meta``) or CSV."""
     if fmt == "parquet":
@@ -77,7 +85,9 @@ def build(
             help="time, tick, volume, dollar, tib, vib, dib, trb, vrb, drb.",
         ),
     ],
-    output: Annotated[Path, typer.Option("--output", metavar="FILE", help="Output file.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", metavar="FILE", help="Output file.")
+    ] = None,
     input_file: Annotated[
         Path | None, typer.Option("--input", metavar="FILE", help="Trades file: CSV or Parquet.")
     ] = None,
@@ -87,6 +97,7 @@ def build(
     symbol: Annotated[
         str | None, typer.Option("--symbol", metavar="SYMBOL", help="Symbol, e.g. BTCUSDT.")
     ] = None,
+    pair: PairAlias = None,
     from_: Annotated[
         str | None, typer.Option("--from", metavar="WHEN", help="Start day (trades tier).")
     ] = None,
@@ -152,12 +163,17 @@ def build(
             help="Builder state JSON: continued from if present, then saved.",
         ),
     ] = None,
+    store: Annotated[
+        str, typer.Option("--store", metavar="files|postgres", help="files or postgres.")
+    ] = "files",
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", metavar="URL", help="postgresql://... (--store postgres)."),
+    ] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
-    """Build bars from trades and write them to --output."""
-    if state_file is None or not state_file.exists():  # a continued build rewrites its output
-        refuse_clobber(output, overwrite)
+    """Build bars from trades and write them to --output (or into the PostgreSQL store)."""
     spec = BarSpec(
         type=bar_type,  # type: ignore[arg-type]  # validated by BarSpec
         threshold=threshold,
@@ -168,6 +184,21 @@ def build(
         max_ticks=max_ticks,
         sign=sign,  # type: ignore[arg-type]
     )
+    symbol = aliased(symbol, pair, name="--symbol", old_name="--pair")
+    if _store_choice(store) == "postgres":
+        from seriesfactory.cli.store import store_build
+
+        if input_file is not None or output is not None or from_ is not None or to is not None:
+            raise InputError(
+                "--store postgres reads the stored trades and writes the bars table: give "
+                "--venue and --symbol, not --input, --output, --from or --to"
+            )
+        store_build(spec, venue, symbol, database_url, config)
+        return
+    if output is None:
+        raise InputError("give --output FILE (or --store postgres)")
+    if state_file is None or not state_file.exists():  # a continued build rewrites its output
+        refuse_clobber(output, overwrite)
     out_format = _format(aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), output)
     tier = (venue, symbol, from_, to)
     if any(x is not None for x in tier):
@@ -269,10 +300,10 @@ def load_state(path: Path, spec: BarSpec) -> BarBuilder:
 
 @bars_app.command("export")
 def export(
-    input_file: Annotated[
-        Path, typer.Option("--input", metavar="FILE", help="Bars built by 'bars build'.")
-    ],
     output: Annotated[Path, typer.Option("--output", metavar="FILE", help="Output file.")],
+    input_file: Annotated[
+        Path | None, typer.Option("--input", metavar="FILE", help="Bars built by 'bars build'.")
+    ] = None,
     fmt: Annotated[
         str,
         typer.Option(
@@ -280,11 +311,49 @@ def export(
         ),
     ] = "",
     fmt_alias: FormatAlias = None,
+    store: Annotated[
+        str, typer.Option("--store", metavar="files|postgres", help="files or postgres.")
+    ] = "files",
+    bar_type: Annotated[
+        str | None,
+        typer.Option("--type", metavar="TYPE", help="--store postgres: e.g. tib or tib_ewma15."),
+    ] = None,
+    venue: Annotated[
+        str | None, typer.Option("--venue", metavar="NAME", help="--store postgres: venue.")
+    ] = None,
+    symbol: Annotated[
+        str | None,
+        typer.Option("--symbol", metavar="SYMBOL", help="--store postgres: e.g. ETH-USD."),
+    ] = None,
+    pair: PairAlias = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", metavar="URL", help="postgresql://... (--store postgres)."),
+    ] = None,
+    config: Config = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
-    """Read built bars (Parquet or CSV) and write them out as Parquet or CSV."""
+    """Write built bars (a Parquet/CSV file, or the store's bars table) as Parquet or CSV."""
+    symbol = aliased(symbol, pair, name="--symbol", old_name="--pair")
     refuse_clobber(output, overwrite)
+    if _store_choice(store) == "postgres":
+        from seriesfactory.cli.store import store_export
+
+        if input_file is not None:
+            raise InputError("--store postgres reads the bars table: drop --input")
+        if bar_type is None:
+            raise InputError("--store postgres needs --type, e.g. --type tib or tib_ewma15")
+        out_format = _format(
+            aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), output
+        )
+        table = store_export(bar_type, venue, symbol, output, out_format, database_url, config)
+        info = {"store": "postgres", "bar_type": bar_type, "venue": venue, "symbol": symbol}
+        write_bars(table, output, out_format, {META_KEY: json.dumps(info)})
+        print(f"{table.num_rows} bars -> {output}")
+        return
+    if input_file is None:
+        raise InputError("give --input FILE (bars built by 'bars build') or --store postgres")
     if not input_file.is_file():
         raise InputError(f"--input {input_file}: no such file")
     try:
