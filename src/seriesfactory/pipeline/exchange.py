@@ -377,6 +377,10 @@ def _tick_chunks(
     builder = TickBuilder()
     held: list[tuple[TickArrays, I64]] = []
     rows = 0
+    where = f"{info.get('venue', '')} {info.get('symbol', '')}".strip()
+    task = progress.current().task(
+        f"building {where} ticks from trades", total=len(files.paths), unit="days"
+    )
     for path in files.paths:
         for parsed in files.parse(path):
             info["bad_rows"] += len(parsed.bad_rows)
@@ -395,6 +399,8 @@ def _tick_chunks(
             if rows >= chunk_rows:
                 yield _concat(held)
                 held, rows = [], 0
+        task.advance(1)
+    task.close()
     got = builder.finish()
     if len(got[0]):
         held.append(got)
