@@ -203,3 +203,24 @@ def test_every_explicit_output_is_refused_when_it_exists(
     err = capsys.readouterr().err
     assert f"--output {out} exists;" in err and "--overwrite to replace it" in err
     assert out.read_text() == "an earlier result"
+
+
+TRADES = {"base": "BTC", "quote": "USDT", "venue": "binance", "from_ns": 0, "to_ns": 86_400 * 10**9,
+          "kind": "aggTrades", "fmt": "parquet"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("base", "ETH"), ("quote", "USDC"), ("venue", "bybit"), ("from_ns", 3_600 * 10**9),
+     ("to_ns", 2 * 86_400 * 10**9), ("kind", "trades"), ("fmt", "csv")],
+)  # fmt: skip
+def test_every_trades_option_changes_its_name(field: str, value: object) -> None:
+    from seriesfactory.cli.trades import trades_name
+
+    assert trades_name(**{**TRADES, field: value}) != trades_name(**TRADES)  # type: ignore[arg-type]
+    assert trades_name(**TRADES) == "btc-usdt_binance_19700101-19700102_aggtrades.parquet"  # type: ignore[arg-type]
+
+
+def test_ticks_names_carry_the_seed_of_a_model() -> None:
+    request = SeriesRequest(**{**BASE, "seed": 5})  # type: ignore[arg-type]
+    assert output_name(request, "ticks", "parquet").endswith("_ticks_seed5.parquet")
