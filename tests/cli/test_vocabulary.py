@@ -119,6 +119,13 @@ def test_value_options_show_their_values_not_a_type(path: str) -> None:
         assert p.hidden or (record is not None and "<" not in record[0]), (path, record)
 
 
+@pytest.mark.parametrize("path", [p for p, _ in COMMANDS])
+def test_help_names_no_type(path: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*path.split(), "--help"]) == 0
+    out = capsys.readouterr().out
+    assert not re.search(r"<[a-z]+(\[[^\]]*\])?>", out), out
+
+
 def test_a_name_means_one_thing_across_commands() -> None:
     metavars: dict[str, dict[str, str]] = {}
     for path, cmd in COMMANDS:

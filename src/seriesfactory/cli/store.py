@@ -210,8 +210,12 @@ def db_export_trades(
 # -- ingest ------------------------------------------------------------------------------------
 @app.command("ingest")
 def ingest_cmd(
-    venue: Annotated[str, typer.Argument(help="coinbase, binance, binance-usdm, binance-coinm.")],
-    symbol: Annotated[str, typer.Argument(help="e.g. ETH-USD (coinbase), BTCUSDT (binance).")],
+    venue: Annotated[
+        str, typer.Argument(metavar="VENUE", help="coinbase, binance, binance-usdm, binance-coinm.")
+    ],
+    symbol: Annotated[
+        str, typer.Argument(metavar="SYMBOL", help="e.g. ETH-USD (coinbase), BTCUSDT (binance).")
+    ],
     from_: Annotated[
         str | None,
         typer.Option("--from", metavar="WHEN", help="Start: YYYY-MM-DD or ISO instant."),
@@ -279,7 +283,9 @@ def _config_jobs(settings: Settings) -> list[Job]:
 
 @app.command("daemon")
 def daemon_cmd(
-    symbols: Annotated[list[str], typer.Argument(help="Pairs: ETH-USD or venue:SYMBOL.")],
+    symbols: Annotated[
+        list[str], typer.Argument(metavar="PAIR", help="Pairs: ETH-USD or venue:SYMBOL.")
+    ],
     venue: Annotated[
         str, typer.Option("--venue", metavar="NAME", help="Venue of pairs given without one.")
     ] = "",
