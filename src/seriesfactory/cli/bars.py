@@ -197,8 +197,7 @@ def build(
         return
     if output is None:
         raise InputError("give --output FILE (or --store postgres)")
-    if state_file is None or not state_file.exists():  # a continued build rewrites its output
-        refuse_clobber(output, overwrite)
+    refuse_clobber(output, overwrite)
     out_format = _format(aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), output)
     tier = (venue, symbol, from_, to)
     if any(x is not None for x in tier):
