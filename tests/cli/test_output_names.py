@@ -112,7 +112,7 @@ def test_an_existing_output_file_is_refused_without_overwrite(
             "--output", str(out), "--quiet"]  # fmt: skip
     assert main(args) == 0
     before = out.read_bytes()
-    capsys.readouterr()
+    assert capsys.readouterr().out == f"{out}\n"  # --quiet: the output path only
     assert main([*args, "--threshold", "20"]) == 2
     assert f"--output {out} exists; pass --overwrite to replace it" in capsys.readouterr().err
     assert out.read_bytes() == before

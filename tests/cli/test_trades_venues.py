@@ -35,7 +35,11 @@ def test_trades_from_bybit(
     assert table.column("side").to_pylist() == [-1, 1, -1, 1, -1]
     # --symbol as the venue writes it is the same pair as --base/--quote: the same file.
     by_symbol = [*args[:3], "--symbol", "BTCUSDT", *args[3:], "--output-dir", str(tmp_path / "s")]
-    assert main(by_symbol) == 0
+    capsys.readouterr()
+    assert main([*by_symbol, "--quiet"]) == 0
+    assert (
+        capsys.readouterr().out.strip().endswith("btc-usdt_bybit_20240102-20240103_trades.parquet")
+    )
     assert [p.name for p in (tmp_path / "s").iterdir()] == [
         "btc-usdt_bybit_20240102-20240103_trades.parquet"
     ]

@@ -241,7 +241,7 @@ def build(
     write_bars(table, output, out_format, meta)
     if state_file is not None:
         atomic_write_json(state_file, builder.state())
-    print(f"{table.num_rows} {spec.type} bars from {rows} trades -> {output}")
+    print(output if quiet else f"{table.num_rows} {spec.type} bars from {rows} trades -> {output}")
 
 
 def _tier_chunks(
@@ -349,7 +349,7 @@ def export(
         table = store_export(bar_type, venue, symbol, output, out_format, database_url, config)
         info = {"store": "postgres", "bar_type": bar_type, "venue": venue, "symbol": symbol}
         write_bars(table, output, out_format, {META_KEY: json.dumps(info)})
-        print(f"{table.num_rows} bars -> {output}")
+        print(output if quiet else f"{table.num_rows} bars -> {output}")
         return
     if input_file is None:
         raise InputError("give --input FILE (bars built by 'bars build') or --store postgres")
@@ -373,4 +373,4 @@ def export(
         )
     fmt = aliased(fmt, fmt_alias, name="--out-format", old_name="--format")
     write_bars(table, output, _format(fmt, output), meta)
-    print(f"{table.num_rows} bars -> {output}")
+    print(output if quiet else f"{table.num_rows} bars -> {output}")

@@ -110,8 +110,10 @@ def download(
         source, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
         settings=settings, kind=archive_kind, interval=interval,
     )  # fmt: skip
-    console = Console(highlight=False)
+    console = Console(highlight=False, quiet=quiet)
     for path in got.paths:
+        if quiet:
+            print(path)
         console.print(f"{path}  {path.stat().st_size:,} bytes")
     if not binance:
         console.print(f"{len(got.paths)} file(s); {len(got.missing_days)} day(s) not on the server")
@@ -125,6 +127,8 @@ def download(
             out = candles_dir / f"{base}-{quote}_{source}_{span}_klines-{interval}.parquet".lower()
             atomic_write_parquet(out, table)
             console.print(f"{table.num_rows:,} candles; wrote {out}")
+            if quiet:
+                print(out)
     console.print(
         f"{len(got.paths)} archive(s) verified; {len(got.missing_days)} day(s) not on the server; "
         f"{len(got.recent_days)} day(s) not archived yet; {got.retries} retried request(s)"

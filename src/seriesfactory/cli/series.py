@@ -209,9 +209,11 @@ def ticks(
         out_format=out_format_choice(out_format),
         output_dir=output_dir,
     )
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200, quiet=quiet)
     _report_sources(console, result.sources)
     console.print(f"{result.ticks.rows:,} ticks; wrote {out}")
+    if quiet:
+        print(out)
 
 
 #: A filter that removes more than this share of the ticks gets a warning.

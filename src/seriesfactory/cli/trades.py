@@ -95,6 +95,9 @@ def trades(
     else:
         with atomic_path(out) as tmp:
             pacsv.write_csv(table, tmp)
+    if quiet:
+        print(out)
+        return
     Console(highlight=False).print(
         f"{table.num_rows:,} trades; {summary.bad_rows} bad row(s) skipped; wrote {out}"
     )
