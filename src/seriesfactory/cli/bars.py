@@ -1,33 +1,57 @@
-"""``seriesfactory bars build`` and ``seriesfactory bars export``: a thin shell over the library.
-
-The work is :func:`seriesfactory.pipeline.bars.build_bars` and
-:func:`~seriesfactory.pipeline.bars.export_bars`, imported when a command runs
-(so ``--help`` stays fast).
-"""
+"""``seriesfactory bars build`` and ``seriesfactory bars export``: a thin shell over the library."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from seriesfactory.cli._app import Config, Quiet, app, day_range_ns, on_bad_rows_choice
-from seriesfactory.errors import InputError
+from seriesfactory.cli._app import (
+    Config,
+    Overwrite,
+    PairAlias,
+    Quiet,
+    aliased,
+    app,
+    day_range_ns,
+    on_bad_rows_choice,
+    refuse_clobber,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from seriesfactory.transforms.bars import (
+        BarArrays,
+        BarBuilder,
+        BarSpec,
+        TradeArrays,
+    )
+
+from seriesfactory.errors import DataError, InputError, SourceError
 
 __all__ = ["bars_app"]
 
 bars_app = typer.Typer(help="López de Prado bars from trades.", no_args_is_help=True)
 app.add_typer(bars_app, name="bars")
 
+META_KEY = "seriesfactory.bars"
 
-def _format(text: str, output: Path) -> Literal["parquet", "csv"]:
+
+FormatAlias = Annotated[
+    str | None,
+    typer.Option("--format", metavar="parquet|csv", hidden=True, help="Old name of --out-format."),
+]
+
+
+def _format(text: str, output: Path) -> str:
     value = text.lower() if text else ("csv" if output.suffix.lower() == ".csv" else "parquet")
-    if value == "parquet":
-        return "parquet"
-    if value == "csv":
-        return "csv"
-    raise InputError(f"--format {text!r} is unknown; use parquet or csv")
+    if value not in ("parquet", "csv"):
+        raise InputError(f"--out-format {text!r} is unknown; use parquet or csv")
+    return value
 
 
 def _store_choice(text: str) -> str:
@@ -37,74 +61,127 @@ def _store_choice(text: str) -> str:
     return value
 
 
+def write_bars(table: pa.Table, output: Path, fmt: str, meta: dict[str, str]) -> None:
+    """Write ``table`` to ``output`` atomically as Parquet (with ``meta``) or CSV."""
+    import pyarrow.csv as pacsv
+
+    from seriesfactory.core.atomic import atomic_path, atomic_write_parquet
+
+    if fmt == "parquet":
+        atomic_write_parquet(output, table, metadata=meta)
+        return
+    with atomic_path(output) as tmp:
+        pacsv.write_csv(table, tmp)
+
+
 @bars_app.command("build")
 def build(
     bar_type: Annotated[
         str,
-        typer.Option("--type", help="time, tick, volume, dollar, tib, vib, dib, trb, vrb, drb."),
+        typer.Option(
+            "--type",
+            metavar="TYPE",
+            help="time, tick, volume, dollar, tib, vib, dib, trb, vrb, drb.",
+        ),
     ],
-    output: Annotated[Path | None, typer.Option("--output", help="Output file.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", metavar="FILE", help="Output file.")
+    ] = None,
     input_file: Annotated[
-        Path | None, typer.Option("--input", help="Trades file: CSV or Parquet.")
+        Path | None, typer.Option("--input", metavar="FILE", help="Trades file: CSV or Parquet.")
     ] = None,
-    venue: Annotated[str | None, typer.Option("--venue", help="Venue of the trades tier.")] = None,
+    venue: Annotated[
+        str | None, typer.Option("--venue", metavar="NAME", help="Venue of the trades tier.")
+    ] = None,
     symbol: Annotated[
-        str | None, typer.Option("--symbol", "--pair", help="Symbol, e.g. BTCUSDT.")
+        str | None, typer.Option("--symbol", metavar="SYMBOL", help="Symbol, e.g. BTCUSDT.")
     ] = None,
-    from_: Annotated[str | None, typer.Option("--from", help="Start day (trades tier).")] = None,
+    pair: PairAlias = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", metavar="WHEN", help="Start day (trades tier).")
+    ] = None,
     to: Annotated[
-        str | None, typer.Option("--to", help="End day, exclusive (trades tier).")
+        str | None, typer.Option("--to", metavar="WHEN", help="End day, exclusive (trades tier).")
     ] = None,
     cache_dir: Annotated[
-        Path, typer.Option("--cache-dir", help="Cache holding the trades tier.")
+        Path, typer.Option("--cache-dir", metavar="DIR", help="Cache holding the trades tier.")
     ] = Path("cache"),
     config: Config = None,
     on_bad_rows: Annotated[
-        str, typer.Option("--on-bad-rows", help="Trades tier: error or skip.")
+        str, typer.Option("--on-bad-rows", metavar="error|skip", help="Trades tier: error or skip.")
     ] = "error",
     threshold: Annotated[
-        float | None, typer.Option("--threshold", help="tick/volume/dollar: size of a bar.")
+        float | None,
+        typer.Option("--threshold", metavar="NUMBER", help="tick/volume/dollar: size of a bar."),
     ] = None,
     interval: Annotated[
-        str | None, typer.Option("--interval", help="time bars: 1s, 5m, 1h, 1d, ...")
+        str | None,
+        typer.Option("--interval", metavar="DURATION", help="time bars: 1s, 5m, 1h, 1d, ..."),
     ] = None,
     ewma_window: Annotated[
-        int, typer.Option("--ewma-window", help="imbalance/run: EWMA span in bars.")
+        int, typer.Option("--ewma-window", metavar="N", help="imbalance/run: EWMA span in bars.")
     ] = 15,
     expected_ticks: Annotated[
-        int, typer.Option("--expected-ticks", help="imbalance/run: E0[T] and warm-up, trades.")
+        int,
+        typer.Option(
+            "--expected-ticks", metavar="N", help="imbalance/run: E0[T] and warm-up, trades."
+        ),
     ] = 100,
     min_ticks: Annotated[
-        float | None, typer.Option("--min-ticks", help="Lower bound of E[T] (expected/4).")
+        float | None,
+        typer.Option("--min-ticks", metavar="N", help="Lower bound of E[T] (expected/4)."),
     ] = None,
     max_ticks: Annotated[
-        float | None, typer.Option("--max-ticks", help="Upper bound of E[T] (expected*4).")
+        float | None,
+        typer.Option("--max-ticks", metavar="N", help="Upper bound of E[T] (expected*4)."),
     ] = None,
-    sign: Annotated[str, typer.Option("--sign", help="auto or tick-rule.")] = "auto",
+    sign: Annotated[
+        str, typer.Option("--sign", metavar="auto|tick-rule", help="auto or tick-rule.")
+    ] = "auto",
     columns: Annotated[
         str | None,
-        typer.Option("--columns", help="e.g. 'ts=Date and Time,price=Price,qty=Volume'."),
+        typer.Option(
+            "--columns", metavar="MAP", help="e.g. 'ts=Date and Time,price=Price,qty=Volume'."
+        ),
     ] = None,
     emit_partial: Annotated[
         bool, typer.Option("--emit-partial", help="Add the unfinished last bar, flagged.")
     ] = False,
     fmt: Annotated[
-        str, typer.Option("--out-format", "--format", help="parquet or csv (default: by suffix).")
+        str,
+        typer.Option(
+            "--out-format", metavar="parquet|csv", help="parquet or csv (default: by suffix)."
+        ),
     ] = "",
+    fmt_alias: FormatAlias = None,
     state_file: Annotated[
         Path | None,
-        typer.Option("--state", help="Builder state JSON: continued from if present, then saved."),
+        typer.Option(
+            "--state",
+            metavar="FILE",
+            help="Builder state JSON: continued from if present, then saved.",
+        ),
     ] = None,
-    store: Annotated[str, typer.Option("--store", help="files or postgres.")] = "files",
+    store: Annotated[
+        str, typer.Option("--store", metavar="files|postgres", help="files or postgres.")
+    ] = "files",
     database_url: Annotated[
-        str | None, typer.Option("--database-url", help="postgresql://... (--store postgres).")
+        str | None,
+        typer.Option("--database-url", metavar="URL", help="postgresql://... (--store postgres)."),
     ] = None,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
     """Build bars from trades and write them to --output (or into the PostgreSQL store)."""
-    from seriesfactory.config import load_settings
-    from seriesfactory.pipeline.bars import TradesFile, TradesTier, build_bars
-    from seriesfactory.transforms.bars import BarSpec, parse_columns
+    from seriesfactory.core import progress
+    from seriesfactory.core.atomic import atomic_write_json
+    from seriesfactory.transforms.bars import (
+        BarArrays,
+        BarBuilder,
+        BarSpec,
+        parse_columns,
+        read_trades_file,
+    )
 
     spec = BarSpec(
         type=bar_type,  # type: ignore[arg-type]  # validated by BarSpec
@@ -116,6 +193,7 @@ def build(
         max_ticks=max_ticks,
         sign=sign,  # type: ignore[arg-type]
     )
+    symbol = aliased(symbol, pair, name="--symbol", old_name="--pair")
     if _store_choice(store) == "postgres":
         from seriesfactory.cli.store import store_build
 
@@ -128,60 +206,159 @@ def build(
         return
     if output is None:
         raise InputError("give --output FILE (or --store postgres)")
-    out_format = _format(fmt, output)
-    trades: TradesFile | TradesTier
-    if any(x is not None for x in (venue, symbol, from_, to)):
+    refuse_clobber(output, overwrite)
+    out_format = _format(aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), output)
+    tier = (venue, symbol, from_, to)
+    if any(x is not None for x in tier):
         if input_file is not None:
             raise InputError("give either --input FILE or --venue/--symbol/--from/--to, not both")
         if venue is None or symbol is None or from_ is None or to is None:
             raise InputError("the trades tier needs all of --venue, --symbol, --from and --to")
-        on_bad_rows_choice(on_bad_rows)
-        from_ns, to_ns = day_range_ns(from_, to)
-        trades = TradesTier(
-            venue, symbol, from_ns, to_ns, cache_dir, load_settings(config), on_bad_rows
+        chunks, source = _tier_chunks(
+            venue, symbol, from_, to, cache_dir=cache_dir, config=config, on_bad_rows=on_bad_rows
         )
     elif input_file is None:
         raise InputError(
             "give --input FILE (CSV or Parquet trades) or --venue/--symbol/--from/--to"
         )
     else:
-        trades = TradesFile(input_file, parse_columns(columns) if columns else None)
-    built = build_bars(
-        spec, trades, output, fmt=out_format, state_file=state_file, emit_partial=emit_partial
-    )
-    for warning in built.warnings:
+        chunks = iter([(read_trades_file(input_file, parse_columns(columns) if columns else None),
+                        str(input_file))])  # fmt: skip
+        source = {"input": str(input_file)}
+    builder = load_state(state_file, spec) if state_file is not None else BarBuilder(spec)
+    parts: list[BarArrays] = []
+    rows = 0
+    with progress.current().task(f"building {bar_type} bars", unit="trades") as task:
+        for trades, path in chunks:
+            try:
+                update = builder.update
+                parts.append(update(trades.ts_ns, trades.price, trades.qty_base, trades.side))
+            except DataError as exc:  # e.g. the first trade is older than the saved state's last
+                note = f" (continuing from --state {state_file})" if state_file is not None else ""
+                raise DataError(f"{exc}{note}", path=path) from None
+            rows += trades.rows
+            task.advance(trades.rows)
+    if venue is not None and rows == 0:
+        raise SourceError(
+            f"no trades of {symbol} on {venue} in [{from_}, {to}) in the trades tier under "
+            f"{cache_dir} (the server's files held none); check the symbol and the dates"
+        )
+    if emit_partial:
+        parts.append(builder.partial())
+    table = BarArrays.concat(parts).to_arrow(spec, with_partial=emit_partial)
+    meta = {META_KEY: json.dumps({"spec": spec.to_dict(), **source})}
+    write_bars(table, output, out_format, meta)
+    if state_file is not None:
+        atomic_write_json(state_file, builder.state())
+    print(output if quiet else f"{table.num_rows} {spec.type} bars from {rows} trades -> {output}")
+
+
+def _tier_chunks(
+    venue: str, symbol: str, from_text: str, to_text: str, *,
+    cache_dir: Path, config: Path | None, on_bad_rows: str,
+) -> tuple[Iterator[tuple[TradeArrays, str]], dict[str, object]]:  # fmt: skip
+    """Day-by-day trades of the tier (fetched first if missing), and what to record of them."""
+    import pyarrow as pa
+
+    from seriesfactory.config import load_settings
+    from seriesfactory.pipeline.exchange import split_symbol, venue_trades
+    from seriesfactory.transforms.bars import TradeArrays
+
+    on_bad_rows_choice(on_bad_rows)
+    from_ns, to_ns = day_range_ns(from_text, to_text)
+    base, quote = split_symbol(venue, symbol)
+    summary, days = venue_trades(
+        venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
+        settings=load_settings(config), on_bad_rows=on_bad_rows,
+    )  # fmt: skip
+    if warning := summary.warning():
         typer.echo(warning, err=True)
-    print(f"{built.table.num_rows} {spec.type} bars from {built.trades} trades -> {output}")
+
+    def chunks() -> Iterator[tuple[TradeArrays, str]]:
+        for table, path in days:
+            if table.num_rows == 0:
+                continue
+            yield (
+                TradeArrays(
+                    table.column("ts").cast(pa.int64()).to_numpy(),
+                    table.column("price").to_numpy(),
+                    table.column("qty").to_numpy(),
+                    table.column("side").to_numpy(),
+                ),
+                path,
+            )
+
+    source: dict[str, object] = {
+        "venue": venue, "symbol": summary.symbol, "from": from_text, "to": to_text,
+        "raw": [{"name": r.raw_name, "sha256": r.raw_sha256} for r in summary.records],
+    }  # fmt: skip
+    return chunks(), source
+
+
+def load_state(path: Path, spec: BarSpec) -> BarBuilder:
+    """The builder saved at ``path`` (a fresh one when the file does not exist yet)."""
+    from seriesfactory.transforms.bars import BarBuilder
+
+    if not path.exists():
+        return BarBuilder(spec)
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--state {path} cannot be read as JSON ({exc}); remove it") from None
+    builder = BarBuilder.from_state(state)
+    if builder.spec != spec:
+        raise InputError(
+            f"--state {path} was saved for {builder.spec.to_dict()}, not {spec.to_dict()}; "
+            "give the same options or another --state file"
+        )
+    return builder
 
 
 @bars_app.command("export")
 def export(
-    output: Annotated[Path, typer.Option("--output", help="Output file.")],
+    output: Annotated[Path, typer.Option("--output", metavar="FILE", help="Output file.")],
     input_file: Annotated[
-        Path | None, typer.Option("--input", help="Bars built by 'bars build'.")
+        Path | None, typer.Option("--input", metavar="FILE", help="Bars built by 'bars build'.")
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--out-format", "--format", help="parquet or csv (default: by suffix).")
+        str,
+        typer.Option(
+            "--out-format", metavar="parquet|csv", help="parquet or csv (default: by suffix)."
+        ),
     ] = "",
-    store: Annotated[str, typer.Option("--store", help="files or postgres.")] = "files",
+    fmt_alias: FormatAlias = None,
+    store: Annotated[
+        str, typer.Option("--store", metavar="files|postgres", help="files or postgres.")
+    ] = "files",
     bar_type: Annotated[
-        str | None, typer.Option("--type", help="--store postgres: e.g. tib or tib_ewma15.")
+        str | None,
+        typer.Option("--type", metavar="TYPE", help="--store postgres: e.g. tib or tib_ewma15."),
     ] = None,
-    venue: Annotated[str | None, typer.Option("--venue", help="--store postgres: venue.")] = None,
+    venue: Annotated[
+        str | None, typer.Option("--venue", metavar="NAME", help="--store postgres: venue.")
+    ] = None,
     symbol: Annotated[
-        str | None, typer.Option("--symbol", "--pair", help="--store postgres: e.g. ETH-USD.")
+        str | None,
+        typer.Option("--symbol", metavar="SYMBOL", help="--store postgres: e.g. ETH-USD."),
     ] = None,
+    pair: PairAlias = None,
     database_url: Annotated[
-        str | None, typer.Option("--database-url", help="postgresql://... (--store postgres).")
+        str | None,
+        typer.Option("--database-url", metavar="URL", help="postgresql://... (--store postgres)."),
     ] = None,
     config: Config = None,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
     """Write built bars (a Parquet/CSV file, or the store's bars table) as Parquet or CSV."""
-    import json
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
 
-    from seriesfactory.pipeline.bars import META_KEY, export_bars, write_bars
+    from seriesfactory.transforms.bars import BAR_COLUMNS
 
+    symbol = aliased(symbol, pair, name="--symbol", old_name="--pair")
+    refuse_clobber(output, overwrite)
     if _store_choice(store) == "postgres":
         from seriesfactory.cli.store import store_export
 
@@ -189,13 +366,34 @@ def export(
             raise InputError("--store postgres reads the bars table: drop --input")
         if bar_type is None:
             raise InputError("--store postgres needs --type, e.g. --type tib or tib_ewma15")
-        out_format = _format(fmt, output)
+        out_format = _format(
+            aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), output
+        )
         table = store_export(bar_type, venue, symbol, output, out_format, database_url, config)
         info = {"store": "postgres", "bar_type": bar_type, "venue": venue, "symbol": symbol}
         write_bars(table, output, out_format, {META_KEY: json.dumps(info)})
-        print(f"{table.num_rows} bars -> {output}")
+        print(output if quiet else f"{table.num_rows} bars -> {output}")
         return
     if input_file is None:
         raise InputError("give --input FILE (bars built by 'bars build') or --store postgres")
-    table = export_bars(input_file, output, _format(fmt, output))
-    print(f"{table.num_rows} bars -> {output}")
+    if not input_file.is_file():
+        raise InputError(f"--input {input_file}: no such file")
+    try:
+        if input_file.suffix.lower() == ".csv":
+            table = pacsv.read_csv(input_file)
+            meta: dict[str, str] = {}
+        else:
+            table = pq.read_table(input_file)
+            raw = (table.schema.metadata or {}).get(META_KEY.encode())
+            meta = {META_KEY: raw.decode()} if raw else {}
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"cannot read bars ({exc})", path=str(input_file)) from None
+    missing = [c for c in BAR_COLUMNS[:-1] if c not in table.column_names]
+    if missing:
+        raise DataError(
+            f"not a bars file: columns {missing} are missing; build it with 'bars build'",
+            path=str(input_file),
+        )
+    fmt = aliased(fmt, fmt_alias, name="--out-format", old_name="--format")
+    write_bars(table, output, _format(fmt, output), meta)
+    print(output if quiet else f"{table.num_rows} bars -> {output}")

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from seriesfactory.cli._app import Quiet, app
-from seriesfactory.core.time import NS_PER_S, parse_duration_ns
 
 if TYPE_CHECKING:
     from seriesfactory.raw.config import RecordConfig
     from seriesfactory.raw.recorder import RecordStats
+
+from seriesfactory.core.time import NS_PER_S, parse_duration_ns
+from seriesfactory.errors import NetworkError
 
 __all__ = ["record"]
 
@@ -26,6 +27,7 @@ def _split(values: list[str] | None) -> tuple[str, ...] | None:
 
 async def _run(config: RecordConfig) -> RecordStats:
     import asyncio
+    import signal
 
     from seriesfactory.raw.recorder import Recorder
 
@@ -43,34 +45,73 @@ async def _run(config: RecordConfig) -> RecordStats:
 @app.command()
 def record(
     venue: Annotated[
-        str | None, typer.Option(help="binance, binance-usdm, coinbase, bybit or extended.")
+        str | None,
+        typer.Option(
+            "--venue", metavar="NAME", help="binance, binance-usdm, coinbase, bybit or extended."
+        ),
     ] = None,
     symbol: Annotated[
-        list[str] | None, typer.Option(help="Symbol(s); repeat or comma-separate.")
+        list[str] | None,
+        typer.Option("--symbol", metavar="SYMBOL", help="Symbol(s); repeat or comma-separate."),
     ] = None,
     streams: Annotated[
-        list[str] | None, typer.Option(help="Streams (default: the venue's book + trades).")
+        list[str] | None,
+        typer.Option(
+            "--streams", metavar="LIST", help="Streams (default: the venue's book + trades)."
+        ),
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
-    cache_dir: Annotated[Path | None, typer.Option(help="Cache root (default ./cache).")] = None,
-    rotate_hours: Annotated[float | None, typer.Option(help="Rotate files every N hours.")] = None,
-    rotate_gb: Annotated[float | None, typer.Option(help="Rotate files at N GB.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", metavar="FILE", help="TOML config file.")
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", metavar="DIR", help="Cache root (default ./cache)."),
+    ] = None,
+    rotate_hours: Annotated[
+        float | None,
+        typer.Option("--rotate-hours", metavar="HOURS", help="Rotate files every N hours."),
+    ] = None,
+    rotate_gb: Annotated[
+        float | None, typer.Option("--rotate-gb", metavar="GB", help="Rotate files at N GB.")
+    ] = None,
     reconnect_delay: Annotated[
         str | None,
-        typer.Option(help="First reconnect delay, e.g. 1s; doubled per attempt."),
+        typer.Option(
+            "--reconnect-delay",
+            metavar="DURATION",
+            help="First reconnect delay, e.g. 1s; doubled per attempt.",
+        ),
     ] = None,
     reconnect_attempts: Annotated[
-        int | None, typer.Option(help="Consecutive reconnect attempts (0 = forever).")
+        int | None,
+        typer.Option(
+            "--reconnect-attempts",
+            metavar="N",
+            help="Consecutive reconnect attempts (0 = forever).",
+        ),
     ] = None,
     stale_timeout: Annotated[
-        str | None, typer.Option(help="Reconnect after this long without a message, e.g. 30s.")
+        str | None,
+        typer.Option(
+            "--stale-timeout",
+            metavar="DURATION",
+            help="Reconnect after this long without a message, e.g. 30s.",
+        ),
     ] = None,
     duration: Annotated[
         str | None,
-        typer.Option(help="Stop after this long, e.g. 90s, 2h (default: until SIGINT/SIGTERM)."),
+        typer.Option(
+            "--duration",
+            metavar="DURATION",
+            help="Stop after this long, e.g. 90s, 2h (default: until SIGINT/SIGTERM).",
+        ),
     ] = None,
-    ws_url: Annotated[str | None, typer.Option(help="WebSocket base URL override.")] = None,
-    api_url: Annotated[str | None, typer.Option(help="REST base URL override.")] = None,
+    ws_url: Annotated[
+        str | None, typer.Option("--ws-url", metavar="URL", help="WebSocket base URL override.")
+    ] = None,
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", metavar="URL", help="REST base URL override.")
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Record live market data, exactly as received, to {cache_dir}/raw/stream/."""
@@ -98,6 +139,16 @@ def record(
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per REST call is noise
     stats = asyncio.run(_run(cfg))
+    if stats.messages == 0:
+        if stats.connects == 0:
+            why = "no connection could be opened" + (
+                f" (last error: {stats.last_reason})" if stats.last_reason else ""
+            )
+        else:
+            why = f"{stats.connects} connection(s) opened but no message arrived"
+        raise NetworkError(
+            f"nothing recorded: {why}; check the network, --venue/--symbol and --ws-url"
+        )
     typer.echo(
         f"recorded {stats.messages} messages, {stats.rest} REST snapshots, "
         f"{stats.gaps} gaps, {stats.malformed} malformed, to {cfg.stream_root}"
