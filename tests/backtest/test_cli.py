@@ -302,6 +302,18 @@ def test_real_recording_end_to_end(shared_real: Path, tmp_path: Path) -> None:
     assert 1 < c["sigma"] < 20  # BTC around 61,700 USD: a few dollars per √s
 
 
+def test_nothing_quoted_says_why(
+    shared_real: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rec = shared_real / "binance" / "hftbacktest" / "spot" / "btcusdt_20240808.gz"
+    args = ["backtest", "run", "--input", str(rec), "--venue", "binance", "--symbol", "BTCUSDT",
+            "--output-dir", str(tmp_path / "o"), "--quiet"]  # fmt: skip
+    assert main(args) == 0  # the default 900 s warm-up is longer than this 346 s capture
+    err = capsys.readouterr().err
+    assert "warning: nothing was quoted: the book spans 346 s" in err
+    assert "--set warmup_period_seconds=N" in err
+
+
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -433,6 +434,14 @@ def run(
         ],
         quiet,
     )
+    if not s["time_quoting"]:
+        span_s = (int(mk.ts[-1]) - int(mk.ts[0])) / 1e9 if len(mk.ts) else 0.0
+        print(
+            f"warning: nothing was quoted: the book spans {span_s:,.0f} s and quoting starts after "
+            f"warmup_period_seconds = {cfg.warmup_period_seconds:g} s of valid book (and again "
+            "after each gap); give more data or --set warmup_period_seconds=N",
+            file=sys.stderr,
+        )
     for p in written:
         print(p)
 
