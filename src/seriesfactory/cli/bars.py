@@ -12,10 +12,17 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
 
-from seriesfactory.cli._app import Config, app, day_range_ns, on_bad_rows_choice
+from seriesfactory.cli._app import (
+    Config,
+    app,
+    check_output_not_input,
+    day_range_ns,
+    on_bad_rows_choice,
+)
 from seriesfactory.config import load_settings
 from seriesfactory.errors import DataError, InputError, SourceError
-from seriesfactory.lake.atomic import atomic_path, atomic_write_json, atomic_write_parquet
+from seriesfactory.lake.atomic import atomic_write_json
+from seriesfactory.lake.outputs import publish_table, sidecar_path
 from seriesfactory.pipeline.exchange import split_symbol, venue_trades
 from seriesfactory.transforms.bars import (
     BAR_COLUMNS,
@@ -43,12 +50,8 @@ def _format(text: str, output: Path) -> str:
 
 
 def write_bars(table: pa.Table, output: Path, fmt: str, meta: dict[str, str]) -> None:
-    """Write ``table`` to ``output`` atomically as Parquet (with ``meta``) or CSV."""
-    if fmt == "parquet":
-        atomic_write_parquet(output, table, metadata=meta)
-        return
-    with atomic_path(output) as tmp:
-        pacsv.write_csv(table, tmp)
+    """Write ``table`` to ``output`` atomically: Parquet (with ``meta``) or CSV plus sidecar."""
+    publish_table(output, table, fmt, meta)
 
 
 @bars_app.command("build")
@@ -120,6 +123,8 @@ def build(
         sign=sign,  # type: ignore[arg-type]
     )
     out_format = _format(fmt, output)
+    given = [p for p in (input_file, state_file) if p is not None]
+    check_output_not_input([output, sidecar_path(output)], given)
     tier = (venue, symbol, from_, to)
     if any(x is not None for x in tier):
         if input_file is not None:
@@ -226,6 +231,7 @@ def export(
     """Read built bars (Parquet or CSV) and write them out as Parquet or CSV."""
     if not input_file.is_file():
         raise InputError(f"--input {input_file}: no such file")
+    check_output_not_input([output, sidecar_path(output)], [input_file])
     try:
         if input_file.suffix.lower() == ".csv":
             table = pacsv.read_csv(input_file)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from seriesfactory._time import format_range_part, parse_date
-from seriesfactory.cli._app import Base, CacheDir, Config, Quote, app
+from seriesfactory.cli._app import Base, CacheDir, Config, Quote, app, check_output_dir
 from seriesfactory.config import load_settings
 from seriesfactory.errors import InputError
 from seriesfactory.lake.atomic import atomic_write_parquet
@@ -62,6 +62,8 @@ def download(
     archive_kind = _kind(kind) if binance else "aggTrades"
     if candles_dir is not None and archive_kind != "klines":
         raise InputError("--candles-dir needs --kind klines")
+    if candles_dir is not None:
+        check_output_dir(candles_dir, cache_dir, "--candles-dir")
     got = download_raw(
         source, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
         settings=settings, kind=archive_kind, interval=interval,

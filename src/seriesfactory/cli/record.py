@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from seriesfactory.cli._app import app
+from seriesfactory.errors import NetworkError
 from seriesfactory.raw.config import RecordConfig, load_record_config
 from seriesfactory.raw.recorder import Recorder, RecordStats
 
@@ -23,13 +24,13 @@ def _split(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for v in values for part in v.split(",") if part.strip())
 
 
-async def _run(config: RecordConfig) -> RecordStats:
+async def _run(config: RecordConfig) -> tuple[RecordStats, dict[str, str]]:
     recorder = Recorder(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, recorder.stop)
     try:
-        return await recorder.run()
+        return await recorder.run(), recorder.last_reasons
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -84,8 +85,15 @@ def record(
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per REST call is noise
-    stats = asyncio.run(_run(cfg))
+    cfg.resolved_urls()  # a malformed URL is a config error now, not a reconnect loop
+    stats, reasons = asyncio.run(_run(cfg))
     typer.echo(
         f"recorded {stats.messages} messages, {stats.rest} REST snapshots, "
         f"{stats.gaps} gaps, {stats.malformed} malformed, to {cfg.stream_root}"
     )
+    if stats.messages == 0:
+        why = "; ".join(f"{conn}: {reason}" for conn, reason in sorted(reasons.items()))
+        raise NetworkError(
+            f"recorded nothing from {cfg.venue} ({why or 'no connection was made'}); "
+            "check --ws-url / the network and the --symbol, then record again"
+        )

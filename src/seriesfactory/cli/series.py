@@ -19,6 +19,7 @@ from seriesfactory.cli._app import (
     OutputDir,
     Quote,
     app,
+    check_output_dir,
     out_format_choice,
 )
 from seriesfactory.errors import InputError
@@ -105,6 +106,7 @@ def series(
     on_bad_rows: OnBadRows = "error",
 ) -> None:
     """Aggregate ticks from exchanges or models into a time or price-brick series."""
+    check_output_dir(output_dir, cache_dir)
     mode = agg_mode.lower()
     if mode not in ("time", "tick"):
         raise InputError(f"--agg-mode {agg_mode!r} is unknown; use 'time' or 'tick'")
@@ -153,6 +155,7 @@ def ticks(
     on_bad_rows: OnBadRows = "error",
 ) -> None:
     """Write the tick series itself (ts, bid, ask, vbid, vask[, age_ns]) to a file."""
+    check_output_dir(output_dir, cache_dir)
     request = TicksRequest(
         sources=sources,
         from_ns=parse_date(from_, option="--from"),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import typer
 from rich.console import Console
 
@@ -20,13 +20,14 @@ from seriesfactory.cli._app import (
     OutputDir,
     Quote,
     app,
+    check_output_dir,
     day_range_ns,
     on_bad_rows_choice,
     out_format_choice,
 )
 from seriesfactory.config import load_settings
 from seriesfactory.errors import InputError
-from seriesfactory.lake.atomic import atomic_path, atomic_write_parquet
+from seriesfactory.lake.outputs import publish_table
 from seriesfactory.pipeline.exchange import venue_trades
 from seriesfactory.schema import TRADE_SCHEMA
 
@@ -52,6 +53,7 @@ def trades(
         raise InputError(f"--kind {kind!r} is unknown; use aggTrades or trades")
     on_bad_rows_choice(on_bad_rows)
     fmt = out_format_choice(out_format)
+    check_output_dir(output_dir, cache_dir)
     from_ns, to_ns = day_range_ns(from_, to)
     summary, days = venue_trades(
         source,
@@ -70,11 +72,10 @@ def trades(
     table = pa.concat_tables(parts) if parts else TRADE_SCHEMA.empty_table()
     span = f"{format_range_part(from_ns)}-{format_range_part(to_ns)}"
     out = output_dir / f"{summary.symbol}_{source}_{kind}_{span}.{fmt}".lower()
-    if fmt == "parquet":
-        atomic_write_parquet(out, table)
-    else:
-        with atomic_path(out) as tmp:
-            pacsv.write_csv(table, tmp)
+    meta = {"seriesfactory.trades": json.dumps(
+        {"venue": source, "symbol": summary.symbol, "kind": kind, "from": from_, "to": to}
+    )}  # fmt: skip
+    publish_table(out, table, fmt, meta)
     Console(highlight=False).print(
         f"{table.num_rows:,} trades; {summary.bad_rows} bad row(s) skipped; wrote {out}"
     )

@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -31,6 +32,7 @@ __all__ = [
     "atomic_write_parquet",
     "key_sha256",
     "mark_used",
+    "named_os_error",
 ]
 
 TMP_PREFIX = ".tmp-"
@@ -40,19 +42,40 @@ TMP_PREFIX = ".tmp-"
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it into place on success.
 
-    On any exception the temporary file is removed and ``final`` is untouched.
+    On any exception the temporary file is removed and ``final`` is untouched. An
+    ``OSError`` that names no file (pyarrow's, on a full disk) is raised again naming
+    ``final``, so the one-line error says where.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise named_os_error(exc, final.parent) from exc
     tmp = final.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{final.name}")
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            raise named_os_error(exc, final) from exc
         raise
+
+
+_ERRNO_IN_TEXT = re.compile(r"\[errno (\d+)\]", re.IGNORECASE)
+
+
+def named_os_error(exc: OSError, path: Path) -> OSError:
+    """``exc`` itself when it names a file; else an ``OSError`` like it that names ``path``."""
+    if exc.filename is not None and TMP_PREFIX not in os.path.basename(str(exc.filename)):
+        return exc
+    code = exc.errno
+    if code is None and (found := _ERRNO_IN_TEXT.search(str(exc))):
+        code = int(found.group(1))
+    why = os.strerror(code) if code is not None else (exc.strerror or str(exc))
+    return OSError(code, why, str(path))
 
 
 def atomic_write_bytes(final: Path, data: bytes | Callable[[BinaryIO], None]) -> Path:

@@ -26,6 +26,7 @@ from seriesfactory.errors import DataError, InputError, SourceError
 from seriesfactory.lake.atomic import key_sha256
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.lake.trades import IngestRecord, TradeStore
+from seriesfactory.names import check_asset, check_symbol
 from seriesfactory.pipeline.raw_files import day_dates, fetch_binance, missing_days_warning
 from seriesfactory.raw import cache as raw_cache
 from seriesfactory.raw.download import Downloader
@@ -218,7 +219,9 @@ def _raw_files(
     _check_venue(venue)
     if kind == "klines":
         raise InputError("klines are candles, not trades; use 'download --kind klines'")
-    symbol = _venue_symbol(venue, base, quote)
+    check_asset(base, option="--base", venue=venue)
+    check_asset(quote, option="--quote", venue=venue)
+    symbol = check_symbol(_venue_symbol(venue, base, quote), venue=venue)
     with downloader or Downloader(settings) as dl:
         if venue == "bybit":
             files = _bybit_files(symbol, from_ns, to_ns, cache_dir, settings, dl, on_bad_rows)
@@ -299,6 +302,8 @@ def split_symbol(venue: str, symbol: str) -> tuple[str, str]:
     for the ``BASE/QUOTE`` form.
     """
     _check_venue(venue)
+    if len(symbol) > 64 or ".." in symbol or "\\" in symbol or symbol.count("/") > 1:
+        check_symbol(symbol, venue=venue)  # refused with the reason
     text = symbol.strip().upper()
     if "/" in text:
         base, _, quote = text.partition("/")
@@ -309,7 +314,10 @@ def split_symbol(venue: str, symbol: str) -> tuple[str, str]:
     else:
         quote = next((q for q in _QUOTES if text.endswith(q) and len(text) > len(q)), "")
         base = text[: len(text) - len(quote)]
-    if not base or not quote or not base.isalnum() or not quote.isalnum():
+    if base and quote:
+        check_asset(base, option="--symbol", venue=venue)
+        check_asset(quote, option="--symbol", venue=venue)
+    if not base or not quote:
         raise InputError(
             f"--symbol {symbol!r}: cannot tell base from quote on {venue}; "
             "write it as BASE/QUOTE, e.g. BTC/USDT"

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from seriesfactory._time import NS_PER_DAY
 from seriesfactory.config import Settings
+from seriesfactory.names import check_asset, check_symbol
 from seriesfactory.raw.download import Downloader
 from seriesfactory.sources.binance.history import (
     MARKETS,
@@ -122,22 +123,25 @@ def download_raw(
     Binance (``binance``, ``binance-usdm``, ``binance-coinm``): the ``kind``
     archives with their checksums; Bybit: the daily trading files; Coinbase: the
     day's REST trade pages (``kind`` and ``interval`` apply to Binance only).
+    ``base`` and ``quote`` are checked (:mod:`seriesfactory.names`) before any path is made.
     """
+    check_asset(base, option="--base", venue=venue)
+    check_asset(quote, option="--quote", venue=venue)
     with Downloader(settings) as dl:
         if venue == "bybit":
-            symbol = bybit_history.bybit_symbol(base, quote)
+            symbol = check_symbol(bybit_history.bybit_symbol(base, quote), venue=venue)
             paths, missing = bybit_history.fetch_days(
                 symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=dl
             )
             return RawDownload(symbol, paths, missing, [], dl.retries_done)
         if venue == "coinbase":
-            symbol = coinbase_history.product_id(base, quote)
+            symbol = check_symbol(coinbase_history.product_id(base, quote), venue=venue)
             paths = coinbase_history.fetch_days(
                 symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=dl
             )
             return RawDownload(symbol, paths, [], [], dl.retries_done)
         market = MARKETS[venue]
-        symbol = symbol_for(market, base, quote)
+        symbol = check_symbol(symbol_for(market, base, quote), venue=venue)
         got = fetch_binance(
             market, kind, symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings,
             downloader=dl, today_index=time.time_ns() // NS_PER_DAY, interval=interval,

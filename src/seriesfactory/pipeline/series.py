@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from seriesfactory import __version__
@@ -26,13 +25,13 @@ from seriesfactory._time import NS_PER_DAY, format_range_part
 from seriesfactory.config import Settings, load_settings
 from seriesfactory.errors import CacheError, InputError, SourceError
 from seriesfactory.lake.atomic import (
-    atomic_path,
-    atomic_write_json,
     atomic_write_parquet,
     key_sha256,
     mark_used,
 )
+from seriesfactory.lake.outputs import publish_table
 from seriesfactory.lake.ticks import TickSet, write_tick_set
+from seriesfactory.names import check_asset
 from seriesfactory.schema import AGGREGATE_FIELDS
 from seriesfactory.sources import SourceSpec, parse_sources, resolve_model
 from seriesfactory.sources.registry import KNOWN_VENUES, resolve_venue
@@ -82,8 +81,7 @@ class TicksRequest:
         if self.from_ns >= self.to_ns:
             raise InputError("--from must be before --to (--to is exclusive: the day after)")
         for name, value in (("--base", self.base), ("--quote", self.quote)):
-            if not value.isalnum():
-                raise InputError(f"{name} {value!r} must be an asset code such as BTC or USDT")
+            check_asset(value, option=name)
         if self.seed < 0:
             raise InputError(f"--seed must be a non-negative integer, got {self.seed}")
 
@@ -358,12 +356,7 @@ def _day_offsets(start_ns: np.ndarray[Any, Any]) -> list[int]:
 def _write_output(
     path: Path, table: pa.Table, offsets: list[int], metadata: dict[str, str], fmt: OutFormat
 ) -> None:
-    if fmt == "parquet":
-        atomic_write_parquet(path, table, row_group_offsets=offsets, metadata=metadata)
-        return
-    with atomic_path(path) as tmp:
-        pacsv.write_csv(table, tmp)
-    atomic_write_json(path.with_name(path.name + ".meta.json"), metadata)
+    publish_table(path, table, fmt, metadata, row_group_offsets=offsets)
 
 
 def build_series(request: SeriesRequest) -> SeriesResult:

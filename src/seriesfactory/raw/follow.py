@@ -40,9 +40,18 @@ class _Tail:
         with open(self.path, "rb") as fh:
             fh.seek(self.offset)
             while block := fh.read(_CHUNK):
+                start = self.offset
                 self.offset += len(block)
                 while block:
-                    data += self.dobj.decompress(block)
+                    try:
+                        data += self.dobj.decompress(block)
+                    except zstandard.ZstdError as exc:
+                        raise DataError(
+                            f"damaged zstd data in the block read at byte {start} ({exc}); "
+                            "restore the file, or read it with 'book snapshots "
+                            "--on-bad-frames skip'",
+                            path=str(self.path),
+                        ) from None
                     if not self.dobj.eof:
                         break
                     block = self.dobj.unused_data
@@ -106,6 +115,7 @@ class NativeFollower:
                         obj.get("url"),
                         str(tail.path),
                         lineno,
+                        obj.get("venue"),
                     )
                 )
             except (ValueError, KeyError, TypeError):

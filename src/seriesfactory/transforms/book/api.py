@@ -289,6 +289,7 @@ def rebuild(
     price_decimals: int | None = None,
     chunk_events: int = 1 << 18,
     window_ticks: int = 1 << 20,
+    on_bad_frames: str = "error",
 ) -> BookResult:
     """Rebuild the book of ``symbol`` on ``venue`` from recorded files (batch, streamed).
 
@@ -296,6 +297,11 @@ def rebuild(
     events, so memory holds one chunk, not the recording. ``price_decimals``
     defaults to the fewest decimals that put every price of the first chunk on
     the grid; a later price off that grid is an error asking for the option.
+    A ``symbol`` no WebSocket message of the input carries, or a ``venue`` other
+    than the one a native capture names, is a :class:`DataError`: a REST snapshot
+    without a symbol in its URL is never taken as a book of its own.
+    ``on_bad_frames``: damaged capture data, ``error`` or ``skip`` (see
+    :mod:`seriesfactory.raw.readers`).
     """
     report = ReadReport()
     parser = get_parser(venue, symbol)
@@ -324,10 +330,15 @@ def rebuild(
         msgs.append(m)
         rows.append(r)
 
-    for rec in read_records(inputs, input_format, report):
+    for rec in read_records(inputs, input_format, report, on_bad_frames=on_bad_frames):
         parser.feed(rec)
         if len(parser.out.events) >= chunk_events:
             flush()
+    if parser.matched == 0:
+        raise DataError(
+            f"no message for symbol {symbol!r} on {venue!r} in the input "
+            f"({report.records} records read); check --symbol and --venue"
+        )
     flush()
     if builder is None or price_decimals is None:
         raise DataError(f"no book messages for {symbol!r} on {venue!r} in the input")
