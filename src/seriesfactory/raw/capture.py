@@ -102,7 +102,7 @@ class CaptureWriter:
         self._rotate_ns = int(rotate_s * 1e9)
         self._rotate_bytes = rotate_bytes
         self._flush_ns = int(flush_s * 1e9)
-        self._cctx = zstandard.ZstdCompressor(level=level)
+        self._cctx = zstandard.ZstdCompressor(level=level, write_checksum=True)
         self._venue_json = orjson.dumps(venue).decode()
         self._seq = 0
         self._file: _OpenFile | None = None
