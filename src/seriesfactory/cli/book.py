@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from seriesfactory.cli._app import OutFormat, app, check_output_not_input, out_format_choice
-from seriesfactory.errors import DataError, InputError
+from seriesfactory.errors import InputError
 from seriesfactory.lake.atomic import atomic_write_json
 from seriesfactory.lake.outputs import publish_table, sidecar_path
 from seriesfactory.names import check_symbol, check_venue
@@ -255,7 +255,7 @@ def live(
     write_part()
     if book.parser.matched == 0:
         seen = f"{book.records} records read" if book.records else "nothing was recorded there"
-        raise DataError(
+        raise InputError(
             f"--input-dir {input_dir}: no message for symbol {symbol!r} on {venue!r} "
             f"({seen}); check --symbol, --venue and that the recorder writes this folder"
         )

@@ -42,7 +42,6 @@ the recorder had just opened) is skipped with a note in :attr:`ReadReport.skippe
 
 from __future__ import annotations
 
-import gzip
 import heapq
 import json
 import zlib
@@ -200,24 +199,43 @@ def _damaged(
 
 
 def _gzip_chunks(path: Path, report: ReadReport | None, policy: _Policy) -> Iterator[bytes | None]:
-    """Decoded bytes of a gzip file; a cut or damaged stream is reported by the policy."""
-    done = 0
-    with gzip.open(path, "rb") as fh:
-        try:
-            while block := fh.read(_CHUNK):
-                done += len(block)
-                yield block
-        except EOFError:
-            # cut short: torn (the newest file) or damage (anywhere else)
-            if policy.tearable:
+    """Decoded bytes of a gzip file (every member); a cut or damaged stream per the policy.
+
+    zlib checks each member's CRC-32 and length, so damaged data is an error, not
+    different data. Offsets are in the compressed file.
+    """
+    with open(path, "rb") as fh:
+        dobj = zlib.decompressobj(wbits=31)
+        pos = 0  # file offset of the next block
+        member = 0  # file offset of the current member
+        started = False
+        while block := fh.read(_CHUNK):
+            while block:
+                try:
+                    out = dobj.decompress(block)
+                except zlib.error as exc:
+                    reason = f"{exc}; the rest of this gzip file cannot be read"
+                    _damaged(path, member, reason, report, policy, "gzip data")
+                    yield None
+                    return
+                started = True
+                if out:
+                    yield out
+                if not dobj.eof:
+                    pos += len(block)
+                    break
+                used = len(block) - len(dobj.unused_data)
+                member = pos + used
+                pos += used
+                block = dobj.unused_data
+                dobj = zlib.decompressobj(wbits=31)
+                started = False
+        if started and not dobj.eof:
+            if policy.tearable:  # the file ends inside a member: torn
                 if report is not None:
                     report.truncated.append((str(path), 0))
                 return
-            _damaged(path, done, "the gzip stream ends early", report, policy, "gzip data")
-            yield None  # skipped: drop the partial line
-        except (OSError, zlib.error) as exc:  # BadGzipFile (an OSError), a bad CRC or block
-            reason = f"{exc}; the rest of this gzip file cannot be read"
-            _damaged(path, done, reason, report, policy, "gzip data")
+            _damaged(path, member, "the gzip stream ends early", report, policy, "gzip data")
             yield None
 
 
@@ -347,6 +365,17 @@ def _detect(path: Path, policy: _Policy) -> str | None:
     return None
 
 
+def _whole(body: str, complete: bool) -> bool:
+    """Whether a line's JSON body is whole: a last line without its newline must parse."""
+    if complete:
+        return True
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
 def _torn_line(path: Path, lineno: int, report: ReadReport, policy: _Policy) -> None:
     """A last line without its end: torn where the policy allows, else damage."""
     if policy.tearable:
@@ -406,7 +435,7 @@ def _hftbacktest(path: Path, report: ReadReport, policy: _Policy = _LENIENT) -> 
         if not text.strip():
             continue
         head, sep, body = text.partition(" ")
-        if not sep or not head.isdigit() or not body.startswith("{"):
+        if not sep or not head.isdigit() or not body.startswith("{") or not _whole(body, complete):
             if not complete:
                 _torn_line(path, lineno, report, policy)
                 continue
@@ -434,9 +463,13 @@ def _cryptofeed_v1(
             elif " -> " in text.split(": ", 1)[0]:
                 url, _, rest = text.partition(" -> ")
                 ts, _, body = rest.partition(": ")
+                if not _whole(body, complete):
+                    raise ValueError("a cut REST body")
                 yield RawRecord(_seconds_to_ns(ts), conn, "rest", body, url, str(path), lineno)
             else:
                 ts, _, body = text.partition(": ")
+                if not _whole(body, complete):
+                    raise ValueError("a cut JSON body")
                 yield RawRecord(_seconds_to_ns(ts), conn, "msg", body, addr, str(path), lineno)
         except ValueError:
             if not complete:

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Final
 import numpy as np
 import numpy.typing as npt
 
-from seriesfactory.errors import DataError, SeriesFactoryError, SourceError
+from seriesfactory.errors import InputError, SeriesFactoryError, SourceError
 from seriesfactory.raw.readers import RawRecord
 from seriesfactory.schema import (
     BOOK_EVENT_DTYPE,
@@ -189,10 +189,10 @@ class BookParser(ABC):
     def check_venue(self, rec: RawRecord) -> None:
         """Refuse a record a native capture labels with another venue."""
         if rec.venue is not None and self.venue is not None and rec.venue != self.venue:
-            raise DataError(
-                f"recorded from venue {rec.venue!r}, not {self.venue!r}; pass --venue {rec.venue}",
-                path=rec.path or None,
-                line=rec.line or None,
+            where = f"{rec.path}:{rec.line}: " if rec.path else ""
+            raise InputError(
+                f"--venue {self.venue!r}: {where}the capture was recorded from {rec.venue!r}; "
+                f"pass --venue {rec.venue}"
             )
 
     def feed(self, rec: RawRecord) -> None:

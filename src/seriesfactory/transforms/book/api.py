@@ -298,7 +298,7 @@ def rebuild(
     defaults to the fewest decimals that put every price of the first chunk on
     the grid; a later price off that grid is an error asking for the option.
     A ``symbol`` no WebSocket message of the input carries, or a ``venue`` other
-    than the one a native capture names, is a :class:`DataError`: a REST snapshot
+    than the one a native capture names, is an :class:`InputError`: a REST snapshot
     without a symbol in its URL is never taken as a book of its own.
     ``on_bad_frames``: damaged capture data, ``error`` or ``skip`` (see
     :mod:`seriesfactory.raw.readers`).
@@ -335,8 +335,8 @@ def rebuild(
         if len(parser.out.events) >= chunk_events:
             flush()
     if parser.matched == 0:
-        raise DataError(
-            f"no message for symbol {symbol!r} on {venue!r} in the input "
+        raise InputError(
+            f"--symbol {symbol!r}: no message for it on {venue!r} in the input "
             f"({report.records} records read); check --symbol and --venue"
         )
     flush()
