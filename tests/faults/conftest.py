@@ -17,7 +17,11 @@ import pytest
 from seriesfactory.cli import main
 
 #: Run the CLI in a child process (for kill -9 and real exit codes).
-CLI_ARGV = [sys.executable, "-c", "import sys; from seriesfactory.cli import main; sys.exit(main())"]
+CLI_ARGV = [
+    sys.executable,
+    "-c",
+    "import sys; from seriesfactory.cli import main; sys.exit(main())",
+]
 
 
 def _mount(path: Path, size: str, read_only: bool = False) -> None:
