@@ -251,7 +251,7 @@ def test_plain_jsonl_cut_and_broken_lines(native: Path, tmp_path: Path) -> None:
     bad = tmp_path / "b_0000.jsonl"
     bad.write_bytes(bytes(broken))
     try:
-        got, _ = _read([bad], fmt="native")
+        _read([bad], fmt="native")
     except DataError as exc:
         assert f"{bad}:" in str(exc)
     else:  # inside a JSON string a control byte may parse: then it is in "data", visibly

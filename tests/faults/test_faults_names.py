@@ -153,7 +153,7 @@ def test_the_one_check_refuses_every_hostile_value(value: str) -> None:
     for check in (
         lambda v: check_symbol(v, venue="binance"),
         lambda v: check_symbol(v, venue="coinbase"),
-        lambda v: check_asset(v),
+        check_asset,
         check_venue,
     ):
         with pytest.raises(InputError):
