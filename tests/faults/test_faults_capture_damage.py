@@ -240,7 +240,9 @@ def test_plain_jsonl_cut_and_broken_lines(native: Path, tmp_path: Path) -> None:
     plain = tmp_path / "a_0000.jsonl"
     plain.write_bytes(text[: len(text) // 2])  # cut mid-line
     got, report = _read([plain], fmt="native")
+    whole, _ = _read([native])
     assert report.truncated and report.truncated[0][0] == str(plain)
+    assert 0 < len(got) < len(whole) and got == whole[: len(got)]
     later = tmp_path / "a_0001.jsonl"
     later.write_bytes(text)
     with pytest.raises(DataError, match="cut short") as info:
