@@ -178,7 +178,7 @@ class Recorder:
         self.last_reasons: dict[str, str] = {}
 
     def _storage_failed(self, error: CacheError) -> None:
-        log.error("%s", error)
+        del error  # raised by run() once every connection is down
         self._stop.set()
 
     def stop(self) -> None:
