@@ -209,8 +209,8 @@ def kernel_share(
     against their checksums (by their remembered hashes: ``raw/hashes.py``) and the tick
     set is found by its key.
     """
-    from seriesfactory._time import parse_date
     from seriesfactory.config import load_settings
+    from seriesfactory.core.time import parse_date
     from seriesfactory.pipeline.series import TicksRequest, build_ticks
     from seriesfactory.transforms.aggregates import AggregationParams, Aggregator
 

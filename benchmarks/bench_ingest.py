@@ -39,9 +39,9 @@ import pyarrow as pa
 from seriesfactory.config import load_settings
 from seriesfactory.lake.ticks import write_tick_set
 from seriesfactory.pipeline.exchange import venue_ticks
+from seriesfactory.schema import TickArrays
 from seriesfactory.sources.binance.history import iter_member_pieces
 from seriesfactory.sources.binance.parse import parse_trades_csv
-from seriesfactory.sources.synthetic.base import TickArrays
 from seriesfactory.transforms.ticks import TickBuilder
 
 DAY_MS = 86_400_000

@@ -10,6 +10,7 @@ parameter) and what to do about it, in one line::
     │   └── ConfigError       an invalid configuration file, variable or option
     ├── DataError             bad data in a file or message (names file and line)
     ├── SourceError           a source cannot deliver (unknown venue, missing data)
+    │   ├── MissingFileError  the server has no such file (HTTP 404)
     │   └── NetworkError      a transport failure that survived its retries
     ├── IntegrityError        a checksum or sequence check failed
     └── CacheError            the cache cannot be read or written
@@ -26,6 +27,7 @@ __all__ = [
     "DataError",
     "InputError",
     "IntegrityError",
+    "MissingFileError",
     "NetworkError",
     "SeriesFactoryError",
     "SourceError",
@@ -81,6 +83,10 @@ class SourceError(SeriesFactoryError):
     """A source that cannot deliver what was asked."""
 
     exit_code = 2
+
+
+class MissingFileError(SourceError):
+    """The server has no such file (HTTP 404)."""
 
 
 class NetworkError(SourceError):

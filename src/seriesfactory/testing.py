@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from seriesfactory.sources.synthetic.base import TickArrays
+from seriesfactory.schema import TickArrays
 
 __all__ = ["split_points", "tick_streams"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,37 @@ def test_commands_refuse_bad_values_before_any_fetch(
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
     assert not (tmp_path / "cache").exists()  # refused before anything was fetched or written
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"seriesfactory {version('seriesfactory')}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("100ms", 100_000_000),
+        ("3", 3_000_000_000),  # a bare number is seconds, for every duration option
+        ("1.5s", 1_500_000_000),
+        (" 15m ", 900_000_000_000),
+        ("2h", 7_200_000_000_000),
+        ("1d", 86_400_000_000_000),
+        ("250us", 250_000),
+        ("7ns", 7),
+    ],
+)
+def test_one_duration_syntax(text: str, ns: int) -> None:
+    from seriesfactory.core.time import parse_duration_ns
+
+    assert parse_duration_ns(text, option="--duration") == ns
+
+
+@pytest.mark.parametrize("text", ["0", "0s", "-1s", "5 minutes", "1w", "", "0.1ns", "1e300d"])
+def test_bad_durations_are_refused(text: str) -> None:
+    from seriesfactory.core.time import parse_duration_ns
+
+    with pytest.raises(InputError, match=rf"^--stale {re.escape(repr(text))} is not a duration"):
+        parse_duration_ns(text, option="--stale")

@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from seriesfactory._time import parse_date
 from seriesfactory.cli import main
+from seriesfactory.core.time import parse_date
 
 EXCHANGE_INFO = json.dumps(
     {"symbols": [{"symbol": "BTCUSD_PERP", "contractSize": 100, "pair": "BTCUSD"}]}

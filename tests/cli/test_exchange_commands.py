@@ -104,3 +104,46 @@ def test_download_real_klines_in_both_eras_as_candles(
         opens = table.column("open_time").cast("int64").to_numpy()
         assert opens[0] == first_open * 10**6
         assert (table.column("high").to_numpy() >= table.column("low").to_numpy()).all()
+
+
+def test_cache_clear_every_tier_or_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    cache = tmp_path / "c"
+    for tier in ("raw/binance", "trades/x", "ticks/gbm", "aggregates"):
+        (cache / tier).mkdir(parents=True)
+        (cache / tier / "f.bin").write_bytes(b"1234")
+    # "n" at the prompt, and no answer at all: exit 1, nothing removed
+    for answer in ("n\n", ""):
+        monkeypatch.setattr("sys.stdin", io.StringIO(answer))
+        assert main(["cache", "clear", "--cache-dir", str(cache)]) == 1
+        assert capsys.readouterr().err.strip().endswith("error: nothing removed")
+        assert all((cache / t).is_dir() for t in ("raw", "trades", "ticks", "aggregates"))
+    args = ["cache", "clear", "--yes", "--cache-dir", str(cache)]
+    assert main([*args, "--tier", "ticks"]) == 0
+    assert capsys.readouterr().out == "ticks: freed 4 bytes\n"
+    assert not (cache / "ticks").exists()
+    assert (cache / "raw").is_dir()
+    assert main([*args, "--tier", "parquet"]) == 2
+    assert "--tier 'parquet' is unknown; use one of raw, trades, ticks, aggregates" in (
+        capsys.readouterr().err
+    )
+    assert main(args) == 0
+    assert not any((cache / t).exists() for t in ("raw", "trades", "ticks", "aggregates"))
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_retry_says_so_at_once_unless_quiet(
+    env: Path, mirror, capsys: pytest.CaptureFixture[str], quiet: bool
+) -> None:
+    mirror.faults["/" + DAY1] = ["500"]
+    args = ["download", "--from", "2024-01-01", "--to", "2024-01-02", "--cache-dir", str(env / "c")]
+    assert main([*args, *(["--quiet"] if quiet else [])]) == 0
+    err = capsys.readouterr().err
+    if quiet:
+        assert err == ""
+    else:
+        assert err.startswith("retrying 1/")
+        assert f"{DAY1}: HTTP 500" in err.splitlines()[0]

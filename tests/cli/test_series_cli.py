@@ -143,3 +143,25 @@ def test_missing_required_option(tmp_path: Path, capsys: pytest.CaptureFixture[s
     )
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "--agg-step" in err and err.count("\n") == 1
+
+
+def test_filter_warnings_fire_above_ten_percent() -> None:
+    from seriesfactory.cli.series import filter_warnings
+    from seriesfactory.transforms.aggregates import FilterCounts
+
+    assert filter_warnings(FilterCounts(ticks=1000, deviation=100, stale=100), 100.0, 0.001) == []
+    stale, dev = filter_warnings(FilterCounts(ticks=1000, deviation=101, stale=890), 100.0, 0.001)
+    assert stale.startswith("890 of 1,000 ticks (89%) had a quote older than --tick-ttl 100 ms")
+    assert dev.startswith("101 of 1,000 ticks (10%) were removed by --tick-max-deviation 0.001")
+    assert filter_warnings(FilterCounts(ticks=0, deviation=0, stale=0), 100.0, 0.001) == []
+
+
+def test_a_rough_model_warns_about_the_deviation_filter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["series", "--sources", "fbm(0.05,0.8,0.3,50000)", "--from", "2025-01-01",
+            "--to", "2025-01-02", "--agg-step", "60000", "--quiet"]  # fmt: skip
+    assert run(tmp_path, *args) == 0
+    err = capsys.readouterr().err
+    assert "were removed by --tick-max-deviation 0.001; raise it" in err
+    assert "--tick-ttl" not in err  # model ticks are never stale

@@ -17,8 +17,8 @@ import pytest
 import typer
 
 from seriesfactory.cli import app
+from seriesfactory.core.names import check_asset, check_symbol, check_venue
 from seriesfactory.errors import InputError
-from seriesfactory.names import check_asset, check_symbol, check_venue
 
 #: Options whose value becomes a path component somewhere.
 NAME_OPTIONS = ("--symbol", "--base", "--quote", "--venue", "--source", "--sources")

@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from seriesfactory._time import NS_PER_DAY
+from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.lake.ticks import AGED_TICK_SCHEMA, TickSet, write_tick_set
-from seriesfactory.schema import TICK_SCHEMA
-from seriesfactory.sources.synthetic.base import TickArrays
+from seriesfactory.schema import TICK_SCHEMA, TickArrays
 
 DAY0 = 19_723 * NS_PER_DAY  # 2024-01-01
 

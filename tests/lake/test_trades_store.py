@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seriesfactory._time import NS_PER_DAY
+from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import IntegrityError
 from seriesfactory.lake.trades import TradeStore
 from seriesfactory.schema import TRADE_SCHEMA

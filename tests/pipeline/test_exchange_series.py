@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from seriesfactory._time import NS_PER_DAY, parse_date
 from seriesfactory.cli import main
 from seriesfactory.config import Settings, load_settings
+from seriesfactory.core.time import NS_PER_DAY, parse_date
 from seriesfactory.errors import DataError, IntegrityError
 from seriesfactory.pipeline.series import SeriesRequest, build_series, build_ticks
 from seriesfactory.transforms.aggregates import AggregationParams

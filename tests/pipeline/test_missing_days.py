@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from seriesfactory._time import NS_PER_DAY, parse_date
 from seriesfactory.cli import main
 from seriesfactory.config import Settings, load_settings
+from seriesfactory.core.time import NS_PER_DAY, parse_date
 from seriesfactory.errors import SourceError
 from seriesfactory.pipeline.exchange import ensure_trades
 from seriesfactory.pipeline.raw_files import missing_days_warning
@@ -94,7 +94,7 @@ def test_cli_prints_one_warning_line(
     common = ["--from", "2024-01-01", "--to", "2024-01-03", "--cache-dir", str(tmp_path / "c")]
     argv = {
         "series": ["series", "--sources", "binance", "--agg-step", "3600000", "--quiet",
-                   "--output-dir", str(tmp_path / "o")],
+                   "--tick-max-deviation", "1", "--output-dir", str(tmp_path / "o")],
         "trades": ["trades", "--output-dir", str(tmp_path / "o")],
         "bars": ["bars", "build", "--venue", "binance", "--symbol", "BTCUSDT", "--type", "tick",
                  "--threshold", "10", "--output", str(tmp_path / "b.parquet")],

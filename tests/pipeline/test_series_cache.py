@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from seriesfactory.lake.atomic import TMP_PREFIX, HashingWriter
+from seriesfactory.core.atomic import TMP_PREFIX, HashingWriter
 from seriesfactory.pipeline.series import SeriesRequest, build_series, build_ticks
 from seriesfactory.transforms.aggregates import AggregationParams
 

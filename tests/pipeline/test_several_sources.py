@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seriesfactory._time import parse_date
+from seriesfactory.core.time import parse_date
 from seriesfactory.pipeline.series import SeriesRequest, build_series
 from seriesfactory.transforms.aggregates import AggregationParams
 

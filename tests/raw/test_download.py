@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import random
 from pathlib import Path
 
 import pytest
 
 from seriesfactory.config import load_settings
-from seriesfactory.errors import IntegrityError, NetworkError
-from seriesfactory.raw.download import Downloader, MissingFileError, backoff_delay_s
+from seriesfactory.errors import IntegrityError, MissingFileError, NetworkError
+from seriesfactory.raw.download import Downloader
 
 REL = "data/spot/daily/aggTrades/XYZUSDT/XYZUSDT-aggTrades-2024-01-02.zip"
 CSV = "".join(f"{i},100.5,0.25,{i},{i},{1704153600000 + i},true,true\n" for i in range(2000))
@@ -20,14 +19,6 @@ def _downloader(retries: int = 4) -> tuple[Downloader, list[float]]:
     slept: list[float] = []
     settings = load_settings(env={}, download_retries=retries, backoff_base_s=0.01)
     return Downloader(settings, seed=1, sleep=slept.append), slept
-
-
-def test_backoff_is_capped_exponential_with_jitter() -> None:
-    s = load_settings(env={}, backoff_base_s=0.5, backoff_max_s=3.0)
-    rng = random.Random(0)
-    for attempt, base in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 3.0), (10, 3.0)]:
-        d = backoff_delay_s(attempt, s, rng)
-        assert 0.5 * base <= d <= 1.5 * base
 
 
 def test_500_and_429_are_retried(mirror, tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import hashlib
 import logging
-import random
 import re
 import struct
 from collections.abc import Callable, Coroutine
@@ -23,7 +22,7 @@ import pytest
 from seriesfactory.errors import NetworkError
 from seriesfactory.raw.capture import read_records
 from seriesfactory.raw.config import RecordConfig
-from seriesfactory.raw.recorder import Recorder, backoff_delay_s
+from seriesfactory.raw.recorder import Recorder
 from seriesfactory.raw.replay_server import (
     MALFORMED_TEXT,
     MISSHAPEN_TEXT,
@@ -363,17 +362,6 @@ def test_reconnect_attempts_exhausted_raises_network_error(tmp_path: Path) -> No
             await Recorder(cfg).run()
 
     _run(main)
-
-
-def test_backoff_delay_is_exponential_capped_and_jittered() -> None:
-    rng = random.Random(7)
-    u = random.Random(7).random()
-    # attempt 3 with base 5 s: 5 * 2**2 = 20 s, times a jitter factor 0.5 + 0.5 u.
-    assert backoff_delay_s(3, base_s=5.0, cap_s=60.0, rng=rng) == pytest.approx(
-        20 * (0.5 + 0.5 * u)
-    )
-    delays = [backoff_delay_s(9, base_s=5.0, cap_s=60.0, rng=rng) for _ in range(200)]
-    assert all(30.0 <= d < 60.0 for d in delays)  # capped at 60, never below half of it
 
 
 def test_stop_during_a_hanging_handshake_returns_promptly(tmp_path: Path) -> None:

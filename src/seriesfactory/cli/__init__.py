@@ -9,12 +9,14 @@ is the last safety net: one line naming the path and what to do, exit status 1.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
 
 from seriesfactory.cli import _app
 from seriesfactory.cli._app import app
+from seriesfactory.core import progress
 from seriesfactory.errors import SeriesFactoryError
 
 # Command modules register themselves on import.
@@ -32,6 +34,14 @@ __all__ = ["app", "main"]
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a script, exit with) its status."""
     args = sys.argv[1:] if argv is None else argv
+    previous = progress.install(progress.reporter(quiet=False))  # --quiet replaces it
+    try:
+        return _run(args)
+    finally:
+        progress.install(previous)
+
+
+def _run(args: list[str]) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="seriesfactory", standalone_mode=False)
@@ -61,4 +71,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _entry() -> None:  # pragma: no cover - console script shim
-    sys.exit(main())
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (``| head``): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 0
+    sys.exit(status)

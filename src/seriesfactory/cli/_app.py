@@ -14,13 +14,15 @@ from typing import Annotated, Literal
 
 import typer
 
-from seriesfactory._time import parse_date
+from seriesfactory.core import progress
+from seriesfactory.core.time import parse_date
 from seriesfactory.errors import InputError
 
 __all__ = [
     "CacheDir",
     "Config",
     "OutFormat",
+    "Quiet",
     "app",
     "check_output_dir",
     "check_output_not_input",
@@ -39,6 +41,40 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"seriesfactory {version('seriesfactory')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Series Factory: crypto market data from sources to series."""
+
+
+def _install_reporter(quiet: bool) -> bool:
+    progress.install(progress.reporter(quiet=quiet))
+    return quiet
+
+
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        help="No progress and no preview: only errors and the output path(s).",
+        callback=_install_reporter,
+    ),
+]
 CacheDir = Annotated[Path, typer.Option("--cache-dir", help="Cache directory.")]
 Config = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
 OutFormat = Annotated[str, typer.Option("--out-format", help="parquet or csv.")]

@@ -14,14 +14,15 @@ import typer
 
 from seriesfactory.cli._app import (
     Config,
+    Quiet,
     app,
     check_output_not_input,
     day_range_ns,
     on_bad_rows_choice,
 )
 from seriesfactory.config import load_settings
+from seriesfactory.core.atomic import atomic_write_json
 from seriesfactory.errors import DataError, InputError, SourceError
-from seriesfactory.lake.atomic import atomic_write_json
 from seriesfactory.lake.outputs import publish_table, sidecar_path
 from seriesfactory.pipeline.exchange import split_symbol, venue_trades
 from seriesfactory.transforms.bars import (
@@ -110,6 +111,7 @@ def build(
         Path | None,
         typer.Option("--state", help="Builder state JSON: continued from if present, then saved."),
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Build bars from trades and write them to --output."""
     spec = BarSpec(
@@ -227,6 +229,7 @@ def export(
     fmt: Annotated[
         str, typer.Option("--out-format", "--format", help="parquet or csv (default: by suffix).")
     ] = "",
+    quiet: Quiet = False,
 ) -> None:
     """Read built bars (Parquet or CSV) and write them out as Parquet or CSV."""
     if not input_file.is_file():

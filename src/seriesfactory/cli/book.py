@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from seriesfactory.cli._app import OutFormat, app, check_output_not_input, out_format_choice
+from seriesfactory.cli._app import OutFormat, Quiet, app, check_output_not_input, out_format_choice
+from seriesfactory.core.atomic import atomic_write_json
+from seriesfactory.core.names import check_symbol, check_venue
+from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import InputError
-from seriesfactory.lake.atomic import atomic_write_json
 from seriesfactory.lake.outputs import publish_table, sidecar_path
-from seriesfactory.names import check_symbol, check_venue
 from seriesfactory.raw.readers import FORMATS, ReadReport, on_bad_frames_choice
 from seriesfactory.transforms.book.api import BookResult, rebuild
 from seriesfactory.transforms.book.report import gap_table, snapshot_table, verify_report
@@ -66,19 +66,6 @@ def _warn(report: ReadReport) -> None:
         print(line, file=sys.stderr)
 
 
-_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000}
-
-
-def parse_interval(text: str, option: str = "--interval") -> int:
-    """``'100ms'`` -> 100_000_000 ns; units ns, us, ms, s, m."""
-    found = re.fullmatch(r"\s*(\d+)\s*(ns|us|ms|s|m)\s*", text)
-    if not found or int(found.group(1)) <= 0:
-        raise InputError(
-            f"{option} {text!r}: write a positive whole number and a unit, e.g. 100ms, 1s"
-        )
-    return int(found.group(1)) * _UNITS[found.group(2)]
-
-
 def _rebuild(
     inputs: list[Path],
     fmt: str,
@@ -121,16 +108,17 @@ def snapshots(
     price_decimals: Decimals = None,
     out_format: OutFormat = "",
     on_bad_frames: OnBadFrames = "error",
+    quiet: Quiet = False,
 ) -> None:
     """Fixed-interval top-N book (plus trade summary) to Parquet or CSV; gaps beside it."""
     fmt = output_format(out_format, output)
     gaps_path = output.with_name(f"{output.stem}.gaps.{'csv' if fmt == 'csv' else 'parquet'}")
     outputs = [output, gaps_path, sidecar_path(output), sidecar_path(gaps_path)]
     check_output_not_input(outputs, inputs)
+    interval_ns = parse_duration_ns(interval, option="--interval")
     res = _rebuild(
-        inputs, input_format, venue, symbol, parse_interval(interval), depth, price_decimals,
-        on_bad_frames,
-    )  # fmt: skip
+        inputs, input_format, venue, symbol, interval_ns, depth, price_decimals, on_bad_frames
+    )
     meta = {
         "seriesfactory.book": json.dumps(
             {"venue": venue, "symbol": symbol, "interval_ns": res.interval_ns, "depth": depth,
@@ -164,7 +152,7 @@ def verify(
     on_bad_frames: OnBadFrames = "error",
 ) -> None:
     """Report gaps, crossings, stale periods, resyncs and top-of-book checks; exit 1 on problems."""
-    stale_ns = parse_interval(stale, "--stale")
+    stale_ns = parse_duration_ns(stale, option="--stale")
     if output is not None:
         check_output_not_input([output], inputs)
     res = _rebuild(inputs, input_format, venue, symbol, 0, 1, price_decimals, on_bad_frames)
@@ -194,6 +182,7 @@ def live(
         str | None, typer.Option("--duration", help="Stop after this long (default: Ctrl-C).")
     ] = None,
     out_format: OutFormat = "parquet",
+    quiet: Quiet = False,
 ) -> None:
     """Follow a native capture as it is written; write snapshot parts as rows close."""
     import signal
@@ -206,15 +195,19 @@ def live(
     fmt = out_format_choice(out_format)
     if not input_dir.is_dir():
         raise InputError(f"--input-dir {input_dir}: no such folder")
-    poll_s = parse_interval(poll, "--poll") / 1e9
-    part_s = parse_interval(part, "--part") / 1e9
-    stop_at = time.monotonic() + parse_interval(duration, "--duration") / 1e9 if duration else None
+    poll_s = parse_duration_ns(poll, option="--poll") / 1e9
+    part_s = parse_duration_ns(part, option="--part") / 1e9
+    stop_at = (
+        time.monotonic() + parse_duration_ns(duration, option="--duration") / 1e9
+        if duration
+        else None
+    )
     book = LiveBook(
         NativeFollower(input_dir),
         venue=venue,
         symbol=symbol,
         price_decimals=price_decimals,
-        interval_ns=parse_interval(interval),
+        interval_ns=parse_duration_ns(interval, option="--interval"),
         depth=depth,
     )
     stopping = False

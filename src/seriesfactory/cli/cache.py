@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from seriesfactory.cli._app import CacheDir, Config, app
+from seriesfactory.cli._app import CacheDir, Config, app, fail
 from seriesfactory.config import load_settings
+from seriesfactory.errors import InputError
 from seriesfactory.lake import derived
 from seriesfactory.raw import cache as raw_cache
 
@@ -82,13 +83,34 @@ def gc(
     )
 
 
+ALL_TIERS = ("raw", *derived.TIERS)
+
+
 @cache_app.command("clear")
 def clear(
     cache_dir: CacheDir = Path("cache"),
+    tier: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tier", help=f"Only this tier ({', '.join(ALL_TIERS)}); repeat for several."
+        ),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
-    """Remove the whole raw tier."""
+    """Remove every tier of the cache (or only the --tier ones)."""
+    chosen = tuple(dict.fromkeys(tier)) if tier else ALL_TIERS
+    unknown = [t for t in chosen if t not in ALL_TIERS]
+    if unknown:
+        raise InputError(f"--tier {unknown[0]!r} is unknown; use one of {', '.join(ALL_TIERS)}")
     if not yes:
-        typer.confirm(f"remove {raw_cache.raw_root(cache_dir)}?", abort=True)
-    freed = raw_cache.clear(cache_dir)
-    Console(highlight=False).print(f"freed {freed:,} bytes")
+        try:
+            agreed = typer.confirm(f"remove the {', '.join(chosen)} tier(s) of {cache_dir}?")
+        except typer.Abort:  # no answer (end of input)
+            agreed = False
+        if not agreed:
+            fail("nothing removed")
+            raise typer.Exit(1)
+    console = Console(highlight=False)
+    for name in chosen:
+        freed = raw_cache.clear(cache_dir) if name == "raw" else derived.clear_tier(cache_dir, name)
+        console.print(f"{name}: freed {freed:,} bytes")

@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from seriesfactory._time import format_range_part, parse_date
-from seriesfactory.cli._app import Base, CacheDir, Config, Quote, app, check_output_dir
+from seriesfactory.cli._app import Base, CacheDir, Config, Quiet, Quote, app, check_output_dir
 from seriesfactory.config import load_settings
+from seriesfactory.core.atomic import atomic_write_parquet
+from seriesfactory.core.time import format_range_part, parse_date
 from seriesfactory.errors import InputError
-from seriesfactory.lake.atomic import atomic_write_parquet
 from seriesfactory.pipeline.raw_files import download_raw, klines_table
 from seriesfactory.sources.binance.history import MARKETS, ArchiveKind
 
@@ -44,6 +44,7 @@ def download(
         Path | None,
         typer.Option("--candles-dir", help="With --kind klines: also write the candles here."),
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Download raw files into the raw tier (verified; resumes; reuses what is there).
 

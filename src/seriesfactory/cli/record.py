@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from seriesfactory.cli._app import app
+from seriesfactory.cli._app import Quiet, app
+from seriesfactory.core.time import NS_PER_S, parse_duration_ns
 from seriesfactory.errors import NetworkError
 from seriesfactory.raw.config import RecordConfig, load_record_config
 from seriesfactory.raw.recorder import Recorder, RecordStats
@@ -52,19 +53,22 @@ def record(
     rotate_hours: Annotated[float | None, typer.Option(help="Rotate files every N hours.")] = None,
     rotate_gb: Annotated[float | None, typer.Option(help="Rotate files at N GB.")] = None,
     reconnect_delay: Annotated[
-        float | None, typer.Option(help="First reconnect delay (s), doubled per attempt.")
+        str | None,
+        typer.Option(help="First reconnect delay, e.g. 1s; doubled per attempt."),
     ] = None,
     reconnect_attempts: Annotated[
         int | None, typer.Option(help="Consecutive reconnect attempts (0 = forever).")
     ] = None,
     stale_timeout: Annotated[
-        float | None, typer.Option(help="Reconnect after this many silent seconds.")
+        str | None, typer.Option(help="Reconnect after this long without a message, e.g. 30s.")
     ] = None,
     duration: Annotated[
-        float | None, typer.Option(help="Stop after SECONDS (default: until SIGINT/SIGTERM).")
+        str | None,
+        typer.Option(help="Stop after this long, e.g. 90s, 2h (default: until SIGINT/SIGTERM)."),
     ] = None,
     ws_url: Annotated[str | None, typer.Option(help="WebSocket base URL override.")] = None,
     api_url: Annotated[str | None, typer.Option(help="REST base URL override.")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Record live market data, exactly as received, to {cache_dir}/raw/stream/."""
     flags = {
@@ -74,10 +78,10 @@ def record(
         "cache_dir": cache_dir,
         "rotate_hours": rotate_hours,
         "rotate_gb": rotate_gb,
-        "reconnect_delay_s": reconnect_delay,
+        "reconnect_delay_s": _seconds(reconnect_delay, "--reconnect-delay"),
         "reconnect_attempts": reconnect_attempts,
-        "stale_timeout_s": stale_timeout,
-        "duration_s": duration,
+        "stale_timeout_s": _seconds(stale_timeout, "--stale-timeout"),
+        "duration_s": _seconds(duration, "--duration"),
         "ws_url": ws_url,
         "api_url": api_url,
     }
@@ -97,3 +101,8 @@ def record(
             f"recorded nothing from {cfg.venue} ({why or 'no connection was made'}); "
             "check --ws-url / the network and the --symbol, then record again"
         )
+
+
+def _seconds(text: str | None, option: str) -> float | None:
+    """A duration option (``docs/cli.md``: a number and a unit; bare = seconds) in seconds."""
+    return None if text is None else parse_duration_ns(text, option=option) / NS_PER_S

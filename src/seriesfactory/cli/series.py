@@ -10,18 +10,19 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from seriesfactory._time import parse_date
 from seriesfactory.cli._app import (
     Base,
     CacheDir,
     OnBadRows,
     OutFormat,
     OutputDir,
+    Quiet,
     Quote,
     app,
     check_output_dir,
     out_format_choice,
 )
+from seriesfactory.core.time import parse_date
 from seriesfactory.errors import InputError
 from seriesfactory.pipeline.raw_files import missing_days_warning
 from seriesfactory.pipeline.series import (
@@ -33,7 +34,7 @@ from seriesfactory.pipeline.series import (
     write_ticks_file,
 )
 from seriesfactory.reports.preview import render_preview
-from seriesfactory.transforms.aggregates import AggregationParams
+from seriesfactory.transforms.aggregates import AggregationParams, FilterCounts
 
 Sources = Annotated[
     str,
@@ -102,8 +103,16 @@ def series(
     cache_dir: CacheDir = Path("cache"),
     output_dir: OutputDir = Path("output"),
     seed: Seed = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", help="Print only the output path.")] = False,
+    quiet: Quiet = False,
     on_bad_rows: OnBadRows = "error",
+    preview_fields: Annotated[
+        str | None,
+        typer.Option(
+            "--preview-fields",
+            help="Pipe-separated fields the preview shows (default: what fits the terminal; "
+            "every field when the output is not a terminal).",
+        ),
+    ] = None,
 ) -> None:
     """Aggregate ticks from exchanges or models into a time or price-brick series."""
     check_output_dir(output_dir, cache_dir)
@@ -131,11 +140,24 @@ def series(
         output_dir=output_dir,
         on_bad_rows=on_bad_rows,
     )
+    shown = request.fields
+    if preview_fields is not None:
+        shown = parse_fields(preview_fields, option="--preview-fields")
+        missing = [f for f in shown if f not in request.fields]
+        if missing:
+            raise InputError(
+                f"--preview-fields: {', '.join(missing)} not in the output; add them to "
+                "--agg-fields or leave them out"
+            )
     result = build_series(request)
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    terminal = sys.stdout.isatty()
+    console = Console(highlight=False, width=None if terminal else 400)
     _report_sources(console, json.loads(result.metadata["seriesfactory.sources"]))
+    for warning in filter_warnings(result.counts, tick_ttl, tick_max_deviation):
+        print(f"warning: {warning}", file=sys.stderr)
     if not quiet:
-        render_preview(console, result.aggregates, result.counts, request.fields)
+        fit = terminal and preview_fields is None
+        render_preview(console, result.aggregates, result.counts, shown, fit=fit)
         cached = ", ".join(k for k, v in result.from_cache.items() if v) or "nothing"
         console.print(f"from cache: {cached}  time: {result.seconds:.2f} s")
     console.print(f"wrote {result.output}")
@@ -153,6 +175,7 @@ def ticks(
     output_dir: OutputDir = Path("output"),
     seed: Seed = 0,
     on_bad_rows: OnBadRows = "error",
+    quiet: Quiet = False,
 ) -> None:
     """Write the tick series itself (ts, bid, ask, vbid, vask[, age_ns]) to a file."""
     check_output_dir(output_dir, cache_dir)
@@ -174,3 +197,29 @@ def ticks(
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     _report_sources(console, result.sources)
     console.print(f"{result.ticks.rows:,} ticks; wrote {out}")
+
+
+#: A filter that removes more than this share of the ticks gets a warning.
+FILTER_WARNING_SHARE = 0.10
+
+
+def filter_warnings(counts: FilterCounts, ttl_ms: float, deviation: float) -> list[str]:
+    """One warning per quality filter that touched more than 10% of the ticks (docs/series.md)."""
+    out: list[str] = []
+    if counts.ticks == 0:
+        return out
+    stale = counts.stale / counts.ticks
+    if stale > FILTER_WARNING_SHARE:
+        out.append(
+            f"{counts.stale:,} of {counts.ticks:,} ticks ({stale:.0%}) had a quote older than "
+            f"--tick-ttl {ttl_ms:g} ms and did not set prices; for trade-derived ticks choose a "
+            "TTL above the typical time between trades (docs/series.md, 'Choosing --tick-ttl')"
+        )
+    removed = counts.deviation / counts.ticks
+    if removed > FILTER_WARNING_SHARE:
+        out.append(
+            f"{counts.deviation:,} of {counts.ticks:,} ticks ({removed:.0%}) were removed by "
+            f"--tick-max-deviation {deviation:g}; raise it for a volatile source "
+            "(docs/series.md, 'Quality filters')"
+        )
+    return out

@@ -10,7 +10,6 @@ import pyarrow as pa
 import typer
 from rich.console import Console
 
-from seriesfactory._time import format_range_part
 from seriesfactory.cli._app import (
     Base,
     CacheDir,
@@ -18,6 +17,7 @@ from seriesfactory.cli._app import (
     OnBadRows,
     OutFormat,
     OutputDir,
+    Quiet,
     Quote,
     app,
     check_output_dir,
@@ -26,6 +26,7 @@ from seriesfactory.cli._app import (
     out_format_choice,
 )
 from seriesfactory.config import load_settings
+from seriesfactory.core.time import format_range_part
 from seriesfactory.errors import InputError
 from seriesfactory.lake.outputs import publish_table
 from seriesfactory.pipeline.exchange import venue_trades
@@ -47,6 +48,7 @@ def trades(
     cache_dir: CacheDir = Path("cache"),
     output_dir: OutputDir = Path("output"),
     config: Config = None,
+    quiet: Quiet = False,
 ) -> None:
     """Fetch what is missing, then write the trades (ts, price, qty, side, trade_id) to a file."""
     if kind not in ("aggTrades", "trades"):

@@ -115,3 +115,15 @@ def gc_derived(cache_dir: Path, *, retention_days: float, now_s: float | None = 
             aggs += 1
         freed += e.size_bytes
     return DerivedGc(sets, aggs, freed)
+
+
+def clear_tier(cache_dir: Path, tier: str) -> int:
+    """Remove the whole ``tier`` (one of :data:`TIERS`) of the cache; return the bytes freed."""
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}")
+    root = cache_dir / tier
+    if not root.is_dir():
+        return 0
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    shutil.rmtree(root)
+    return size

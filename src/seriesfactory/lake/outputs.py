@@ -32,7 +32,7 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from seriesfactory.lake.atomic import (
+from seriesfactory.core.atomic import (
     TMP_PREFIX,
     atomic_path,
     atomic_write_json,

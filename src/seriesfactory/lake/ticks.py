@@ -32,11 +32,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from seriesfactory._time import NS_PER_DAY
+from seriesfactory.core.atomic import HashingWriter, atomic_path, atomic_write_json, mark_used
+from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import CacheError
-from seriesfactory.lake.atomic import HashingWriter, atomic_path, atomic_write_json, mark_used
-from seriesfactory.schema import TICK_SCHEMA
-from seriesfactory.sources.synthetic.base import TickArrays
+from seriesfactory.schema import TICK_SCHEMA, TickArrays
 
 __all__ = ["AGED_TICK_SCHEMA", "TickFile", "TickSet", "write_tick_set"]
 

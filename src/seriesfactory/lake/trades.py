@@ -27,9 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from seriesfactory._time import NS_PER_DAY
+from seriesfactory.core.atomic import atomic_path, atomic_write_json
+from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import CacheError
-from seriesfactory.lake.atomic import atomic_path, atomic_write_json
 from seriesfactory.schema import TRADE_SCHEMA
 
 __all__ = ["PARQUET_OPTIONS", "IngestRecord", "TradeStore"]

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from seriesfactory.lake.atomic import key_sha256
+from seriesfactory.core.atomic import key_sha256
 from seriesfactory.lake.ticks import TickSet, write_tick_set
-from seriesfactory.sources.synthetic.base import TickArrays
+from seriesfactory.schema import TickArrays
 from seriesfactory.transforms.merge import MergeParams, TickCrosser, TickMerger, interleave
 
 __all__ = ["HOME_QUOTES", "STABLE_QUOTES", "cross_tick_set", "merged_tick_set", "needs_rebase"]

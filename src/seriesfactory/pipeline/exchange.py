@@ -19,18 +19,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from seriesfactory._threads import prefetch
-from seriesfactory._time import NS_PER_DAY
 from seriesfactory.config import Settings
+from seriesfactory.core.atomic import key_sha256
+from seriesfactory.core.names import check_asset, check_symbol
+from seriesfactory.core.threads import prefetch
+from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import DataError, InputError, SourceError
-from seriesfactory.lake.atomic import key_sha256
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.lake.trades import IngestRecord, TradeStore
-from seriesfactory.names import check_asset, check_symbol
 from seriesfactory.pipeline.raw_files import day_dates, fetch_binance, missing_days_warning
 from seriesfactory.raw import cache as raw_cache
 from seriesfactory.raw.download import Downloader
 from seriesfactory.raw.hashes import raw_sha256
+from seriesfactory.schema import TickArrays
 from seriesfactory.sources.binance.history import (
     MARKETS,
     ArchiveKind,
@@ -43,7 +44,6 @@ from seriesfactory.sources.binance.rest import fetch_rest_day, parse_rest_lines
 from seriesfactory.sources.bybit import history as bybit_history
 from seriesfactory.sources.bybit.parse import parse_bybit_csv
 from seriesfactory.sources.coinbase import history as coinbase_history
-from seriesfactory.sources.synthetic.base import TickArrays
 from seriesfactory.transforms.ticks import TickBuilder
 
 I64 = np.ndarray[Any, np.dtype[np.int64]]

@@ -18,9 +18,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from seriesfactory._time import NS_PER_DAY
 from seriesfactory.config import Settings
-from seriesfactory.names import check_asset, check_symbol
+from seriesfactory.core.names import check_asset, check_symbol
+from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.raw.download import Downloader
 from seriesfactory.sources.binance.history import (
     MARKETS,
@@ -123,7 +123,7 @@ def download_raw(
     Binance (``binance``, ``binance-usdm``, ``binance-coinm``): the ``kind``
     archives with their checksums; Bybit: the daily trading files; Coinbase: the
     day's REST trade pages (``kind`` and ``interval`` apply to Binance only).
-    ``base`` and ``quote`` are checked (:mod:`seriesfactory.names`) before any path is made.
+    ``base`` and ``quote`` are checked (:mod:`seriesfactory.core.names`) before any path is made.
     """
     check_asset(base, option="--base", venue=venue)
     check_asset(quote, option="--quote", venue=venue)

@@ -21,17 +21,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from seriesfactory import __version__
-from seriesfactory._time import NS_PER_DAY, format_range_part
 from seriesfactory.config import Settings, load_settings
-from seriesfactory.errors import CacheError, InputError, SourceError
-from seriesfactory.lake.atomic import (
+from seriesfactory.core.atomic import (
     atomic_write_parquet,
     key_sha256,
     mark_used,
 )
+from seriesfactory.core.names import check_asset
+from seriesfactory.core.time import NS_PER_DAY, format_range_part
+from seriesfactory.errors import CacheError, InputError, SourceError
 from seriesfactory.lake.outputs import publish_table
 from seriesfactory.lake.ticks import TickSet, write_tick_set
-from seriesfactory.names import check_asset
 from seriesfactory.schema import AGGREGATE_FIELDS
 from seriesfactory.sources import SourceSpec, parse_sources, resolve_model
 from seriesfactory.sources.registry import KNOWN_VENUES, resolve_venue
@@ -134,18 +134,18 @@ class SeriesResult:
     seconds: float = 0.0
 
 
-def parse_fields(text: str) -> tuple[str, ...]:
+def parse_fields(text: str, *, option: str = "--agg-fields") -> tuple[str, ...]:
     """``all`` or a pipe-separated list of aggregate fields (output keeps canonical order)."""
     if text.strip().lower() == "all":
         return AGGREGATE_FIELDS
     names = [t.strip().lower() for t in text.split("|") if t.strip()]
     if not names:
-        raise InputError("--agg-fields is empty; give 'all' or e.g. 'open|high|low|close'")
+        raise InputError(f"{option} is empty; give 'all' or e.g. 'open|high|low|close'")
     names = [n for n in names if n != "timestamp"]
     unknown = [n for n in names if n not in AGGREGATE_FIELDS]
     if unknown:
         raise InputError(
-            f"--agg-fields: unknown field(s) {', '.join(unknown)}; "
+            f"{option}: unknown field(s) {', '.join(unknown)}; "
             f"choose from {'|'.join(AGGREGATE_FIELDS)} (timestamp is always present)"
         )
     return tuple(f for f in AGGREGATE_FIELDS if f in names)

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from seriesfactory.lake.atomic import TMP_PREFIX
+from seriesfactory.core.atomic import TMP_PREFIX
 from seriesfactory.raw.download import PARTIAL_PREFIX
 from seriesfactory.raw.hashes import SUFFIX as HASH_SUFFIX
 

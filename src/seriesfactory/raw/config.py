@@ -37,8 +37,8 @@ from pydantic import (
     field_validator,
 )
 
+from seriesfactory.core.names import check_symbol
 from seriesfactory.errors import ConfigError, InputError
-from seriesfactory.names import check_symbol
 from seriesfactory.sources._ws_base import ws_venue
 
 __all__ = ["RecordConfig", "load_record_config"]

@@ -10,11 +10,12 @@ Transient failures — connection errors, timeouts, a body shorter than its
 ``Content-Length``, HTTP 429 and 5xx — are retried ``download_retries`` times.
 Before retry ``k`` (0-based) the client sleeps::
 
-    delay_s = min(backoff_max_s, backoff_base_s * 2**k) * U(0.5, 1.5)
+    delay_s = min(backoff_max_s, backoff_base_s * 2**k) * U(0.5, 1.0)
 
-(exponential backoff with jitter; a ``Retry-After`` header on 429/503 is
+(:func:`seriesfactory.core.backoff.backoff_delay_s`: exponential backoff with jitter, never above
+the cap; a ``Retry-After`` header on 429/503 is
 honoured up to ``backoff_max_s``). HTTP 404 is not transient: it raises
-:class:`MissingFileError` at once.
+:class:`~seriesfactory.errors.MissingFileError` at once.
 
 :func:`fetch_verified` downloads an archive with its ``.CHECKSUM`` file (the
 ``sha256sum`` line ``<hex>  <name>``). A mismatch deletes both and downloads
@@ -37,30 +38,22 @@ from typing import TypeVar
 import httpx
 
 from seriesfactory.config import Settings
-from seriesfactory.errors import IntegrityError, NetworkError, SourceError
+from seriesfactory.core import progress
+from seriesfactory.core.backoff import backoff_delay_s
+from seriesfactory.errors import IntegrityError, MissingFileError, NetworkError, SourceError
 from seriesfactory.raw.hashes import forget_sha256, hash_file, raw_sha256
 
-__all__ = ["Downloader", "MissingFileError", "backoff_delay_s", "parse_checksum"]
+__all__ = ["Downloader", "parse_checksum"]
 
 PARTIAL_PREFIX = ".partial-"
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-class MissingFileError(SourceError):
-    """The server has no such file (HTTP 404)."""
-
-
 class _Transient(Exception):
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
-
-
-def backoff_delay_s(attempt: int, settings: Settings, rng: random.Random) -> float:
-    """Sleep before retry ``attempt`` (0-based): capped exponential x U(0.5, 1.5)."""
-    base = min(settings.backoff_max_s, settings.backoff_base_s * 2.0**attempt)
-    return base * rng.uniform(0.5, 1.5)
 
 
 def parse_checksum(text: str, *, url: str) -> str:
@@ -131,10 +124,19 @@ class Downloader:
                 length = response.headers.get("content-length")
                 expected = start + int(length) if length is not None else None
                 written = start
-                with open(partial, mode) as fh:
+                with (
+                    open(partial, mode) as fh,
+                    progress.current().task(
+                        f"download {partial.name.removeprefix(PARTIAL_PREFIX)}",
+                        total=expected,
+                        unit="B",
+                    ) as task,
+                ):
+                    task.advance(start)
                     for block in response.iter_bytes():
                         fh.write(block)
                         written += len(block)
+                        task.advance(len(block))
                 if expected is not None and written != expected:
                     raise _Transient(f"{url}: body truncated at {written} of {expected} bytes")
         except httpx.HTTPError as exc:  # connection reset, timeout, short body, ...
@@ -152,10 +154,19 @@ class Downloader:
                 last = str(exc)
                 if attempt == self.settings.download_retries:
                     break
-                delay = backoff_delay_s(attempt, self.settings, self._rng)
+                delay = backoff_delay_s(
+                    attempt,
+                    base_s=self.settings.backoff_base_s,
+                    cap_s=self.settings.backoff_max_s,
+                    rng=self._rng,
+                )
                 if exc.retry_after_s is not None:
                     delay = max(delay, min(exc.retry_after_s, self.settings.backoff_max_s))
                 self.retries_done += 1
+                progress.current().notice(
+                    f"retrying {attempt + 1}/{self.settings.download_retries} in {delay:.1f} s: "
+                    f"{last}"
+                )
                 self.sleep(delay)
                 continue
             with open(partial, "rb+") as fh:

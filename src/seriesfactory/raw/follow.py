@@ -16,7 +16,7 @@ from pathlib import Path
 import zstandard
 
 from seriesfactory.errors import DataError
-from seriesfactory.raw.readers import RawRecord
+from seriesfactory.schema import RawRecord
 
 __all__ = ["NativeFollower"]
 

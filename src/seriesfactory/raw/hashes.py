@@ -30,7 +30,7 @@ import json
 import os
 from pathlib import Path
 
-from seriesfactory.lake.atomic import atomic_write_json
+from seriesfactory.core.atomic import atomic_write_json
 
 __all__ = ["SUFFIX", "forget_sha256", "hash_file", "raw_sha256"]
 

@@ -53,10 +53,10 @@ from typing import BinaryIO, Literal
 import zstandard
 
 from seriesfactory.errors import DataError, InputError
+from seriesfactory.schema.raw import RawRecord
 
 __all__ = [
     "FORMATS",
-    "RawRecord",
     "ReadReport",
     "detect_format",
     "on_bad_frames_choice",
@@ -69,21 +69,6 @@ _KINDS = frozenset({"msg", "rest", "open", "close", "gap"})
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class RawRecord:
-    """One recorded message: receive time (ns), connection, kind, URL and text."""
-
-    recv_ns: int
-    conn: str
-    kind: str
-    data: str
-    url: str | None = None
-    path: str = ""
-    line: int = 0
-    #: The venue a native capture names (``None`` for formats that do not say).
-    venue: str | None = None
 
 
 @dataclass(slots=True)

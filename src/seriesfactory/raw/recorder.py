@@ -9,6 +9,8 @@ venue that resyncs by reconnecting), it writes ``close``, waits
 
     delay_n = min(reconnect_max_delay_s, reconnect_delay_s * 2**(n-1)) * U(0.5, 1.0)
 
+(:func:`seriesfactory.core.backoff.backoff_delay_s` with ``k = n - 1``)
+
 seconds before failed attempt ``n`` (exponential backoff with jitter; ``n`` restarts at
 1 once a connection delivers a message), and gives up after ``reconnect_attempts``
 consecutive failures (0 = never). The new session starts with a ``gap`` record
@@ -43,12 +45,13 @@ import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from seriesfactory.core.backoff import backoff_delay_s
 from seriesfactory.errors import CacheError, NetworkError
 from seriesfactory.raw.capture import CaptureWriter, RecordKind
 from seriesfactory.raw.config import RecordConfig
 from seriesfactory.sources._ws_base import ConnPlan, SequenceTracker, WsVenue, ws_venue
 
-__all__ = ["RecordStats", "Recorder", "backoff_delay_s"]
+__all__ = ["RecordStats", "Recorder"]
 
 log = logging.getLogger("seriesfactory.record")
 #: Malformed messages logged one by one before the log goes quiet (they are counted).
@@ -57,14 +60,6 @@ _MAX_MALFORMED_LOGGED = 20
 _STOP_GRACE_S = 3.0
 #: Attempts at a REST snapshot that is older than the stream's first diff.
 _SNAPSHOT_TRIES = 5
-
-
-def backoff_delay_s(attempt: int, *, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """The wait (s) before reconnect attempt ``attempt`` (1-based).
-
-    ``min(cap_s, base_s * 2**(attempt-1)) * u`` with ``u`` uniform in [0.5, 1.0).
-    """
-    return min(cap_s, base_s * 2.0 ** (attempt - 1)) * (0.5 + 0.5 * rng.random())
 
 
 @dataclass
@@ -323,7 +318,7 @@ class Recorder:
                 delay = 0.0  # a sequence resync: reconnect at once
             else:
                 delay = backoff_delay_s(
-                    failures,
+                    failures - 1,
                     base_s=cfg.reconnect_delay_s,
                     cap_s=cfg.reconnect_max_delay_s,
                     rng=self._rng,

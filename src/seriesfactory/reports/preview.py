@@ -5,12 +5,28 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from seriesfactory._time import NS_PER_MS, format_ms
+from seriesfactory.core.time import NS_PER_MS, format_ms
 from seriesfactory.transforms.aggregates import AggregateArrays, FilterCounts
 
-__all__ = ["render_preview"]
+__all__ = ["PREVIEW_PRIORITY", "render_preview"]
 
 _PERCENT = {"dispersion", "drift"}
+
+#: The order in which fields earn a place in the preview when the terminal is too narrow for all
+#: of them: the candle first, then the quote, then the analytics.
+PREVIEW_PRIORITY: tuple[str, ...] = (
+    "close",
+    "open",
+    "high",
+    "low",
+    "spread",
+    "mid",
+    "vbid",
+    "vask",
+    "velocity",
+    "dispersion",
+    "drift",
+)
 
 
 def _fmt(name: str, value: float) -> str:
@@ -33,24 +49,22 @@ def render_preview(
     *,
     head: int = 10,
     tail: int = 10,
+    fit: bool = False,
 ) -> None:
     """Print the first ``head`` and last ``tail`` rows, then averages, volume and filter counts.
 
     Timestamps read ``YYYYMMDD HH:MM:SS.fff`` (UTC); dispersion and drift are percentages.
+    With ``fit``, only the columns that fit ``console.width`` are shown, taken in
+    :data:`PREVIEW_PRIORITY` order and printed in output order; the line after the table names
+    the fields left out.
     """
     n = arrays.rows
-    table = Table(show_edge=False, pad_edge=False)
-    table.add_column("timestamp")
-    for name in fields:
-        table.add_column(name, justify="right")
     picks = list(range(n)) if n <= head + tail else [*range(head), -1, *range(n - tail, n)]
-    for i in picks:
-        if i < 0:
-            table.add_row("…", *["…" for _ in fields])
-            continue
-        ts = int(arrays.timestamp_ns[i]) // NS_PER_MS * NS_PER_MS
-        table.add_row(format_ms(ts), *[_fmt(f, float(arrays.column(f)[i])) for f in fields])
-    console.print(table)
+    shown = _fitting(console, arrays, fields, picks) if fit else fields
+    console.print(_table(arrays, shown, picks))
+    hidden = [f for f in fields if f not in shown]
+    if hidden:
+        console.print(f"not shown (terminal too narrow): {', '.join(hidden)}; --preview-fields")
     if n:
         avg_price = float(arrays.column("mid").mean())
         avg_spread = float(arrays.column("spread").mean())
@@ -65,3 +79,33 @@ def render_preview(
         f"ticks: {counts.ticks:,}  removed by the deviation filter: {counts.deviation:,}  "
         f"stale quotes (prices not used): {counts.stale:,}"
     )
+
+
+def _table(arrays: AggregateArrays, fields: tuple[str, ...], picks: list[int]) -> Table:
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("timestamp")
+    for name in fields:
+        table.add_column(name, justify="right")
+    for i in picks:
+        if i < 0:
+            table.add_row("…", *["…" for _ in fields])
+            continue
+        ts = int(arrays.timestamp_ns[i]) // NS_PER_MS * NS_PER_MS
+        table.add_row(format_ms(ts), *[_fmt(f, float(arrays.column(f)[i])) for f in fields])
+    return table
+
+
+def _fitting(
+    console: Console, arrays: AggregateArrays, fields: tuple[str, ...], picks: list[int]
+) -> tuple[str, ...]:
+    """The fields, in output order, that fit the console: added in priority order while they fit."""
+    order = [f for f in PREVIEW_PRIORITY if f in fields] + [
+        f for f in fields if f not in PREVIEW_PRIORITY
+    ]
+    chosen: set[str] = set()
+    for name in order:
+        trial = tuple(f for f in fields if f in chosen or f == name)
+        wide = console.options.update_width(1 << 20)
+        if console.measure(_table(arrays, trial, picks), options=wide).maximum <= console.width:
+            chosen.add(name)
+    return tuple(f for f in fields if f in chosen)

@@ -19,6 +19,8 @@ from seriesfactory.schema.events import (
     empty_table,
 )
 from seriesfactory.schema.outputs import AGGREGATE_FIELDS, AGGREGATE_SCHEMA, aggregate_schema
+from seriesfactory.schema.raw import RawRecord
+from seriesfactory.schema.ticks import TickArrays
 
 __all__ = [
     "AGGREGATE_FIELDS",
@@ -37,6 +39,8 @@ __all__ = [
     "TRADE_DTYPE",
     "TRADE_SCHEMA",
     "TS_TYPE",
+    "RawRecord",
+    "TickArrays",
     "aggregate_schema",
     "book_snapshot_schema",
     "empty_table",

@@ -32,13 +32,13 @@ import numpy as np
 import numpy.typing as npt
 
 from seriesfactory.errors import InputError, SeriesFactoryError, SourceError
-from seriesfactory.raw.readers import RawRecord
 from seriesfactory.schema import (
     BOOK_EVENT_DTYPE,
     BOOK_FLAG_DELTA,
     BOOK_FLAG_GAP,
     BOOK_FLAG_SNAPSHOT,
     TRADE_DTYPE,
+    RawRecord,
 )
 
 __all__ = [

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seriesfactory.raw.readers import RawRecord, read_records
-from seriesfactory.schema import BOOK_FLAG_SNAPSHOT
+from seriesfactory.raw.readers import read_records
+from seriesfactory.schema import BOOK_FLAG_SNAPSHOT, RawRecord
 from seriesfactory.sources._book_base import BOOK_FLAG_MSG_END, get_parser
 
 

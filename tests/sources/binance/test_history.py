@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from seriesfactory._time import NS_PER_DAY, parse_date
 from seriesfactory.config import load_settings
+from seriesfactory.core.time import NS_PER_DAY, parse_date
 from seriesfactory.errors import InputError, IntegrityError, SourceError
 from seriesfactory.raw.download import Downloader
 from seriesfactory.sources.binance.history import (

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from seriesfactory._time import NS_PER_DAY, NS_PER_MS
 from seriesfactory.config import load_settings
+from seriesfactory.core.time import NS_PER_DAY, NS_PER_MS
 from seriesfactory.pipeline.series import SeriesRequest, build_series, build_ticks
 from seriesfactory.sources.binance import rest
 from seriesfactory.transforms.aggregates import AggregationParams

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seriesfactory._time import parse_date
 from seriesfactory.config import load_settings
+from seriesfactory.core.time import parse_date
 from seriesfactory.errors import DataError
 from seriesfactory.pipeline.series import SeriesRequest, build_series
 from seriesfactory.sources.bybit.parse import parse_bybit_csv

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from seriesfactory.errors import InputError
-from seriesfactory.raw.readers import RawRecord, read_records
-from seriesfactory.schema import BOOK_FLAG_SNAPSHOT
+from seriesfactory.raw.readers import read_records
+from seriesfactory.schema import BOOK_FLAG_SNAPSHOT, RawRecord
 from seriesfactory.sources._book_base import get_parser
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seriesfactory.raw.readers import RawRecord, read_records
-from seriesfactory.schema import BOOK_FLAG_GAP
+from seriesfactory.raw.readers import read_records
+from seriesfactory.schema import BOOK_FLAG_GAP, RawRecord
 from seriesfactory.sources._book_base import get_parser
 from seriesfactory.sources.coinbase.book import iso_to_ns
 

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from seriesfactory.raw.readers import RawRecord
+from seriesfactory.schema import RawRecord
 from seriesfactory.sources._book_base import RULE_NEXT, get_parser
 from seriesfactory.transforms.book.api import BookBuilder
 

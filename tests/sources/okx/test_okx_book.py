@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import zlib
 
-from seriesfactory.raw.readers import RawRecord
+from seriesfactory.schema import RawRecord
 from seriesfactory.sources._book_base import RULE_NONE, RULE_PREV, get_parser
 from seriesfactory.sources.okx.book import okx_checksum
 

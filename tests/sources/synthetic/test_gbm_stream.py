@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seriesfactory.errors import SpecError
+from seriesfactory.schema import TickArrays
 from seriesfactory.sources import parse_sources, resolve_model
-from seriesfactory.sources.synthetic import EPOCHS_PER_YEAR, GBM, TICK_INTERVAL_NS, TickArrays
+from seriesfactory.sources.synthetic import EPOCHS_PER_YEAR, GBM, TICK_INTERVAL_NS
 
 START = 1_735_689_600_000_000_000  # 2025-01-01
 HOUR = 3_600_000_000_000

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seriesfactory.cli import main
+from seriesfactory.schema import TickArrays
 from seriesfactory.sources import parse_sources, resolve_model
-from seriesfactory.sources.synthetic import MODELS, Model, TickArrays
+from seriesfactory.sources.synthetic import MODELS, Model
 
 START = 1_735_689_600_000_000_000  # 2025-01-01
 LAM = 631_152.0  # one jump per 100 ticks

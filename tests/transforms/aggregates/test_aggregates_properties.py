@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seriesfactory.schema import AGGREGATE_FIELDS
-from seriesfactory.sources.synthetic import TickArrays
+from seriesfactory.schema import AGGREGATE_FIELDS, TickArrays
 from seriesfactory.testing import split_points, tick_streams
 from seriesfactory.transforms.aggregates import (
     AggregateArrays,

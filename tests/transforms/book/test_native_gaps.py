@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import zstandard
 
 from seriesfactory.cli import main
-from seriesfactory.raw.readers import RawRecord, read_records
-from seriesfactory.schema import TRADE_DTYPE
+from seriesfactory.raw.readers import read_records
+from seriesfactory.schema import TRADE_DTYPE, RawRecord
 from seriesfactory.sources._book_base import get_parser
 from seriesfactory.transforms.book import nb
 from seriesfactory.transforms.book.api import (

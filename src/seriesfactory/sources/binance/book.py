@@ -32,7 +32,7 @@ from collections import deque
 from typing import Any, Final
 from urllib.parse import parse_qs, urlparse
 
-from seriesfactory.raw.readers import RawRecord
+from seriesfactory.schema import RawRecord
 from seriesfactory.sources._book_base import (
     RULE_BINANCE,
     RULE_BINANCE_F,

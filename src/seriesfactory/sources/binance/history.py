@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Literal
 
-from seriesfactory._threads import prefetch
-from seriesfactory._time import NS_PER_DAY
 from seriesfactory.config import Settings
-from seriesfactory.errors import InputError, IntegrityError, SourceError
-from seriesfactory.raw.download import Downloader, MissingFileError
+from seriesfactory.core.threads import prefetch
+from seriesfactory.core.time import NS_PER_DAY
+from seriesfactory.errors import InputError, IntegrityError, MissingFileError, SourceError
+from seriesfactory.sources._fetch import Fetcher
 from seriesfactory.sources.binance.parse import Kind, Market, ParsedTrades, parse_trades_csv
 
 _isal: Any
@@ -152,7 +152,7 @@ def fetch_archives(
     *,
     cache_dir: Path,
     settings: Settings,
-    downloader: Downloader,
+    downloader: Fetcher,
     market: Market,
     kind: ArchiveKind,
     symbol: str,
@@ -373,7 +373,7 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, max_bytes: 
 
 
 def contract_size(
-    symbol: str, *, cache_dir: Path, settings: Settings, downloader: Downloader
+    symbol: str, *, cache_dir: Path, settings: Settings, downloader: Fetcher
 ) -> float:
     """USD per contract of a COIN-M symbol, from ``/dapi/v1/exchangeInfo`` (cached).
 

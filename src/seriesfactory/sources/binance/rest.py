@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from seriesfactory._time import NS_PER_DAY, NS_PER_MS
 from seriesfactory.config import Settings
+from seriesfactory.core.atomic import atomic_write_bytes
+from seriesfactory.core.time import NS_PER_DAY, NS_PER_MS
 from seriesfactory.errors import DataError, SourceError
-from seriesfactory.lake.atomic import atomic_write_bytes
-from seriesfactory.raw.download import Downloader
+from seriesfactory.sources._fetch import Fetcher
 from seriesfactory.sources.binance.parse import Market, ParsedTrades, to_trade_table
 
 __all__ = ["PAGE_LIMIT", "fetch_rest_day", "parse_rest_lines"]
@@ -60,7 +60,7 @@ def fetch_rest_day(
     *,
     cache_dir: Path,
     settings: Settings,
-    downloader: Downloader,
+    downloader: Fetcher,
 ) -> Path:
     """Fetch the aggTrades of ``[start_ns, end_ns)`` (within one UTC day) into the raw tier."""
     url = _base(market, settings)

@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from seriesfactory.errors import InputError
-from seriesfactory.raw.readers import RawRecord
+from seriesfactory.schema import RawRecord
 from seriesfactory.sources._book_base import RULE_NEXT, BookParser, levels, ms_to_ns
 
 __all__ = ["BybitBook"]

@@ -14,10 +14,10 @@ import gzip
 import zlib
 from pathlib import Path
 
-from seriesfactory._time import NS_PER_DAY
 from seriesfactory.config import Settings
-from seriesfactory.errors import IntegrityError
-from seriesfactory.raw.download import Downloader, MissingFileError
+from seriesfactory.core.time import NS_PER_DAY
+from seriesfactory.errors import IntegrityError, MissingFileError
+from seriesfactory.sources._fetch import Fetcher
 
 __all__ = ["bybit_symbol", "fetch_days", "read_gzip"]
 
@@ -39,7 +39,7 @@ def fetch_days(
     *,
     cache_dir: Path,
     settings: Settings,
-    downloader: Downloader,
+    downloader: Fetcher,
 ) -> tuple[list[Path], list[int]]:
     """Download (or reuse) the day files of ``[from_ns, to_ns)``.
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from seriesfactory.raw.readers import RawRecord
+from seriesfactory.schema import RawRecord
 from seriesfactory.sources._book_base import RULE_NONE, BookParser, Level
 
 __all__ = ["CoinbaseBook", "iso_to_ns"]

@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from seriesfactory._time import NS_PER_DAY
 from seriesfactory.config import Settings
+from seriesfactory.core.atomic import atomic_write_bytes
+from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import DataError, SourceError
-from seriesfactory.lake.atomic import atomic_write_bytes
-from seriesfactory.raw.download import Downloader
 from seriesfactory.schema import TRADE_SCHEMA
+from seriesfactory.sources._fetch import Fetcher
 from seriesfactory.sources.binance.parse import BadRow, ParsedTrades
 
 __all__ = ["LIMIT", "WINDOW_S", "fetch_days", "parse_ticker_lines", "product_id"]
@@ -50,7 +50,7 @@ def product_id(base: str, quote: str) -> str:
     return f"{base.upper()}-{quote.upper()}"
 
 
-def _get(dl: Downloader, url: str, pause: Callable[[], None]) -> bytes:
+def _get(dl: Fetcher, url: str, pause: Callable[[], None]) -> bytes:
     pause()
     return dl.get_bytes(url)
 
@@ -59,7 +59,7 @@ def _walk_day(
     product: str,
     day: int,
     settings: Settings,
-    dl: Downloader,
+    dl: Fetcher,
     pause: Callable[[], None],
     end_s: int | None = None,
 ) -> list[bytes]:
@@ -95,7 +95,7 @@ def fetch_days(
     *,
     cache_dir: Path,
     settings: Settings,
-    downloader: Downloader,
+    downloader: Fetcher,
 ) -> list[Path]:
     """One raw ``.jsonl`` per day of ``[from_ns, to_ns)``.
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from seriesfactory.raw.readers import RawRecord
+from seriesfactory.schema import RawRecord
 from seriesfactory.sources._book_base import (
     BOOK_FLAG_MSG_END,
     RULE_NEXT,

@@ -25,7 +25,7 @@ import zlib
 from decimal import Decimal
 from typing import Any
 
-from seriesfactory.raw.readers import RawRecord
+from seriesfactory.schema import RawRecord
 from seriesfactory.sources._book_base import RULE_PREV, BookParser, levels, ms_to_ns
 
 __all__ = ["OkxBook", "okx_checksum"]

@@ -6,7 +6,6 @@ from seriesfactory.sources.synthetic.base import (
     TICK_INTERVAL_NS,
     Model,
     Param,
-    TickArrays,
     spawn_generator,
 )
 from seriesfactory.sources.synthetic.dejdm import DEJDM
@@ -30,6 +29,5 @@ __all__ = [
     "Heston",
     "Model",
     "Param",
-    "TickArrays",
     "spawn_generator",
 ]

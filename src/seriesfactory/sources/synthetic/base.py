@@ -25,14 +25,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, NamedTuple
+from typing import Any, ClassVar, Final
 
 import numpy as np
-import numpy.typing as npt
-import pyarrow as pa
 
 from seriesfactory.errors import SpecError
-from seriesfactory.schema import TICK_SCHEMA
+from seriesfactory.schema.arrays import F64
+from seriesfactory.schema.ticks import TickArrays
 from seriesfactory.sources.spec import SourceSpec, format_number
 from seriesfactory.sources.synthetic import nb
 
@@ -42,7 +41,6 @@ __all__ = [
     "TICK_INTERVAL_NS",
     "Model",
     "Param",
-    "TickArrays",
     "spawn_generator",
 ]
 
@@ -57,35 +55,6 @@ STREAMS: Final = ("diffusion", "microstructure", "variance", "jump_times", "jump
 HALF_SPREAD: Final = 0.5e-4
 #: Mean traded quantity per tick, in base units (exponentially distributed).
 QTY_MEAN_BASE: Final = 1.0
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-
-
-class TickArrays(NamedTuple):
-    """A chunk of ticks as numpy arrays (the columns of :data:`TICK_SCHEMA`)."""
-
-    ts: I64
-    bid: F64
-    ask: F64
-    vbid: F64
-    vask: F64
-
-    def __len__(self) -> int:
-        return int(self.ts.shape[0])
-
-    def to_arrow(self) -> pa.RecordBatch:
-        """Zero-copy record batch with :data:`TICK_SCHEMA`."""
-        return pa.RecordBatch.from_arrays(
-            [
-                pa.array(self.ts, type=pa.int64()).cast(TICK_SCHEMA.field("ts").type),
-                pa.array(self.bid),
-                pa.array(self.ask),
-                pa.array(self.vbid),
-                pa.array(self.vask),
-            ],
-            schema=TICK_SCHEMA,
-        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

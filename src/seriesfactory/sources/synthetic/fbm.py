@@ -25,14 +25,9 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from seriesfactory.schema.arrays import F64
 from seriesfactory.sources.synthetic import nb
-from seriesfactory.sources.synthetic.base import (
-    EPOCHS_PER_YEAR,
-    F64,
-    Model,
-    Param,
-    spawn_generator,
-)
+from seriesfactory.sources.synthetic.base import EPOCHS_PER_YEAR, Model, Param, spawn_generator
 from seriesfactory.sources.synthetic.davies_harte import FLOAT64_MAX_HALF, fgn
 
 __all__ = ["FBM"]

@@ -27,14 +27,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from seriesfactory.schema.arrays import F64
 from seriesfactory.sources.synthetic import nb
-from seriesfactory.sources.synthetic.base import (
-    EPOCHS_PER_YEAR,
-    F64,
-    Model,
-    Param,
-    spawn_generator,
-)
+from seriesfactory.sources.synthetic.base import EPOCHS_PER_YEAR, Model, Param, spawn_generator
 
 __all__ = ["Heston"]
 

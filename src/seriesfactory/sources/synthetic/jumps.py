@@ -29,13 +29,9 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from seriesfactory.errors import SpecError
+from seriesfactory.schema.arrays import F64, I64
 from seriesfactory.sources.synthetic import nb
-from seriesfactory.sources.synthetic.base import (
-    EPOCHS_PER_YEAR,
-    F64,
-    I64,
-    spawn_generator,
-)
+from seriesfactory.sources.synthetic.base import EPOCHS_PER_YEAR, spawn_generator
 
 __all__ = [
     "BLOCK",

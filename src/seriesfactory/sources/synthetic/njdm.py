@@ -19,8 +19,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from seriesfactory.schema.arrays import F64
 from seriesfactory.sources.synthetic import jumps
-from seriesfactory.sources.synthetic.base import F64, Model, Param
+from seriesfactory.sources.synthetic.base import Model, Param
 
 __all__ = ["NJDM"]
 

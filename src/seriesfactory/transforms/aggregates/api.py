@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from seriesfactory._time import NS_PER_MS
+from seriesfactory.core.time import NS_PER_MS
 from seriesfactory.errors import DataError, InputError
 from seriesfactory.schema import AGGREGATE_FIELDS, aggregate_schema
 from seriesfactory.transforms.aggregates import nb

@@ -7,14 +7,13 @@ imbalance (``tib``, ``vib``, ``dib``) and run (``trb``, ``vrb``, ``drb``) bars.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 
-from seriesfactory._time import NS_PER_MS, NS_PER_S
+from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import InputError
 from seriesfactory.transforms.bars import nb
 
@@ -26,25 +25,10 @@ BAR_TYPES: Final[tuple[str, ...]] = get_args(BarType)
 STANDARD: Final = ("tick", "volume", "dollar")
 SAMPLED: Final = ("tib", "vib", "dib", "trb", "vrb", "drb")
 
-_UNIT_NS: Final = {
-    "ms": NS_PER_MS,
-    "s": NS_PER_S,
-    "m": 60 * NS_PER_S,
-    "h": 3600 * NS_PER_S,
-    "d": 86_400 * NS_PER_S,
-}
-_INTERVAL = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
-
 
 def parse_interval_ns(text: str) -> int:
-    """``'500ms'``, ``'1s'``, ``'5m'``, ``'1h'``, ``'1d'`` -> nanoseconds (a positive integer)."""
-    match = _INTERVAL.match(text)
-    if match is None or int(match.group(1)) <= 0:
-        raise InputError(
-            f"--interval {text!r} is not an interval: give a positive whole number and a unit "
-            "ms, s, m, h or d, e.g. 1s, 5m, 1h, 1d"
-        )
-    return int(match.group(1)) * _UNIT_NS[match.group(2)]
+    """A time bar's ``interval`` (``'500ms'``, ``'1s'``, ``'5m'``, ``'1h'``, ``'1d'``) -> ns > 0."""
+    return parse_duration_ns(text, option="--interval")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

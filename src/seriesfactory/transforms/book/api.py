@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from seriesfactory.errors import DataError, InputError
-from seriesfactory.raw.readers import RawRecord, ReadReport, read_records
+from seriesfactory.raw.readers import ReadReport, read_records
+from seriesfactory.schema import RawRecord
 from seriesfactory.sources._book_base import BookParser, get_parser
 from seriesfactory.transforms.book import nb, nb_side
 

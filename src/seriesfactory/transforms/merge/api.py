@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from seriesfactory.errors import InputError
 from seriesfactory.lake.ticks import TickSet
-from seriesfactory.sources.synthetic.base import TickArrays
+from seriesfactory.schema import TickArrays
 from seriesfactory.transforms.merge import nb
 
 __all__ = ["MergeParams", "TickCrosser", "TickMerger", "interleave"]

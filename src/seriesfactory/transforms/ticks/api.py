@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from seriesfactory.errors import DataError
-from seriesfactory.sources.synthetic.base import TickArrays
+from seriesfactory.schema import TickArrays
 from seriesfactory.transforms.ticks import nb
 
 __all__ = ["TickBuilder", "trades_to_ticks"]

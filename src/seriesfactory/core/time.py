@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 
 from seriesfactory.errors import InputError
@@ -15,6 +16,7 @@ __all__ = [
     "format_ms",
     "format_range_part",
     "parse_date",
+    "parse_duration_ns",
 ]
 
 NS_PER_MS = 1_000_000
@@ -22,6 +24,32 @@ NS_PER_S = 1_000_000_000
 NS_PER_DAY = 86_400 * NS_PER_S
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+#: Nanoseconds per unit of a duration (``docs/cli.md``: one syntax for every duration option).
+DURATION_UNITS_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "ms": NS_PER_MS,
+    "s": NS_PER_S,
+    "m": 60 * NS_PER_S,
+    "h": 3_600 * NS_PER_S,
+    "d": NS_PER_DAY,
+}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|ms|s|m|h|d)?\s*")
+
+
+def parse_duration_ns(text: str, *, option: str) -> int:
+    """``'100ms'``, ``'1.5s'``, ``'15m'``, ``'1d'`` (a bare number: seconds) -> ns > 0."""
+    found = _DURATION.fullmatch(text)
+    value = 0
+    if found is not None:
+        value = round(float(found.group(1)) * DURATION_UNITS_NS[found.group(2) or "s"])
+    if value <= 0 or value >= 2**62:
+        raise InputError(
+            f"{option} {text!r} is not a duration: give a positive number and a unit ns, us, ms, "
+            "s, m, h or d (a bare number is seconds), e.g. 100ms, 1s, 5m"
+        )
+    return value
 
 
 def parse_date(text: str, *, option: str, allow_now: bool = False) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from seriesfactory.lake.atomic import HashingWriter
+from seriesfactory.core.atomic import HashingWriter
 
 
 def file_sha256(path: Path) -> str:
