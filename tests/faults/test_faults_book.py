@@ -16,8 +16,11 @@ from pathlib import Path
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+import zstandard
 
+from seriesfactory.errors import DataError
 from seriesfactory.raw.capture import CaptureWriter
+from seriesfactory.raw.follow import NativeFollower
 
 Cli = Callable[..., tuple[int, str, str]]
 Line = Callable[[str], str]
@@ -108,3 +111,58 @@ def test_snapshots_honour_the_csv_suffix_with_sidecars(
                        "--out-format", "parquet")  # fmt: skip
     assert code == 2 and "make them agree" in one_error_line(err)
     assert not (tmp_path / "x.csv").exists()
+
+
+# -- book live: the follower ----------------------------------------------------------------------
+def _frames(records: list[str]) -> list[bytes]:
+    cctx = zstandard.ZstdCompressor(write_checksum=True)
+    return [
+        cctx.compress("".join(records[i : i + 50]).encode()) for i in range(0, len(records), 50)
+    ]
+
+
+def _records(shared_real: Path) -> list[str]:
+    out = []
+    for line in _lines(shared_real):
+        ns, _, body = line.partition(" ")
+        kind = "msg" if body.startswith('{"stream"') else "rest"
+        rec = {"recv_ns": int(ns), "conn": "binance-0", "venue": "binance", "kind": kind,
+               "data": body}  # fmt: skip
+        out.append(json.dumps(rec) + "\n")
+    return out
+
+
+def test_follower_reads_the_live_part_file_and_carries_on_after_its_rename(
+    tmp_path: Path, shared_real: Path
+) -> None:
+    records = _records(shared_real)
+    frames = _frames(records)
+    live = tmp_path / "binance_000000_0000.jsonl.zst.part"
+    live.write_bytes(b"".join(frames[:10]))
+    follower = NativeFollower(tmp_path)
+    got = [r.data for r in follower.poll()]
+    assert len(got) == 500  # the live file is followed while it is written
+    with open(live, "ab") as fh:
+        fh.write(b"".join(frames[10:]))
+    live.rename(tmp_path / "binance_000000_0000.jsonl.zst")  # rotated: renamed as whole
+    got += [r.data for r in follower.poll()]
+    assert got == [json.loads(r)["data"] for r in records]
+
+
+def test_follower_damaged_frame_error_or_skip(tmp_path: Path, shared_real: Path) -> None:
+    records = _records(shared_real)
+    frames = _frames(records)
+    data = bytearray(b"".join(frames))
+    start = sum(len(f) for f in frames[:7])
+    data[start + len(frames[7]) // 2] ^= 0x44  # inside frame 7
+    path = tmp_path / "binance_000000_0000.jsonl.zst"
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=f"damaged zstd frame at byte {start}"):
+        NativeFollower(tmp_path).poll()
+    follower = NativeFollower(tmp_path, on_bad_frames="skip")
+    got = [r.data for r in follower.poll()]
+    follower.close()
+    want = [json.loads(r)["data"] for r in records]
+    assert [b[1] for b in follower.bad_frames] == [start]
+    assert got[-1] == want[-1] and len(want) - 50 <= len(got) < len(want)
+    assert all(g in want for g in got)

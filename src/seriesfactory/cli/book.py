@@ -182,6 +182,7 @@ def live(
         str | None, typer.Option("--duration", help="Stop after this long (default: Ctrl-C).")
     ] = None,
     out_format: OutFormat = "parquet",
+    on_bad_frames: OnBadFrames = "error",
     quiet: Quiet = False,
 ) -> None:
     """Follow a native capture as it is written; write snapshot parts as rows close."""
@@ -193,6 +194,7 @@ def live(
 
     _names(venue, symbol)
     fmt = out_format_choice(out_format)
+    on_bad_frames_choice(on_bad_frames)
     if not input_dir.is_dir():
         raise InputError(f"--input-dir {input_dir}: no such folder")
     poll_s = parse_duration_ns(poll, option="--poll") / 1e9
@@ -202,8 +204,9 @@ def live(
         if duration
         else None
     )
+    follower = NativeFollower(input_dir, on_bad_frames=on_bad_frames)
     book = LiveBook(
-        NativeFollower(input_dir),
+        follower,
         venue=venue,
         symbol=symbol,
         price_decimals=price_decimals,
@@ -246,6 +249,8 @@ def live(
         signal.signal(signal.SIGTERM, previous)
     book.close()
     write_part()
+    follower.close()
+    _warn(ReadReport(bad_frames=follower.bad_frames))
     if book.parser.matched == 0:
         seen = f"{book.records} records read" if book.records else "nothing was recorded there"
         raise InputError(
