@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
+import pyarrow as pa
 import typer
 
 from seriesfactory.cli import _app
@@ -63,6 +64,13 @@ def _run(args: list[str]) -> int:
         return exc.exit_code
     except OSError as exc:  # the safety net: a storage failure no command turned into one line
         _app.fail(_app.os_error_line(exc))
+        return 1
+    except pa.ArrowException as exc:  # the safety net: undecodable data no reader named
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _app.fail(
+            f"cannot decode a data file ({first}); it is damaged: delete it (a cache file is "
+            "rebuilt on the next run) or restore it"
+        )
         return 1
     except KeyboardInterrupt:
         _app.fail("interrupted")
