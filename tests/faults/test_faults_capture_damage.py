@@ -24,7 +24,8 @@ import pytest
 
 from seriesfactory.errors import DataError
 from seriesfactory.raw.capture import CaptureWriter
-from seriesfactory.raw.readers import RawRecord, ReadReport, read_records
+from seriesfactory.raw.readers import ReadReport, read_records
+from seriesfactory.schema.raw import RawRecord
 
 LINES = 3000  # hftbacktest lines: diffs, trades and the REST snapshot
 FRAME_RECORDS = 100  # records per zstd frame in the native capture
@@ -68,17 +69,22 @@ def native(tmp_path_factory: pytest.TempPathFactory, hft_lines: list[str]) -> Pa
     return path
 
 
-def _texts(recs: list[RawRecord]) -> list[tuple[int, str, str]]:
+Text = tuple[int, str, str]
+
+
+def _texts(recs: list[RawRecord]) -> list[Text]:
     return [(r.recv_ns, r.kind, r.data) for r in recs]
 
 
-def _read(paths: list[Path], mode: str = "error", fmt: str = "auto") -> tuple[list, ReadReport]:
+def _read(
+    paths: list[Path], mode: str = "error", fmt: str = "auto"
+) -> tuple[list[Text], ReadReport]:
     report = ReadReport()
     recs = list(read_records(paths, fmt, report, on_bad_frames=mode))
     return _texts(recs), report
 
 
-def _is_subsequence(part: list, whole: list) -> bool:
+def _is_subsequence(part: list[Text], whole: list[Text]) -> bool:
     it = iter(whole)
     return all(any(x == y for y in it) for x in part)
 
