@@ -243,9 +243,11 @@ def _zstd_chunks(path: Path, report: ReadReport | None, policy: _Policy) -> Iter
     with open(path, "rb") as fh:
         start = 0  # file offset of the current frame
         resyncing = False  # after skipped damage: candidate frames that fail are not counted
+        pending = b""  # bytes read past the last frame's end (they start at ``start``)
         while start < size:
             dobj = dctx.decompressobj()
-            fh.seek(start)
+            if not pending:
+                fh.seek(start)
             pos = start
             held: list[bytes] = []
             held_bytes = 0
@@ -253,7 +255,7 @@ def _zstd_chunks(path: Path, report: ReadReport | None, policy: _Policy) -> Iter
             end: int | None = None
             error: str | None = None
             while end is None and error is None:
-                block = fh.read(_CHUNK)
+                block, pending = (pending, b"") if pending else (fh.read(_CHUNK), b"")
                 if not block:
                     break  # the file ends inside this frame
                 try:
@@ -273,6 +275,7 @@ def _zstd_chunks(path: Path, report: ReadReport | None, policy: _Policy) -> Iter
                             held = []
                 if dobj.eof:
                     end = pos + len(block) - len(dobj.unused_data)
+                    pending = dobj.unused_data  # the file position is just past it
                 pos += len(block)
             if end is not None:
                 if held:
@@ -290,6 +293,7 @@ def _zstd_chunks(path: Path, report: ReadReport | None, policy: _Policy) -> Iter
                 why = "the last zstd frame is cut short"
                 _damaged(path, start, why, report, policy, "zstd frame")
                 return
+            pending = b""
             following = _next_magic(fh, start + 1, size)
             if error is not None and following is None and policy.tearable and not resyncing:
                 if report is not None:
