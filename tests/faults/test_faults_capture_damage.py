@@ -13,6 +13,7 @@ The captures are built from the real Binance spot hftbacktest recording (MIT, in
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 import random
@@ -21,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from seriesfactory.errors import DataError
 from seriesfactory.raw.capture import CaptureWriter
@@ -87,6 +90,15 @@ def _read(
 def _is_subsequence(part: list[Text], whole: list[Text]) -> bool:
     it = iter(whole)
     return all(any(x == y for y in it) for x in part)
+
+
+def _all_text(path: Path) -> bytes:
+    """Every frame of a zstd file, decoded."""
+    import zstandard
+
+    with open(path, "rb") as fh:
+        reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
+        return reader.read()
 
 
 def _flip(src: Path, dst: Path, offset: int) -> Path:
@@ -240,9 +252,8 @@ def test_gzip_flipped_byte_is_detected_never_silently_different(
 
 # -- plain JSONL and cryptofeed text -------------------------------------------------------------
 def test_plain_jsonl_cut_and_broken_lines(native: Path, tmp_path: Path) -> None:
-    import zstandard
 
-    text = zstandard.ZstdDecompressor().decompressobj().decompress(native.read_bytes())
+    text = _all_text(native)
     plain = tmp_path / "a_0000.jsonl"
     plain.write_bytes(text[: len(text) // 2])  # cut mid-line
     got, report = _read([plain], fmt="native")
@@ -286,3 +297,31 @@ def test_cryptofeed_v3_zstd_cut_is_a_reported_torn_end(shared_real: Path, tmp_pa
     recs = list(read_records([cut], "cryptofeed", report))
     assert report.truncated and 0 < len(recs) < len(whole)
     assert _texts(recs) == _texts(whole)[: len(recs)]
+
+
+# -- any framing reads the same -------------------------------------------------------------
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cuts=st.lists(st.integers(min_value=0, max_value=10**9), max_size=12), checksum=st.booleans()
+)
+def test_any_split_into_zstd_frames_or_gzip_members_reads_the_same(
+    native: Path, tmp_path: Path, cuts: list[int], checksum: bool
+) -> None:
+    """Frames (or gzip members) may end anywhere, even mid-line: the records are the same."""
+    import zstandard
+
+    text = _all_text(native)
+    points = sorted({0, len(text), *(c % (len(text) + 1) for c in cuts)})
+    pieces = [text[a:b] for a, b in itertools.pairwise(points)]
+    cctx = zstandard.ZstdCompressor(write_checksum=checksum)
+    whole, _ = _read([native])
+    framed = tmp_path / f"z{len(points)}_{int(checksum)}.jsonl.zst"
+    framed.write_bytes(b"".join(cctx.compress(p) for p in pieces))
+    got, report = _read([framed])
+    assert got == whole and not report.truncated and not report.bad_frames
+    members = tmp_path / f"g{len(points)}_{int(checksum)}.jsonl.gz"
+    members.write_bytes(b"".join(gzip.compress(p) for p in pieces))
+    got, report = _read([members], fmt="native")
+    assert got == whole and not report.truncated and not report.bad_frames
