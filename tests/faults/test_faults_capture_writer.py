@@ -54,6 +54,7 @@ async def _cli(*args: str, env: dict[str, str] | None = None) -> asyncio.subproc
 def _record_args(cache: Path, server: ReplayServer, *extra: str) -> list[str]:
     return ["record", "--venue", "binance", "--symbol", "btcusdt",
             "--streams", "trade,bookTicker", "--cache-dir", str(cache),
+            "--rotate-hours", "1000",  # no rotation by the clock within a test
             "--ws-url", server.url, "--api-url", server.http_url, *extra]  # fmt: skip
 
 
