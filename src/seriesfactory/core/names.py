@@ -136,8 +136,10 @@ def check_symbol(value: str, *, venue: str | None = None, option: str = "--symbo
             why = "'..'" if ".." in value else "'.'"
         where = f"{venue} symbols" if venue in SYMBOL_ALPHABETS else "symbols"
         allowed = "".join(sorted(alphabet - set(_ALNUM)))
-        extra = f" and {' '.join(repr(c) for c in allowed)}" if allowed else ""
-        raise InputError(
-            f"{option} {_shown(value)} holds {why}; {where} are ASCII letters, digits{extra}"
+        chars = (
+            f"ASCII letters, digits and {' '.join(repr(c) for c in allowed)}"
+            if allowed
+            else "ASCII letters and digits"
         )
+        raise InputError(f"{option} {_shown(value)} holds {why}; {where} are {chars}")
     return value

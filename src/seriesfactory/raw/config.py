@@ -212,4 +212,6 @@ def load_record_config(
         field = ".".join(str(p) for p in err["loc"]) or "config"
         cause = err.get("ctx", {}).get("error")
         message = str(cause) if isinstance(cause, ConfigError) else err["msg"]
+        if message.startswith("--"):  # already names its option (a checked name)
+            raise ConfigError(f"{message}{where}") from None
         raise ConfigError(f"record config{where}: {field}: {message}") from None
