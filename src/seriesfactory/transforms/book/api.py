@@ -113,6 +113,7 @@ class BookBuilder:
         depth: int,
         max_levels: int = 1 << 16,
         window_ticks: int = 1 << 20,
+        message_depth: int = 0,
     ) -> None:
         if interval_ns < 0 or depth < 1 or max_levels < 1 or window_ticks < 4:
             raise InputError("interval must be >= 0, depth and max_levels >= 1, window_ticks >= 4")
@@ -130,8 +131,16 @@ class BookBuilder:
             for _ in range(2)
         )
         self.events_seen = 0
+        #: Levels kept per side after every message (0 = none); see :attr:`message_levels`.
+        self.message_depth = max(0, message_depth)
+        #: After each :meth:`update`: ``(bid_tick, bid_qty, ask_tick, ask_qty)``, one row per
+        #: message record it returned, ``[m, message_depth]`` (ticks -1 / sizes NaN absent).
+        self.message_levels: tuple[npt.NDArray[Any], ...] = ()
 
-    def _row_buffers(self, n_rows: int) -> tuple[npt.NDArray[Any], ...]:
+    def _row_buffers(self, n_rows: int) -> tuple[
+        npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any],
+        npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any],
+    ]:  # fmt: skip
         d = self.depth
         return (
             np.empty(n_rows, np.int64),
@@ -175,6 +184,13 @@ class BookBuilder:
         m_crossed = np.empty(n_msgs, np.bool_)
         m_top = np.empty((n_msgs, 4), np.float64)
         bufs = self._row_buffers(rows_bound)
+        md = self.message_depth
+        m_lv = (
+            np.empty((n_msgs, md), np.int64),
+            np.empty((n_msgs, md), np.float64),
+            np.empty((n_msgs, md), np.int64),
+            np.empty((n_msgs, md), np.float64),
+        )
         m, r, done = nb.run_book(
             events["ts"],
             events["side"],
@@ -197,6 +213,10 @@ class BookBuilder:
             m_crossed,
             m_top,
             *bufs,
+            m_lv[0],
+            m_lv[1],
+            m_lv[2],
+            m_lv[3],
         )
         if st[nb.S_ERR] == nb.ERR_OFF_GRID:
             bad = events["price"][int(done)]
@@ -222,7 +242,57 @@ class BookBuilder:
         msgs["bid_qty"] = m_top[:m, 1]
         msgs["ask_px"] = m_top[:m, 2] / self.scale
         msgs["ask_qty"] = m_top[:m, 3]
+        self.message_levels = tuple(a[:m] for a in m_lv)
         return msgs, self._rows(bufs, int(r))
+
+    def dump_state(self) -> dict[str, Any]:
+        """A JSON-able snapshot of the builder (book stored sparsely), for :meth:`load_state`."""
+        sides = []
+        for o, (wq, ck, cq) in zip((nb.S_BID, nb.S_ASK), self.sides, strict=True):
+            nz = np.flatnonzero(wq)
+            count = int(self.state[o + nb_side.C_COUNT])
+            sides.append(
+                {
+                    "w_idx": nz.tolist(),
+                    "w_val": [float(x).hex() for x in wq[nz]],
+                    "ck": ck[:count].tolist(),
+                    "cq": [float(x).hex() for x in cq[:count]],
+                }
+            )
+        return {
+            "rule": self.rule,
+            "scale": float(self.scale).hex(),
+            "interval_ns": self.interval_ns,
+            "depth": self.depth,
+            "max_levels": self.max_levels,
+            "window_ticks": self.window_ticks,
+            "message_depth": self.message_depth,
+            "events_seen": self.events_seen,
+            "st": self.state.tolist(),
+            "sides": sides,
+        }
+
+    @classmethod
+    def load_state(cls, state: dict[str, Any]) -> BookBuilder:
+        """The builder saved by :meth:`dump_state`."""
+        b = cls(
+            rule=int(state["rule"]),
+            price_decimals=0,
+            interval_ns=int(state["interval_ns"]),
+            depth=int(state["depth"]),
+            max_levels=int(state["max_levels"]),
+            window_ticks=int(state["window_ticks"]),
+            message_depth=int(state["message_depth"]),
+        )
+        b.scale = float.fromhex(state["scale"])
+        b.events_seen = int(state["events_seen"])
+        b.state = np.array(state["st"], np.int64)
+        for side, (wq, ck, cq) in zip(state["sides"], b.sides, strict=True):
+            wq[np.array(side["w_idx"], np.int64)] = [float.fromhex(x) for x in side["w_val"]]
+            n = len(side["ck"])
+            ck[:n] = side["ck"]
+            cq[:n] = [float.fromhex(x) for x in side["cq"]]
+        return b
 
     def levels(self, side: int) -> list[tuple[float, float]]:
         """Every level of one side (+1 bids, -1 asks), best first, as ``(price, qty)``."""

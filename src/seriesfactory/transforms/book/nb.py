@@ -21,7 +21,10 @@ outputs (written from index 0; the counts are returned)
     per message: ``m_ts``, ``m_first``, ``m_last``, ``m_status`` (``ST_*``
     codes), ``m_expect`` (the id the rule expected, for gaps), ``m_valid``,
     ``m_crossed``, ``m_top`` float64[m, 4] (bid tick, bid qty, ask tick, ask qty;
-    NaN when empty or invalid); per grid row: ``r_ts``, ``r_valid``,
+    NaN when empty or invalid), and, when their second dimension ``md`` is not 0,
+    ``m_bid_tick``/``m_ask_tick`` int64[m, md] and ``m_bid_qty``/``m_ask_qty``
+    float64[m, md]: the best ``md`` levels after each message (-1 / NaN absent or
+    invalid; used by the order-flow features); per grid row: ``r_ts``, ``r_valid``,
     ``r_bid_tick``/``r_ask_tick`` int64[r, depth] (-1 when absent),
     ``r_bid_qty``/``r_ask_qty`` float64[r, depth].
 
@@ -184,6 +187,10 @@ def run_book(
     r_bid_qty: np.ndarray,
     r_ask_tick: np.ndarray,
     r_ask_qty: np.ndarray,
+    m_bid_tick: np.ndarray,
+    m_bid_qty: np.ndarray,
+    m_ask_tick: np.ndarray,
+    m_ask_qty: np.ndarray,
 ) -> tuple[int, int, int]:
     """Apply events ``[0, n)``; return ``(messages written, rows written, events consumed)``."""
     n = ts.shape[0]
@@ -292,6 +299,15 @@ def run_book(
             m_top[m, 2] = -ak if has_a else np.nan
             m_top[m, 3] = aq if has_a else np.nan
             m_crossed[m] = has_b and has_a and bk >= -ak
+            if m_bid_tick.shape[1] > 0:  # the top levels after every message (features)
+                if valid:
+                    _side_top(st, S_BID, bid_wq, bid_ck, bid_cq, 1, m_bid_tick, m_bid_qty, m)
+                    _side_top(st, S_ASK, ask_wq, ask_ck, ask_cq, -1, m_ask_tick, m_ask_qty, m)
+                else:
+                    m_bid_tick[m, :] = -1
+                    m_ask_tick[m, :] = -1
+                    m_bid_qty[m, :] = np.nan
+                    m_ask_qty[m, :] = np.nan
             m += 1
     return m, r, n
 

@@ -1,0 +1,402 @@
+"""``seriesfactory features book`` and ``seriesfactory features trades``: thin over the library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import typer
+
+from seriesfactory.cli._app import CacheDir, Config, Quiet, app, day_range_ns
+from seriesfactory.core.atomic import atomic_path, atomic_write_json, atomic_write_parquet
+from seriesfactory.core.time import parse_duration_ns
+from seriesfactory.errors import DataError, InputError, SourceError
+from seriesfactory.raw.readers import FORMATS, ReadReport
+
+__all__ = ["features_app", "parse_duration"]
+
+features_app = typer.Typer(
+    help="Order-book (MIDAS) and trade (FiDel) feature tables.", no_args_is_help=True
+)
+app.add_typer(features_app, name="features")
+
+META_KEY = "seriesfactory.features"
+
+Venue = Annotated[
+    str | None,
+    typer.Option("--venue", help="binance, binance-usdm, coinbase, bybit, extended, okx."),
+]
+Symbol = Annotated[
+    str | None, typer.Option("--symbol", help="Symbol as the venue writes it, e.g. BTCUSDT.")
+]
+Output = Annotated[
+    Path | None, typer.Option("--output", help="File to write (Parquet zstd, or CSV).")
+]
+OutFmt = Annotated[
+    str, typer.Option("--out-format", help="parquet or csv (default: --output's suffix).")
+]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --output.")]
+
+
+def parse_duration(text: str, option: str = "--interval") -> int:
+    """A duration option (``100ms``, ``1s``, ``5m``; a bare number is seconds) -> ns > 0."""
+    return parse_duration_ns(text, option=option)
+
+
+def _ints(text: str, option: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise InputError(f"{option} {text!r}: give positive whole numbers separated by commas")
+    return values
+
+
+def _out_format(text: str, output: Path) -> str:
+    suffix = output.suffix.lower()
+    by_suffix = "csv" if suffix == ".csv" else "parquet"
+    if not text:
+        return by_suffix
+    value = text.lower()
+    if value not in ("parquet", "csv"):
+        raise InputError(f"--out-format {text!r} is unknown; use parquet or csv")
+    if suffix in (".csv", ".parquet", ".pq") and value != by_suffix:
+        raise InputError(f"--output {output} does not end as --out-format {value} files do")
+    return value
+
+
+def _check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:
+    for p in inputs:
+        if p.exists() and output.exists() and output.resolve() == p.resolve():
+            raise InputError(f"--output {output} is also an --input; write somewhere else")
+    if output.exists() and not overwrite:
+        raise InputError(f"--output {output} exists; pass --overwrite to replace it")
+
+
+def write_table(table: pa.Table, output: Path, fmt: str, meta: dict[str, Any]) -> None:
+    """Write ``table`` atomically as Parquet (zstd, ``meta`` inside) or CSV + ``.meta.json``."""
+    text = json.dumps(meta, default=str)
+    if fmt == "parquet":
+        atomic_write_parquet(output, table, metadata={META_KEY: text})
+        return
+    with atomic_path(output) as tmp:
+        pacsv.write_csv(table, tmp)
+    atomic_write_json(output.with_name(output.name + ".meta.json"), meta)
+
+
+@features_app.command("book")
+def book(
+    venue: Venue = None,
+    symbol: Symbol = None,
+    inputs: Annotated[
+        list[Path] | None, typer.Option("--input", help="Recorded file(s); repeat the option.")
+    ] = None,
+    input_format: Annotated[
+        str, typer.Option("--input-format", help=f"One of {', '.join(FORMATS)}.")
+    ] = "auto",
+    output: Output = None,
+    out_format: OutFmt = "",
+    interval: Annotated[str, typer.Option("--interval", help="Grid step, e.g. 100ms.")] = "100ms",
+    depth: Annotated[int, typer.Option("--depth", help="Levels per side.")] = 10,
+    ofi_window: Annotated[
+        int, typer.Option("--ofi-window", help="Rows in the rolling OFI sum.")
+    ] = 10,
+    price_decimals: Annotated[
+        int | None, typer.Option("--price-decimals", help="Tick = 10**-d (default: inferred).")
+    ] = None,
+    no_trades: Annotated[
+        bool, typer.Option("--no-trades", help="Ignore trades (rows do not wait for them).")
+    ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Follow --input-dir as the recorder writes it.")
+    ] = False,
+    input_dir: Annotated[
+        Path | None, typer.Option("--input-dir", help="Folder the recorder writes (--follow).")
+    ] = None,
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", help="--follow: where row parts are written.")
+    ] = Path("output"),
+    poll: Annotated[str, typer.Option("--poll", help="--follow: how often to look.")] = "100ms",
+    part: Annotated[str, typer.Option("--part", help="--follow: write a part this often.")] = "1s",
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="--follow: stop after this long.")
+    ] = None,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+) -> None:
+    """Book features (levels, mid, spread, microprice, imbalance, liquidity, OFI, trades)."""
+    from seriesfactory.transforms.features.api import book_features
+
+    if venue is None or symbol is None:
+        raise InputError("give --venue and --symbol")
+    interval_ns = parse_duration(interval)
+    if depth < 1:
+        raise InputError(f"--depth must be at least 1, got {depth}")
+    if ofi_window < 1:
+        raise InputError(f"--ofi-window must be at least 1, got {ofi_window}")
+    if input_format not in FORMATS:
+        raise InputError(
+            f"--input-format {input_format!r} is unknown; use one of {', '.join(FORMATS)}"
+        )
+    if follow:
+        if input_dir is None:
+            raise InputError("--follow needs --input-dir (the folder the recorder writes)")
+        if price_decimals is None:
+            raise InputError("--follow needs --price-decimals (a live stream cannot be scanned)")
+        _follow(
+            input_dir, venue, symbol, price_decimals, interval_ns, depth, ofi_window,
+            not no_trades, output_dir, parse_duration(poll, "--poll"),
+            parse_duration(part, "--part"),
+            parse_duration(duration, "--duration") if duration else None, quiet,
+        )  # fmt: skip
+        return
+    if not inputs:
+        raise InputError("give --input FILE (a recording), or --follow --input-dir DIR")
+    if output is None:
+        raise InputError("give --output FILE")
+    for p in inputs:
+        if not p.is_file():
+            raise InputError(f"--input {p}: no such file")
+    fmt = _out_format(out_format, output)
+    _check_output(output, inputs, overwrite)
+    read = ReadReport()
+    table = book_features(
+        [str(p) for p in inputs],
+        venue=venue,
+        symbol=symbol,
+        input_format=input_format,
+        interval_ns=interval_ns,
+        depth=depth,
+        ofi_window=ofi_window,
+        price_decimals=price_decimals,
+        with_trades=not no_trades,
+        read=read,
+    )
+    meta = {
+        "kind": "book", "venue": venue, "symbol": symbol, "interval_ns": interval_ns,
+        "depth": depth, "ofi_window": ofi_window, "inputs": [str(p) for p in inputs],
+    }  # fmt: skip
+    write_table(table, output, fmt, meta)
+    if quiet:
+        print(output)
+        return
+    valid = int(pa.compute.sum(table.column("book_valid")).as_py() or 0)
+    print(
+        f"{output}: {table.num_rows} rows ({valid} with a valid book), {table.num_columns} columns"
+    )
+    for path, line in read.truncated:
+        print(f"warning: {path}:{line}: truncated last line skipped")
+
+
+def _follow(
+    input_dir: Path, venue: str, symbol: str, price_decimals: int, interval_ns: int, depth: int,
+    ofi_window: int, with_trades: bool, output_dir: Path, poll_ns: int, part_ns: int,
+    duration_ns: int | None, quiet: bool,
+) -> None:  # fmt: skip
+    import signal
+    import time
+
+    from seriesfactory.raw.follow import NativeFollower
+    from seriesfactory.transforms.features.live import LiveBookFeatures
+
+    if not input_dir.is_dir():
+        raise InputError(f"--input-dir {input_dir}: no such folder")
+    live = LiveBookFeatures(
+        NativeFollower(input_dir),
+        venue=venue,
+        symbol=symbol,
+        price_decimals=price_decimals,
+        interval_ns=interval_ns,
+        depth=depth,
+        ofi_window=ofi_window,
+        with_trades=with_trades,
+    )
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    stop_at = time.monotonic() + duration_ns / 1e9 if duration_ns else None
+    next_part = time.monotonic() + part_ns / 1e9
+    pending: list[pa.Table] = []
+
+    def write_part() -> None:
+        table = pa.concat_tables(pending) if pending else None
+        pending.clear()
+        if table is not None and table.num_rows:
+            first = table.column("ts").cast(pa.int64())[0].as_py()
+            path = output_dir / f"{symbol}-{first}.parquet"
+            atomic_write_parquet(path, table)
+            print(path if quiet else f"{path}: {table.num_rows} rows", flush=True)
+
+    try:
+        while not stopping and (stop_at is None or time.monotonic() < stop_at):
+            pending.append(live.poll())
+            if time.monotonic() >= next_part:
+                write_part()
+                next_part += part_ns / 1e9
+            time.sleep(poll_ns / 1e9)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    pending.append(live.close())
+    write_part()
+
+
+@features_app.command("trades")
+def trades(
+    output: Output = None,
+    input_file: Annotated[
+        Path | None, typer.Option("--input", help="Trades file: CSV or Parquet.")
+    ] = None,
+    bars_file: Annotated[
+        Path | None, typer.Option("--bars", help="Bars from 'bars build': one row per bar.")
+    ] = None,
+    venue: Venue = None,
+    symbol: Symbol = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Start day (trades tier).")] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="End day, exclusive (trades tier).")
+    ] = None,
+    cache_dir: CacheDir = Path("cache"),
+    config: Config = None,
+    on_bad_rows: Annotated[
+        str, typer.Option("--on-bad-rows", help="Trades tier: error or skip.")
+    ] = "error",
+    columns: Annotated[
+        str | None, typer.Option("--columns", help="e.g. 'ts=time,price=Price,qty=Volume'.")
+    ] = None,
+    interval: Annotated[str, typer.Option("--interval", help="Bucket width, e.g. 1s, 1m.")] = "1m",
+    windows: Annotated[str, typer.Option("--windows", help="Rolling windows, rows.")] = "5,10,30",
+    lags: Annotated[str, typer.Option("--lags", help="Lags, rows.")] = "1,5,10",
+    momentum: Annotated[str, typer.Option("--momentum", help="Momentum horizons.")] = "5,10,30",
+    stat_window: Annotated[
+        int, typer.Option("--stat-window", help="Rows for Kyle, Amihud, Roll, vol, autocorr.")
+    ] = 30,
+    vpin_buckets: Annotated[int, typer.Option("--vpin-buckets", help="VPIN n.")] = 50,
+    vpin_fit_rows: Annotated[
+        int, typer.Option("--vpin-fit-rows", help="Rows whose volume fixes the bucket size.")
+    ] = 500,
+    vpin_bucket_volume: Annotated[
+        float | None, typer.Option("--vpin-bucket-volume", help="Fixed VPIN bucket size, base.")
+    ] = None,
+    bvc_sigma_window: Annotated[
+        int, typer.Option("--bvc-sigma-window", help="Past rows for the BVC sigma.")
+    ] = 100,
+    out_format: OutFmt = "",
+    state_file: Annotated[
+        Path | None,
+        typer.Option("--state", help="Builder state JSON: continued from if present, then saved."),
+    ] = None,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+) -> None:
+    """Trade features (OHLCV, flow, rolling stats, lags, VPIN, Kyle, Amihud, Roll, ...)."""
+    from seriesfactory.cli.bars import _tier_chunks
+    from seriesfactory.transforms.bars import parse_columns, read_trades_file
+    from seriesfactory.transforms.features.api import (
+        TradeFeatureBuilder,
+        TradeFeatureParams,
+        trade_features_from_bars,
+    )
+
+    if output is None:
+        raise InputError("give --output FILE")
+    params = TradeFeatureParams(
+        interval_ns=parse_duration(interval),
+        windows=_ints(windows, "--windows"),
+        lags=_ints(lags, "--lags"),
+        momentum=_ints(momentum, "--momentum"),
+        stat_window=stat_window,
+        vpin_buckets=vpin_buckets,
+        vpin_fit_rows=vpin_fit_rows,
+        vpin_bucket_volume=vpin_bucket_volume,
+        bvc_sigma_window=bvc_sigma_window,
+    )
+    fmt = _out_format(out_format, output)
+    sources = [p for p in (input_file, bars_file) if p is not None]
+    tier = (venue, symbol, from_, to)
+    if sum([input_file is not None, bars_file is not None, any(x is not None for x in tier)]) != 1:
+        raise InputError(
+            "give one of --input FILE (trades), --bars FILE, or --venue/--symbol/--from/--to"
+        )
+    for p in sources:
+        if not p.is_file():
+            raise InputError(f"--{'bars' if p == bars_file else 'input'} {p}: no such file")
+    _check_output(output, sources, overwrite)
+    meta: dict[str, Any] = {"kind": "trades", "params": params.to_dict()}
+    if bars_file is not None:
+        try:
+            bars = pacsv.read_csv(bars_file) if bars_file.suffix.lower() == ".csv" else (
+                pq.read_table(bars_file))  # fmt: skip
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"cannot read bars ({exc})", path=str(bars_file)) from None
+        try:
+            table = trade_features_from_bars(bars, params)
+        except DataError as exc:
+            raise DataError(str(exc), path=str(bars_file)) from None
+        meta["bars"] = str(bars_file)
+        n_in = bars.num_rows
+    else:
+        builder = _load_state(state_file, params) if state_file else TradeFeatureBuilder(params)
+        end_ns: int | None = None
+        if input_file is not None:
+            chunks = iter(
+                [(read_trades_file(input_file, parse_columns(columns) if columns else None),
+                  str(input_file))]
+            )  # fmt: skip
+            meta["input"] = str(input_file)
+        else:
+            if venue is None or symbol is None or from_ is None or to is None:
+                raise InputError("the trades tier needs all of --venue, --symbol, --from and --to")
+            chunks, source = _tier_chunks(
+                venue, symbol, from_, to, cache_dir=cache_dir, config=config,
+                on_bad_rows=on_bad_rows,
+            )  # fmt: skip
+            meta.update(source)
+            end_ns = day_range_ns(from_, to)[1]
+        parts: list[pa.Table] = []
+        n_in = 0
+        for tr, path in chunks:
+            try:
+                parts.append(builder.update(tr.ts_ns, tr.price, tr.qty_base, tr.side))
+            except DataError as exc:
+                raise DataError(str(exc), path=path) from None
+            n_in += tr.rows
+        if n_in == 0:
+            where = f"{input_file}" if input_file is not None else f"{symbol} on {venue}"
+            raise (InputError if input_file is not None else SourceError)(
+                f"no trades in {where}; check the file (or the symbol and the dates)"
+            )
+        if state_file is None:
+            parts.append(builder.finish(end_ns))
+        else:
+            atomic_write_json(state_file, builder.state())
+        table = pa.concat_tables(parts)
+    write_table(table, output, fmt, meta)
+    if quiet:
+        print(output)
+    else:
+        print(f"{output}: {table.num_rows} rows, {table.num_columns} columns from {n_in} inputs")
+
+
+def _load_state(path: Path, params: Any) -> Any:
+    from seriesfactory.transforms.features.api import TradeFeatureBuilder
+
+    if not path.exists():
+        return TradeFeatureBuilder(params)
+    try:
+        builder = TradeFeatureBuilder.from_state(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"--state {path} cannot be read ({exc}); remove it") from None
+    if builder.params != params:
+        raise InputError(f"--state {path} was saved with other options; give the same options")
+    return builder
