@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,10 +13,12 @@ import pyarrow.parquet as pq
 import typer
 
 from seriesfactory.cli._app import CacheDir, Config, Quiet, app, day_range_ns
-from seriesfactory.core.atomic import atomic_path, atomic_write_json, atomic_write_parquet
+from seriesfactory.core.atomic import atomic_write_json, atomic_write_parquet
+from seriesfactory.core.names import check_symbol, check_venue
 from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import DataError, InputError, SourceError
-from seriesfactory.raw.readers import FORMATS, ReadReport
+from seriesfactory.lake.outputs import publish_table
+from seriesfactory.raw.readers import FORMATS, ReadReport, on_bad_frames_choice
 
 __all__ = ["features_app", "parse_duration"]
 
@@ -79,14 +82,13 @@ def _check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:
 
 
 def write_table(table: pa.Table, output: Path, fmt: str, meta: dict[str, Any]) -> None:
-    """Write ``table`` atomically as Parquet (zstd, ``meta`` inside) or CSV + ``.meta.json``."""
+    """Write ``table`` atomically as Parquet (zstd, ``meta`` inside) or CSV + ``.meta.json``
+    (published as a pair, ``docs/reliability.md``)."""
     text = json.dumps(meta, default=str)
     if fmt == "parquet":
         atomic_write_parquet(output, table, metadata={META_KEY: text})
         return
-    with atomic_path(output) as tmp:
-        pacsv.write_csv(table, tmp)
-    atomic_write_json(output.with_name(output.name + ".meta.json"), meta)
+    publish_table(output, table, "csv", meta)
 
 
 @features_app.command("book")
@@ -128,12 +130,21 @@ def book(
     ] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
+    on_bad_frames: Annotated[
+        str,
+        typer.Option(
+            "--on-bad-frames", help="Damaged frames in a finished capture: error or skip."
+        ),
+    ] = "error",
 ) -> None:
     """Book features (levels, mid, spread, microprice, imbalance, liquidity, OFI, trades)."""
     from seriesfactory.transforms.features.api import book_features
 
     if venue is None or symbol is None:
         raise InputError("give --venue and --symbol")
+    check_venue(venue)
+    check_symbol(symbol, venue=venue)
+    on_bad_frames_choice(on_bad_frames)
     interval_ns = parse_duration(interval)
     if depth < 1:
         raise InputError(f"--depth must be at least 1, got {depth}")
@@ -176,6 +187,7 @@ def book(
         price_decimals=price_decimals,
         with_trades=not no_trades,
         read=read,
+        on_bad_frames=on_bad_frames,
     )
     meta = {
         "kind": "book", "venue": venue, "symbol": symbol, "interval_ns": interval_ns,
@@ -189,8 +201,8 @@ def book(
     print(
         f"{output}: {table.num_rows} rows ({valid} with a valid book), {table.num_columns} columns"
     )
-    for path, line in read.truncated:
-        print(f"warning: {path}:{line}: truncated last line skipped")
+    for line in read.warnings():
+        print(line, file=sys.stderr)
 
 
 def _follow(

@@ -26,6 +26,7 @@ from typing import Final
 from seriesfactory.errors import InputError
 
 __all__ = [
+    "MARKET_PREFIXES",
     "MAX_ASSET",
     "MAX_SYMBOL",
     "SYMBOL_ALPHABETS",
@@ -59,6 +60,11 @@ UNICODE_ASSETS: Final[dict[str, frozenset[str]]] = {
     "binance": frozenset({"币安人生"}),
 }
 _VENUE_RE: Final = re.compile(r"[a-z0-9][a-z0-9-]*")
+#: Market prefixes a venue's book reader takes before the symbol (``linear:BTCUSDT``, when
+#: one recording holds the same symbol on two Bybit markets).
+MARKET_PREFIXES: Final[dict[str, tuple[str, ...]]] = {
+    "bybit": ("linear:", "spot:", "inverse:"),
+}
 
 
 def _shown(value: str) -> str:
@@ -127,6 +133,10 @@ def check_symbol(value: str, *, venue: str | None = None, option: str = "--symbo
         )
     alphabet = SYMBOL_ALPHABETS.get(venue or "", _DEFAULT_ALPHABET)
     rest = value
+    for prefix in MARKET_PREFIXES.get(venue or "", ()):
+        if rest.lower().startswith(prefix):
+            rest = rest[len(prefix) :]
+            break
     for code in _unicode_assets(venue):
         rest = rest.replace(code, "")
     bad = next((c for c in rest if c not in alphabet), None)

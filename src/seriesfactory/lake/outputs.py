@@ -27,7 +27,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -91,14 +91,19 @@ def publish_table(
     path: Path,
     table: pa.Table,
     fmt: Literal["parquet", "csv"] | str,
-    metadata: Mapping[str, str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
     *,
     row_group_offsets: list[int] | None = None,
 ) -> Path:
-    """Write ``table`` to ``path`` as Parquet (metadata inside) or CSV plus sidecar."""
+    """Write ``table`` to ``path`` as Parquet (metadata inside) or CSV plus sidecar.
+
+    ``metadata`` values go into the sidecar as they are (JSON); into Parquet's key-value
+    metadata as text (a value that is not a string as its JSON).
+    """
     meta = dict(metadata or {})
     if fmt == "parquet":
-        atomic_write_parquet(path, table, row_group_offsets=row_group_offsets, metadata=meta)
+        text = {k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in meta.items()}
+        atomic_write_parquet(path, table, row_group_offsets=row_group_offsets, metadata=text)
         return path
     if fmt != "csv":
         raise ValueError(f"unknown output format {fmt!r}")

@@ -503,6 +503,7 @@ def book_features(
     with_trades: bool = True,
     chunk_events: int = 1 << 18,
     read: ReadReport | None = None,
+    on_bad_frames: str = "error",
 ) -> pa.Table:
     """Book features of ``symbol`` on ``venue`` from recorded files (batch, streamed).
 
@@ -510,6 +511,8 @@ def book_features(
     events (the rows are the same for any chunk size). ``price_decimals`` defaults
     to the fewest decimals that put every price of the first chunk on the grid. A
     ``depth`` above the most levels any valid row carries is an ``InputError``.
+    A ``symbol`` no WebSocket message of the input carries is an ``InputError``, as
+    in ``book``; ``on_bad_frames`` is as in :func:`seriesfactory.raw.readers.read_records`.
     """
     report = read if read is not None else ReadReport()
     parser = get_parser(venue, symbol)
@@ -537,10 +540,15 @@ def book_features(
             tr = np.concatenate([*pending_trades, tr])
         parts.append(builder.update(events, tr))
 
-    for rec in read_records(inputs, input_format, report):
+    for rec in read_records(inputs, input_format, report, on_bad_frames=on_bad_frames):
         parser.feed(rec)
         if len(parser.out.events) >= chunk_events:
             flush()
+    if parser.matched == 0:
+        raise InputError(
+            f"--symbol {symbol!r}: no message for it on {venue!r} in the input "
+            f"({report.records} records read); check --symbol and --venue"
+        )
     flush()
     if builder is None:
         raise DataError(f"no book messages for {symbol!r} on {venue!r} in the input")
