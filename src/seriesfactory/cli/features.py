@@ -164,6 +164,7 @@ def book(
             not no_trades, output_dir, parse_duration(poll, "--poll"),
             parse_duration(part, "--part"),
             parse_duration(duration, "--duration") if duration else None, quiet,
+            on_bad_frames=on_bad_frames,
         )  # fmt: skip
         return
     if not inputs:
@@ -208,7 +209,7 @@ def book(
 def _follow(
     input_dir: Path, venue: str, symbol: str, price_decimals: int, interval_ns: int, depth: int,
     ofi_window: int, with_trades: bool, output_dir: Path, poll_ns: int, part_ns: int,
-    duration_ns: int | None, quiet: bool,
+    duration_ns: int | None, quiet: bool, *, on_bad_frames: str = "error",
 ) -> None:  # fmt: skip
     import signal
     import time
@@ -219,7 +220,7 @@ def _follow(
     if not input_dir.is_dir():
         raise InputError(f"--input-dir {input_dir}: no such folder")
     live = LiveBookFeatures(
-        NativeFollower(input_dir),
+        NativeFollower(input_dir, on_bad_frames=on_bad_frames),
         venue=venue,
         symbol=symbol,
         price_decimals=price_decimals,
