@@ -166,3 +166,34 @@ def test_follower_damaged_frame_error_or_skip(tmp_path: Path, shared_real: Path)
     assert [b[1] for b in follower.bad_frames] == [start]
     assert got[-1] == want[-1] and len(want) - 50 <= len(got) < len(want)
     assert all(g in want for g in got)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_9_of_book_snapshots_then_rerun_is_byte_identical(
+    seed: int, native: Path, tmp_path: Path, cli: Cli
+) -> None:
+    import random
+    import subprocess
+    import sys
+    import time
+
+    clean = tmp_path / "clean.csv"
+    args = ["book", "snapshots", "--input", str(native), "--venue", "binance",
+            "--symbol", "BTCUSDT", "--depth", "3"]  # fmt: skip
+    assert cli(*args, "--output", str(clean))[0] == 0
+    out = tmp_path / "out" / "bk.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from seriesfactory.cli import main; sys.exit(main())",
+         *args, "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(random.Random(seed).uniform(0.1, 2.0))
+    proc.kill()
+    proc.wait(timeout=20)
+    if out.exists():  # finished before the kill: then whole, with its sidecar
+        assert out.read_bytes() == clean.read_bytes()
+        assert out.with_name(out.name + ".meta.json").exists()
+    assert cli(*args, "--output", str(out))[0] == 0
+    assert out.read_bytes() == clean.read_bytes()
+    side = json.loads(out.with_name(out.name + ".meta.json").read_text())
+    assert side["seriesfactory.data_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
