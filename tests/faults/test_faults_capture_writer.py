@@ -93,7 +93,7 @@ def _storage_failure_run(
 def test_full_disk_stops_record_with_one_line_and_keeps_what_was_written(
     shared_real: Path, small_disk: Callable[[str], Path], one_error_line: Callable[[str], str]
 ) -> None:
-    disk = small_disk("96k")
+    disk = small_disk("384k")
     code, err, sent, _ = _storage_failure_run(shared_real, disk / "cache")
     assert code == 1, err
     line = one_error_line(err)
