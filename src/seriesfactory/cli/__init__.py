@@ -29,6 +29,7 @@ from seriesfactory.cli import download as _download  # noqa: F401  # isort: skip
 from seriesfactory.cli import trades as _trades  # noqa: F401  # isort: skip
 from seriesfactory.cli import cache as _cache  # noqa: F401  # isort: skip
 from seriesfactory.cli import features as _features  # noqa: F401  # isort: skip
+from seriesfactory.cli import backtest as _backtest  # noqa: F401  # isort: skip
 
 __all__ = ["app", "main"]
 
