@@ -43,7 +43,7 @@ HOSTILE = [
     "",
 ]
 #: Optional options given whenever a command has them (some commands need them in practice).
-ALWAYS = ("--from", "--to", "--cache-dir", "--duration", "--output")
+ALWAYS = ("--from", "--to", "--cache-dir", "--duration", "--output", "--gammas")
 CLOSED = "127.0.0.1:9"
 URL_ENV = {
     "SERIESFACTORY_BINANCE_DATA_URL": f"http://{CLOSED}",
@@ -102,6 +102,7 @@ def _fill(tmp_path: Path) -> dict[str, str]:
         "--cache-dir": str(tmp_path / "cache"),
         "--duration": "1",
         "--reconnect-attempts": "1",
+        "--gammas": "0.1",
     }
 
 
@@ -132,7 +133,8 @@ def test_hostile_name_is_refused_with_one_line_and_nothing_written(
             args += [opt, value]
         elif opt in GOOD:
             args += [opt, GOOD[opt]]
-        elif required or opt in ALWAYS:
+        elif required or opt in ALWAYS or (opt == "--input" and "--from" not in options):
+            # --input: the recordings a --venue/--symbol applies to (not the trades tier's)
             assert opt in fill, f"{' '.join(path)}: add a value for the new option {opt} to FILL"
             args += [opt, fill[opt]]
     if path == ["bars", "build"]:

@@ -11,7 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from seriesfactory.cli._app import app
+from seriesfactory.core.names import check_symbol, check_venue
 from seriesfactory.errors import InputError
+from seriesfactory.raw.readers import on_bad_frames_choice
 
 backtest_app = typer.Typer(
     help="Avellaneda-Stoikov market making: calibration, backtests, grid search, spreads."
@@ -27,6 +29,9 @@ Inputs = Annotated[
 ]
 Venue = Annotated[str | None, typer.Option("--venue", help="Venue of --input recordings.")]
 Symbol = Annotated[str | None, typer.Option("--symbol", help="Symbol of --input recordings.")]
+OnBadFrames = Annotated[
+    str, typer.Option("--on-bad-frames", help="Damaged capture frames: error or skip.")
+]
 InputFormat = Annotated[
     str, typer.Option("--input-format", help="auto, native, hftbacktest, cryptofeed.")
 ]
@@ -139,6 +144,8 @@ def _market(
     interval: str,
     depth: int,
     tick: float,
+    *,
+    on_bad_frames: str = "error",
 ) -> Any:
     from seriesfactory.backtest.data import load_market, load_recordings
 
@@ -147,6 +154,9 @@ def _market(
     if inputs:
         if not venue or not symbol:
             raise InputError("--input recordings need --venue and --symbol")
+        check_venue(venue)
+        check_symbol(symbol, venue=venue)
+        on_bad_frames_choice(on_bad_frames)
         if depth < 1:
             raise InputError(f"--depth must be at least 1, got {depth}")
         return load_recordings(
@@ -157,6 +167,7 @@ def _market(
             interval_ns=round(parse_duration(interval, "--interval") * 1e9),
             depth=depth,
             tick=tick,
+            on_bad_frames=on_bad_frames,
         )
     if book is None:
         raise InputError("give --book FILE with --trades FILE, or --input recordings")
@@ -218,6 +229,7 @@ def calibrate(
     venue: Venue = None,
     symbol: Symbol = None,
     input_format: InputFormat = "auto",
+    on_bad_frames: OnBadFrames = "error",
     interval: Interval = "100ms",
     depth: Depth = 10,
     config: ConfigFile = None,
@@ -237,7 +249,10 @@ def calibrate(
     cfg = _config(config, sets)
     _check_output(output, [p for p in (book, trades) if p] + list(inputs or []))
     _refuse_existing([output], overwrite)
-    mk = _market(book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size)
+    mk = _market(
+        book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size,
+        on_bad_frames=on_bad_frames,
+    )  # fmt: skip
     if (window is None) != (every is None):
         raise InputError("--window and --every go together (e.g. --window 3600 --every 600)")
     if window is not None and every is not None:
@@ -308,6 +323,7 @@ def run(
     venue: Venue = None,
     symbol: Symbol = None,
     input_format: InputFormat = "auto",
+    on_bad_frames: OnBadFrames = "error",
     interval: Interval = "100ms",
     depth: Depth = 10,
     config: ConfigFile = None,
@@ -356,7 +372,10 @@ def run(
         "summary.json",
     ] + (["report.html"] if report else [])
     _refuse_existing([output_dir / n for n in names], overwrite)
-    mk = _market(book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size)
+    mk = _market(
+        book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size,
+        on_bad_frames=on_bad_frames,
+    )  # fmt: skip
     res = run_backtest(mk, cfg)
     output_dir.mkdir(parents=True, exist_ok=True)
     fills, tl = res.fills_table(), res.timeline_table()
@@ -425,6 +444,7 @@ def grid(
     venue: Venue = None,
     symbol: Symbol = None,
     input_format: InputFormat = "auto",
+    on_bad_frames: OnBadFrames = "error",
     interval: Interval = "100ms",
     depth: Depth = 10,
     config: ConfigFile = None,
@@ -478,7 +498,10 @@ def grid(
     names = ["grid_results.parquet", "grid_results.csv", "grid_best.json"]
     names += ["grid_report.html"] if report else []
     _refuse_existing([output_dir / n for n in names], overwrite)
-    mk = _market(book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size)
+    mk = _market(
+        book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size,
+        on_bad_frames=on_bad_frames,
+    )  # fmt: skip
     results = run_grid(mk, configs, jobs=jobs)
     keys = list(spec)
     rows = [
@@ -511,6 +534,7 @@ def spread(
     venue: Venue = None,
     symbol: Symbol = None,
     input_format: InputFormat = "auto",
+    on_bad_frames: OnBadFrames = "error",
     interval: Interval = "100ms",
     depth: Depth = 10,
     config: ConfigFile = None,
@@ -529,7 +553,10 @@ def spread(
     from seriesfactory.core.atomic import atomic_write_json
 
     cfg = _config(config, sets, gamma=gamma, horizon=horizon, gamma_mode=gamma_mode)
-    mk = _market(book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size)
+    mk = _market(
+        book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size,
+        on_bad_frames=on_bad_frames,
+    )  # fmt: skip
     end = int(mk.ts[-1]) + 1
     c = fit(mk, end - int(cfg.calibration_window_seconds * 1e9), end, cfg)
     use = mk.usable.nonzero()[0]
