@@ -21,6 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from seriesfactory.errors import CacheError
 from seriesfactory.lake import outputs
 from seriesfactory.lake.outputs import DATA_SHA256_KEY, publish_table, sidecar_path
 from seriesfactory.transforms.bars import BAR_COLUMNS
@@ -101,7 +102,7 @@ def test_csv_and_sidecar_are_published_both_or_neither(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(outputs, "atomic_write_json", full)  # the disk fills at the sidecar
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(CacheError, match="No space"):  # one line naming the output
         publish_table(out, _table(5), "csv", {"k": "new"})
     assert out.read_bytes() == old_csv and sidecar_path(out).read_bytes() == old_side
     assert _names(tmp_path) == ["o.csv", "o.csv.meta.json"]  # no temporary left

@@ -36,7 +36,9 @@ def test_hits_refresh_the_last_use_and_gc_keeps_what_is_used(tmp_path: Path) -> 
     (ticks, agg) = sorted(derived.list_derived(cache), key=lambda e: e.tier, reverse=True)
     assert (ticks.tier, agg.tier) == ("ticks", "aggregates")
     assert ticks.size_bytes == sum(p.stat().st_size for p in ticks.path.rglob("*") if p.is_file())
-    assert agg.path.suffix == ".parquet" and agg.size_bytes == agg.path.stat().st_size
+    seal = agg.path.with_name(agg.path.name + ".seal")
+    assert agg.path.suffix == ".parquet"
+    assert agg.size_bytes == agg.path.stat().st_size + seal.stat().st_size
     _age(ticks.path / MANIFEST)
     _age(agg.path)
     # served from both tiers: both marked used now, so gc keeps them

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
+from typing import Any
 
 import pyarrow as pa
 import typer
@@ -19,6 +21,7 @@ from seriesfactory.cli import _app
 from seriesfactory.cli._app import app
 from seriesfactory.core import progress
 from seriesfactory.errors import SeriesFactoryError
+from seriesfactory.lake.integrity import CacheWarning
 
 # Command modules register themselves on import.
 from seriesfactory.cli import series as _series  # noqa: F401  # isort: skip
@@ -34,8 +37,26 @@ from seriesfactory.cli import backtest as _backtest  # noqa: F401  # isort: skip
 __all__ = ["app", "main"]
 
 
+def _show_warning(message: Any, category: type[Warning], *args: Any, **kw: Any) -> None:
+    """Library warnings meant for the user (:class:`CacheWarning`): one ``warning:`` line."""
+    if issubclass(category, CacheWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _default_show_warning(message, category, *args, **kw)
+
+
+_default_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a script, exit with) its status."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", CacheWarning)
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = sys.argv[1:] if argv is None else argv
     previous = progress.install(progress.reporter(quiet=False))  # --quiet replaces it
     try:

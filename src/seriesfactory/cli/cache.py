@@ -33,6 +33,11 @@ def ls(cache_dir: CacheDir = Path("cache")) -> None:
         oldest = f", oldest use {_when(units[0].last_used_s)}" if units else ""
         sets_part = f"{len(units)} tick set(s), " if tier == "ticks" else ""
         console.print(f"{tier}: {sets_part}{files} file(s), {size:,} bytes{oldest}")
+    if temps := derived.temp_files(cache_dir):
+        console.print(
+            f"temporary: {len(temps)} file(s) of unfinished or crashed writes, not data "
+            "(cache gc removes them after an hour)"
+        )
 
 
 def _when(seconds: float) -> str:
@@ -78,8 +83,8 @@ def gc(
     )
     console.print(
         f"ticks and aggregates: removed {d.removed_tick_sets} tick set(s) and "
-        f"{d.removed_aggregates} aggregates file(s) unused for longer than the retention; "
-        f"freed {d.freed_bytes:,} bytes"
+        f"{d.removed_aggregates} aggregates file(s) unused for longer than the retention, "
+        f"{d.removed_temp} stale temporary file(s); freed {d.freed_bytes:,} bytes"
     )
 
 

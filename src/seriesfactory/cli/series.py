@@ -157,7 +157,7 @@ def series(
         print(f"warning: {warning}", file=sys.stderr)
     if not quiet:
         fit = terminal and preview_fields is None
-        render_preview(console, result.aggregates, result.counts, shown, fit=fit)
+        render_preview(console, result.summary, result.counts, shown, fit=fit)
         cached = ", ".join(k for k, v in result.from_cache.items() if v) or "nothing"
         console.print(f"from cache: {cached}  time: {result.seconds:.2f} s")
     console.print(f"wrote {result.output}")

@@ -9,12 +9,13 @@ every reader (and removed by ``cache gc``).
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import itertools
 import json
 import os
-import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -23,7 +24,10 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from seriesfactory.errors import CacheError
+
 __all__ = [
+    "STALE_TEMP_S",
     "TMP_PREFIX",
     "HashingWriter",
     "atomic_path",
@@ -32,24 +36,47 @@ __all__ = [
     "atomic_write_parquet",
     "key_sha256",
     "mark_used",
-    "named_os_error",
+    "storage_error",
 ]
 
 TMP_PREFIX = ".tmp-"
+#: A temporary file older than this (s) belongs to no live writer (a writer's file grows
+#: while it works): reruns and ``cache gc`` remove it.
+STALE_TEMP_S = 3600.0
+
+
+def _remove_stale_temps(final: Path) -> None:
+    """Remove leftovers of earlier, crashed writes of ``final`` (older than STALE_TEMP_S)."""
+    now = time.time()
+    for old in final.parent.glob(f"{TMP_PREFIX}*-{glob.escape(final.name)}"):
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > STALE_TEMP_S:
+                old.unlink()
+
+
+def storage_error(path: Path, exc: OSError) -> CacheError:
+    """One line for a file system failure while writing ``path`` (full disk, read-only, ...)."""
+    text = str(exc).strip()
+    reason = exc.strerror or (text.splitlines()[0] if text else type(exc).__name__)
+    return CacheError(
+        f"cannot write {path}: {reason}; free space, fix the folder's permissions, "
+        "or choose another folder (nothing partial was kept)"
+    )
 
 
 @contextlib.contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it into place on success.
 
-    On any exception the temporary file is removed and ``final`` is untouched. An
-    ``OSError`` that names no file (pyarrow's, on a full disk) is raised again naming
-    ``final``, so the one-line error says where.
+    On any exception the temporary file is removed and ``final`` is untouched; a file
+    system failure (``OSError``: no space, read-only, permissions) becomes one
+    :class:`~seriesfactory.errors.CacheError` line naming ``final``.
     """
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise named_os_error(exc, final.parent) from exc
+        raise storage_error(final, exc) from exc
+    _remove_stale_temps(final)
     tmp = final.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{final.name}")
     try:
         yield tmp
@@ -59,23 +86,9 @@ def atomic_path(final: Path) -> Iterator[Path]:
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if isinstance(exc, OSError):
-            raise named_os_error(exc, final) from exc
+        if isinstance(exc, OSError) and not isinstance(exc, CacheError):
+            raise storage_error(final, exc) from exc
         raise
-
-
-_ERRNO_IN_TEXT = re.compile(r"\[errno (\d+)\]", re.IGNORECASE)
-
-
-def named_os_error(exc: OSError, path: Path) -> OSError:
-    """``exc`` itself when it names a file; else an ``OSError`` like it that names ``path``."""
-    if exc.filename is not None and TMP_PREFIX not in os.path.basename(str(exc.filename)):
-        return exc
-    code = exc.errno
-    if code is None and (found := _ERRNO_IN_TEXT.search(str(exc))):
-        code = int(found.group(1))
-    why = os.strerror(code) if code is not None else (exc.strerror or str(exc))
-    return OSError(code, why, str(path))
 
 
 def atomic_write_bytes(final: Path, data: bytes | Callable[[BinaryIO], None]) -> Path:

@@ -24,6 +24,10 @@ NS_PER_S = 1_000_000_000
 NS_PER_DAY = 86_400 * NS_PER_S
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: The dates a range may use: int64 nanoseconds end at 2262-04-11 23:47:16 UTC, and nothing
+#: before the epoch is supported (no market data, and day arithmetic assumes it).
+FIRST_DAY = dt.date(1970, 1, 1)
+LAST_DAY = dt.date(2262, 4, 11)
 
 #: Nanoseconds per unit of a duration (``docs/cli.md``: one syntax for every duration option).
 DURATION_UNITS_NS = {
@@ -64,6 +68,11 @@ def parse_date(text: str, *, option: str, allow_now: bool = False) -> int:
     except ValueError:
         hint = "YYYY-MM-DD or 'now'" if allow_now else "YYYY-MM-DD"
         raise InputError(f"{option} {text!r} is not a date: give {hint}, e.g. 2025-01-31") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InputError(
+            f"{option} {value} is outside the dates the engine can represent "
+            f"({FIRST_DAY} to {LAST_DAY}, int64 nanoseconds); give a date in that span"
+        )
     return day_start_ns(day)
 
 

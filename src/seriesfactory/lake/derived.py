@@ -13,8 +13,16 @@ Entries and their *last use*:
   (a run that crashed while writing it) counts from its newest file; gc removes
   it once that is older than the retention too (a running job's folder is
   young, and the next run of the same request rebuilds it whole anyway);
-- an aggregates file, ``aggregates/{inputs16}/{params16}.parquet``: its
-  modification time, refreshed each time a run is served from it.
+- an aggregates file, ``aggregates/{inputs16}/{params16}.parquet`` (with its
+  ``.seal`` beside it): its modification time, refreshed each time a run is
+  served from it.
+
+A tick set is any folder under ``ticks/`` named by a 16-hex-digit key, whatever
+its depth: ``{venue}/{symbol}/{key16}``, ``synthetic/{model}/{key16}``,
+``merged/{key16}``, ``cross/{venue}/{PAIR}/{key16}``. gc removes the whole
+folder, so nothing is left that only ``cache ls`` sees. Temporary files
+(``.tmp-*``) are never counted as data; gc removes those older than
+:data:`STALE_TEMP_S` in every derived tier (a live writer's file is younger).
 
 The trades tier is listed (its size) but never removed by gc: it is keyed by raw
 file, and ``bars`` reads it by date range.
@@ -23,17 +31,21 @@ file, and ``bars`` reads it by date range.
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from seriesfactory.core.atomic import STALE_TEMP_S, TMP_PREFIX
 from seriesfactory.lake.ticks import MANIFEST
 
 __all__ = ["DerivedEntry", "DerivedGc", "gc_derived", "list_derived", "tier_usage"]
 
 #: The derived tiers, in the order ``cache ls`` prints them.
 TIERS = ("trades", "ticks", "aggregates")
+_KEY16 = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +63,40 @@ class DerivedGc:
     removed_tick_sets: int
     removed_aggregates: int
     freed_bytes: int
+    removed_temp: int = 0
+
+
+def is_temp(path: Path) -> bool:
+    return path.name.startswith(TMP_PREFIX)
 
 
 def _files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file()]
+    """Data files under ``root`` (temporary files are not data)."""
+    return [p for p in root.rglob("*") if p.is_file() and not is_temp(p)]
+
+
+def temp_files(cache_dir: Path) -> list[Path]:
+    """Temporary files in the derived tiers."""
+    found: list[Path] = []
+    for tier in TIERS:
+        root = cache_dir / tier
+        if root.is_dir():
+            found += [p for p in root.rglob(TMP_PREFIX + "*") if p.is_file()]
+    return found
+
+
+def tick_set_folders(ticks_root: Path) -> list[Path]:
+    """Every tick-set folder (named by its key16) under ``ticks/``, at any depth."""
+    found: list[Path] = []
+    for folder, dirs, _ in os.walk(ticks_root):
+        keep = []
+        for d in dirs:
+            if _KEY16.fullmatch(d):
+                found.append(Path(folder) / d)
+            else:
+                keep.append(d)
+        dirs[:] = keep  # a tick set's own folders (years, months) are not searched
+    return sorted(found)
 
 
 def list_derived(cache_dir: Path) -> list[DerivedEntry]:
@@ -62,7 +104,7 @@ def list_derived(cache_dir: Path) -> list[DerivedEntry]:
     entries: list[DerivedEntry] = []
     ticks = cache_dir / "ticks"
     if ticks.is_dir():
-        for folder in sorted(p for p in ticks.glob("*/*/*") if p.is_dir()):
+        for folder in tick_set_folders(ticks):
             files = _files(folder)
             if not files:
                 continue
@@ -78,8 +120,12 @@ def list_derived(cache_dir: Path) -> list[DerivedEntry]:
     aggregates = cache_dir / "aggregates"
     if aggregates.is_dir():
         for path in sorted(aggregates.glob("*/*.parquet")):
+            if is_temp(path):
+                continue
             st = path.stat()
-            entries.append(DerivedEntry("aggregates", path, st.st_size, st.st_mtime))
+            seal = path.with_name(path.name + ".seal")
+            size = st.st_size + (seal.stat().st_size if seal.is_file() else 0)
+            entries.append(DerivedEntry("aggregates", path, size, st.st_mtime))
     entries.sort(key=lambda e: (e.last_used_s, str(e.path)))
     return entries
 
@@ -98,7 +144,14 @@ def gc_derived(cache_dir: Path, *, retention_days: float, now_s: float | None = 
     """Remove tick sets and aggregates files unused for more than ``retention_days``."""
     now = time.time() if now_s is None else now_s
     cutoff = now - retention_days * 86_400.0
-    sets = aggs = freed = 0
+    sets = aggs = freed = temps = 0
+    for tmp in temp_files(cache_dir):
+        with contextlib.suppress(FileNotFoundError):
+            st = tmp.stat()
+            if now - st.st_mtime > STALE_TEMP_S:
+                tmp.unlink()
+                temps += 1
+                freed += st.st_size
     for e in list_derived(cache_dir):
         if e.last_used_s >= cutoff:
             continue
@@ -110,11 +163,29 @@ def gc_derived(cache_dir: Path, *, retention_days: float, now_s: float | None = 
             sets += 1
         else:
             e.path.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                e.path.parent.rmdir()  # only when empty
+            e.path.with_name(e.path.name + ".seal").unlink(missing_ok=True)
             aggs += 1
         freed += e.size_bytes
-    return DerivedGc(sets, aggs, freed)
+        _remove_empty_parents(e.path.parent, cache_dir / e.tier)
+    # Orphans: a seal without its entry, files beside no tick set (older layouts).
+    aggregates = cache_dir / "aggregates"
+    if aggregates.is_dir():
+        for seal in aggregates.glob("*/*.parquet.seal"):
+            entry = seal.with_name(seal.name[: -len(".seal")])
+            if not entry.exists() and now - seal.stat().st_mtime > STALE_TEMP_S:
+                seal.unlink(missing_ok=True)
+                _remove_empty_parents(seal.parent, aggregates)
+    return DerivedGc(sets, aggs, freed, temps)
+
+
+def _remove_empty_parents(folder: Path, stop: Path) -> None:
+    """Remove ``folder`` and its parents up to (not including) ``stop`` while they are empty."""
+    while folder != stop and stop in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
 
 
 def clear_tier(cache_dir: Path, tier: str) -> int:

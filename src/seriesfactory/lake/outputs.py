@@ -39,7 +39,7 @@ from seriesfactory.core.atomic import (
     atomic_write_parquet,
 )
 
-__all__ = ["DATA_SHA256_KEY", "clean_leftovers", "publish_table", "sidecar_path"]
+__all__ = ["DATA_SHA256_KEY", "clean_leftovers", "publish_table", "seal_csv", "sidecar_path"]
 
 DATA_SHA256_KEY = "seriesfactory.data_sha256"
 DATA_FILE_KEY = "seriesfactory.data_file"
@@ -87,6 +87,20 @@ def clean_leftovers(path: Path) -> list[Path]:
     return removed
 
 
+def seal_csv(tmp: Path, final: Path, metadata: Mapping[str, Any]) -> None:
+    """Steps 1-2 for a CSV streamed to ``tmp``: sync it, then publish its sidecar for ``final``.
+
+    Call it after the CSV writer is closed and before ``tmp`` is renamed to ``final``
+    (step 3, e.g. by leaving :func:`~seriesfactory.core.atomic.atomic_path`).
+    """
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    meta = dict(metadata)
+    meta[DATA_FILE_KEY] = final.name
+    meta[DATA_SHA256_KEY] = _sha256(tmp)
+    atomic_write_json(sidecar_path(final), meta)  # the sidecar first, then the CSV
+
+
 def publish_table(
     path: Path,
     table: pa.Table,
@@ -110,9 +124,5 @@ def publish_table(
     clean_leftovers(path)
     with atomic_path(path) as tmp:
         pacsv.write_csv(table, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        meta[DATA_FILE_KEY] = path.name
-        meta[DATA_SHA256_KEY] = _sha256(tmp)
-        atomic_write_json(sidecar_path(path), meta)  # the sidecar first, then the CSV
+        seal_csv(tmp, path, meta)
     return path

@@ -23,6 +23,7 @@ import concurrent.futures as cf
 import datetime as dt
 import itertools
 import json
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,16 @@ import pyarrow.parquet as pq
 from seriesfactory.core.atomic import HashingWriter, atomic_path, atomic_write_json, mark_used
 from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import CacheError
+from seriesfactory.lake import integrity
+from seriesfactory.lake.integrity import (
+    DECODE_ERRORS,
+    CorruptEntryError,
+    Seal,
+    decode_error,
+    open_parquet,
+    read_verified,
+    seal_of,
+)
 from seriesfactory.schema import TICK_SCHEMA, TickArrays
 
 __all__ = ["AGED_TICK_SCHEMA", "TickFile", "TickSet", "write_tick_set"]
@@ -67,6 +78,9 @@ AGED_PARQUET_OPTIONS: dict[str, Any] = {
     "column_encoding": {**PARQUET_OPTIONS["column_encoding"], "age_ns": "DELTA_BINARY_PACKED"},
     "compression": "lz4",
 }
+#: Manifests of this version record each file's seal (``lake/integrity.py``); an older
+#: manifest counts as incomplete, so its set is rebuilt once with checksummed files.
+MANIFEST_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +91,7 @@ class TickFile:
     day: str  # YYYYMMDD
     rows: int
     sha256: str
+    seal: Seal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +118,24 @@ class TickSet:
             return None
         try:
             doc = json.loads(manifest.read_text())
+            if doc.get("version") != MANIFEST_VERSION:
+                return None  # written before seals: rebuilt whole
             files = tuple(
-                TickFile(root / f["path"], f["day"], int(f["rows"]), f["sha256"])
+                TickFile(root / f["path"], f["day"], int(f["rows"]), f["sha256"], Seal.from_json(f))
                 for f in doc["files"]
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CacheError(
-                f"{manifest}: unreadable tick manifest ({exc}); delete {root} to rebuild it"
-            ) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptEntryError(root, manifest, f"unreadable tick manifest: {exc}") from exc
+        except OSError as exc:
+            raise CacheError(f"{manifest}: cannot read the tick manifest ({exc})") from exc
         if not all(f.path.is_file() for f in files):
             return None
+        for f in files:  # sizes now (cheap); checksums as each file is read
+            assert f.seal is not None
+            if f.path.stat().st_size != f.seal.bytes:
+                raise CorruptEntryError(
+                    root, f.path, f"{f.path.stat().st_size:,} bytes, {f.seal.bytes:,} written"
+                )
         mark_used(manifest)  # the manifest's time is the set's last use (lake/derived.py)
         return cls(root=root, key=str(doc["key"]), files=files, info=dict(doc.get("info", {})))
 
@@ -130,18 +153,54 @@ class TickSet:
     def aged_chunks(self, *, workers: int = 2, prefetch: int = 4) -> Iterator[AgedChunk]:
         """Like :meth:`chunks`, with the ``age_ns`` column (None where the files have none)."""
         groups: list[tuple[TickFile, Any, int, int]] = []
+        buffers: dict[Path, cf.Future[pa.Buffer]] = {}
+        left: dict[Path, int] = {}
+        lock = threading.Lock()
+
+        def data(f: TickFile) -> pa.Buffer:
+            """The file's bytes, read and checked once (by the first worker that needs them)
+            and kept until its last row group is decoded."""
+            with lock:
+                mine = f.path not in buffers
+                if mine:
+                    buffers[f.path] = cf.Future()
+                future = buffers[f.path]
+            if mine:
+                try:
+                    assert f.seal is not None
+                    future.set_result(read_verified(f.path, f.seal, entry=self.root))
+                except BaseException as exc:
+                    future.set_exception(exc)
+            return future.result()
+
         for f in self.files:
-            meta = pq.ParquetFile(f.path).metadata  # footer read once, reused by the workers
+            # footer read once, reused by the workers
+            meta = open_parquet(f.path, entry=self.root).metadata
+            if meta.num_rows != f.rows or meta.num_row_groups == 0:
+                raise CorruptEntryError(
+                    self.root, f.path, f"{meta.num_rows} rows, the manifest says {f.rows}"
+                )
             first = 0
+            left[f.path] = meta.num_row_groups
             for g in range(meta.num_row_groups):
                 groups.append((f, meta, g, first))
                 first += meta.row_group(g).num_rows
 
         def load(item: tuple[TickFile, Any, int, int]) -> AgedChunk:
             f, meta, g, first = item
-            table = pq.ParquetFile(f.path, metadata=meta).read_row_group(g, use_threads=False)
-            age = table.column("age_ns").to_numpy() if "age_ns" in table.column_names else None
-            return _arrays(table), age, str(f.path), first
+            # checks off (benchmarks only): the decoder reads the file itself, as before seals
+            source = pa.BufferReader(data(f)) if integrity.VERIFY else f.path
+            try:
+                table = pq.ParquetFile(source, metadata=meta).read_row_group(g, use_threads=False)
+                age = table.column("age_ns").to_numpy() if "age_ns" in table.column_names else None
+                return _arrays(table), age, str(f.path), first
+            except DECODE_ERRORS as exc:
+                raise decode_error(exc, entry=self.root, path=f.path) from exc
+            finally:
+                with lock:
+                    left[f.path] -= 1
+                    if left[f.path] == 0:
+                        buffers.pop(f.path, None)  # the last group: the bytes can go
 
         with cf.ThreadPoolExecutor(max_workers=workers) as pool:
             pending: collections.deque[cf.Future[AgedChunk]] = collections.deque()
@@ -160,18 +219,40 @@ class TickSet:
         """
         if not self.files:
             return TICK_SCHEMA.empty_table()
-        aged = ["age_ns" in pq.read_schema(f.path).names for f in self.files]
-        if not any(aged):
-            return pa.concat_tables([pq.read_table(f.path, schema=TICK_SCHEMA) for f in self.files])
-        tables = []
-        for f, has_age in zip(self.files, aged, strict=True):
-            if has_age:
-                tables.append(pq.read_table(f.path, schema=AGED_TICK_SCHEMA))
-                continue
-            table = pq.read_table(f.path, schema=TICK_SCHEMA)
-            zeros = pa.array(np.zeros(table.num_rows, np.int64))
-            tables.append(table.append_column(AGED_TICK_SCHEMA.field("age_ns"), zeros))
-        return pa.concat_tables(tables)
+        return pa.concat_tables(list(self.day_tables()))
+
+    def read_file(self, f: TickFile) -> pa.Table:
+        """One day file of the set, verified against its seal (as written: ``age_ns`` only when
+        the file has it); :class:`CorruptEntryError` when it fails."""
+        assert f.seal is not None
+        data = read_verified(f.path, f.seal, entry=self.root)
+        try:
+            table = open_parquet(f.path, entry=self.root, data=data).read()
+        except DECODE_ERRORS as exc:
+            raise decode_error(exc, entry=self.root, path=f.path) from exc
+        if table.num_rows != f.rows:
+            raise CorruptEntryError(self.root, f.path, "row count differs from the manifest")
+        return table
+
+    def day_tables(self) -> Iterator[pa.Table]:
+        """One verified table per day file, in order (schema as :meth:`read` says)."""
+        names = [open_parquet(f.path, entry=self.root).schema_arrow.names for f in self.files]
+        aged = any("age_ns" in n for n in names)
+        for f in self.files:
+            assert f.seal is not None
+            data = read_verified(f.path, f.seal, entry=self.root)
+            pf = open_parquet(f.path, entry=self.root, data=data)
+            try:
+                table = pf.read().cast(AGED_TICK_SCHEMA if "age_ns" in pf.schema_arrow.names
+                                       else TICK_SCHEMA)  # fmt: skip
+            except DECODE_ERRORS as exc:
+                raise decode_error(exc, entry=self.root, path=f.path) from exc
+            if table.num_rows != f.rows:
+                raise CorruptEntryError(self.root, f.path, "row count differs from the manifest")
+            if aged and "age_ns" not in table.column_names:
+                zeros = pa.array(np.zeros(table.num_rows, np.int64))
+                table = table.append_column(AGED_TICK_SCHEMA.field("age_ns"), zeros)
+            yield table
 
 
 def _arrays(table: pa.Table) -> TickArrays:
@@ -216,8 +297,9 @@ def write_tick_set(
             return
         writer.close()
         sink.close()
+        seal = seal_of(tmp) if tmp is not None else None
         ctx.__exit__(None, None, None)
-        files.append(TickFile(final, final.stem, rows, sink.hexdigest()))
+        files.append(TickFile(final, final.stem, rows, sink.hexdigest(), seal))
         writer, ctx, rows, sink = None, None, 0, None
 
     try:
@@ -269,6 +351,7 @@ def write_tick_set(
             ctx.__exit__(type(exc), exc, exc.__traceback__)
         raise
     manifest = {
+        "version": MANIFEST_VERSION,
         "key": key,
         "info": info,
         "files": [
@@ -277,6 +360,7 @@ def write_tick_set(
                 "day": f.day,
                 "rows": f.rows,
                 "sha256": f.sha256,
+                **(f.seal.to_json() if f.seal else {}),
             }
             for f in files
         ],

@@ -7,7 +7,11 @@ Layout under ``{cache_dir}/trades/``::
 
 A raw file is ingested once, all or nothing: its day files are renamed into
 place only after the whole file was read, and its record (written last, after
-its day files) lists the days it produced and the bad rows it skipped.
+its day files) lists the days it produced, each day file's seal
+(``lake/integrity.py``) and the bad rows it skipped. Every read checks the day
+file's seal (size and CRC-32); a damaged day file is evicted and, when the
+reader is given a ``repair`` (``pipeline/exchange.py``), re-ingested from its
+raw file.
 Re-ingesting a raw file whose record exists and whose day files are all present
 does nothing, so running twice equals running once.
 """
@@ -17,8 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,16 @@ import pyarrow.parquet as pq
 from seriesfactory.core.atomic import atomic_path, atomic_write_json
 from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import CacheError
+from seriesfactory.lake.integrity import (
+    DECODE_ERRORS,
+    CorruptEntryError,
+    Seal,
+    decode_error,
+    evict,
+    open_parquet,
+    read_verified,
+    seal_of,
+)
 from seriesfactory.schema import TRADE_SCHEMA
 
 __all__ = ["PARQUET_OPTIONS", "IngestRecord", "TradeStore"]
@@ -56,6 +70,8 @@ PARQUET_OPTIONS: dict[str, Any] = {
         "trade_id": "zstd",
     },
 }
+#: Ingest records of this version hold the day files' seals; older ones are re-ingested.
+RECORD_VERSION = 3
 
 
 def _day_name(day_index: int) -> str:
@@ -72,9 +88,13 @@ class IngestRecord:
     rows: int
     bad_rows: int
     bad_lines: tuple[int, ...]
+    #: Each day file's seal (how pieces were cut changes the bytes, not the record's meaning).
+    seals: tuple[Seal, ...] = field(default=(), compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "version": RECORD_VERSION,
+            "seals": [seal.to_json() for seal in self.seals],
             "raw_sha256": self.raw_sha256,
             "raw_name": self.raw_name,
             "days": list(self.days),
@@ -109,6 +129,8 @@ class TradeStore:
             return None
         try:
             doc = json.loads(path.read_text())
+            if doc.get("version") != RECORD_VERSION:
+                return None  # written before seals: ingested again
             rec = IngestRecord(
                 doc["raw_sha256"],
                 doc["raw_name"],
@@ -116,9 +138,13 @@ class TradeStore:
                 int(doc["rows"]),
                 int(doc["bad_rows"]),
                 tuple(doc["bad_lines"]),
+                tuple(Seal.from_json(x) for x in doc["seals"]),
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CacheError(f"{path}: unreadable ingest record ({exc}); delete it") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            evict(path, f"{path}: unreadable ingest record ({exc})")
+            return None
+        except OSError as exc:
+            raise CacheError(f"{path}: cannot read the ingest record ({exc})") from exc
         if not all(self.day_path(d).is_file() for d in rec.days):
             return None
         return rec
@@ -154,6 +180,7 @@ class TradeStore:
         rows = 0
         writer: pq.ParquetWriter | None = None
         pending: list[Any] = []  # atomic_path contexts, entered, renamed at the end
+        tmps: list[Path] = []
         try:
             for table in tables:
                 ts = table.column("ts").cast(pa.int64()).to_numpy()
@@ -169,6 +196,7 @@ class TradeStore:
                         ctx = atomic_path(self.day_path(name))
                         tmp = ctx.__enter__()
                         pending.append(ctx)
+                        tmps.append(tmp)
                         writer = pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS)
                         names.append(name)
                     assert writer is not None
@@ -177,6 +205,7 @@ class TradeStore:
             if writer is not None:
                 writer.close()
                 writer = None
+            seals = tuple(seal_of(t) for t in tmps)
         except BaseException as exc:
             if writer is not None:
                 writer.close()
@@ -186,7 +215,7 @@ class TradeStore:
         for ctx in pending:
             ctx.__exit__(None, None, None)
         rec = IngestRecord(
-            raw_sha256, raw_name, tuple(names), rows, len(bad_lines), tuple(bad_lines[:100])
+            raw_sha256, raw_name, tuple(names), rows, len(bad_lines), tuple(bad_lines[:100]), seals
         )
         atomic_write_json(self._record_path(raw_sha256), rec.to_json())
         return rec
@@ -197,8 +226,33 @@ class TradeStore:
             return []
         return sorted(p.stem for p in self.root.glob("[0-9]*/[0-9]*/*.parquet"))
 
-    def read_range(self, from_ns: int, to_ns: int) -> Iterator[tuple[pa.Table, str]]:
-        """Yield ``(trades, file)`` per day of ``[from_ns, to_ns)``, in time order."""
+    def _seal(self, path: Path, pf: pq.ParquetFile) -> Seal:
+        """The seal the day file's own ingest record holds for it."""
+        meta = pf.metadata.metadata or {}
+        raw = meta.get(b"seriesfactory.raw_sha256", b"").decode(errors="replace")
+        rec = self.record(raw) if len(raw) == 64 else None
+        if rec is None or path.stem not in rec.days:
+            raise CorruptEntryError(path, path, "no ingest record lists it")
+        return rec.seals[rec.days.index(path.stem)]
+
+    def read_day(self, path: Path) -> pa.Table:
+        """A day file, verified (its seal); :class:`CorruptEntryError` if not."""
+        seal = self._seal(path, open_parquet(path, entry=path))
+        pf = open_parquet(path, entry=path, data=read_verified(path, seal, entry=path))
+        try:
+            return pf.read().cast(TRADE_SCHEMA)
+        except DECODE_ERRORS as exc:
+            raise decode_error(exc, entry=path, path=path) from exc
+
+    def read_range(
+        self, from_ns: int, to_ns: int, *, repair: Callable[[], None] | None = None
+    ) -> Iterator[tuple[pa.Table, str]]:
+        """Yield ``(trades, file)`` per day of ``[from_ns, to_ns)``, in time order.
+
+        A day file that fails its check is evicted; ``repair`` (re-ingesting the raw
+        files) then rebuilds it and it is read again. Without ``repair``, or when it
+        fails again, the error is raised.
+        """
         first = from_ns // NS_PER_DAY
         last = (to_ns - 1) // NS_PER_DAY
         for day_index in range(first, last + 1):
@@ -206,9 +260,13 @@ class TradeStore:
             if not path.is_file():
                 continue
             try:
-                table = pq.read_table(path, schema=TRADE_SCHEMA)
-            except (OSError, pa.ArrowException) as exc:
-                raise CacheError(f"{path}: unreadable trades file ({exc}); delete it") from exc
+                table = self.read_day(path)
+            except CorruptEntryError as exc:
+                if repair is None:
+                    raise
+                evict(path, f"{path}: damaged cache file ({exc.reason})")
+                repair()
+                table = self.read_day(path)
             ts = table.column("ts").cast(pa.int64())
             mask = pc.and_(pc.greater_equal(ts, from_ns), pc.less(ts, to_ns))
             yield table.filter(mask), str(path)

@@ -341,12 +341,21 @@ def venue_trades(
     time-ordered ``TRADE_SCHEMA`` table per UTC day, so at most one day of
     trades is in memory at a time. ``side`` is the taker side (+1 buy, -1 sell).
     """
-    summary = ensure_trades(
-        venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
-        settings=settings, on_bad_rows=on_bad_rows, kind=kind,
-    )  # fmt: skip
+
+    def ensure() -> IngestSummary:
+        return ensure_trades(
+            venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
+            settings=settings, on_bad_rows=on_bad_rows, kind=kind,
+        )  # fmt: skip
+
+    summary = ensure()
     store = TradeStore(cache_dir, venue, summary.symbol)
-    return summary, store.read_range(from_ns, to_ns)
+
+    # A damaged day file is evicted by the reader; ensure() then re-ingests its raw file.
+    def repair() -> None:
+        ensure()
+
+    return summary, store.read_range(from_ns, to_ns, repair=repair)
 
 
 def _concat(parts: list[tuple[TickArrays, I64]]) -> tuple[TickArrays, I64]:

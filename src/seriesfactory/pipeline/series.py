@@ -8,37 +8,56 @@ from the aggregates tier) and writes the output file. Both are what the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from seriesfactory import __version__
 from seriesfactory.config import Settings, load_settings
 from seriesfactory.core.atomic import (
-    atomic_write_parquet,
+    atomic_path,
+    atomic_write_json,
     key_sha256,
     mark_used,
+    storage_error,
 )
 from seriesfactory.core.names import check_asset
 from seriesfactory.core.time import NS_PER_DAY, format_range_part
-from seriesfactory.errors import CacheError, InputError, SourceError
-from seriesfactory.lake.outputs import publish_table
+from seriesfactory.errors import InputError, SourceError
+from seriesfactory.lake.integrity import (
+    DECODE_ERRORS,
+    CorruptEntryError,
+    Seal,
+    check_seal,
+    decode_error,
+    evict,
+    open_parquet,
+    seal_of,
+    warn,
+)
+from seriesfactory.lake.outputs import clean_leftovers, seal_csv
 from seriesfactory.lake.ticks import TickSet, write_tick_set
-from seriesfactory.schema import AGGREGATE_FIELDS
+from seriesfactory.schema import AGGREGATE_FIELDS, TICK_SCHEMA, aggregate_schema
 from seriesfactory.sources import SourceSpec, parse_sources, resolve_model
 from seriesfactory.sources.registry import KNOWN_VENUES, resolve_venue
 from seriesfactory.sources.spec import format_number
 from seriesfactory.sources.synthetic import Model
 from seriesfactory.transforms.aggregates import (
+    BLOCK_ROWS,
     AggregateArrays,
+    AggregateSummary,
     AggregationParams,
     Aggregator,
     FilterCounts,
@@ -56,6 +75,7 @@ __all__ = [
 ]
 
 OutFormat = Literal["parquet", "csv"]
+_T = TypeVar("_T")
 WeightMode = Literal["static", "volume", "mixed"]
 
 
@@ -80,6 +100,8 @@ class TicksRequest:
             raise InputError(f"--on-bad-rows {self.on_bad_rows!r} is unknown; use error or skip")
         if self.from_ns >= self.to_ns:
             raise InputError("--from must be before --to (--to is exclusive: the day after)")
+        if self.from_ns < 0 or self.to_ns >= 1 << 63:
+            raise InputError("--from/--to must lie between 1970-01-01 and 2262-04-11 (int64 ns)")
         for name, value in (("--base", self.base), ("--quote", self.quote)):
             check_asset(value, option=name)
         if self.seed < 0:
@@ -108,6 +130,12 @@ class SeriesRequest(TicksRequest):
             )
         if self.out_format not in ("parquet", "csv"):
             raise InputError(f"--out-format {self.out_format!r} is unknown; use parquet or csv")
+        step = self.params.step_ns
+        if step and (self.to_ns // step + 2) * step >= 1 << 63:
+            raise InputError(
+                f"--agg-step {format_number(self.params.step)} is too long for a range ending "
+                "this late (its buckets would pass 2262-04-11); give a shorter step or range"
+            )
         n = len(self.specs())
         if self.weights is not None and len(self.weights) != n:
             raise InputError(
@@ -125,13 +153,29 @@ class TicksResult:
 
 @dataclass(slots=True)
 class SeriesResult:
-    table: pa.Table
-    aggregates: AggregateArrays
+    """What a ``series`` run wrote: the file, a summary of its rows (first and last rows,
+    means), the filter counts and metadata, and which tiers served it."""
+
+    summary: AggregateSummary
     counts: FilterCounts
     output: Path
     metadata: dict[str, str]
+    out_format: OutFormat = "parquet"
     from_cache: dict[str, bool] = field(default_factory=dict)
     seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return self.summary.rows
+
+    @property
+    def table(self) -> pa.Table:
+        """The output file read back (the whole of it: for small outputs and tests)."""
+        if self.out_format == "parquet":
+            return pq.read_table(self.output)
+        schema = aggregate_schema(json.loads(self.metadata["seriesfactory.params"])["fields"])
+        opts = pacsv.ConvertOptions(column_types=schema)
+        return pacsv.read_csv(self.output, convert_options=opts).cast(schema)
 
 
 def parse_fields(text: str, *, option: str = "--agg-fields") -> tuple[str, ...]:
@@ -282,55 +326,245 @@ def build_ticks(request: TicksRequest) -> TicksResult:
 
 # -- aggregates -----------------------------------------------------------------------------------
 _AGG_COLUMNS = ("timestamp_ns", "start_ns", "tick_count")
+#: Bumped when the aggregates entry's format or key changes (part of every key).
+AGGREGATES_TIER_VERSION = 2
+#: An aggregates entry is kept only when it summarises at least this many ticks a row: a finer
+#: entry would cost about as much to read as recomputing it, and would duplicate the output.
+ENTRY_MIN_TICKS_PER_ROW = 10
+#: A request whose output is estimated above this many bytes is announced before it starts.
+LARGE_OUTPUT_BYTES = 1 << 30
+_ENTRY_SCHEMA = pa.schema(
+    [pa.field(c, pa.int64(), nullable=False) for c in _AGG_COLUMNS]
+    + [pa.field(f, pa.float64(), nullable=False) for f in AGGREGATE_FIELDS]
+)
 
 
-def _aggregates_path(cache_dir: Path, inputs: list[str], params: AggregationParams) -> Path:
+def aggregates_path(cache_dir: Path, inputs: list[str], request: SeriesRequest) -> Path:
+    """The aggregates entry of ``request`` over tick files with content hashes ``inputs``.
+
+    The key covers everything that determines the rows: the tick files' content, the
+    aggregation parameters and the range ``[from, to)`` itself (empty buckets run to ``--to``,
+    so two ranges over the same ticks give different rows).
+    """
     inputs_key = key_sha256(inputs)
-    params_key = key_sha256(params.key())
+    params_key = key_sha256(
+        {
+            **request.params.key(),
+            "from_ns": request.from_ns,
+            "to_ns": request.to_ns,
+            "tier": AGGREGATES_TIER_VERSION,
+        }
+    )
     return cache_dir / "aggregates" / inputs_key[:16] / f"{params_key[:16]}.parquet"
 
 
-def _save_aggregates(path: Path, arrays: AggregateArrays, counts: FilterCounts) -> None:
-    columns: dict[str, np.ndarray[Any, Any]] = {
-        "timestamp_ns": arrays.timestamp_ns,
-        "start_ns": arrays.start_ns,
-        "tick_count": arrays.tick_count,
-    }
-    columns.update({name: arrays.column(name) for name in AGGREGATE_FIELDS})
-    table = pa.table(columns)
-    atomic_write_parquet(
-        path,
-        table,
-        metadata={"seriesfactory.counts": json.dumps(dataclasses.asdict(counts))},
-    )
+def _seal_path(path: Path) -> Path:
+    return path.with_name(path.name + ".seal")
 
 
-def _load_aggregates(path: Path) -> tuple[AggregateArrays, FilterCounts] | None:
-    if not path.is_file():
-        return None
+def estimate_rows(request: SeriesRequest, tick_rows: int) -> int:
+    """An upper bound of the output's rows: buckets in the range (time mode), else ticks."""
+    if request.params.mode == "time":
+        step = request.params.step_ns
+        return (request.to_ns - 1) // step - request.from_ns // step + 1
+    return tick_rows
+
+
+def estimate_bytes(request: SeriesRequest, rows: int) -> int:
+    """Rough output size: 8 bytes a value in Parquet, ~20 characters a value in CSV."""
+    per_value = 8 if request.out_format == "parquet" else 20
+    return rows * per_value * (1 + len(request.fields))
+
+
+class _RowGroups:
+    """Writes aggregates blocks as row groups of one UTC day (by bucket start), at most
+    ``BLOCK_ROWS`` rows each, whatever the blocks fed: the same rows give the same file."""
+
+    def __init__(self, write: Any) -> None:
+        self._write = write
+        self._pending: list[AggregateArrays] = []
+        self._rows = 0
+        self._day: int | None = None
+
+    def add(self, block: AggregateArrays) -> None:
+        days = block.start_ns // NS_PER_DAY
+        for lo, hi in itertools.pairwise([*_day_offsets(block.start_ns), block.rows]):
+            if hi <= lo:
+                continue
+            day = int(days[lo])
+            if day != self._day:
+                self.flush()
+                self._day = day
+            part = block.slice(lo, hi)
+            while part.rows:
+                take = min(part.rows, BLOCK_ROWS - self._rows)
+                self._pending.append(part.slice(0, take))
+                self._rows += take
+                part = part.slice(take, part.rows)
+                if self._rows == BLOCK_ROWS:
+                    self.flush()
+
+    def flush(self) -> None:
+        if self._rows:
+            self._write(AggregateArrays.concat(self._pending))
+        self._pending, self._rows = [], 0
+
+
+def _entry_table(arrays: AggregateArrays) -> pa.Table:
+    columns: list[Any] = [arrays.timestamp_ns, arrays.start_ns, arrays.tick_count]
+    columns += [arrays.column(name) for name in AGGREGATE_FIELDS]
+    return pa.Table.from_arrays([pa.array(c) for c in columns], schema=_ENTRY_SCHEMA)
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Name ``path`` in a file system failure raised here (two files are written at once, so
+    an unnamed pyarrow error must not be put down to the other one)."""
     try:
-        table = pq.read_table(path)
-        meta = table.schema.metadata or {}
+        yield
+    except OSError as exc:
+        raise storage_error(path, exc) from exc
+
+
+class _Sinks:
+    """The output file (and, when kept, the aggregates entry), written as blocks arrive.
+
+    Both go to temporary names and are renamed into place by :meth:`close` (the entry with
+    its seal written after it); any failure removes both temporary files.
+    """
+
+    def __init__(self, request: SeriesRequest, out: Path, entry: Path | None) -> None:
+        self.request = request
+        self.summary = AggregateSummary()
+        self._stack = contextlib.ExitStack()
+        self._out = out
+        self._entry = entry
+        try:
+            self._open(request, out, entry)
+        except BaseException as exc:
+            self.abort(exc)  # temporary files removed; a file system error becomes one line
+            raise
+
+    def _open(self, request: SeriesRequest, out: Path, entry: Path | None) -> None:
+        schema = aggregate_schema(request.fields)
+        self._sidecar: dict[str, str] | None = None  # set by close(): publish the CSV's pair
+        if request.out_format == "csv":
+            clean_leftovers(out)
+        self._out_tmp = self._stack.enter_context(atomic_path(out))
+        # runs after the CSV writer is closed and before the rename (an ExitStack unwinds in
+        # reverse): the sidecar is published first, so no reader sees the CSV without it
+        self._stack.push(self._seal_csv)
+        if request.out_format == "parquet":
+            self._pq = pq.ParquetWriter(
+                self._out_tmp, schema, compression="zstd", store_schema=False
+            )
+            self._stack.callback(self._pq.close)
+            self._out_groups = _RowGroups(
+                lambda a: self._pq.write_table(a.to_arrow(request.fields))
+            )
+        else:
+            self._csv = pacsv.CSVWriter(str(self._out_tmp), schema)
+            self._stack.callback(self._csv.close)
+            self._out_groups = _RowGroups(lambda a: self._csv.write(a.to_arrow(request.fields)))
+        self._entry_groups: _RowGroups | None = None
+        if entry is not None:
+            self._entry_tmp = self._stack.enter_context(atomic_path(entry))
+            self._epq = pq.ParquetWriter(
+                self._entry_tmp, _ENTRY_SCHEMA, compression="zstd", store_schema=False
+            )
+            self._stack.callback(self._epq.close)
+            self._entry_groups = _RowGroups(lambda a: self._epq.write_table(_entry_table(a)))
+
+    def _seal_csv(self, exc_type: type[BaseException] | None, *_: object) -> bool:
+        if exc_type is None and self._sidecar is not None:  # only on success, never aborting
+            with _writing(self._out):
+                seal_csv(self._out_tmp, self._out, self._sidecar)
+        return False
+
+    def add(self, block: AggregateArrays) -> None:
+        self.summary.add(block)
+        with _writing(self._out):
+            self._out_groups.add(block)
+        if self._entry_groups is not None and self._entry is not None:
+            with _writing(self._entry):
+                self._entry_groups.add(block)
+
+    def close(self, counts: FilterCounts, metadata: dict[str, str]) -> None:
+        counts_json = json.dumps(dataclasses.asdict(counts))
+        with _writing(self._out):
+            self._out_groups.flush()
+            if self.request.out_format == "parquet":
+                if self.summary.rows == 0:
+                    self._pq.write_table(aggregate_schema(self.request.fields).empty_table())
+                self._pq.add_key_value_metadata(metadata)
+        if self._entry_groups is not None and self._entry is not None:
+            with _writing(self._entry):
+                self._entry_groups.flush()
+                if self.summary.rows == 0:
+                    self._epq.write_table(_ENTRY_SCHEMA.empty_table())
+                self._epq.add_key_value_metadata({"seriesfactory.counts": counts_json})
+        if self.request.out_format == "csv":
+            self._sidecar = metadata
+        self._stack.close()  # writers closed, files fsynced and renamed, entry before its seal
+        if self._entry is not None:
+            seal = seal_of(self._entry)
+            atomic_write_json(_seal_path(self._entry), seal.to_json())
+
+    def abort(self, exc: BaseException) -> None:
+        self._stack.__exit__(type(exc), exc, exc.__traceback__)
+
+
+def _entry_blocks(path: Path) -> tuple[Iterator[AggregateArrays], FilterCounts] | None:
+    """The verified blocks and filter counts of an aggregates entry, or None when absent."""
+    seal_file = _seal_path(path)
+    if not path.is_file() or not seal_file.is_file():
+        return None  # absent, or its writer stopped before the seal: rebuilt
+    try:
+        seal = Seal.from_json(json.loads(seal_file.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptEntryError(path, seal_file, f"unreadable seal: {exc}") from exc
+    check_seal(path, seal, entry=path)
+    pf = open_parquet(path, entry=path)
+    try:
+        meta = pf.metadata.metadata or {}
         counts = FilterCounts(**json.loads(meta[b"seriesfactory.counts"]))
-        fields = np.vstack([table.column(n).to_numpy() for n in AGGREGATE_FIELDS])
-        ts, start, count = (table.column(c).to_numpy() for c in _AGG_COLUMNS)
-        arrays = AggregateArrays(ts, start, count, fields.reshape(len(AGGREGATE_FIELDS), -1))
-    except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
-        raise CacheError(f"{path}: unreadable aggregates ({exc}); delete it to rebuild") from exc
+        if pf.schema_arrow.remove_metadata() != _ENTRY_SCHEMA:
+            raise ValueError("unexpected columns")
+    except DECODE_ERRORS as exc:
+        raise decode_error(exc, entry=path, path=path) from exc
+
+    def blocks() -> Iterator[AggregateArrays]:
+        for g in range(pf.num_row_groups):
+            try:
+                t = pf.read_row_group(g)
+                fields = np.vstack([t.column(n).to_numpy() for n in AGGREGATE_FIELDS])
+                ts, start, n = (t.column(c).to_numpy() for c in _AGG_COLUMNS)
+            except DECODE_ERRORS as exc:
+                raise decode_error(exc, entry=path, path=path) from exc
+            yield AggregateArrays(ts, start, n, fields.reshape(len(AGGREGATE_FIELDS), -1))
+
     mark_used(path)
-    return arrays, counts
+    return blocks(), counts
+
+
+def aggregate_blocks(
+    ticks: TickSet, params: AggregationParams, end_ns: int, agg: Aggregator | None = None
+) -> Iterator[AggregateArrays]:
+    """Stream a tick set through an :class:`Aggregator` in bounded blocks (decode overlapped
+    with aggregation); the filter counts are ``agg.counts`` once the iterator is exhausted."""
+    agg = agg if agg is not None else Aggregator(params)
+    for c, age, path, first in ticks.aged_chunks():
+        yield from agg.update_blocks(c.ts, c.bid, c.ask, c.vbid, c.vask, age, source=path,
+                                     row_offset=first)  # fmt: skip
+    yield from agg.finish_blocks(end_ns)
 
 
 def aggregate_tick_set(
     ticks: TickSet, params: AggregationParams, end_ns: int
 ) -> tuple[AggregateArrays, FilterCounts]:
-    """Stream a tick set through an :class:`Aggregator` (decode overlapped with aggregation)."""
+    """All aggregates of a tick set in memory (small ranges, notebooks, benchmarks)."""
     agg = Aggregator(params)
-    parts = [
-        agg.update(c.ts, c.bid, c.ask, c.vbid, c.vask, age, source=path, row_offset=first)
-        for c, age, path, first in ticks.aged_chunks()
-    ]
-    parts.append(agg.finish(end_ns))
+    parts = list(aggregate_blocks(ticks, params, end_ns, agg))
     return AggregateArrays.concat(parts), agg.counts
 
 
@@ -353,25 +587,42 @@ def _day_offsets(start_ns: np.ndarray[Any, Any]) -> list[int]:
     return [0, *(np.flatnonzero(np.diff(days)) + 1).tolist()]
 
 
-def _write_output(
-    path: Path, table: pa.Table, offsets: list[int], metadata: dict[str, str], fmt: OutFormat
-) -> None:
-    publish_table(path, table, fmt, metadata, row_group_offsets=offsets)
+def rebuilding(job: Callable[[], _T], *, attempts: int = 3) -> _T:
+    """Run ``job``; when it meets a damaged cache entry, evict it (a warning) and run it again,
+    so the entry is rebuilt from the tier below. A damage that persists is an error."""
+    for attempt in range(attempts):
+        try:
+            return job()
+        except CorruptEntryError as exc:
+            if attempt == attempts - 1:
+                raise
+            evict(exc.entry, f"{exc.file}: damaged cache file ({exc.reason})")
+    raise AssertionError("unreachable")
 
 
 def build_series(request: SeriesRequest) -> SeriesResult:
-    """Run the main job; return the table written, the filter counts and the output path."""
+    """Run the main job; return the output path, a summary of its rows and the filter counts.
+
+    Rows stream from the aggregates tier (or from the tick set through the aggregator) to the
+    output file in blocks of at most ``BLOCK_ROWS``, so memory does not grow with the range or
+    the step. A damaged cache file met on the way is evicted and rebuilt (:func:`rebuilding`).
+    """
+    return rebuilding(lambda: _build_series(request))
+
+
+def _build_series(request: SeriesRequest) -> SeriesResult:
     started = time.perf_counter()
     ticks = build_ticks(request)
     inputs = ticks.ticks.content_hashes()
-    agg_path = _aggregates_path(request.cache_dir, inputs, request.params)
-    cached = _load_aggregates(agg_path)
-    if cached is None:
-        arrays, counts = aggregate_tick_set(ticks.ticks, request.params, request.to_ns)
-        _save_aggregates(agg_path, arrays, counts)
-    else:
-        arrays, counts = cached
-    table = arrays.to_arrow(request.fields)
+    agg_path = aggregates_path(request.cache_dir, inputs, request)
+    rows = estimate_rows(request, ticks.ticks.rows)
+    size = estimate_bytes(request, rows)
+    if size > LARGE_OUTPUT_BYTES:
+        warn(
+            f"this output will hold up to {rows:,} rows, about {_size_text(size)} "
+            f"({request.out_format}); a larger --agg-step or a shorter range makes it smaller"
+        )
+    cached = _entry_blocks(agg_path)
     metadata = {
         "seriesfactory.version": __version__,
         "seriesfactory.base": request.base,
@@ -391,20 +642,39 @@ def build_series(request: SeriesRequest) -> SeriesResult:
         "seriesfactory.inputs": json.dumps(
             [{"file": f.path.name, "sha256": f.sha256} for f in ticks.ticks.files]
         ),
-        "seriesfactory.filters": json.dumps(dataclasses.asdict(counts)),
     }
     suffix = f"{request.params.mode}-{_step_text(request.params)}"
     out = request.output_dir / output_name(request, suffix, request.out_format)
-    _write_output(out, table, _day_offsets(arrays.start_ns), metadata, request.out_format)
+    keep_entry = cached is None and rows * ENTRY_MIN_TICKS_PER_ROW <= ticks.ticks.rows
+    sinks = _Sinks(request, out, agg_path if keep_entry else None)
+    try:
+        if cached is not None:
+            blocks, counts = cached
+            for block in blocks:
+                sinks.add(block)
+        else:
+            agg = Aggregator(request.params)
+            for block in aggregate_blocks(ticks.ticks, request.params, request.to_ns, agg):
+                sinks.add(block)
+            counts = agg.counts
+        metadata["seriesfactory.filters"] = json.dumps(dataclasses.asdict(counts))
+        sinks.close(counts, metadata)
+    except BaseException as exc:
+        sinks.abort(exc)
+        raise
     return SeriesResult(
-        table=table,
-        aggregates=arrays,
+        summary=sinks.summary,
         counts=counts,
         output=out,
         metadata=metadata,
+        out_format=request.out_format,
         from_cache={"ticks": not ticks.generated, "aggregates": cached is not None},
         seconds=time.perf_counter() - started,
     )
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1e9:,.1f} GB" if size >= 1e9 else f"{size / 1e6:,.1f} MB"
 
 
 def _step_text(params: AggregationParams) -> str:
@@ -414,9 +684,14 @@ def _step_text(params: AggregationParams) -> str:
 def write_ticks_file(
     request: TicksRequest, *, out_format: OutFormat, output_dir: Path
 ) -> tuple[Path, TicksResult]:
-    """The ``ticks`` command: write the requested tick series to one file."""
+    """The ``ticks`` command: write the requested tick series to one file, a day at a time."""
+    return rebuilding(lambda: _write_ticks_file(request, out_format, output_dir))
+
+
+def _write_ticks_file(
+    request: TicksRequest, out_format: OutFormat, output_dir: Path
+) -> tuple[Path, TicksResult]:
     result = build_ticks(request)
-    table = result.ticks.read()
     out = output_dir / output_name(request, "ticks", out_format)
     metadata = {
         "seriesfactory.version": __version__,
@@ -426,6 +701,22 @@ def write_ticks_file(
             [{"file": f.path.name, "sha256": f.sha256} for f in result.ticks.files]
         ),
     }
-    days = table.column("ts").cast(pa.int64()).to_numpy() if table.num_rows else np.empty(0)
-    _write_output(out, table, _day_offsets(np.asarray(days)), metadata, out_format)
+    tables = result.ticks.day_tables()
+    first = next(tables, None)
+    schema = first.schema if first is not None else TICK_SCHEMA
+    if out_format == "csv":
+        clean_leftovers(out)
+    with atomic_path(out) as tmp:
+        if out_format == "parquet":
+            with pq.ParquetWriter(tmp, schema, compression="zstd", store_schema=False) as w:
+                for table in itertools.chain([first] if first is not None else [], tables):
+                    w.write_table(table, row_group_size=max(table.num_rows, 1))
+                if first is None:
+                    w.write_table(schema.empty_table())
+                w.add_key_value_metadata(metadata)
+        else:
+            with pacsv.CSVWriter(str(tmp), schema) as cw:
+                for table in itertools.chain([first] if first is not None else [], tables):
+                    cw.write_table(table)
+            seal_csv(tmp, out, metadata)  # the sidecar first, then the CSV (a pair)
     return out, result

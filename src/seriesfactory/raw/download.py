@@ -39,6 +39,7 @@ import httpx
 
 from seriesfactory.config import Settings
 from seriesfactory.core import progress
+from seriesfactory.core.atomic import storage_error
 from seriesfactory.core.backoff import backoff_delay_s
 from seriesfactory.errors import IntegrityError, MissingFileError, NetworkError, SourceError
 from seriesfactory.raw.hashes import forget_sha256, hash_file, raw_sha256
@@ -144,6 +145,12 @@ class Downloader:
 
     def fetch(self, url: str, dest: Path) -> Path:
         """Download ``url`` to ``dest`` (atomic; resumes; retries transient failures)."""
+        try:
+            return self._fetch(url, dest)
+        except OSError as exc:  # full disk, read-only cache: one line (the partial file resumes)
+            raise storage_error(dest, exc) from exc
+
+    def _fetch(self, url: str, dest: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(PARTIAL_PREFIX + dest.name)
         last = ""

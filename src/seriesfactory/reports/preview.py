@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seriesfactory.core.time import NS_PER_MS, format_ms
-from seriesfactory.transforms.aggregates import AggregateArrays, FilterCounts
+from seriesfactory.transforms.aggregates import AggregateArrays, AggregateSummary, FilterCounts
 
 __all__ = ["PREVIEW_PRIORITY", "render_preview"]
 
@@ -43,32 +43,36 @@ def _fmt(name: str, value: float) -> str:
 
 def render_preview(
     console: Console,
-    arrays: AggregateArrays,
+    summary: AggregateSummary,
     counts: FilterCounts,
     fields: tuple[str, ...],
     *,
-    head: int = 10,
-    tail: int = 10,
     fit: bool = False,
 ) -> None:
-    """Print the first ``head`` and last ``tail`` rows, then averages, volume and filter counts.
+    """Print the first and last rows (``summary.keep`` each), then averages, volume and filter
+    counts (gathered while the rows were written: the rows themselves are not all in memory).
 
     Timestamps read ``YYYYMMDD HH:MM:SS.fff`` (UTC); dispersion and drift are percentages.
     With ``fit``, only the columns that fit ``console.width`` are shown, taken in
     :data:`PREVIEW_PRIORITY` order and printed in output order; the line after the table names
     the fields left out.
     """
-    n = arrays.rows
-    picks = list(range(n)) if n <= head + tail else [*range(head), -1, *range(n - tail, n)]
+    n = summary.rows
+    arrays = summary.edge_rows()
+    shown_rows = arrays.rows
+    keep = summary.keep
+    picks = (
+        list(range(shown_rows)) if n == shown_rows else [*range(keep), -1, *range(keep, shown_rows)]
+    )
     shown = _fitting(console, arrays, fields, picks) if fit else fields
     console.print(_table(arrays, shown, picks))
     hidden = [f for f in fields if f not in shown]
     if hidden:
         console.print(f"not shown (terminal too narrow): {', '.join(hidden)}; --preview-fields")
     if n:
-        avg_price = float(arrays.column("mid").mean())
-        avg_spread = float(arrays.column("spread").mean())
-        volume = float(arrays.column("vbid").sum() + arrays.column("vask").sum())
+        avg_price = summary.sum_mid / n
+        avg_spread = summary.sum_spread / n
+        volume = summary.volume
         console.print(
             f"rows: {n:,}  average price: {avg_price:,.4f}  average spread: {avg_spread:.6f} "
             f"({avg_spread * 1e4:.2f} bp)  total volume: {volume:,.0f} (quote)"

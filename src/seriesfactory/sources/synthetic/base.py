@@ -20,6 +20,7 @@ size and any run.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -55,6 +56,11 @@ STREAMS: Final = ("diffusion", "microstructure", "variance", "jump_times", "jump
 HALF_SPREAD: Final = 0.5e-4
 #: Mean traded quantity per tick, in base units (exponentially distributed).
 QTY_MEAN_BASE: Final = 1.0
+#: Prices a model may produce: well inside what float64 carries through the aggregation's
+#: sums (volume-weighted mids ~ n * q * mid^2, squared deviations), so no value of an
+#: output can overflow to inf, underflow to 0 or become NaN (docs/models.md, "Number range").
+PRICE_MIN: Final = 1e-100
+PRICE_MAX: Final = 1e100
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,6 +151,11 @@ class Model(ABC):
         self.values: dict[str, float] = {
             p.name: float(v) for p, v in zip(self.params, values, strict=True)
         }
+        if not PRICE_MIN <= self.values["base"] <= PRICE_MAX:
+            raise SpecError(
+                f"{self.name}: base {format_number(self.values['base'])} is outside the prices "
+                f"float64 carries safely through the aggregation ({PRICE_MIN:g} to {PRICE_MAX:g})"
+            )
         self._check_joint()
 
     @classmethod
@@ -226,9 +237,26 @@ class Model(ABC):
                 bid, ask, vbid, vask = nb.quotes_from_log_path(
                     x, u, prev_x, self.base, HALF_SPREAD, QTY_MEAN_BASE
                 )
+                self._check_range(ts, bid, ask, vbid, vask)
                 prev_x = float(x[-1])
                 done += n
                 yield TickArrays(ts, bid, ask, vbid, vask)
+
+    def _check_range(self, ts: Any, bid: F64, ask: F64, vbid: F64, vask: F64) -> None:
+        """Stop when the path leaves :data:`PRICE_MIN` .. :data:`PRICE_MAX` (or is not a number):
+        the parameters cannot be carried by float64 over the requested range."""
+        ok = np.isfinite(bid) & np.isfinite(ask) & np.isfinite(vbid) & np.isfinite(vask)
+        ok &= (bid >= PRICE_MIN) & (ask <= PRICE_MAX)
+        if ok.all():
+            return
+        bad = int(np.argmin(ok))
+        when = dt.datetime.fromtimestamp(int(ts[bad]) / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M")
+        raise SpecError(
+            f"{self.spec().text}: the price leaves what float64 carries safely "
+            f"({PRICE_MIN:g} to {PRICE_MAX:g}) at {when} UTC "
+            f"(mid {float(bid[bad] + ask[bad]) / 2:g}); "
+            "give smaller drift/volatility/jump parameters or a shorter range"
+        )
 
     def log_path(self, n_ticks: int, seed: int, *, chunk_ticks: int = 1 << 20) -> F64:
         """The cumulative log return ``ln(S_i / base)`` of ticks ``0 .. n_ticks - 1``.

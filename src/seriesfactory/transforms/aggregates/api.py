@@ -9,7 +9,8 @@ and restore the builder mid-stream. Field semantics: ``docs/series.md``.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -21,7 +22,20 @@ from seriesfactory.errors import DataError, InputError
 from seriesfactory.schema import AGGREGATE_FIELDS, aggregate_schema
 from seriesfactory.transforms.aggregates import nb
 
-__all__ = ["AggregateArrays", "AggregationParams", "Aggregator", "FilterCounts", "aggregate"]
+__all__ = [
+    "BLOCK_ROWS",
+    "AggregateArrays",
+    "AggregateSummary",
+    "AggregationParams",
+    "Aggregator",
+    "FilterCounts",
+    "aggregate",
+]
+
+#: Rows per block of :meth:`Aggregator.update_blocks` / :meth:`Aggregator.finish_blocks`
+#: (~30 MB of arrays): what bounds the memory of any step and range.
+BLOCK_ROWS = 1 << 18
+_I64_MAX = (1 << 63) - 1
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -58,6 +72,10 @@ class AggregationParams:
         if self.mode == "time" and self.step != int(self.step):
             raise InputError(
                 f"--agg-step {self.step:g} must be a whole number of milliseconds in time mode"
+            )
+        if self.mode == "time" and self.step * NS_PER_MS >= 2**62:
+            raise InputError(
+                f"--agg-step {self.step:g} ms is longer than the engine can count in nanoseconds"
             )
         if self.mode == "tick" and self.step >= 1:
             raise InputError(
@@ -127,6 +145,12 @@ class AggregateArrays:
             np.concatenate([p.fields for p in parts], axis=1),
         )
 
+    def slice(self, lo: int, hi: int) -> AggregateArrays:
+        return AggregateArrays(
+            self.timestamp_ns[lo:hi], self.start_ns[lo:hi], self.tick_count[lo:hi],
+            self.fields[:, lo:hi],
+        )  # fmt: skip
+
     def to_arrow(self, fields: tuple[str, ...] = AGGREGATE_FIELDS) -> pa.Table:
         """The ``series`` output table: ``timestamp[ms, UTC]`` plus ``fields``."""
         schema = aggregate_schema(fields)
@@ -134,6 +158,43 @@ class AggregateArrays:
         columns: list[pa.Array] = [ts_ms.cast(schema.field("timestamp").type)]
         columns += [pa.array(self.column(f.name)) for f in schema if f.name != "timestamp"]
         return pa.Table.from_arrays(columns, schema=schema)
+
+
+@dataclass(slots=True)
+class AggregateSummary:
+    """What the preview shows, gathered over blocks: first and last rows, means, volume."""
+
+    keep: int = 10
+    rows: int = 0
+    sum_mid: float = 0.0
+    sum_spread: float = 0.0
+    volume: float = 0.0
+    head: list[AggregateArrays] = field(default_factory=list)
+    tail: AggregateArrays | None = None
+
+    def add(self, block: AggregateArrays) -> None:
+        n = block.rows
+        if n == 0:
+            return
+        have = sum(h.rows for h in self.head)
+        if have < self.keep:
+            self.head.append(block.slice(0, self.keep - have))
+        both = AggregateArrays.concat([self.tail, block] if self.tail is not None else [block])
+        self.tail = both.slice(max(both.rows - self.keep, 0), both.rows)
+        self.rows += n
+        self.sum_mid += float(block.column("mid").sum())
+        self.sum_spread += float(block.column("spread").sum())
+        self.volume += float(block.column("vbid").sum() + block.column("vask").sum())
+
+    def edge_rows(self) -> AggregateArrays:
+        """The first rows then the last ones, without repeats (every row when there are few)."""
+        head = AggregateArrays.concat(self.head)
+        if self.tail is None:
+            return head
+        need = self.rows - head.rows if self.rows <= 2 * self.keep else self.tail.rows
+        return AggregateArrays.concat(
+            [head, self.tail.slice(self.tail.rows - need, self.tail.rows)]
+        )
 
 
 class Aggregator:
@@ -234,6 +295,64 @@ class Aggregator:
             why = _ERRORS[int(self._si[nb.I_ERR])]
             raise DataError(f"tick {why}", path=source, line=row_offset + bad + 1)
         return AggregateArrays(out[0][:rows], out[1][:rows], out[2][:rows], out[3][:, :rows])
+
+    def _advance(self, upto: int, max_rows: int) -> AggregateArrays:
+        out = self._alloc(max_rows)
+        rows = nb.advance_time(self._si, self._sf, self.params.step_ns, upto, max_rows, *out)
+        return AggregateArrays(out[0][:rows], out[1][:rows], out[2][:rows], out[3][:, :rows])
+
+    def update_blocks(
+        self,
+        ts: I64,
+        bid: F64,
+        ask: F64,
+        vbid: F64,
+        vask: F64,
+        age_ns: I64 | None = None,
+        *,
+        source: str | None = None,
+        row_offset: int = 0,
+        max_rows: int = BLOCK_ROWS,
+    ) -> Iterator[AggregateArrays]:
+        """Like :meth:`update`, yielding the completed aggregates in blocks of at most
+        ``max_rows`` rows (the same rows, in order), so memory does not grow with the number
+        of buckets a chunk spans (a 1 ms step, a long gap between two ticks)."""
+        n = int(ts.shape[0])
+        step = self.params.step_ns
+        pos = 0
+        while pos < n:
+            hi = n
+            if self._mode == nb.MODE_TICK:
+                hi = min(n, pos + max_rows)
+            else:
+                cur = int(self._si[nb.I_BUCKET])
+                k0 = int(ts[pos]) // step
+                if cur >= 0 and self._si[nb.I_STARTED] == 1 and k0 - cur >= max_rows:
+                    yield self._advance(k0, max_rows)  # a long run of empty buckets
+                    continue
+                limit = ((cur if cur >= 0 else k0) + max_rows) * step
+                if limit <= _I64_MAX:
+                    hi = max(int(np.searchsorted(ts, limit, "left")), pos + 1)
+            age = None if age_ns is None else age_ns[pos:hi]
+            block = self.update(
+                ts[pos:hi], bid[pos:hi], ask[pos:hi], vbid[pos:hi], vask[pos:hi], age,
+                source=source, row_offset=row_offset + pos,
+            )  # fmt: skip
+            if block.rows:
+                yield block
+            pos = hi
+
+    def finish_blocks(
+        self, end_ns: int, *, max_rows: int = BLOCK_ROWS
+    ) -> Iterator[AggregateArrays]:
+        """Like :meth:`finish`, in blocks of at most ``max_rows`` rows."""
+        if self._mode == nb.MODE_TIME and self._si[nb.I_STARTED] == 1:
+            upto = (end_ns - 1) // self.params.step_ns + 1
+            while int(self._si[nb.I_BUCKET]) >= 0 and int(self._si[nb.I_BUCKET]) + max_rows < upto:
+                yield self._advance(upto, max_rows)
+        last = self.finish(end_ns)
+        if last.rows:
+            yield last
 
     def finish(self, end_ns: int) -> AggregateArrays:
         """Close the range ``[.., end_ns)``.

@@ -253,6 +253,31 @@ def finish_time(
 
 
 @kernel
+def advance_time(
+    si: I64,
+    sf: F64,
+    step_ns: int,
+    upto: int,
+    max_rows: int,
+    out_ts: I64,
+    out_start: I64,
+    out_n: I64,
+    out_f: F64,
+) -> int:
+    """Time mode: close the open bucket and emit empty buckets before bucket ``upto``, at most
+    ``max_rows`` rows; the bucket reached stays open (empty). Output is the same as when the
+    next tick closes them, so a long gap can be emitted in bounded blocks."""
+    cur = si[I_BUCKET]
+    if cur < 0 or si[I_STARTED] == 0 or upto <= cur:
+        return 0
+    stop = min(upto, cur + max_rows)
+    rows = _close_time_buckets(si, sf, cur, stop, step_ns, 0, out_ts, out_start, out_n, out_f)
+    si[I_BUCKET] = stop
+    si[I_BUCKET_END] = (stop + 1) * step_ns
+    return rows
+
+
+@kernel
 def _check_tick(si: I64, t: int, b: float, a: float, vb: float, va: float) -> int:
     if t < si[I_LAST_TS]:
         return ERR_ORDER

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow.parquet as pq
+import pyarrow as pa
 
 from seriesfactory.errors import InputError
 from seriesfactory.lake.ticks import TickSet
@@ -59,8 +59,7 @@ class MergeParams:
         }
 
 
-def _table_arrays(path: Any, src: int) -> Interleaved:
-    t = pq.read_table(path)
+def _table_arrays(t: pa.Table, src: int) -> Interleaved:
     n = t.num_rows
     age = t.column("age_ns").to_numpy() if "age_ns" in t.column_names else np.zeros(n, np.int64)
     return (
@@ -79,9 +78,10 @@ def interleave(sets: Sequence[TickSet]) -> Iterator[Interleaved]:
     by_day: dict[str, list[tuple[int, Any]]] = {}
     for src, ts in enumerate(sets):
         for f in ts.files:
-            by_day.setdefault(f.day, []).append((src, f.path))
+            by_day.setdefault(f.day, []).append((src, f))
     for day in sorted(by_day):
-        parts = [_table_arrays(path, src) for src, path in by_day[day]]
+        # every file verified against its seal as it is read (lake/integrity.py)
+        parts = [_table_arrays(sets[src].read_file(f), src) for src, f in by_day[day]]
         cols = [np.concatenate([p[k] for p in parts]) for k in range(7)]
         order = np.lexsort((cols[1], cols[0]))  # by ts, then source index (stable)
         yield tuple(c[order] for c in cols)  # type: ignore[misc]
