@@ -177,3 +177,128 @@ def hash_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(hashes, "hash_file", counted)
     monkeypatch.setattr(download, "hash_file", counted)
     return seen
+
+
+# -- ML and report tests: a 1 s trade-feature table from real trades ------------------------------
+# A small feature table independent of seriesfactory.features (so the ML tests check the ML code
+# alone, fast): 1 s close-stamped buckets with OHLCV, taker volumes, VWAP and a few trailing
+# features; an empty second carries the last close. tests/ml/test_baselines.py also runs the real
+# trade features (through the trades tier) into a dataset.
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+import pyarrow as pa  # noqa: E402
+
+REAL_COINM = (
+    SHARED_REAL
+    / "binance/vision/data/futures/cm/daily/aggTrades/BTCUSD_PERP"
+    / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+)
+
+_SECOND_NS = 1_000_000_000
+
+
+def real_coinm_trades(path: Path = REAL_COINM) -> pa.Table:
+    """The recorded COIN-M aggTrades day as a trade table (ts, price, qty, side, ...)."""
+    from seriesfactory.sources.binance.history import parse_archive
+
+    parts = [
+        p.table
+        for p in parse_archive(
+            path, market="coinm", kind="aggTrades", contract_size=100.0, max_bytes=10**9
+        )
+    ]
+    return pa.concat_tables(parts)
+
+
+def trade_feature_table(trades: pa.Table, step_ns: int = _SECOND_NS) -> pa.Table:
+    """1 s trade features (close-stamped buckets) over the span of ``trades``."""
+    df = pl.from_arrow(trades.select(["ts", "price", "qty", "side"]))
+    assert isinstance(df, pl.DataFrame)
+    df = df.with_columns(pl.col("ts").cast(pl.Int64).alias("t"))
+    df = df.with_columns(((pl.col("t") // step_ns + 1) * step_ns).alias("bucket"))
+    agg = (
+        df.group_by("bucket", maintain_order=True)
+        .agg(
+            pl.col("price").first().alias("open"),
+            pl.col("price").max().alias("high"),
+            pl.col("price").min().alias("low"),
+            pl.col("price").last().alias("close"),
+            pl.col("qty").sum().alias("volume"),
+            pl.col("qty").filter(pl.col("side") == 1).sum().alias("buy_volume"),
+            pl.col("qty").filter(pl.col("side") == -1).sum().alias("sell_volume"),
+            pl.len().alias("trade_count"),
+            ((pl.col("price") * pl.col("qty")).sum() / pl.col("qty").sum()).alias("vwap"),
+        )
+        .sort("bucket")
+    )
+    lo, hi = int(agg["bucket"][0]), int(agg["bucket"][-1])
+    grid = pl.DataFrame({"bucket": np.arange(lo, hi + step_ns, step_ns, dtype=np.int64)})
+    out = grid.join(agg, on="bucket", how="left").sort("bucket")
+    out = out.with_columns(pl.col("close").forward_fill())
+    out = out.with_columns(
+        pl.col("open").fill_null(pl.col("close")),
+        pl.col("high").fill_null(pl.col("close")),
+        pl.col("low").fill_null(pl.col("close")),
+        pl.col("volume").fill_null(0.0),
+        pl.col("buy_volume").fill_null(0.0),
+        pl.col("sell_volume").fill_null(0.0),
+        pl.col("trade_count").fill_null(0).cast(pl.Int64),
+    )
+    out = out.with_columns(
+        pl.col("close").log().diff().alias("log_return"),
+        (pl.col("buy_volume") - pl.col("sell_volume")).alias("signed_volume"),
+        pl.when(pl.col("volume") > 0)
+        .then((pl.col("buy_volume") - pl.col("sell_volume")) / pl.col("volume"))
+        .otherwise(None)
+        .alias("volume_imbalance"),
+    )
+    out = out.with_columns(
+        pl.col("log_return").rolling_std(30).alias("realized_vol_30"),
+        pl.col("log_return").rolling_sum(10).alias("momentum_10"),
+        pl.col("signed_volume").rolling_sum(30).alias("signed_volume_30"),
+        pl.col("volume").rolling_mean(30).alias("volume_mean_30"),
+        pl.col("log_return").shift(1).alias("log_return_lag_1"),
+    )
+    out = out.with_columns(pl.col("bucket").cast(pl.Datetime("ns", "UTC")).alias("ts")).drop(
+        "bucket"
+    )
+    table = out.select(["ts", *[c for c in out.columns if c != "ts"]]).to_arrow()
+    return table.cast(
+        pa.schema([pa.field("ts", pa.timestamp("ns", tz="UTC")), *list(table.schema)[1:]])
+    )
+
+
+@pytest.fixture(scope="session")
+def real_trade_features(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1 s trade-feature table of the real COIN-M day, as Parquet."""
+    if not REAL_COINM.is_file():
+        pytest.skip(f"{REAL_COINM} is absent: the recorded real data lives only in ../shared")
+    import pyarrow.parquet as pq
+
+    path = tmp_path_factory.mktemp("real") / "btcusd_perp_1s.parquet"
+    pq.write_table(trade_feature_table(real_coinm_trades()), path)
+    return path
+
+
+def synthetic_feature_table(n: int = 5_000, seed: int = 0, price: str = "close") -> pa.Table:
+    """A random-walk price on a 1 s grid with three features (one with a 50-row warm-up)."""
+    rng = np.random.default_rng(seed)
+    p = 100 * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
+    ts = np.arange(n, dtype=np.int64) * _SECOND_NS + 1_767_225_600 * _SECOND_NS  # 2026-01-01
+    f2 = rng.normal(size=n)
+    f2[:50] = np.nan
+    return pa.table(
+        {
+            "ts": pa.array(ts).cast(pa.timestamp("ns", tz="UTC")),
+            price: p,
+            "f1": rng.normal(size=n),
+            "f2": f2,
+            "lagged_return": np.concatenate(([np.nan], np.diff(np.log(p)))),
+        }
+    )
+
+
+@pytest.fixture
+def make_features() -> Callable[..., pa.Table]:
+    """:func:`synthetic_feature_table`: ``make_features(n=5_000, seed=0, price="close")``."""
+    return synthetic_feature_table

@@ -33,6 +33,8 @@ from seriesfactory.cli import trades as _trades  # noqa: F401  # isort: skip
 from seriesfactory.cli import cache as _cache  # noqa: F401  # isort: skip
 from seriesfactory.cli import features as _features  # noqa: F401  # isort: skip
 from seriesfactory.cli import backtest as _backtest  # noqa: F401  # isort: skip
+from seriesfactory.cli import ml as _ml  # noqa: F401  # isort: skip
+from seriesfactory.cli import report as _report  # noqa: F401  # isort: skip
 
 __all__ = ["app", "main"]
 
