@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest bench clean chromium
+.PHONY: run test lint typecheck pytest bench clean chromium pg-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-dev chromium
+pytest: $(VENV)/.installed-dev chromium pg-server
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
@@ -43,6 +43,19 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_book.py
 	$(BIN)/python benchmarks/bench_book_live.py
 	$(BIN)/python benchmarks/bench_record.py
+	$(BIN)/python benchmarks/bench_store.py
+
+# The store tests start their own PostgreSQL cluster from the server binaries: install them
+# when missing (Debian, as root); otherwise those tests fail saying how to install them.
+pg-server:
+	@if ! command -v pg_config >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	        echo "installing the PostgreSQL server (apt-get install -y postgresql)"; \
+	        apt-get install -y postgresql >/dev/null || { apt-get update >/dev/null && apt-get install -y postgresql >/dev/null; }; \
+	    else \
+	        echo "warning: PostgreSQL server binaries missing; the store tests will fail: run 'apt-get install -y postgresql'"; \
+	    fi; \
+	fi
 
 clean:
 	rm -rf $(VENV) cache output .pytest_cache .mypy_cache .ruff_cache

@@ -72,6 +72,16 @@ class Settings(BaseModel):
     binance_rest_requests_per_s: float = Field(default=5.0, gt=0)
     #: Coinbase public REST calls per second (its public limit is 10).
     coinbase_requests_per_s: float = Field(default=10.0, gt=0)
+    #: The PostgreSQL store (``docs/store.md``): ``postgresql://user:password@host:port/db``.
+    database_url: str | None = None
+    #: Pairs of ``pipeline run|schedule``: ``"ETH-USD"`` (on ``store_venue``) or ``"binance:X"``.
+    store_pairs: tuple[str, ...] = ()
+    #: Venue of the pairs in ``store_pairs`` written without one.
+    store_venue: str = "coinbase"
+    #: Bars the daemon builds inline, e.g. ``["tick 500", "dollar 500000", "tib ewma 15"]``.
+    store_bars: tuple[str, ...] = ()
+    #: Start of a pair's first backfill when the daemon finds nothing stored (YYYY-MM-DD).
+    store_since: str | None = None
 
     @field_validator(
         "binance_data_url",

@@ -35,6 +35,7 @@ from seriesfactory.cli import features as _features  # noqa: F401  # isort: skip
 from seriesfactory.cli import backtest as _backtest  # noqa: F401  # isort: skip
 from seriesfactory.cli import ml as _ml  # noqa: F401  # isort: skip
 from seriesfactory.cli import report as _report  # noqa: F401  # isort: skip
+from seriesfactory.cli import store as _store  # noqa: F401  # isort: skip
 
 __all__ = ["app", "main"]
 

@@ -50,6 +50,13 @@ def _format(text: str, output: Path) -> str:
     return value
 
 
+def _store_choice(text: str) -> str:
+    value = text.lower()
+    if value not in ("files", "postgres"):
+        raise InputError(f"--store {text!r} is unknown; use files or postgres")
+    return value
+
+
 def write_bars(table: pa.Table, output: Path, fmt: str, meta: dict[str, str]) -> None:
     """Write ``table`` to ``output`` atomically: Parquet (with ``meta``) or CSV plus sidecar."""
     publish_table(output, table, fmt, meta)
@@ -61,12 +68,14 @@ def build(
         str,
         typer.Option("--type", help="time, tick, volume, dollar, tib, vib, dib, trb, vrb, drb."),
     ],
-    output: Annotated[Path, typer.Option("--output", help="Output file.")],
+    output: Annotated[Path | None, typer.Option("--output", help="Output file.")] = None,
     input_file: Annotated[
         Path | None, typer.Option("--input", help="Trades file: CSV or Parquet.")
     ] = None,
     venue: Annotated[str | None, typer.Option("--venue", help="Venue of the trades tier.")] = None,
-    symbol: Annotated[str | None, typer.Option("--symbol", help="Symbol, e.g. BTCUSDT.")] = None,
+    symbol: Annotated[
+        str | None, typer.Option("--symbol", "--pair", help="Symbol, e.g. BTCUSDT.")
+    ] = None,
     from_: Annotated[str | None, typer.Option("--from", help="Start day (trades tier).")] = None,
     to: Annotated[
         str | None, typer.Option("--to", help="End day, exclusive (trades tier).")
@@ -111,9 +120,13 @@ def build(
         Path | None,
         typer.Option("--state", help="Builder state JSON: continued from if present, then saved."),
     ] = None,
+    store: Annotated[str, typer.Option("--store", help="files or postgres.")] = "files",
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="postgresql://... (--store postgres).")
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Build bars from trades and write them to --output."""
+    """Build bars from trades and write them to --output (or into the PostgreSQL store)."""
     spec = BarSpec(
         type=bar_type,  # type: ignore[arg-type]  # validated by BarSpec
         threshold=threshold,
@@ -124,6 +137,18 @@ def build(
         max_ticks=max_ticks,
         sign=sign,  # type: ignore[arg-type]
     )
+    if _store_choice(store) == "postgres":
+        from seriesfactory.cli.store import store_build
+
+        if input_file is not None or output is not None or from_ is not None or to is not None:
+            raise InputError(
+                "--store postgres reads the stored trades and writes the bars table: give "
+                "--venue and --symbol, not --input, --output, --from or --to"
+            )
+        store_build(spec, venue, symbol, database_url, config)
+        return
+    if output is None:
+        raise InputError("give --output FILE (or --store postgres)")
     out_format = _format(fmt, output)
     given = [p for p in (input_file, state_file) if p is not None]
     check_output_not_input([output, sidecar_path(output)], given)
@@ -224,14 +249,43 @@ def load_state(path: Path, spec: BarSpec) -> BarBuilder:
 
 @bars_app.command("export")
 def export(
-    input_file: Annotated[Path, typer.Option("--input", help="Bars built by 'bars build'.")],
     output: Annotated[Path, typer.Option("--output", help="Output file.")],
+    input_file: Annotated[
+        Path | None, typer.Option("--input", help="Bars built by 'bars build'.")
+    ] = None,
     fmt: Annotated[
         str, typer.Option("--out-format", "--format", help="parquet or csv (default: by suffix).")
     ] = "",
+    store: Annotated[str, typer.Option("--store", help="files or postgres.")] = "files",
+    bar_type: Annotated[
+        str | None, typer.Option("--type", help="--store postgres: e.g. tib or tib_ewma15.")
+    ] = None,
+    venue: Annotated[str | None, typer.Option("--venue", help="--store postgres: venue.")] = None,
+    symbol: Annotated[
+        str | None, typer.Option("--symbol", "--pair", help="--store postgres: e.g. ETH-USD.")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="postgresql://... (--store postgres).")
+    ] = None,
+    config: Config = None,
     quiet: Quiet = False,
 ) -> None:
-    """Read built bars (Parquet or CSV) and write them out as Parquet or CSV."""
+    """Write built bars (a Parquet/CSV file, or the store's bars table) as Parquet or CSV."""
+    if _store_choice(store) == "postgres":
+        from seriesfactory.cli.store import store_export
+
+        if input_file is not None:
+            raise InputError("--store postgres reads the bars table: drop --input")
+        if bar_type is None:
+            raise InputError("--store postgres needs --type, e.g. --type tib or tib_ewma15")
+        out_format = _format(fmt, output)
+        table = store_export(bar_type, venue, symbol, output, out_format, database_url, config)
+        info = {"store": "postgres", "bar_type": bar_type, "venue": venue, "symbol": symbol}
+        write_bars(table, output, out_format, {META_KEY: json.dumps(info)})
+        print(f"{table.num_rows} bars -> {output}")
+        return
+    if input_file is None:
+        raise InputError("give --input FILE (bars built by 'bars build') or --store postgres")
     if not input_file.is_file():
         raise InputError(f"--input {input_file}: no such file")
     check_output_not_input([output, sidecar_path(output)], [input_file])

@@ -39,7 +39,15 @@ from seriesfactory.schema import TRADE_SCHEMA
 from seriesfactory.sources._fetch import Fetcher
 from seriesfactory.sources.binance.parse import BadRow, ParsedTrades
 
-__all__ = ["LIMIT", "WINDOW_S", "fetch_days", "parse_ticker_lines", "product_id"]
+__all__ = [
+    "LIMIT",
+    "WINDOW_S",
+    "fetch_days",
+    "parse_ticker_lines",
+    "product_id",
+    "rate_limiter",
+    "walk_window",
+]
 
 LIMIT = 1000
 WINDOW_S = 3600
@@ -55,19 +63,17 @@ def _get(dl: Fetcher, url: str, pause: Callable[[], None]) -> bytes:
     return dl.get_bytes(url)
 
 
-def _walk_day(
+def walk_window(
     product: str,
-    day: int,
+    start_s: int,
+    end_s: int,
     settings: Settings,
     dl: Fetcher,
     pause: Callable[[], None],
-    end_s: int | None = None,
 ) -> list[bytes]:
-    """The bodies of ``day`` (days since 1970-01-01), up to ``end_s`` when it is today."""
+    """The bodies covering ``[start_s, end_s)``: a window returning ``LIMIT`` trades is halved."""
     base = f"{settings.coinbase_api_url}/api/v3/brokerage/market/products/{product}/ticker"
-    start_s = day * 86_400
-    end_s = start_s + 86_400 if end_s is None else min(end_s, start_s + 86_400)
-    todo = [(s, min(s + WINDOW_S, end_s)) for s in range(start_s, end_s, WINDOW_S)]
+    todo = [(start_s, end_s)]
     bodies: list[bytes] = []
     while todo:
         s, e = todo.pop(0)
@@ -88,6 +94,37 @@ def _walk_day(
     return bodies
 
 
+def rate_limiter(settings: Settings) -> Callable[[], None]:
+    """A pause function keeping calls under ``coinbase_requests_per_s``."""
+    interval = 1.0 / settings.coinbase_requests_per_s
+    last = [0.0]
+
+    def pause() -> None:
+        wait = last[0] + interval - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        last[0] = time.monotonic()
+
+    return pause
+
+
+def _walk_day(
+    product: str,
+    day: int,
+    settings: Settings,
+    dl: Fetcher,
+    pause: Callable[[], None],
+    end_s: int | None = None,
+) -> list[bytes]:
+    """The bodies of ``day`` (days since 1970-01-01), up to ``end_s`` when it is today."""
+    start_s = day * 86_400
+    end_s = start_s + 86_400 if end_s is None else min(end_s, start_s + 86_400)
+    bodies: list[bytes] = []
+    for s in range(start_s, end_s, WINDOW_S):
+        bodies += walk_window(product, s, min(s + WINDOW_S, end_s), settings, dl, pause)
+    return bodies
+
+
 def fetch_days(
     product: str,
     from_ns: int,
@@ -105,15 +142,7 @@ def fetch_days(
     """
     now_ns = time.time_ns()
     today = now_ns // NS_PER_DAY
-    interval = 1.0 / settings.coinbase_requests_per_s
-    last = [0.0]
-
-    def pause() -> None:
-        wait = last[0] + interval - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        last[0] = time.monotonic()
-
+    pause = rate_limiter(settings)
     out: list[Path] = []
     for day in range(from_ns // NS_PER_DAY, (to_ns - 1) // NS_PER_DAY + 1):
         if day > today:
