@@ -75,7 +75,15 @@ def _options(cmd: Any) -> dict[str, bool]:
     return {p.opts[0]: bool(p.required) for p in cmd.params if p.opts[0].startswith("--")}
 
 
-CASES = [(path, opt) for path, cmd in _leaves() for opt in _options(cmd) if opt in NAME_OPTIONS]
+#: Commands whose name options only filter rows of the PostgreSQL store (bound as query
+#: parameters, never a path): the store's own tests cover hostile values there.
+STORE_FILTERS = {("bars", "export"), ("status",)}
+CASES = [
+    (path, opt)
+    for path, cmd in _leaves()
+    for opt in _options(cmd)
+    if opt in NAME_OPTIONS and tuple(path) not in STORE_FILTERS
+]
 
 
 def test_the_walk_finds_the_commands_that_take_names() -> None:
