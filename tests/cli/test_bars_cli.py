@@ -228,11 +228,13 @@ def test_state_file_continues_across_files_exactly(
     parts = [pq.read_table(tmp_path / f"{n}.parquet").to_pylist() for n in ("a", "b")]
     assert parts[0] and parts[1]
     assert parts[0] + parts[1] == pq.read_table(whole).to_pylist()
-    mismatch = [*opts[:-1], "5", "--input", str(tmp_path / "b.csv"), "--output", str(whole)]
+    mismatch = [*opts[:-1], "5", "--input", str(tmp_path / "b.csv"), "--output", str(whole),
+                "--overwrite"]  # fmt: skip
     assert main([*mismatch, "--state", state]) == 2  # saved with --ewma-window 3
     assert "was saved for" in capsys.readouterr().err
     # feeding the first file again goes back in time: refused, naming the file
-    again = [*opts, "--input", str(tmp_path / "a.csv"), "--output", str(whole), "--state", state]
+    again = [*opts, "--input", str(tmp_path / "a.csv"), "--output", str(whole), "--state", state,
+             "--overwrite"]  # fmt: skip
     assert main(again) == 1
     err = capsys.readouterr().err
     assert "a.csv" in err and "time goes backwards" in err and "--state" in err

@@ -64,7 +64,8 @@ def test_trades_export_with_bad_rows(env: Path, capsys: pytest.CaptureFixture[st
     assert "BTCUSDT-aggTrades-2024-01-02.csv:3: quantity must be >= 0" in err
     assert main([*args, "--on-bad-rows", "skip"]) == 0
     assert "999 trades; 1 bad row(s) skipped" in capsys.readouterr().out
-    table = pq.read_table(env / "o" / "btcusdt_binance_aggtrades_20240101-20240103.parquet")
+    table = pq.read_table(env / "o" / "btc-usdt_binance_20240101-20240103_aggtrades.parquet")
+    assert "recv_ts" not in table.column_names  # null in every history file: dropped
     assert table.num_rows == 999 and table.column("side").to_pylist()[:2] == [1, -1]
 
 
@@ -96,9 +97,9 @@ def test_download_real_klines_in_both_eras_as_candles(
         nxt = "2020-01-02" if day.startswith("2020") else "2026-05-09"
         args = ["download", "--kind", "klines", "--interval", interval, "--from", day,
                 "--to", nxt, "--cache-dir", str(tmp_path / "c"),
-                "--candles-dir", str(tmp_path / "k")]  # fmt: skip
+                "--output-dir", str(tmp_path / "k")]  # fmt: skip
         assert main(args) == 0
-        name = f"btcusdt_binance_klines-{interval}_{day.replace('-', '')}-{nxt.replace('-', '')}"
+        name = f"btc-usdt_binance_{day.replace('-', '')}-{nxt.replace('-', '')}_klines-{interval}"
         table = pq.read_table(tmp_path / "k" / f"{name}.parquet")
         assert table.num_rows == rows
         opens = table.column("open_time").cast("int64").to_numpy()

@@ -116,3 +116,24 @@ def test_kill_9_loses_at_most_the_last_second(tmp_path: Path, shared_real: Path)
     msgs = [r["data"] for p in files for r in read_records(p) if r["kind"] == "msg"]
     assert len(msgs) >= sent_before  # all but (at most) the last second survived
     assert msgs == server.sent[0][: len(msgs)]
+
+
+def test_nothing_recorded_says_why_and_shows_connection_states(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def closed_port() -> str:
+        server = ReplayServer({"*": []})
+        async with server:
+            return server.url
+
+    url = asyncio.run(closed_port())
+    args = ["record", "--venue", "bybit", "--symbol", "BTCUSDT", "--ws-url", url,
+            "--cache-dir", str(tmp_path), "--reconnect-delay", "0.05",
+            "--duration", "0.5"]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert f"connecting to {url}" in err
+    assert "could not connect: " in err and "retrying in " in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: nothing recorded: no connection could be opened (last error: ")
+    assert not (tmp_path / "raw").exists() or not any((tmp_path / "raw").rglob("*.*"))

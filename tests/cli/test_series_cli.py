@@ -59,7 +59,8 @@ def test_fields_selection_and_csv(tmp_path: Path) -> None:
                "--agg-step", "3600000", "--agg-fields", "close|open", "--out-format", "csv",
                "--quiet")  # fmt: skip
     assert code == 0
-    path = tmp_path / "out" / "btc-usdt_gbm-0.05-0.5-50000_20250101-20250102_time-3600000.csv"
+    name = "btc-usdt_gbm-0.05-0.5-50000_20250101-20250102_time-3600000_f-open+close.csv"
+    path = tmp_path / "out" / name
     table = pacsv.read_csv(path)
     assert table.column_names == ["timestamp", "open", "close"]
     assert table.num_rows == 24

@@ -76,7 +76,9 @@ def test_real_coinm_day_end_to_end(mirror, shared_real, tmp_path: Path) -> None:
         to_ns=parse_date("2026-05-09", option="t"),
     )
     result = build_series(req)
-    assert result.output.name == "btc-usd_binance-coinm_20260508-20260509_time-60000.parquet"
+    assert (
+        result.output.name == "btc-usd_binance-coinm_20260508-20260509_time-60000_ttl60000.parquet"
+    )
     t = result.table
     assert t.num_rows == 1440
     # every contract is 100 USD: total notional = 100 x total contracts of the real file
@@ -182,7 +184,8 @@ def test_two_venues_merged_and_rebased_cross(mirror, tmp_path: Path) -> None:
     req = _request(mirror, tmp_path, sources="binance|binance-usdm", weights=(0.6, 0.4))
     merged = build_series(req)
     assert (
-        merged.output.name == "btc-usdt_binance+binance-usdm_20240101-20240102_time-60000.parquet"
+        merged.output.name
+        == "btc-usdt_binance+binance-usdm_20240101-20240102_time-60000_ttl60000_w0.6-0.4.parquet"
     )
     single = build_series(_request(mirror, tmp_path))
     # identical prices on both venues: the merged mid equals the single-venue mid; volume doubles

@@ -31,7 +31,9 @@ def test_identical_sources_keep_prices_and_add_volumes(tmp_path: Path) -> None:
         two = build_series(
             _req(tmp_path, "gbm(0,0.5,100)|gbm(0,0.5,100)", weights=(0.7, 0.3), weight_mode=mode)
         )
-        name = "btc-usdt_gbm-0-0.5-100+gbm-0-0.5-100_20250101-20250101t010000_time-60000.parquet"
+        parts = "_w0.7-0.3" if mode == "static" else f"_{mode}_w0.7-0.3"
+        span = "20250101-20250101t010000"
+        name = f"btc-usdt_gbm-0-0.5-100+gbm-0-0.5-100_{span}_time-60000_dev0.5{parts}.parquet"
         assert two.output.name == name
         np.testing.assert_allclose(two.table.column("close"), one.table.column("close"), rtol=1e-12)
         np.testing.assert_allclose(

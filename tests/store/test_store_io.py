@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -128,7 +129,9 @@ def test_hostile_pair_names_are_data_not_sql(conn: psycopg.Connection, pair: str
 
 
 @pytest.mark.parametrize("pair", HOSTILE[:3])
-def test_hostile_names_on_the_command_line_are_one_line(db_url: str, capsys, pair: str) -> None:
+def test_hostile_names_on_the_command_line_are_one_line(
+    db_url: str, capsys, pair: str, tmp_path: Path
+) -> None:
     code = main(["ingest", "coinbase", pair, "--from", "2025-01-01", "--database-url", db_url])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
@@ -143,7 +146,7 @@ def test_hostile_names_on_the_command_line_are_one_line(db_url: str, capsys, pai
             "--symbol",
             pair,
             "--output",
-            "/tmp/x.parquet",
+            str(tmp_path / "x.parquet"),  # not an existing file: that would be refused first
             "--database-url",
             db_url,
         ]

@@ -44,6 +44,7 @@ from scipy.optimize import brentq
 
 from seriesfactory.backtest.config import BacktestConfig
 from seriesfactory.backtest.data import Market
+from seriesfactory.core import progress
 from seriesfactory.errors import DataError
 
 __all__ = ["Calibration", "SideFit", "calibrate", "fit_side", "rolling", "side_sample", "sigma_fit"]
@@ -319,4 +320,10 @@ def rolling(mk: Market, cfg: BacktestConfig, window_s: float, every_s: float) ->
     """Refits on ``[t - window, t)`` at every time of :func:`schedule` (as the backtest does)."""
     w = int(window_s * 1e9)
     first = int(mk.ts[np.flatnonzero(mk.usable)[0]])
-    return [calibrate(mk, t - w, t, cfg) for t in schedule(mk, cfg, window_s, every_s) if t > first]
+    times = [t for t in schedule(mk, cfg, window_s, every_s) if t > first]
+    out = []
+    with progress.current().task("calibrating", total=len(times), unit="windows") as task:
+        for t in times:
+            out.append(calibrate(mk, t - w, t, cfg))
+            task.advance(1)
+    return out

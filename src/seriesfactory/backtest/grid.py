@@ -21,6 +21,7 @@ from seriesfactory.backtest.calibration import Calibration, rolling
 from seriesfactory.backtest.config import BacktestConfig, make_config
 from seriesfactory.backtest.data import Market
 from seriesfactory.backtest.engine import run_backtest
+from seriesfactory.core import progress as progress_
 from seriesfactory.errors import ConfigError
 
 __all__ = ["CAL_KEYS", "METRICS", "best_per_metric", "combinations", "run_grid"]
@@ -95,6 +96,12 @@ def _one(mk: Market, cfg: BacktestConfig) -> dict[str, Any]:
     return {k: s[k] for k in METRICS}
 
 
+def _worker_init(mk: Market, cals: dict[tuple[Any, ...], list[Calibration]]) -> None:
+    """A worker process reports nothing: the parent's reporter draws the one grid bar."""
+    progress_.install(progress_.NULL)
+    _init(mk, cals)
+
+
 def _init(mk: Market, cals: dict[tuple[Any, ...], list[Calibration]]) -> None:
     _WORKER["market"] = mk
     _CALS.update(cals)
@@ -145,7 +152,10 @@ def run_grid(
     _init(mk, base)
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
     with ProcessPoolExecutor(
-        max_workers=min(jobs, len(configs)), mp_context=ctx, initializer=_init, initargs=(mk, base)
+        max_workers=min(jobs, len(configs)),
+        mp_context=ctx,
+        initializer=_worker_init,
+        initargs=(mk, base),
     ) as pool:
         results = []
         for k, res in enumerate(pool.map(_task, configs, chunksize=1)):

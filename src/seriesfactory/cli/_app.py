@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
@@ -22,7 +22,13 @@ __all__ = [
     "CacheDir",
     "Config",
     "OutFormat",
+    "Overwrite",
+    "PairAlias",
     "Quiet",
+    "SourceAlias",
+    "Symbol",
+    "Venue",
+    "aliased",
     "app",
     "check_output_dir",
     "check_output_not_input",
@@ -30,7 +36,21 @@ __all__ = [
     "fail",
     "on_bad_rows_choice",
     "out_format_choice",
+    "pair_of",
+    "refuse_clobber",
+    "refuse_future_end",
 ]
+
+T = TypeVar("T")
+
+
+def _argument_type(self: typer.core.TyperArgument, ctx: Any) -> str | None:
+    """An argument's help shows its metavar (``VENUE``), never the Python type (``<str>``)."""
+    return "" if self.metavar is not None else _typer_argument_type(self, ctx)
+
+
+_typer_argument_type = typer.core.TyperArgument.display_type_rich
+typer.core.TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     name="seriesfactory",
@@ -75,14 +95,44 @@ Quiet = Annotated[
         callback=_install_reporter,
     ),
 ]
-CacheDir = Annotated[Path, typer.Option("--cache-dir", help="Cache directory.")]
-Config = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
-OutFormat = Annotated[str, typer.Option("--out-format", help="parquet or csv.")]
-OutputDir = Annotated[Path, typer.Option("--output-dir", help="Output directory.")]
-Base = Annotated[str, typer.Option("--base", help="Base asset, e.g. BTC.")]
-Quote = Annotated[str, typer.Option("--quote", help="Quote asset, e.g. USDT.")]
+CacheDir = Annotated[Path, typer.Option("--cache-dir", metavar="DIR", help="Cache directory.")]
+Config = Annotated[
+    Path | None, typer.Option("--config", metavar="FILE", help="TOML settings file.")
+]
+OutFormat = Annotated[
+    str, typer.Option("--out-format", metavar="parquet|csv", help="parquet or csv.")
+]
+OutputDir = Annotated[Path, typer.Option("--output-dir", metavar="DIR", help="Output directory.")]
+Base = Annotated[str, typer.Option("--base", metavar="ASSET", help="Base asset, e.g. BTC.")]
+Quote = Annotated[str, typer.Option("--quote", metavar="ASSET", help="Quote asset, e.g. USDT.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")]
+Venue = Annotated[
+    str,
+    typer.Option(
+        "--venue",
+        metavar="NAME",
+        help="binance, binance-usdm, binance-coinm, bybit or coinbase.",
+    ),
+]
+Symbol = Annotated[
+    str | None,
+    typer.Option(
+        "--symbol",
+        metavar="SYMBOL",
+        help="Symbol as the venue writes it, e.g. BTCUSDT (instead of --base/--quote).",
+    ),
+]
+PairAlias = Annotated[
+    str | None, typer.Option("--pair", metavar="SYMBOL", hidden=True, help="Old name of --symbol.")
+]
+SourceAlias = Annotated[
+    str | None, typer.Option("--source", metavar="NAME", hidden=True, help="Old name of --venue.")
+]
 OnBadRows = Annotated[
-    str, typer.Option("--on-bad-rows", help="Malformed exchange rows: error or skip.")
+    str,
+    typer.Option(
+        "--on-bad-rows", metavar="error|skip", help="Malformed exchange rows: error or skip."
+    ),
 ]
 
 
@@ -172,3 +222,37 @@ def check_output_dir(output_dir: Path, cache_dir: Path, option: str = "--output-
             f"{option} {output_dir} is inside --cache-dir {cache_dir}, whose garbage collector "
             "would delete it; choose a folder outside the cache"
         )
+
+
+def aliased(value: T, old: T | None, *, name: str, old_name: str) -> T:
+    """An option's value, or its hidden old spelling's when only that was given (docs/cli.md)."""
+    return value if old is None else old
+
+
+def refuse_future_end(to_ns: int, *, option: str = "--to") -> None:
+    """Refuse an exclusive end after tomorrow 00:00 UTC: those days do not exist yet."""
+    import time
+
+    from seriesfactory.core.time import NS_PER_DAY
+
+    limit = (time.time_ns() // NS_PER_DAY + 1) * NS_PER_DAY
+    if to_ns > limit:
+        raise InputError(
+            f"{option} is in the future; the last day with data is today (give --to tomorrow's "
+            "date at most)"
+        )
+
+
+def refuse_clobber(output: Path, overwrite: bool, *, option: str = "--output") -> None:
+    """An explicit output file that exists is replaced only with ``--overwrite`` (docs/cli.md)."""
+    if output.exists() and not overwrite:
+        raise InputError(f"{option} {output} exists; pass --overwrite to replace it")
+
+
+def pair_of(venue: str, symbol: str | None, base: str, quote: str) -> tuple[str, str]:
+    """``(base, quote)``: from ``--symbol`` when given, else ``--base``/``--quote``."""
+    if symbol is None:
+        return base, quote
+    from seriesfactory.pipeline.exchange import split_symbol
+
+    return split_symbol(venue, symbol)

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from seriesfactory.cli._app import app
+from seriesfactory.cli._app import Quiet, app, refuse_clobber
+from seriesfactory.core import progress
 from seriesfactory.core.names import check_symbol, check_venue
 from seriesfactory.errors import InputError
 from seriesfactory.raw.readers import on_bad_frames_choice
@@ -21,42 +22,71 @@ backtest_app = typer.Typer(
 app.add_typer(backtest_app, name="backtest")
 
 Book = Annotated[
-    Path | None, typer.Option("--book", help="Book snapshots Parquet ('book snapshots').")
+    Path | None,
+    typer.Option("--book", metavar="FILE", help="Book snapshots Parquet ('book snapshots')."),
 ]
-Trades = Annotated[Path | None, typer.Option("--trades", help="Trades CSV or Parquet.")]
+Trades = Annotated[
+    Path | None, typer.Option("--trades", metavar="FILE", help="Trades CSV or Parquet.")
+]
 Inputs = Annotated[
-    list[Path] | None, typer.Option("--input", help="Recorded file(s); repeat the option.")
+    list[Path] | None,
+    typer.Option("--input", metavar="FILE", help="Recorded file(s); repeat the option."),
 ]
-Venue = Annotated[str | None, typer.Option("--venue", help="Venue of --input recordings.")]
-Symbol = Annotated[str | None, typer.Option("--symbol", help="Symbol of --input recordings.")]
+Venue = Annotated[
+    str | None, typer.Option("--venue", metavar="NAME", help="Venue of --input recordings.")
+]
+Symbol = Annotated[
+    str | None, typer.Option("--symbol", metavar="SYMBOL", help="Symbol of --input recordings.")
+]
 OnBadFrames = Annotated[
     str, typer.Option("--on-bad-frames", help="Damaged capture frames: error or skip.")
 ]
 InputFormat = Annotated[
-    str, typer.Option("--input-format", help="auto, native, hftbacktest, cryptofeed.")
+    str,
+    typer.Option("--input-format", metavar="NAME", help="auto, native, hftbacktest, cryptofeed."),
 ]
-Interval = Annotated[str, typer.Option("--interval", help="Book grid of --input recordings.")]
-Depth = Annotated[int, typer.Option("--depth", help="Levels per side for --input recordings.")]
+Interval = Annotated[
+    str, typer.Option("--interval", metavar="DURATION", help="Book grid of --input recordings.")
+]
+Depth = Annotated[
+    int, typer.Option("--depth", metavar="N", help="Levels per side for --input recordings.")
+]
 ConfigFile = Annotated[
-    Path | None, typer.Option("--config", help="TOML or the Extended tool's config.json.")
+    Path | None,
+    typer.Option("--config", metavar="FILE", help="TOML or the Extended tool's config.json."),
 ]
 Sets = Annotated[
-    list[str] | None, typer.Option("--set", help="Any config key: --set key=value; repeat.")
+    list[str] | None,
+    typer.Option("--set", metavar="KEY=VALUE", help="Any config key: --set key=value; repeat."),
 ]
-Gamma = Annotated[float | None, typer.Option("--risk-aversion-gamma", help="Risk aversion γ.")]
+Gamma = Annotated[
+    float | None, typer.Option("--risk-aversion-gamma", metavar="GAMMA", help="Risk aversion γ.")
+]
 Horizon = Annotated[
-    float | None, typer.Option("--inventory-horizon-seconds", help="Horizon T in seconds.")
+    float | None,
+    typer.Option("--inventory-horizon-seconds", metavar="SECONDS", help="Horizon T in seconds."),
 ]
 GammaMode = Annotated[
-    str | None, typer.Option("--gamma-mode", help="constant, inventory_scaled or max_shift.")
+    str | None,
+    typer.Option(
+        "--gamma-mode",
+        metavar="constant|inventory_scaled|max_shift",
+        help="constant, inventory_scaled or max_shift.",
+    ),
 ]
 FillModel = Annotated[
-    str | None, typer.Option("--fill-model", help="through (default) or at (queue model).")
+    str | None,
+    typer.Option(
+        "--fill-model", metavar="through|at", help="through (default) or at (queue model)."
+    ),
 ]
-Latency = Annotated[str | None, typer.Option("--latency", help="Order latency, e.g. 50ms.")]
-OrderSize = Annotated[float | None, typer.Option("--order-size", help="Base units per quote.")]
-MaxInv = Annotated[float | None, typer.Option("--max-inventory", help="Base units.")]
-Quiet = Annotated[bool, typer.Option("--quiet", help="Only errors and output paths.")]
+Latency = Annotated[
+    str | None, typer.Option("--latency", metavar="DURATION", help="Order latency, e.g. 50ms.")
+]
+OrderSize = Annotated[
+    float | None, typer.Option("--order-size", metavar="QTY", help="Base units per quote.")
+]
+MaxInv = Annotated[float | None, typer.Option("--max-inventory", metavar="QTY", help="Base units.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace outputs that exist already.")]
 
 
@@ -221,7 +251,10 @@ def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
 @backtest_app.command("calibrate")
 def calibrate(
     output: Annotated[
-        Path, typer.Option("--output", help="calib.json; with --every a .parquet or .csv table.")
+        Path,
+        typer.Option(
+            "--output", metavar="FILE", help="calib.json; with --every a .parquet or .csv table."
+        ),
     ],
     book: Book = None,
     trades: Trades = None,
@@ -235,9 +268,14 @@ def calibrate(
     config: ConfigFile = None,
     sets: Sets = None,
     window: Annotated[
-        str | None, typer.Option("--window", help="Refit window (with --every), e.g. 3600 or 1h.")
+        str | None,
+        typer.Option(
+            "--window", metavar="DURATION", help="Refit window (with --every), e.g. 3600 or 1h."
+        ),
     ] = None,
-    every: Annotated[str | None, typer.Option("--every", help="Refit every, e.g. 600.")] = None,
+    every: Annotated[
+        str | None, typer.Option("--every", metavar="DURATION", help="Refit every, e.g. 600.")
+    ] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
@@ -335,9 +373,9 @@ def run(
     latency: Latency = None,
     order_size: OrderSize = None,
     max_inventory: MaxInv = None,
-    output_dir: Annotated[Path, typer.Option("--output-dir", help="Output directory.")] = Path(
-        "output"
-    ),
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", metavar="DIR", help="Output directory.")
+    ] = Path("output"),
     report: Annotated[bool, typer.Option("--report", help="Also write report.html.")] = False,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
@@ -376,7 +414,9 @@ def run(
         book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size,
         on_bad_frames=on_bad_frames,
     )  # fmt: skip
-    res = run_backtest(mk, cfg)
+    with progress.current().task("backtest", total=1, unit="runs") as task:
+        res = run_backtest(mk, cfg)
+        task.advance(1)
     output_dir.mkdir(parents=True, exist_ok=True)
     fills, tl = res.fills_table(), res.timeline_table()
     written = [
@@ -451,19 +491,27 @@ def grid(
     sets: Sets = None,
     horizons: Annotated[
         str | None,
-        typer.Option("--horizons", help="inventory_horizon_seconds values, e.g. 60,300."),
+        typer.Option(
+            "--horizons", metavar="LIST", help="inventory_horizon_seconds values, e.g. 60,300."
+        ),
     ] = None,
     gammas: Annotated[
-        str | None, typer.Option("--gammas", help="risk_aversion_gamma values, e.g. 0.01,0.1.")
+        str | None,
+        typer.Option("--gammas", metavar="LIST", help="risk_aversion_gamma values, e.g. 0.01,0.1."),
     ] = None,
     grids: Annotated[
-        list[str] | None, typer.Option("--grid", help="Any key: --grid key=v1,v2; repeat.")
+        list[str] | None,
+        typer.Option("--grid", metavar="KEY=V1,V2", help="Any key: --grid key=v1,v2; repeat."),
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", help="Processes (0 = every core).")] = 0,
-    metric: Annotated[str, typer.Option("--metric", help="Heatmap metric.")] = "pnl",
-    output_dir: Annotated[Path, typer.Option("--output-dir", help="Output directory.")] = Path(
-        "output"
-    ),
+    jobs: Annotated[
+        int, typer.Option("--jobs", metavar="N", help="Processes (0 = every core).")
+    ] = 0,
+    metric: Annotated[
+        str, typer.Option("--metric", metavar="NAME", help="Heatmap metric.")
+    ] = "pnl",
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", metavar="DIR", help="Output directory.")
+    ] = Path("output"),
     report: Annotated[bool, typer.Option("--report", help="Also write grid_report.html.")] = False,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
@@ -502,7 +550,8 @@ def grid(
         book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size,
         on_bad_frames=on_bad_frames,
     )  # fmt: skip
-    results = run_grid(mk, configs, jobs=jobs)
+    with progress.current().task("backtest grid", total=len(configs), unit="runs") as task:
+        results = run_grid(mk, configs, jobs=jobs, progress=lambda _done: task.advance(1))
     keys = list(spec)
     rows = [
         {**{k: getattr(c, k) for k in keys}, **r} for c, r in zip(configs, results, strict=True)
@@ -543,11 +592,17 @@ def spread(
     horizon: Horizon = None,
     gamma_mode: GammaMode = None,
     inventory: Annotated[
-        float, typer.Option("--inventory", help="Current inventory, base units.")
+        float, typer.Option("--inventory", metavar="QTY", help="Current inventory, base units.")
     ] = 0.0,
-    output: Annotated[Path | None, typer.Option("--output", help="Also write JSON here.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", metavar="FILE", help="Also write JSON here.")
+    ] = None,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
 ) -> None:
     """The optimal bid and ask now, from the latest calibration window of the input."""
+    if output is not None:
+        refuse_clobber(output, overwrite)
     from seriesfactory.backtest.calibration import calibrate as fit
     from seriesfactory.backtest.quoting import GAMMA_MODES, as_quote
     from seriesfactory.core.atomic import atomic_write_json

@@ -14,13 +14,18 @@ import typer
 
 from seriesfactory.cli._app import (
     Config,
+    Overwrite,
+    PairAlias,
     Quiet,
+    aliased,
     app,
     check_output_not_input,
     day_range_ns,
     on_bad_rows_choice,
+    refuse_clobber,
 )
 from seriesfactory.config import load_settings
+from seriesfactory.core import progress
 from seriesfactory.core.atomic import atomic_write_json
 from seriesfactory.errors import DataError, InputError, SourceError
 from seriesfactory.lake.outputs import publish_table, sidecar_path
@@ -43,10 +48,16 @@ app.add_typer(bars_app, name="bars")
 META_KEY = "seriesfactory.bars"
 
 
+FormatAlias = Annotated[
+    str | None,
+    typer.Option("--format", metavar="parquet|csv", hidden=True, help="Old name of --out-format."),
+]
+
+
 def _format(text: str, output: Path) -> str:
     value = text.lower() if text else ("csv" if output.suffix.lower() == ".csv" else "parquet")
     if value not in ("parquet", "csv"):
-        raise InputError(f"--format {text!r} is unknown; use parquet or csv")
+        raise InputError(f"--out-format {text!r} is unknown; use parquet or csv")
     return value
 
 
@@ -66,64 +77,98 @@ def write_bars(table: pa.Table, output: Path, fmt: str, meta: dict[str, str]) ->
 def build(
     bar_type: Annotated[
         str,
-        typer.Option("--type", help="time, tick, volume, dollar, tib, vib, dib, trb, vrb, drb."),
+        typer.Option(
+            "--type",
+            metavar="TYPE",
+            help="time, tick, volume, dollar, tib, vib, dib, trb, vrb, drb.",
+        ),
     ],
-    output: Annotated[Path | None, typer.Option("--output", help="Output file.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", metavar="FILE", help="Output file.")
+    ] = None,
     input_file: Annotated[
-        Path | None, typer.Option("--input", help="Trades file: CSV or Parquet.")
+        Path | None, typer.Option("--input", metavar="FILE", help="Trades file: CSV or Parquet.")
     ] = None,
-    venue: Annotated[str | None, typer.Option("--venue", help="Venue of the trades tier.")] = None,
+    venue: Annotated[
+        str | None, typer.Option("--venue", metavar="NAME", help="Venue of the trades tier.")
+    ] = None,
     symbol: Annotated[
-        str | None, typer.Option("--symbol", "--pair", help="Symbol, e.g. BTCUSDT.")
+        str | None, typer.Option("--symbol", metavar="SYMBOL", help="Symbol, e.g. BTCUSDT.")
     ] = None,
-    from_: Annotated[str | None, typer.Option("--from", help="Start day (trades tier).")] = None,
+    pair: PairAlias = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", metavar="WHEN", help="Start day (trades tier).")
+    ] = None,
     to: Annotated[
-        str | None, typer.Option("--to", help="End day, exclusive (trades tier).")
+        str | None, typer.Option("--to", metavar="WHEN", help="End day, exclusive (trades tier).")
     ] = None,
     cache_dir: Annotated[
-        Path, typer.Option("--cache-dir", help="Cache holding the trades tier.")
+        Path, typer.Option("--cache-dir", metavar="DIR", help="Cache holding the trades tier.")
     ] = Path("cache"),
     config: Config = None,
     on_bad_rows: Annotated[
-        str, typer.Option("--on-bad-rows", help="Trades tier: error or skip.")
+        str, typer.Option("--on-bad-rows", metavar="error|skip", help="Trades tier: error or skip.")
     ] = "error",
     threshold: Annotated[
-        float | None, typer.Option("--threshold", help="tick/volume/dollar: size of a bar.")
+        float | None,
+        typer.Option("--threshold", metavar="NUMBER", help="tick/volume/dollar: size of a bar."),
     ] = None,
     interval: Annotated[
-        str | None, typer.Option("--interval", help="time bars: 1s, 5m, 1h, 1d, ...")
+        str | None,
+        typer.Option("--interval", metavar="DURATION", help="time bars: 1s, 5m, 1h, 1d, ..."),
     ] = None,
     ewma_window: Annotated[
-        int, typer.Option("--ewma-window", help="imbalance/run: EWMA span in bars.")
+        int, typer.Option("--ewma-window", metavar="N", help="imbalance/run: EWMA span in bars.")
     ] = 15,
     expected_ticks: Annotated[
-        int, typer.Option("--expected-ticks", help="imbalance/run: E0[T] and warm-up, trades.")
+        int,
+        typer.Option(
+            "--expected-ticks", metavar="N", help="imbalance/run: E0[T] and warm-up, trades."
+        ),
     ] = 100,
     min_ticks: Annotated[
-        float | None, typer.Option("--min-ticks", help="Lower bound of E[T] (expected/4).")
+        float | None,
+        typer.Option("--min-ticks", metavar="N", help="Lower bound of E[T] (expected/4)."),
     ] = None,
     max_ticks: Annotated[
-        float | None, typer.Option("--max-ticks", help="Upper bound of E[T] (expected*4).")
+        float | None,
+        typer.Option("--max-ticks", metavar="N", help="Upper bound of E[T] (expected*4)."),
     ] = None,
-    sign: Annotated[str, typer.Option("--sign", help="auto or tick-rule.")] = "auto",
+    sign: Annotated[
+        str, typer.Option("--sign", metavar="auto|tick-rule", help="auto or tick-rule.")
+    ] = "auto",
     columns: Annotated[
         str | None,
-        typer.Option("--columns", help="e.g. 'ts=Date and Time,price=Price,qty=Volume'."),
+        typer.Option(
+            "--columns", metavar="MAP", help="e.g. 'ts=Date and Time,price=Price,qty=Volume'."
+        ),
     ] = None,
     emit_partial: Annotated[
         bool, typer.Option("--emit-partial", help="Add the unfinished last bar, flagged.")
     ] = False,
     fmt: Annotated[
-        str, typer.Option("--out-format", "--format", help="parquet or csv (default: by suffix).")
+        str,
+        typer.Option(
+            "--out-format", metavar="parquet|csv", help="parquet or csv (default: by suffix)."
+        ),
     ] = "",
+    fmt_alias: FormatAlias = None,
     state_file: Annotated[
         Path | None,
-        typer.Option("--state", help="Builder state JSON: continued from if present, then saved."),
+        typer.Option(
+            "--state",
+            metavar="FILE",
+            help="Builder state JSON: continued from if present, then saved.",
+        ),
     ] = None,
-    store: Annotated[str, typer.Option("--store", help="files or postgres.")] = "files",
+    store: Annotated[
+        str, typer.Option("--store", metavar="files|postgres", help="files or postgres.")
+    ] = "files",
     database_url: Annotated[
-        str | None, typer.Option("--database-url", help="postgresql://... (--store postgres).")
+        str | None,
+        typer.Option("--database-url", metavar="URL", help="postgresql://... (--store postgres)."),
     ] = None,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
     """Build bars from trades and write them to --output (or into the PostgreSQL store)."""
@@ -137,6 +182,7 @@ def build(
         max_ticks=max_ticks,
         sign=sign,  # type: ignore[arg-type]
     )
+    symbol = aliased(symbol, pair, name="--symbol", old_name="--pair")
     if _store_choice(store) == "postgres":
         from seriesfactory.cli.store import store_build
 
@@ -149,9 +195,10 @@ def build(
         return
     if output is None:
         raise InputError("give --output FILE (or --store postgres)")
-    out_format = _format(fmt, output)
     given = [p for p in (input_file, state_file) if p is not None]
     check_output_not_input([output, sidecar_path(output)], given)
+    refuse_clobber(output, overwrite)
+    out_format = _format(aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), output)
     tier = (venue, symbol, from_, to)
     if any(x is not None for x in tier):
         if input_file is not None:
@@ -172,13 +219,16 @@ def build(
     builder = load_state(state_file, spec) if state_file is not None else BarBuilder(spec)
     parts: list[BarArrays] = []
     rows = 0
-    for trades, path in chunks:
-        try:
-            parts.append(builder.update(trades.ts_ns, trades.price, trades.qty_base, trades.side))
-        except DataError as exc:  # e.g. the first trade is older than the saved state's last
-            note = f" (continuing from --state {state_file})" if state_file is not None else ""
-            raise DataError(f"{exc}{note}", path=path) from None
-        rows += trades.rows
+    with progress.current().task(f"building {bar_type} bars", unit="trades") as task:
+        for trades, path in chunks:
+            try:
+                update = builder.update
+                parts.append(update(trades.ts_ns, trades.price, trades.qty_base, trades.side))
+            except DataError as exc:  # e.g. the first trade is older than the saved state's last
+                note = f" (continuing from --state {state_file})" if state_file is not None else ""
+                raise DataError(f"{exc}{note}", path=path) from None
+            rows += trades.rows
+            task.advance(trades.rows)
     if venue is not None and rows == 0:
         raise SourceError(
             f"no trades of {symbol} on {venue} in [{from_}, {to}) in the trades tier under "
@@ -191,7 +241,7 @@ def build(
     write_bars(table, output, out_format, meta)
     if state_file is not None:
         atomic_write_json(state_file, builder.state())
-    print(f"{table.num_rows} {spec.type} bars from {rows} trades -> {output}")
+    print(output if quiet else f"{table.num_rows} {spec.type} bars from {rows} trades -> {output}")
 
 
 def _tier_chunks(
@@ -249,28 +299,43 @@ def load_state(path: Path, spec: BarSpec) -> BarBuilder:
 
 @bars_app.command("export")
 def export(
-    output: Annotated[Path, typer.Option("--output", help="Output file.")],
+    output: Annotated[Path, typer.Option("--output", metavar="FILE", help="Output file.")],
     input_file: Annotated[
-        Path | None, typer.Option("--input", help="Bars built by 'bars build'.")
+        Path | None, typer.Option("--input", metavar="FILE", help="Bars built by 'bars build'.")
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--out-format", "--format", help="parquet or csv (default: by suffix).")
+        str,
+        typer.Option(
+            "--out-format", metavar="parquet|csv", help="parquet or csv (default: by suffix)."
+        ),
     ] = "",
-    store: Annotated[str, typer.Option("--store", help="files or postgres.")] = "files",
+    fmt_alias: FormatAlias = None,
+    store: Annotated[
+        str, typer.Option("--store", metavar="files|postgres", help="files or postgres.")
+    ] = "files",
     bar_type: Annotated[
-        str | None, typer.Option("--type", help="--store postgres: e.g. tib or tib_ewma15.")
+        str | None,
+        typer.Option("--type", metavar="TYPE", help="--store postgres: e.g. tib or tib_ewma15."),
     ] = None,
-    venue: Annotated[str | None, typer.Option("--venue", help="--store postgres: venue.")] = None,
+    venue: Annotated[
+        str | None, typer.Option("--venue", metavar="NAME", help="--store postgres: venue.")
+    ] = None,
     symbol: Annotated[
-        str | None, typer.Option("--symbol", "--pair", help="--store postgres: e.g. ETH-USD.")
+        str | None,
+        typer.Option("--symbol", metavar="SYMBOL", help="--store postgres: e.g. ETH-USD."),
     ] = None,
+    pair: PairAlias = None,
     database_url: Annotated[
-        str | None, typer.Option("--database-url", help="postgresql://... (--store postgres).")
+        str | None,
+        typer.Option("--database-url", metavar="URL", help="postgresql://... (--store postgres)."),
     ] = None,
     config: Config = None,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
     """Write built bars (a Parquet/CSV file, or the store's bars table) as Parquet or CSV."""
+    symbol = aliased(symbol, pair, name="--symbol", old_name="--pair")
+    refuse_clobber(output, overwrite)
     if _store_choice(store) == "postgres":
         from seriesfactory.cli.store import store_export
 
@@ -278,11 +343,13 @@ def export(
             raise InputError("--store postgres reads the bars table: drop --input")
         if bar_type is None:
             raise InputError("--store postgres needs --type, e.g. --type tib or tib_ewma15")
-        out_format = _format(fmt, output)
+        out_format = _format(
+            aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), output
+        )
         table = store_export(bar_type, venue, symbol, output, out_format, database_url, config)
         info = {"store": "postgres", "bar_type": bar_type, "venue": venue, "symbol": symbol}
         write_bars(table, output, out_format, {META_KEY: json.dumps(info)})
-        print(f"{table.num_rows} bars -> {output}")
+        print(output if quiet else f"{table.num_rows} bars -> {output}")
         return
     if input_file is None:
         raise InputError("give --input FILE (bars built by 'bars build') or --store postgres")
@@ -305,5 +372,6 @@ def export(
             f"not a bars file: columns {missing} are missing; build it with 'bars build'",
             path=str(input_file),
         )
+    fmt = aliased(fmt, fmt_alias, name="--out-format", old_name="--format")
     write_bars(table, output, _format(fmt, output), meta)
-    print(f"{table.num_rows} bars -> {output}")
+    print(output if quiet else f"{table.num_rows} bars -> {output}")

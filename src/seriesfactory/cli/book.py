@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from seriesfactory.cli._app import OutFormat, Quiet, app, check_output_not_input, out_format_choice
+from seriesfactory.cli._app import (
+    OutFormat,
+    Overwrite,
+    Quiet,
+    app,
+    check_output_not_input,
+    out_format_choice,
+    refuse_clobber,
+)
 from seriesfactory.core.atomic import atomic_write_json
 from seriesfactory.core.names import check_symbol, check_venue
 from seriesfactory.core.time import parse_duration_ns
@@ -22,16 +30,27 @@ from seriesfactory.transforms.book.report import gap_table, snapshot_table, veri
 book_app = typer.Typer(help="Rebuild L2 order books from recordings; snapshots and integrity.")
 app.add_typer(book_app, name="book")
 
-Inputs = Annotated[list[Path], typer.Option("--input", help="Recorded file(s); repeat the option.")]
-InputFormat = Annotated[str, typer.Option("--input-format", help=f"One of {', '.join(FORMATS)}.")]
+Inputs = Annotated[
+    list[Path], typer.Option("--input", metavar="FILE", help="Recorded file(s); repeat the option.")
+]
+InputFormat = Annotated[
+    str, typer.Option("--input-format", metavar="NAME", help=f"One of {', '.join(FORMATS)}.")
+]
 Venue = Annotated[
-    str, typer.Option("--venue", help="binance, binance-usdm, coinbase, bybit, extended, okx.")
+    str,
+    typer.Option(
+        "--venue", metavar="NAME", help="binance, binance-usdm, coinbase, bybit, extended, okx."
+    ),
 ]
 Symbol = Annotated[
-    str, typer.Option("--symbol", help="Symbol as the venue writes it, e.g. BTCUSDT, BTC-USD.")
+    str,
+    typer.Option(
+        "--symbol", metavar="SYMBOL", help="Symbol as the venue writes it, e.g. BTCUSDT, BTC-USD."
+    ),
 ]
 Decimals = Annotated[
-    int | None, typer.Option("--price-decimals", help="Tick = 10**-d (default: inferred).")
+    int | None,
+    typer.Option("--price-decimals", metavar="N", help="Tick = 10**-d (default: inferred)."),
 ]
 OnBadFrames = Annotated[
     str,
@@ -100,14 +119,18 @@ def snapshots(
     venue: Venue,
     symbol: Symbol,
     output: Annotated[
-        Path, typer.Option("--output", help="File to write: .parquet (zstd) or .csv.")
+        Path,
+        typer.Option("--output", metavar="FILE", help="File to write: .parquet (zstd) or .csv."),
     ],
     input_format: InputFormat = "auto",
-    interval: Annotated[str, typer.Option("--interval", help="Grid step, e.g. 100ms.")] = "100ms",
-    depth: Annotated[int, typer.Option("--depth", help="Levels per side.")] = 10,
+    interval: Annotated[
+        str, typer.Option("--interval", metavar="DURATION", help="Grid step, e.g. 100ms.")
+    ] = "100ms",
+    depth: Annotated[int, typer.Option("--depth", metavar="N", help="Levels per side.")] = 10,
     price_decimals: Decimals = None,
     out_format: OutFormat = "",
     on_bad_frames: OnBadFrames = "error",
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
     """Fixed-interval top-N book (plus trade summary) to Parquet or CSV; gaps beside it."""
@@ -115,6 +138,7 @@ def snapshots(
     gaps_path = output.with_name(f"{output.stem}.gaps.{'csv' if fmt == 'csv' else 'parquet'}")
     outputs = [output, gaps_path, sidecar_path(output), sidecar_path(gaps_path)]
     check_output_not_input(outputs, inputs)
+    refuse_clobber(output, overwrite)
     interval_ns = parse_duration_ns(interval, option="--interval")
     res = _rebuild(
         inputs, input_format, venue, symbol, interval_ns, depth, price_decimals, on_bad_frames
@@ -143,15 +167,20 @@ def verify(
     symbol: Symbol,
     input_format: InputFormat = "auto",
     stale: Annotated[
-        str, typer.Option("--stale", help="Longest quiet span that is not stale.")
+        str,
+        typer.Option("--stale", metavar="DURATION", help="Longest quiet span that is not stale."),
     ] = "5s",
     output: Annotated[
-        Path | None, typer.Option("--output", help="Also write the report as JSON.")
+        Path | None, typer.Option("--output", metavar="FILE", help="Also write the report as JSON.")
     ] = None,
     price_decimals: Decimals = None,
     on_bad_frames: OnBadFrames = "error",
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
 ) -> None:
     """Report gaps, crossings, stale periods, resyncs and top-of-book checks; exit 1 on problems."""
+    if output is not None:
+        refuse_clobber(output, overwrite)
     stale_ns = parse_duration_ns(stale, option="--stale")
     if output is not None:
         check_output_not_input([output], inputs)
@@ -169,17 +198,32 @@ def verify(
 
 @book_app.command("live")
 def live(
-    input_dir: Annotated[Path, typer.Option("--input-dir", help="Folder the recorder writes.")],
+    input_dir: Annotated[
+        Path, typer.Option("--input-dir", metavar="DIR", help="Folder the recorder writes.")
+    ],
     venue: Venue,
     symbol: Symbol,
-    price_decimals: Annotated[int, typer.Option("--price-decimals", help="Tick = 10**-d.")],
-    output_dir: Annotated[Path, typer.Option("--output-dir", help="Where parts are written.")],
-    interval: Annotated[str, typer.Option("--interval", help="Grid step, e.g. 100ms.")] = "100ms",
-    depth: Annotated[int, typer.Option("--depth", help="Levels per side.")] = 10,
-    poll: Annotated[str, typer.Option("--poll", help="How often to look for new data.")] = "100ms",
-    part: Annotated[str, typer.Option("--part", help="Write a Parquet part this often.")] = "60s",
+    price_decimals: Annotated[
+        int, typer.Option("--price-decimals", metavar="N", help="Tick = 10**-d.")
+    ],
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", metavar="DIR", help="Where parts are written.")
+    ],
+    interval: Annotated[
+        str, typer.Option("--interval", metavar="DURATION", help="Grid step, e.g. 100ms.")
+    ] = "100ms",
+    depth: Annotated[int, typer.Option("--depth", metavar="N", help="Levels per side.")] = 10,
+    poll: Annotated[
+        str, typer.Option("--poll", metavar="DURATION", help="How often to look for new data.")
+    ] = "100ms",
+    part: Annotated[
+        str, typer.Option("--part", metavar="DURATION", help="Write a Parquet part this often.")
+    ] = "60s",
     duration: Annotated[
-        str | None, typer.Option("--duration", help="Stop after this long (default: Ctrl-C).")
+        str | None,
+        typer.Option(
+            "--duration", metavar="DURATION", help="Stop after this long (default: Ctrl-C)."
+        ),
     ] = None,
     out_format: OutFormat = "parquet",
     on_bad_frames: OnBadFrames = "error",

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from seriesfactory.cli._app import CacheDir, Config, app, fail
+from seriesfactory.cli._app import CacheDir, Config, Quiet, app, fail
 from seriesfactory.config import load_settings
 from seriesfactory.errors import InputError
 from seriesfactory.lake import derived
@@ -20,7 +20,7 @@ app.add_typer(cache_app, name="cache")
 
 
 @cache_app.command("ls")
-def ls(cache_dir: CacheDir = Path("cache")) -> None:
+def ls(cache_dir: CacheDir = Path("cache"), quiet: Quiet = False) -> None:
     """List raw files, least recently used first, with sizes and last use; then each tier's size."""
     console = Console(highlight=False)
     entries = raw_cache.list_entries(cache_dir)
@@ -48,18 +48,27 @@ def _when(seconds: float) -> str:
 def gc(
     cache_dir: CacheDir = Path("cache"),
     retention_days: Annotated[
-        float | None, typer.Option("--retention-days", help="Raw files; default: the setting (30).")
+        float | None,
+        typer.Option(
+            "--retention-days", metavar="DAYS", help="Raw files; default: the setting (30)."
+        ),
     ] = None,
     max_bytes: Annotated[
-        int | None, typer.Option("--max-bytes", help="Raw tier size limit; default: the setting.")
+        int | None,
+        typer.Option(
+            "--max-bytes", metavar="BYTES", help="Raw tier size limit; default: the setting."
+        ),
     ] = None,
     derived_retention_days: Annotated[
         float | None,
         typer.Option(
-            "--derived-retention-days", help="Tick sets and aggregates; default: the setting (30)."
+            "--derived-retention-days",
+            metavar="DAYS",
+            help="Tick sets and aggregates; default: the setting (30).",
         ),
     ] = None,
     config: Config = None,
+    quiet: Quiet = False,
 ) -> None:
     """Remove raw files unused for longer than the retention, then LRU down to the size limit;
     then tick sets and aggregates unused for longer than theirs."""
@@ -97,10 +106,13 @@ def clear(
     tier: Annotated[
         list[str] | None,
         typer.Option(
-            "--tier", help=f"Only this tier ({', '.join(ALL_TIERS)}); repeat for several."
+            "--tier",
+            metavar="raw|trades|ticks|aggregates",
+            help=f"Only this tier ({', '.join(ALL_TIERS)}); repeat for several.",
         ),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Remove every tier of the cache (or only the --tier ones)."""
     chosen = tuple(dict.fromkeys(tier)) if tier else ALL_TIERS

@@ -8,7 +8,21 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from seriesfactory.cli._app import Base, CacheDir, Config, Quiet, Quote, app, check_output_dir
+from seriesfactory.cli._app import (
+    Base,
+    CacheDir,
+    Config,
+    Quiet,
+    Quote,
+    SourceAlias,
+    Symbol,
+    Venue,
+    aliased,
+    app,
+    check_output_dir,
+    pair_of,
+    refuse_future_end,
+)
 from seriesfactory.config import load_settings
 from seriesfactory.core.atomic import atomic_write_parquet
 from seriesfactory.core.time import format_range_part, parse_date
@@ -16,6 +30,11 @@ from seriesfactory.errors import InputError
 from seriesfactory.pipeline.raw_files import download_raw, klines_table
 from seriesfactory.sources.binance.history import MARKETS, ArchiveKind
 
+#: The kline widths Binance archives (data.binance.vision ``klines/<SYMBOL>/<width>/``).
+KLINE_INTERVALS = (
+    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w",
+    "1mo",
+)  # fmt: skip
 _KINDS: tuple[ArchiveKind, ...] = ("aggTrades", "trades", "klines")
 
 
@@ -28,21 +47,37 @@ def _kind(text: str) -> ArchiveKind:
 
 @app.command()
 def download(
-    from_: Annotated[str, typer.Option("--from", help="Start day, YYYY-MM-DD.")],
-    to: Annotated[str, typer.Option("--to", help="End day, exclusive, YYYY-MM-DD.")],
-    source: Annotated[
-        str,
-        typer.Option("--source", help="binance, binance-usdm, binance-coinm, bybit, coinbase."),
-    ] = "binance",
+    from_: Annotated[str, typer.Option("--from", metavar="WHEN", help="Start day, YYYY-MM-DD.")],
+    to: Annotated[
+        str, typer.Option("--to", metavar="WHEN", help="End day, exclusive, YYYY-MM-DD.")
+    ],
+    venue: Venue = "binance",
+    source: SourceAlias = None,
+    symbol: Symbol = None,
     base: Base = "BTC",
     quote: Quote = "USDT",
-    kind: Annotated[str, typer.Option("--kind", help="aggTrades, trades or klines.")] = "aggTrades",
-    interval: Annotated[str, typer.Option("--interval", help="Kline interval, e.g. 1m.")] = "1m",
+    kind: Annotated[
+        str, typer.Option("--kind", metavar="aggTrades|trades|klines", help="Binance archive kind.")
+    ] = "aggTrades",
+    interval: Annotated[
+        str,
+        typer.Option(
+            "--interval",
+            metavar="DURATION",
+            help=f"Kline width (--kind klines): {', '.join(KLINE_INTERVALS)}.",
+        ),
+    ] = "1m",
     cache_dir: CacheDir = Path("cache"),
     config: Config = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir", metavar="DIR", help="With --kind klines: also write the candles here."
+        ),
+    ] = None,
     candles_dir: Annotated[
         Path | None,
-        typer.Option("--candles-dir", help="With --kind klines: also write the candles here."),
+        typer.Option("--candles-dir", metavar="DIR", hidden=True, help="Old name of --output-dir."),
     ] = None,
     quiet: Quiet = False,
 ) -> None:
@@ -51,26 +86,37 @@ def download(
     Binance: archives with their checksums (``--kind``); Bybit: the daily trading
     files; Coinbase: the day's REST trade pages.
     """
+    source = aliased(venue, source, name="--venue", old_name="--source")
+    base, quote = pair_of(source, symbol, base, quote)
+    candles_dir = aliased(output_dir, candles_dir, name="--output-dir", old_name="--candles-dir")
     settings = load_settings(config)
     from_ns = parse_date(from_, option="--from")
     to_ns = parse_date(to, option="--to")
     if from_ns >= to_ns:
         raise InputError("--from must be before --to (--to is exclusive)")
+    refuse_future_end(to_ns)
     names = [*MARKETS, "bybit", "coinbase"]
     if source not in names:
-        raise InputError(f"--source {source!r} is unknown; use {', '.join(names)}")
+        raise InputError(f"--venue {source!r} is unknown; use {', '.join(names)}")
     binance = source in MARKETS
     archive_kind = _kind(kind) if binance else "aggTrades"
+    if archive_kind == "klines" and interval not in KLINE_INTERVALS:
+        raise InputError(
+            f"--interval {interval!r} is not a Binance kline width; use one of "
+            f"{', '.join(KLINE_INTERVALS)}"
+        )
     if candles_dir is not None and archive_kind != "klines":
-        raise InputError("--candles-dir needs --kind klines")
+        raise InputError("--output-dir needs --kind klines (it is where the candles go)")
     if candles_dir is not None:
-        check_output_dir(candles_dir, cache_dir, "--candles-dir")
+        check_output_dir(candles_dir, cache_dir)
     got = download_raw(
         source, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
         settings=settings, kind=archive_kind, interval=interval,
     )  # fmt: skip
-    console = Console(highlight=False)
+    console = Console(highlight=False, quiet=quiet)
     for path in got.paths:
+        if quiet:
+            print(path)
         console.print(f"{path}  {path.stat().st_size:,} bytes")
     if not binance:
         console.print(f"{len(got.paths)} file(s); {len(got.missing_days)} day(s) not on the server")
@@ -81,9 +127,11 @@ def download(
         )
         if table is not None:
             span = f"{format_range_part(from_ns)}-{format_range_part(to_ns)}"
-            out = candles_dir / f"{got.symbol}_{source}_klines-{interval}_{span}.parquet".lower()
+            out = candles_dir / f"{base}-{quote}_{source}_{span}_klines-{interval}.parquet".lower()
             atomic_write_parquet(out, table)
             console.print(f"{table.num_rows:,} candles; wrote {out}")
+            if quiet:
+                print(out)
     console.print(
         f"{len(got.paths)} archive(s) verified; {len(got.missing_days)} day(s) not on the server; "
         f"{len(got.recent_days)} day(s) not archived yet; {got.retries} retried request(s)"

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import typer
 
 from seriesfactory.cli._app import CacheDir, Config, Quiet, app, day_range_ns
+from seriesfactory.core import progress
 from seriesfactory.core.atomic import atomic_write_json, atomic_write_parquet
 from seriesfactory.core.names import check_symbol, check_venue
 from seriesfactory.core.time import parse_duration_ns
@@ -31,16 +32,23 @@ META_KEY = "seriesfactory.features"
 
 Venue = Annotated[
     str | None,
-    typer.Option("--venue", help="binance, binance-usdm, coinbase, bybit, extended, okx."),
+    typer.Option(
+        "--venue", metavar="NAME", help="binance, binance-usdm, coinbase, bybit, extended, okx."
+    ),
 ]
 Symbol = Annotated[
-    str | None, typer.Option("--symbol", help="Symbol as the venue writes it, e.g. BTCUSDT.")
+    str | None,
+    typer.Option("--symbol", metavar="SYMBOL", help="Symbol as the venue writes it, e.g. BTCUSDT."),
 ]
 Output = Annotated[
-    Path | None, typer.Option("--output", help="File to write (Parquet zstd, or CSV).")
+    Path | None,
+    typer.Option("--output", metavar="FILE", help="File to write (Parquet zstd, or CSV)."),
 ]
 OutFmt = Annotated[
-    str, typer.Option("--out-format", help="parquet or csv (default: --output's suffix).")
+    str,
+    typer.Option(
+        "--out-format", metavar="parquet|csv", help="parquet or csv (default: --output's suffix)."
+    ),
 ]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --output.")]
 
@@ -96,20 +104,24 @@ def book(
     venue: Venue = None,
     symbol: Symbol = None,
     inputs: Annotated[
-        list[Path] | None, typer.Option("--input", help="Recorded file(s); repeat the option.")
+        list[Path] | None,
+        typer.Option("--input", metavar="FILE", help="Recorded file(s); repeat the option."),
     ] = None,
     input_format: Annotated[
-        str, typer.Option("--input-format", help=f"One of {', '.join(FORMATS)}.")
+        str, typer.Option("--input-format", metavar="NAME", help=f"One of {', '.join(FORMATS)}.")
     ] = "auto",
     output: Output = None,
     out_format: OutFmt = "",
-    interval: Annotated[str, typer.Option("--interval", help="Grid step, e.g. 100ms.")] = "100ms",
-    depth: Annotated[int, typer.Option("--depth", help="Levels per side.")] = 10,
+    interval: Annotated[
+        str, typer.Option("--interval", metavar="DURATION", help="Grid step, e.g. 100ms.")
+    ] = "100ms",
+    depth: Annotated[int, typer.Option("--depth", metavar="N", help="Levels per side.")] = 10,
     ofi_window: Annotated[
-        int, typer.Option("--ofi-window", help="Rows in the rolling OFI sum.")
+        int, typer.Option("--ofi-window", metavar="N", help="Rows in the rolling OFI sum.")
     ] = 10,
     price_decimals: Annotated[
-        int | None, typer.Option("--price-decimals", help="Tick = 10**-d (default: inferred).")
+        int | None,
+        typer.Option("--price-decimals", metavar="N", help="Tick = 10**-d (default: inferred)."),
     ] = None,
     no_trades: Annotated[
         bool, typer.Option("--no-trades", help="Ignore trades (rows do not wait for them).")
@@ -118,15 +130,22 @@ def book(
         bool, typer.Option("--follow", help="Follow --input-dir as the recorder writes it.")
     ] = False,
     input_dir: Annotated[
-        Path | None, typer.Option("--input-dir", help="Folder the recorder writes (--follow).")
+        Path | None,
+        typer.Option("--input-dir", metavar="DIR", help="Folder the recorder writes (--follow)."),
     ] = None,
     output_dir: Annotated[
-        Path, typer.Option("--output-dir", help="--follow: where row parts are written.")
+        Path,
+        typer.Option("--output-dir", metavar="DIR", help="--follow: where row parts are written."),
     ] = Path("output"),
-    poll: Annotated[str, typer.Option("--poll", help="--follow: how often to look.")] = "100ms",
-    part: Annotated[str, typer.Option("--part", help="--follow: write a part this often.")] = "1s",
+    poll: Annotated[
+        str, typer.Option("--poll", metavar="DURATION", help="--follow: how often to look.")
+    ] = "100ms",
+    part: Annotated[
+        str, typer.Option("--part", metavar="DURATION", help="--follow: write a part this often.")
+    ] = "1s",
     duration: Annotated[
-        str | None, typer.Option("--duration", help="--follow: stop after this long.")
+        str | None,
+        typer.Option("--duration", metavar="DURATION", help="--follow: stop after this long."),
     ] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
@@ -268,46 +287,67 @@ def _follow(
 def trades(
     output: Output = None,
     input_file: Annotated[
-        Path | None, typer.Option("--input", help="Trades file: CSV or Parquet.")
+        Path | None, typer.Option("--input", metavar="FILE", help="Trades file: CSV or Parquet.")
     ] = None,
     bars_file: Annotated[
-        Path | None, typer.Option("--bars", help="Bars from 'bars build': one row per bar.")
+        Path | None,
+        typer.Option("--bars", metavar="FILE", help="Bars from 'bars build': one row per bar."),
     ] = None,
     venue: Venue = None,
     symbol: Symbol = None,
-    from_: Annotated[str | None, typer.Option("--from", help="Start day (trades tier).")] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", metavar="WHEN", help="Start day (trades tier).")
+    ] = None,
     to: Annotated[
-        str | None, typer.Option("--to", help="End day, exclusive (trades tier).")
+        str | None, typer.Option("--to", metavar="WHEN", help="End day, exclusive (trades tier).")
     ] = None,
     cache_dir: CacheDir = Path("cache"),
     config: Config = None,
     on_bad_rows: Annotated[
-        str, typer.Option("--on-bad-rows", help="Trades tier: error or skip.")
+        str, typer.Option("--on-bad-rows", metavar="error|skip", help="Trades tier: error or skip.")
     ] = "error",
     columns: Annotated[
-        str | None, typer.Option("--columns", help="e.g. 'ts=time,price=Price,qty=Volume'.")
+        str | None,
+        typer.Option("--columns", metavar="MAP", help="e.g. 'ts=time,price=Price,qty=Volume'."),
     ] = None,
-    interval: Annotated[str, typer.Option("--interval", help="Bucket width, e.g. 1s, 1m.")] = "1m",
-    windows: Annotated[str, typer.Option("--windows", help="Rolling windows, rows.")] = "5,10,30",
-    lags: Annotated[str, typer.Option("--lags", help="Lags, rows.")] = "1,5,10",
-    momentum: Annotated[str, typer.Option("--momentum", help="Momentum horizons.")] = "5,10,30",
+    interval: Annotated[
+        str, typer.Option("--interval", metavar="DURATION", help="Bucket width, e.g. 1s, 1m.")
+    ] = "1m",
+    windows: Annotated[
+        str, typer.Option("--windows", metavar="LIST", help="Rolling windows, rows.")
+    ] = "5,10,30",
+    lags: Annotated[str, typer.Option("--lags", metavar="LIST", help="Lags, rows.")] = "1,5,10",
+    momentum: Annotated[
+        str, typer.Option("--momentum", metavar="LIST", help="Momentum horizons.")
+    ] = "5,10,30",
     stat_window: Annotated[
-        int, typer.Option("--stat-window", help="Rows for Kyle, Amihud, Roll, vol, autocorr.")
+        int,
+        typer.Option(
+            "--stat-window", metavar="N", help="Rows for Kyle, Amihud, Roll, vol, autocorr."
+        ),
     ] = 30,
-    vpin_buckets: Annotated[int, typer.Option("--vpin-buckets", help="VPIN n.")] = 50,
+    vpin_buckets: Annotated[int, typer.Option("--vpin-buckets", metavar="N", help="VPIN n.")] = 50,
     vpin_fit_rows: Annotated[
-        int, typer.Option("--vpin-fit-rows", help="Rows whose volume fixes the bucket size.")
+        int,
+        typer.Option(
+            "--vpin-fit-rows", metavar="N", help="Rows whose volume fixes the bucket size."
+        ),
     ] = 500,
     vpin_bucket_volume: Annotated[
-        float | None, typer.Option("--vpin-bucket-volume", help="Fixed VPIN bucket size, base.")
+        float | None,
+        typer.Option("--vpin-bucket-volume", metavar="QTY", help="Fixed VPIN bucket size, base."),
     ] = None,
     bvc_sigma_window: Annotated[
-        int, typer.Option("--bvc-sigma-window", help="Past rows for the BVC sigma.")
+        int, typer.Option("--bvc-sigma-window", metavar="N", help="Past rows for the BVC sigma.")
     ] = 100,
     out_format: OutFmt = "",
     state_file: Annotated[
         Path | None,
-        typer.Option("--state", help="Builder state JSON: continued from if present, then saved."),
+        typer.Option(
+            "--state",
+            metavar="FILE",
+            help="Builder state JSON: continued from if present, then saved.",
+        ),
     ] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
@@ -378,12 +418,14 @@ def trades(
             end_ns = day_range_ns(from_, to)[1]
         parts: list[pa.Table] = []
         n_in = 0
-        for tr, path in chunks:
-            try:
-                parts.append(builder.update(tr.ts_ns, tr.price, tr.qty_base, tr.side))
-            except DataError as exc:
-                raise DataError(str(exc), path=path) from None
-            n_in += tr.rows
+        with progress.current().task("trade features", unit="trades") as task:
+            for tr, path in chunks:
+                try:
+                    parts.append(builder.update(tr.ts_ns, tr.price, tr.qty_base, tr.side))
+                except DataError as exc:
+                    raise DataError(str(exc), path=path) from None
+                n_in += tr.rows
+                task.advance(tr.rows)
         if n_in == 0:
             where = f"{input_file}" if input_file is not None else f"{symbol} on {venue}"
             raise (InputError if input_file is not None else SourceError)(

@@ -20,7 +20,8 @@ app.add_typer(ml_app, name="ml")
 
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
 DatasetFile = Annotated[
-    Path, typer.Option("--dataset", help="A dataset written by 'ml dataset' (Parquet).")
+    Path,
+    typer.Option("--dataset", metavar="FILE", help="A dataset written by 'ml dataset' (Parquet)."),
 ]
 
 
@@ -43,44 +44,80 @@ def _console(quiet: bool) -> Console:
 
 @ml_app.command("dataset")
 def dataset(
-    output: Annotated[Path, typer.Option("--output", help="Dataset Parquet file to write.")],
+    output: Annotated[
+        Path, typer.Option("--output", metavar="FILE", help="Dataset Parquet file to write.")
+    ],
     features: Annotated[
-        Path | None, typer.Option("--features", help="Feature table (Parquet/Arrow) to label.")
+        Path | None,
+        typer.Option("--features", metavar="FILE", help="Feature table (Parquet/Arrow) to label."),
     ] = None,
     venue: Annotated[
-        str | None, typer.Option("--venue", help="Build trade features of this venue instead.")
+        str | None,
+        typer.Option("--venue", metavar="NAME", help="Build trade features of this venue instead."),
     ] = None,
-    symbol: Annotated[str | None, typer.Option("--symbol", help="Symbol, e.g. BTCUSDT.")] = None,
-    from_: Annotated[str | None, typer.Option("--from", help="Start (YYYY-MM-DD).")] = None,
-    to: Annotated[str | None, typer.Option("--to", help="End, exclusive.")] = None,
-    interval: Annotated[str, typer.Option("--interval", help="Feature row step, e.g. 1s.")] = "1s",
+    symbol: Annotated[
+        str | None, typer.Option("--symbol", metavar="SYMBOL", help="Symbol, e.g. BTCUSDT.")
+    ] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", metavar="WHEN", help="Start (YYYY-MM-DD).")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", metavar="WHEN", help="End, exclusive.")] = None,
+    interval: Annotated[
+        str, typer.Option("--interval", metavar="DURATION", help="Feature row step, e.g. 1s.")
+    ] = "1s",
     label: Annotated[
-        str, typer.Option("--label", help="fixed-horizon or triple-barrier.")
+        str,
+        typer.Option(
+            "--label",
+            metavar="fixed-horizon|triple-barrier",
+            help="fixed-horizon or triple-barrier.",
+        ),
     ] = "fixed-horizon",
-    horizon: Annotated[int, typer.Option("--horizon", help="Label horizon in rows.")] = 30,
+    horizon: Annotated[
+        int, typer.Option("--horizon", metavar="N", help="Label horizon in rows.")
+    ] = 30,
     threshold: Annotated[
         float | None,
-        typer.Option("--threshold", help="Dead band / barrier k (default 0.5 or 1.0)."),
+        typer.Option(
+            "--threshold", metavar="NUMBER", help="Dead band / barrier k (default 0.5 or 1.0)."
+        ),
     ] = None,
     threshold_units: Annotated[
-        str, typer.Option("--threshold-units", help="vol (k·σ·√h) or return (absolute).")
+        str,
+        typer.Option(
+            "--threshold-units", metavar="vol|return", help="vol (k·σ·√h) or return (absolute)."
+        ),
     ] = "vol",
     vol_window: Annotated[
-        int, typer.Option("--vol-window", help="Rows of the trailing volatility σ.")
+        int, typer.Option("--vol-window", metavar="N", help="Rows of the trailing volatility σ.")
     ] = 100,
     cv: Annotated[
-        str, typer.Option("--cv", help="purged-kfold, walk-forward or cpcv.")
+        str,
+        typer.Option(
+            "--cv",
+            metavar="purged-kfold|walk-forward|cpcv",
+            help="purged-kfold, walk-forward or cpcv.",
+        ),
     ] = "purged-kfold",
-    folds: Annotated[int, typer.Option("--folds", help="Folds (CPCV: groups N).")] = 5,
+    folds: Annotated[int, typer.Option("--folds", metavar="N", help="Folds (CPCV: groups N).")] = 5,
     embargo: Annotated[
-        str, typer.Option("--embargo", help="Rows after each test span: 1% or a count.")
+        str,
+        typer.Option(
+            "--embargo", metavar="N|PCT", help="Rows after each test span: 1% or a count."
+        ),
     ] = "1%",
-    test_groups: Annotated[int, typer.Option("--test-groups", help="CPCV: test groups k.")] = 2,
+    test_groups: Annotated[
+        int, typer.Option("--test-groups", metavar="N", help="CPCV: test groups k.")
+    ] = 2,
     price_column: Annotated[
-        str | None, typer.Option("--price-column", help="Price column (default close/midprice).")
+        str | None,
+        typer.Option(
+            "--price-column", metavar="NAME", help="Price column (default close/midprice)."
+        ),
     ] = None,
     exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", help="A column not to use as a feature.")
+        list[str] | None,
+        typer.Option("--exclude", metavar="COLUMN", help="A column not to use as a feature."),
     ] = None,
     cache_dir: CacheDir = Path("cache"),
     config: Config = None,
@@ -159,12 +196,20 @@ def baseline(
     dataset_path: DatasetFile,
     output_dir: OutputDir = Path("output"),
     models: Annotated[
-        str, typer.Option("--models", help="Comma-separated: majority,persistence,logistic,gbm.")
+        str,
+        typer.Option(
+            "--models", metavar="LIST", help="Comma-separated: majority,persistence,logistic,gbm."
+        ),
     ] = "majority,persistence,logistic,gbm",
     regressors: Annotated[
-        str, typer.Option("--regressors", help="Comma-separated: mean,ridge,gbm (or none).")
+        str,
+        typer.Option(
+            "--regressors", metavar="LIST", help="Comma-separated: mean,ridge,gbm (or none)."
+        ),
     ] = "mean,ridge,gbm",
-    threads: Annotated[int, typer.Option("--threads", help="scikit-learn threads.")] = 1,
+    threads: Annotated[
+        int, typer.Option("--threads", metavar="N", help="scikit-learn threads.")
+    ] = 1,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
@@ -226,13 +271,25 @@ def baseline(
 @ml_app.command("importance")
 def importance(
     dataset_path: DatasetFile,
-    output: Annotated[Path, typer.Option("--output", help="Importance table (.parquet or .csv).")],
-    model: Annotated[str, typer.Option("--model", help="gbm, logistic or forest (MDI).")] = "gbm",
-    repeats: Annotated[int, typer.Option("--repeats", help="Shuffles per feature and fold.")] = 3,
+    output: Annotated[
+        Path, typer.Option("--output", metavar="FILE", help="Importance table (.parquet or .csv).")
+    ],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", metavar="gbm|logistic|forest", help="gbm, logistic or forest (MDI)."
+        ),
+    ] = "gbm",
+    repeats: Annotated[
+        int, typer.Option("--repeats", metavar="N", help="Shuffles per feature and fold.")
+    ] = 3,
     max_test_rows: Annotated[
-        int | None, typer.Option("--max-test-rows", help="Score a random subset per fold.")
+        int | None,
+        typer.Option("--max-test-rows", metavar="N", help="Score a random subset per fold."),
     ] = None,
-    threads: Annotated[int, typer.Option("--threads", help="scikit-learn threads.")] = 1,
+    threads: Annotated[
+        int, typer.Option("--threads", metavar="N", help="scikit-learn threads.")
+    ] = 1,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:

@@ -40,34 +40,73 @@ async def _run(config: RecordConfig) -> tuple[RecordStats, dict[str, str]]:
 @app.command()
 def record(
     venue: Annotated[
-        str | None, typer.Option(help="binance, binance-usdm, coinbase, bybit or extended.")
+        str | None,
+        typer.Option(
+            "--venue", metavar="NAME", help="binance, binance-usdm, coinbase, bybit or extended."
+        ),
     ] = None,
     symbol: Annotated[
-        list[str] | None, typer.Option(help="Symbol(s); repeat or comma-separate.")
+        list[str] | None,
+        typer.Option("--symbol", metavar="SYMBOL", help="Symbol(s); repeat or comma-separate."),
     ] = None,
     streams: Annotated[
-        list[str] | None, typer.Option(help="Streams (default: the venue's book + trades).")
+        list[str] | None,
+        typer.Option(
+            "--streams", metavar="LIST", help="Streams (default: the venue's book + trades)."
+        ),
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
-    cache_dir: Annotated[Path | None, typer.Option(help="Cache root (default ./cache).")] = None,
-    rotate_hours: Annotated[float | None, typer.Option(help="Rotate files every N hours.")] = None,
-    rotate_gb: Annotated[float | None, typer.Option(help="Rotate files at N GB.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", metavar="FILE", help="TOML config file.")
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", metavar="DIR", help="Cache root (default ./cache)."),
+    ] = None,
+    rotate_hours: Annotated[
+        float | None,
+        typer.Option("--rotate-hours", metavar="HOURS", help="Rotate files every N hours."),
+    ] = None,
+    rotate_gb: Annotated[
+        float | None, typer.Option("--rotate-gb", metavar="GB", help="Rotate files at N GB.")
+    ] = None,
     reconnect_delay: Annotated[
         str | None,
-        typer.Option(help="First reconnect delay, e.g. 1s; doubled per attempt."),
+        typer.Option(
+            "--reconnect-delay",
+            metavar="DURATION",
+            help="First reconnect delay, e.g. 1s; doubled per attempt.",
+        ),
     ] = None,
     reconnect_attempts: Annotated[
-        int | None, typer.Option(help="Consecutive reconnect attempts (0 = forever).")
+        int | None,
+        typer.Option(
+            "--reconnect-attempts",
+            metavar="N",
+            help="Consecutive reconnect attempts (0 = forever).",
+        ),
     ] = None,
     stale_timeout: Annotated[
-        str | None, typer.Option(help="Reconnect after this long without a message, e.g. 30s.")
+        str | None,
+        typer.Option(
+            "--stale-timeout",
+            metavar="DURATION",
+            help="Reconnect after this long without a message, e.g. 30s.",
+        ),
     ] = None,
     duration: Annotated[
         str | None,
-        typer.Option(help="Stop after this long, e.g. 90s, 2h (default: until SIGINT/SIGTERM)."),
+        typer.Option(
+            "--duration",
+            metavar="DURATION",
+            help="Stop after this long, e.g. 90s, 2h (default: until SIGINT/SIGTERM).",
+        ),
     ] = None,
-    ws_url: Annotated[str | None, typer.Option(help="WebSocket base URL override.")] = None,
-    api_url: Annotated[str | None, typer.Option(help="REST base URL override.")] = None,
+    ws_url: Annotated[
+        str | None, typer.Option("--ws-url", metavar="URL", help="WebSocket base URL override.")
+    ] = None,
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", metavar="URL", help="REST base URL override.")
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Record live market data, exactly as received, to {cache_dir}/raw/stream/."""

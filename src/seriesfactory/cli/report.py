@@ -17,16 +17,25 @@ app.add_typer(report_app, name="report")
 
 @report_app.command("eda")
 def eda(
-    features: Annotated[Path, typer.Option("--features", help="Feature table (Parquet/Arrow).")],
-    output: Annotated[Path, typer.Option("--output", help="The HTML file to write.")],
+    features: Annotated[
+        Path, typer.Option("--features", metavar="FILE", help="Feature table (Parquet/Arrow).")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", metavar="FILE", help="The HTML file to write.")
+    ],
     dataset: Annotated[
-        Path | None, typer.Option("--dataset", help="A dataset from 'ml dataset' (labels, CV).")
+        Path | None,
+        typer.Option("--dataset", metavar="FILE", help="A dataset from 'ml dataset' (labels, CV)."),
     ] = None,
     importance: Annotated[
-        Path | None, typer.Option("--importance", help="A table from 'ml importance'.")
+        Path | None,
+        typer.Option("--importance", metavar="FILE", help="A table from 'ml importance'."),
     ] = None,
     price_column: Annotated[
-        str | None, typer.Option("--price-column", help="Price column (default close/midprice).")
+        str | None,
+        typer.Option(
+            "--price-column", metavar="NAME", help="Price column (default close/midprice)."
+        ),
     ] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,

@@ -40,14 +40,20 @@ Sources = Annotated[
     str,
     typer.Option(
         "--sources",
+        metavar="SPEC",
         help="Pipe-separated sources or model specs, e.g. 'gbm(0.05,0.5,50000)'.",
     ),
 ]
-From = Annotated[str, typer.Option("--from", help="Start day, YYYY-MM-DD (00:00 UTC).")]
-To = Annotated[
-    str, typer.Option("--to", help="End day, YYYY-MM-DD (exclusive, 00:00 UTC) or 'now'.")
+From = Annotated[
+    str, typer.Option("--from", metavar="WHEN", help="Start day, YYYY-MM-DD (00:00 UTC).")
 ]
-Seed = Annotated[int, typer.Option("--seed", help="Seed of the generative models.")]
+To = Annotated[
+    str,
+    typer.Option(
+        "--to", metavar="WHEN", help="End day, YYYY-MM-DD (exclusive, 00:00 UTC) or 'now'."
+    ),
+]
+Seed = Annotated[int, typer.Option("--seed", metavar="N", help="Seed of the generative models.")]
 
 
 def _bad_rows(sources: list[dict[str, Any]]) -> int:
@@ -78,26 +84,37 @@ def series(
     from_: From,
     to: To,
     agg_step: Annotated[
-        str, typer.Option("--agg-step", help="Milliseconds (time mode) or a price ratio (tick).")
+        str,
+        typer.Option(
+            "--agg-step", metavar="N", help="Milliseconds (time mode) or a price ratio (tick)."
+        ),
     ],
     base: Base = "BTC",
     quote: Quote = "USDT",
     sources: Sources = "binance",
-    agg_mode: Annotated[str, typer.Option("--agg-mode", help="time or tick.")] = "time",
+    agg_mode: Annotated[
+        str, typer.Option("--agg-mode", metavar="time|tick", help="time or tick.")
+    ] = "time",
     agg_fields: Annotated[
-        str, typer.Option("--agg-fields", help="Pipe-separated fields, or 'all'.")
+        str, typer.Option("--agg-fields", metavar="FIELDS", help="Pipe-separated fields, or 'all'.")
     ] = "all",
     weight_mode: Annotated[
-        str, typer.Option("--weight-mode", help="static, volume or mixed.")
+        str,
+        typer.Option(
+            "--weight-mode", metavar="static|volume|mixed", help="static, volume or mixed."
+        ),
     ] = "static",
     weights: Annotated[
-        str, typer.Option("--weights", help="Pipe-separated static weights, or 'equal'.")
+        str,
+        typer.Option(
+            "--weights", metavar="WEIGHTS", help="Pipe-separated static weights, or 'equal'."
+        ),
     ] = "equal",
     tick_ttl: Annotated[
-        float, typer.Option("--tick-ttl", help="Quote time-to-live, milliseconds.")
+        float, typer.Option("--tick-ttl", metavar="MS", help="Quote time-to-live, milliseconds.")
     ] = 100.0,
     tick_max_deviation: Annotated[
-        float, typer.Option("--tick-max-deviation", help="Outlier filter, ratio.")
+        float, typer.Option("--tick-max-deviation", metavar="RATIO", help="Outlier filter, ratio.")
     ] = 0.001,
     out_format: OutFormat = "parquet",
     cache_dir: CacheDir = Path("cache"),
@@ -109,6 +126,7 @@ def series(
         str | None,
         typer.Option(
             "--preview-fields",
+            metavar="FIELDS",
             help="Pipe-separated fields the preview shows (default: what fits the terminal; "
             "every field when the output is not a terminal).",
         ),
@@ -194,9 +212,11 @@ def ticks(
         out_format=out_format_choice(out_format),
         output_dir=output_dir,
     )
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200, quiet=quiet)
     _report_sources(console, result.sources)
     console.print(f"{result.ticks.rows:,} ticks; wrote {out}")
+    if quiet:
+        print(out)
 
 
 #: A filter that removes more than this share of the ticks gets a warning.

@@ -14,7 +14,15 @@ from typing import Annotated
 import pyarrow as pa
 import typer
 
-from seriesfactory.cli._app import CacheDir, Config, Quiet, app, out_format_choice
+from seriesfactory.cli._app import (
+    CacheDir,
+    Config,
+    PairAlias,
+    Quiet,
+    aliased,
+    app,
+    out_format_choice,
+)
 from seriesfactory.config import Settings, load_settings
 from seriesfactory.core.atomic import atomic_write_parquet
 from seriesfactory.errors import InputError, SeriesFactoryError
@@ -49,10 +57,22 @@ app.add_typer(pipeline_app, name="pipeline")
 
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", help="postgresql://... (or SERIESFACTORY_DATABASE_URL)."),
+    typer.Option(
+        "--database-url", metavar="URL", help="postgresql://... (or SERIESFACTORY_DATABASE_URL)."
+    ),
 ]
-DataDir = Annotated[Path, typer.Option("--data-dir", help="Folder of the local cluster.")]
-Interval = Annotated[str, typer.Option("--interval", help="Polling period, e.g. 15m.")]
+SinceAlias = Annotated[
+    str | None, typer.Option("--since", metavar="WHEN", hidden=True, help="Old name of --from.")
+]
+UntilAlias = Annotated[
+    str | None, typer.Option("--until", metavar="WHEN", hidden=True, help="Old name of --to.")
+]
+DataDir = Annotated[
+    Path, typer.Option("--data-dir", metavar="DIR", help="Folder of the local cluster.")
+]
+Interval = Annotated[
+    str, typer.Option("--interval", metavar="DURATION", help="Polling period, e.g. 15m.")
+]
 
 
 @contextlib.contextmanager
@@ -77,8 +97,9 @@ def _ts(ns: int | None) -> str:
 def db_up(
     data_dir: DataDir = Path("pgdata"),
     port: Annotated[
-        int | None, typer.Option("--port", help="TCP port (default: a free one).")
+        int | None, typer.Option("--port", metavar="N", help="TCP port (default: a free one).")
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Start a local PostgreSQL cluster in --data-dir (initdb on first use); print its URL."""
     got = cluster.up(data_dir, port=port)
@@ -86,7 +107,7 @@ def db_up(
 
 
 @db_app.command("down")
-def db_down(data_dir: DataDir = Path("pgdata")) -> None:
+def db_down(data_dir: DataDir = Path("pgdata"), quiet: Quiet = False) -> None:
     """Stop the local cluster of --data-dir."""
     stopped = cluster.down(data_dir)
     print(f"stopped {data_dir}" if stopped else f"no server was running in {data_dir}")
@@ -105,19 +126,23 @@ def _migrate(url: str | None, config: Path | None) -> None:
 
 
 @db_app.command("init")
-def db_init(database_url: DatabaseUrl = None, config: Config = None) -> None:
+def db_init(database_url: DatabaseUrl = None, config: Config = None, quiet: Quiet = False) -> None:
     """Create the tables (the migrations from empty); a no-op when they exist."""
     _migrate(database_url, config)
 
 
 @db_app.command("migrate")
-def db_migrate(database_url: DatabaseUrl = None, config: Config = None) -> None:
+def db_migrate(
+    database_url: DatabaseUrl = None, config: Config = None, quiet: Quiet = False
+) -> None:
     """Apply the migrations not applied yet."""
     _migrate(database_url, config)
 
 
 @db_app.command("status")
-def db_status(database_url: DatabaseUrl = None, config: Config = None) -> None:
+def db_status(
+    database_url: DatabaseUrl = None, config: Config = None, quiet: Quiet = False
+) -> None:
     """Schema version, storage path (TimescaleDB or monthly partitions), table sizes."""
     resolved = resolve_url(database_url, config)
     conn = connect(resolved)
@@ -155,16 +180,21 @@ def _range(from_: str | None, to: str | None) -> tuple[int | None, int | None]:
 
 @db_app.command("export-trades")
 def db_export_trades(
-    venue: Annotated[str, typer.Option("--venue", help="coinbase, binance, ...")],
-    symbol: Annotated[str, typer.Option("--symbol", "--pair", help="e.g. ETH-USD.")],
-    output: Annotated[Path, typer.Option("--output", help="Parquet file.")],
-    from_: Annotated[str | None, typer.Option("--from", help="Start (inclusive).")] = None,
-    to: Annotated[str | None, typer.Option("--to", help="End (exclusive).")] = None,
+    venue: Annotated[str, typer.Option("--venue", metavar="NAME", help="coinbase, binance, ...")],
+    symbol: Annotated[str, typer.Option("--symbol", metavar="SYMBOL", help="e.g. ETH-USD.")],
+    output: Annotated[Path, typer.Option("--output", metavar="FILE", help="Parquet file.")],
+    from_: Annotated[
+        str | None, typer.Option("--from", metavar="WHEN", help="Start (inclusive).")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", metavar="WHEN", help="End (exclusive).")] = None,
     database_url: DatabaseUrl = None,
     config: Config = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --output.")] = False,
+    pair_alias: PairAlias = None,
+    quiet: Quiet = False,
 ) -> None:
     """Write the stored trades of one pair to Parquet (read by binary COPY)."""
+    symbol = aliased(symbol, pair_alias, name="--symbol", old_name="--pair")
     if output.suffix.lower() != ".parquet":
         raise InputError(f"--output {output}: export-trades writes Parquet; name it *.parquet")
     if output.exists() and not overwrite:
@@ -180,21 +210,33 @@ def db_export_trades(
 # -- ingest ------------------------------------------------------------------------------------
 @app.command("ingest")
 def ingest_cmd(
-    venue: Annotated[str, typer.Argument(help="coinbase, binance, binance-usdm, binance-coinm.")],
-    symbol: Annotated[str, typer.Argument(help="e.g. ETH-USD (coinbase), BTCUSDT (binance).")],
+    venue: Annotated[
+        str, typer.Argument(metavar="VENUE", help="coinbase, binance, binance-usdm, binance-coinm.")
+    ],
+    symbol: Annotated[
+        str, typer.Argument(metavar="SYMBOL", help="e.g. ETH-USD (coinbase), BTCUSDT (binance).")
+    ],
     from_: Annotated[
-        str | None, typer.Option("--from", "--since", help="Start: YYYY-MM-DD or ISO instant.")
+        str | None,
+        typer.Option("--from", metavar="WHEN", help="Start: YYYY-MM-DD or ISO instant."),
     ] = None,
     to: Annotated[
-        str | None, typer.Option("--to", "--until", help="End, exclusive (default now).")
+        str | None,
+        typer.Option("--to", metavar="WHEN", help="End, exclusive (default now)."),
     ] = None,
     database_url: DatabaseUrl = None,
     config: Config = None,
     cache_dir: CacheDir = Path("cache"),
-    on_bad_rows: Annotated[str, typer.Option("--on-bad-rows", help="error or skip.")] = "error",
+    on_bad_rows: Annotated[
+        str, typer.Option("--on-bad-rows", metavar="error|skip", help="error or skip.")
+    ] = "error",
     quiet: Quiet = False,
+    since: SinceAlias = None,
+    until: UntilAlias = None,
 ) -> None:
     """Store a pair's trades in raw_trades, resuming where the stored ones end."""
+    from_ = aliased(from_, since, name="--from", old_name="--since")
+    to = aliased(to, until, name="--to", old_name="--until")
     pair = pair_name(venue.lower(), symbol)
     lo, hi = _range(from_, to)
     settings = load_settings(config)
@@ -241,20 +283,28 @@ def _config_jobs(settings: Settings) -> list[Job]:
 
 @app.command("daemon")
 def daemon_cmd(
-    symbols: Annotated[list[str], typer.Argument(help="Pairs: ETH-USD or venue:SYMBOL.")],
-    venue: Annotated[str, typer.Option("--venue", help="Venue of pairs given without one.")] = "",
+    symbols: Annotated[
+        list[str], typer.Argument(metavar="PAIR", help="Pairs: ETH-USD or venue:SYMBOL.")
+    ],
+    venue: Annotated[
+        str, typer.Option("--venue", metavar="NAME", help="Venue of pairs given without one.")
+    ] = "",
     interval: Interval = "15m",
     from_: Annotated[
-        str | None, typer.Option("--from", "--since", help="First backfill's start (new pairs).")
+        str | None,
+        typer.Option("--from", metavar="WHEN", help="First backfill's start (new pairs)."),
     ] = None,
     duration: Annotated[
-        str | None, typer.Option("--duration", help="Stop after this long.")
+        str | None, typer.Option("--duration", metavar="DURATION", help="Stop after this long.")
     ] = None,
     database_url: DatabaseUrl = None,
     config: Config = None,
     cache_dir: CacheDir = Path("cache"),
+    since: SinceAlias = None,
+    quiet: Quiet = False,
 ) -> None:
     """Backfill each pair, then poll every --interval, building the configured bars inline."""
+    from_ = aliased(from_, since, name="--from", old_name="--since")
     settings = load_settings(config)
     jobs = [parse_job(text, venue.lower() or settings.store_venue) for text in symbols]
     _daemon(jobs, settings, interval, from_, duration, database_url, config, cache_dir)
@@ -284,7 +334,10 @@ def pipeline_run(
     database_url: DatabaseUrl = None,
     config: Config = None,
     cache_dir: CacheDir = Path("cache"),
-    from_: Annotated[str | None, typer.Option("--from", help="Start for new pairs.")] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", metavar="WHEN", help="Start for new pairs.")
+    ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """One cycle for every configured pair: ingest up to now, build the configured bars."""
     settings = load_settings(config)
@@ -306,8 +359,9 @@ def pipeline_schedule(
     config: Config = None,
     cache_dir: CacheDir = Path("cache"),
     duration: Annotated[
-        str | None, typer.Option("--duration", help="Stop after this long.")
+        str | None, typer.Option("--duration", metavar="DURATION", help="Stop after this long.")
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Run a cycle every --interval (the daemon over the configured pairs)."""
     settings = load_settings(config)
@@ -321,14 +375,20 @@ def status_cmd(
     database_url: DatabaseUrl = None,
     config: Config = None,
     gap: Annotated[
-        str, typer.Option("--gap", help="Report spans without trades this long.")
+        str,
+        typer.Option("--gap", metavar="DURATION", help="Report spans without trades this long."),
     ] = "1h",
-    venue: Annotated[str | None, typer.Option("--venue", help="Only this venue.")] = None,
-    symbol: Annotated[
-        str | None, typer.Option("--symbol", "--pair", help="Only this pair.")
+    venue: Annotated[
+        str | None, typer.Option("--venue", metavar="NAME", help="Only this venue.")
     ] = None,
+    symbol: Annotated[
+        str | None, typer.Option("--symbol", metavar="SYMBOL", help="Only this pair.")
+    ] = None,
+    pair_alias: PairAlias = None,
+    quiet: Quiet = False,
 ) -> None:
     """Per pair: trades, first/last trade, bars per type, last update, heartbeat age, gaps."""
+    symbol = aliased(symbol, pair_alias, name="--symbol", old_name="--pair")
     gap_s = parse_duration_s(gap, "--gap")
     resolved = resolve_url(database_url, config)
     with _store(resolved, None) as store:

@@ -19,11 +19,16 @@ from seriesfactory.cli._app import (
     OutputDir,
     Quiet,
     Quote,
+    SourceAlias,
+    Symbol,
+    Venue,
+    aliased,
     app,
     check_output_dir,
     day_range_ns,
     on_bad_rows_choice,
     out_format_choice,
+    pair_of,
 )
 from seriesfactory.config import load_settings
 from seriesfactory.core.time import format_range_part
@@ -31,18 +36,23 @@ from seriesfactory.errors import InputError
 from seriesfactory.lake.outputs import publish_table
 from seriesfactory.pipeline.exchange import venue_trades
 from seriesfactory.schema import TRADE_SCHEMA
+from seriesfactory.sources.binance.history import MARKETS
 
 
 @app.command()
 def trades(
-    from_: Annotated[str, typer.Option("--from", help="Start day, YYYY-MM-DD.")],
-    to: Annotated[str, typer.Option("--to", help="End day, exclusive, YYYY-MM-DD.")],
-    source: Annotated[
-        str, typer.Option("--source", help="binance, binance-usdm, binance-coinm.")
-    ] = "binance",
+    from_: Annotated[str, typer.Option("--from", metavar="WHEN", help="Start day, YYYY-MM-DD.")],
+    to: Annotated[
+        str, typer.Option("--to", metavar="WHEN", help="End day, exclusive, YYYY-MM-DD.")
+    ],
+    venue: Venue = "binance",
+    source: SourceAlias = None,
+    symbol: Symbol = None,
     base: Base = "BTC",
     quote: Quote = "USDT",
-    kind: Annotated[str, typer.Option("--kind", help="aggTrades or trades.")] = "aggTrades",
+    kind: Annotated[
+        str, typer.Option("--kind", metavar="aggTrades|trades", help="Binance archive kind.")
+    ] = "aggTrades",
     on_bad_rows: OnBadRows = "error",
     out_format: OutFormat = "parquet",
     cache_dir: CacheDir = Path("cache"),
@@ -50,7 +60,13 @@ def trades(
     config: Config = None,
     quiet: Quiet = False,
 ) -> None:
-    """Fetch what is missing, then write the trades (ts, price, qty, side, trade_id) to a file."""
+    """Fetch what is missing, then write the trades (ts, price, qty, side, trade_id) to a file.
+
+    The file is ``{base}-{quote}_{venue}_{from}-{to}_{kind}.{fmt}`` in --output-dir, named like
+    ``series`` outputs (docs/cli.md, "Output names").
+    """
+    source = aliased(venue, source, name="--venue", old_name="--source")
+    base, quote = pair_of(source, symbol, base, quote)
     if kind not in ("aggTrades", "trades"):
         raise InputError(f"--kind {kind!r} is unknown; use aggTrades or trades")
     on_bad_rows_choice(on_bad_rows)
@@ -72,12 +88,25 @@ def trades(
         typer.echo(warning, err=True)
     parts = [t for t, _ in days]
     table = pa.concat_tables(parts) if parts else TRADE_SCHEMA.empty_table()
-    span = f"{format_range_part(from_ns)}-{format_range_part(to_ns)}"
-    out = output_dir / f"{summary.symbol}_{source}_{kind}_{span}.{fmt}".lower()
+    # History files carry no receive time: the column would be null in every row (docs/cli.md).
+    table = table.drop_columns(["recv_ts"])
+    named = kind if source in MARKETS else "trades"  # Bybit and Coinbase have one kind
+    out = output_dir / trades_name(base, quote, source, from_ns, to_ns, named, fmt)
     meta = {"seriesfactory.trades": json.dumps(
         {"venue": source, "symbol": summary.symbol, "kind": kind, "from": from_, "to": to}
     )}  # fmt: skip
     publish_table(out, table, fmt, meta)
+    if quiet:
+        print(out)
+        return
     Console(highlight=False).print(
         f"{table.num_rows:,} trades; {summary.bad_rows} bad row(s) skipped; wrote {out}"
     )
+
+
+def trades_name(
+    base: str, quote: str, venue: str, from_ns: int, to_ns: int, kind: str, fmt: str
+) -> str:
+    """``{base}-{quote}_{venue}_{from}-{to}_{kind}.{fmt}``, lower case: the scheme of ``series``."""
+    span = f"{format_range_part(from_ns)}-{format_range_part(to_ns)}"
+    return f"{base}-{quote}_{venue}_{span}_{kind}.{fmt}".lower()

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from seriesfactory.config import Settings
+from seriesfactory.core import progress
 from seriesfactory.core.atomic import key_sha256
 from seriesfactory.core.names import check_asset, check_symbol
 from seriesfactory.core.threads import prefetch
@@ -263,6 +264,10 @@ def ensure_trades(
     )  # fmt: skip
     store = TradeStore(cache_dir, venue, symbol)
     summary = IngestSummary(venue, symbol, missing_days=files.missing_days)
+    todo = [p for p in files.paths if store.record(files.sha256[p]) is None]
+    task = progress.current().task(
+        f"ingesting {venue} {symbol} trades", total=len(todo), unit="days"
+    ) if todo else None  # fmt: skip
     for path in files.paths:
         sha = files.sha256[path]
         rec = store.record(sha)
@@ -277,6 +282,8 @@ def ensure_trades(
             pieces = tables(files.parse(path), lines)
             rec = store.ingest_stream(pieces, raw_sha256=sha, raw_name=path.name, bad_lines=lines)
             summary.ingested += 1
+            if task is not None:
+                task.advance(1)
         elif rec.bad_rows and on_bad_rows != "skip":
             raise DataError(
                 f"{rec.bad_rows} malformed row(s) (skipped by an earlier run); fix or remove the "
@@ -285,6 +292,8 @@ def ensure_trades(
                 line=rec.bad_lines[0] if rec.bad_lines else None,
             )
         summary.records.append(rec)
+    if task is not None:
+        task.close()
     return summary
 
 
@@ -376,6 +385,10 @@ def _tick_chunks(
     builder = TickBuilder()
     held: list[tuple[TickArrays, I64]] = []
     rows = 0
+    where = f"{info.get('venue', '')} {info.get('symbol', '')}".strip()
+    task = progress.current().task(
+        f"building {where} ticks from trades", total=len(files.paths), unit="days"
+    )
     for path in files.paths:
         for parsed in files.parse(path):
             info["bad_rows"] += len(parsed.bad_rows)
@@ -394,6 +407,8 @@ def _tick_chunks(
             if rows >= chunk_rows:
                 yield _concat(held)
                 held, rows = [], 0
+        task.advance(1)
+    task.close()
     got = builder.finish()
     if len(got[0]):
         held.append(got)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import itertools
 import json
 import math
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 
 from seriesfactory import __version__
 from seriesfactory.config import Settings, load_settings
+from seriesfactory.core import progress
 from seriesfactory.core.atomic import (
     atomic_path,
     atomic_write_json,
@@ -244,8 +246,24 @@ def _model_ticks(request: TicksRequest) -> TicksResult:
     if existing is not None:
         return TicksResult(existing, [info], generated=False)
     chunks = model.stream(start_ns=request.from_ns, end_ns=request.to_ns, seed=request.seed)
-    ticks = write_tick_set(root, key=key, chunks=chunks, info=info)
+    days = (request.to_ns - request.from_ns) / NS_PER_DAY
+    name = request.specs()[0].canonical()
+    with progress.current().task(f"generating {name} ticks", total=days, unit="days") as task:
+        ticks = write_tick_set(
+            root, key=key, chunks=_days_done(chunks, request.from_ns, task), info=info
+        )
     return TicksResult(ticks, [info], generated=True)
+
+
+def _days_done(chunks: Iterator[Any], start_ns: int, task: progress.Task) -> Iterator[Any]:
+    """Pass ``chunks`` (tick arrays with ``ts``) through, advancing ``task`` by days covered."""
+    done_ns = start_ns
+    for chunk in chunks:
+        if len(chunk.ts):
+            last = int(chunk.ts[-1])
+            task.advance((last - done_ns) / NS_PER_DAY)
+            done_ns = last
+        yield chunk
 
 
 def _venue_ticks(request: TicksRequest, spec: SourceSpec) -> TicksResult:
@@ -553,10 +571,12 @@ def aggregate_blocks(
     """Stream a tick set through an :class:`Aggregator` in bounded blocks (decode overlapped
     with aggregation); the filter counts are ``agg.counts`` once the iterator is exhausted."""
     agg = agg if agg is not None else Aggregator(params)
-    for c, age, path, first in ticks.aged_chunks():
-        yield from agg.update_blocks(c.ts, c.bid, c.ask, c.vbid, c.vask, age, source=path,
-                                     row_offset=first)  # fmt: skip
-    yield from agg.finish_blocks(end_ns)
+    with progress.current().task("aggregating", total=ticks.rows, unit="ticks") as task:
+        for c, age, path, first in ticks.aged_chunks():
+            yield from agg.update_blocks(c.ts, c.bid, c.ask, c.vbid, c.vask, age, source=path,
+                                         row_offset=first)  # fmt: skip
+            task.advance(len(c.ts))
+        yield from agg.finish_blocks(end_ns)
 
 
 def aggregate_tick_set(
@@ -575,9 +595,45 @@ def output_name(request: TicksRequest, suffix: str, ext: str) -> str:
     Sources are joined with ``+``; a model spec appears as its slug, e.g.
     ``gbm(0.05,0.5,50000)`` -> ``gbm-0.05-0.5-50000`` (a minus sign becomes ``n``).
     """
-    sources = "+".join(s.slug() for s in request.specs())
+    specs = request.specs()
+    sources = "+".join(s.slug() for s in specs)
     span = f"{format_range_part(request.from_ns)}-{format_range_part(request.to_ns)}"
+    if request.seed != 0 and any(s.args is not None for s in specs):
+        suffix = f"{suffix}_seed{request.seed}"  # the seed changes only a model's ticks
     return f"{request.base}-{request.quote}_{sources}_{span}_{suffix}.{ext}".lower()
+
+
+#: More fields than this are named by their count and a hash, not one by one.
+_FIELDS_SPELLED_OUT = 4
+
+
+def series_suffix(request: SeriesRequest) -> str:
+    """The part of a ``series`` file name after the range: every option that changes the bytes.
+
+    ``{mode}-{step}``, then one readable part per option that is not at its default:
+    ``ttl{ms}``, ``dev{ratio}``, the weight mode, ``w{w1}-{w2}``, and the fields
+    (``f-open+close``; more than four as ``f{n}-{hash}``, 6 hex digits of SHA-256 of the list).
+    Defaults add nothing, so two runs share a name exactly when they share every option.
+    """
+    p = request.params
+    default = AggregationParams(mode=p.mode, step=p.step)
+    parts = [f"{p.mode}-{_step_text(p)}"]
+    if p.tick_ttl_ms != default.tick_ttl_ms:
+        parts.append(f"ttl{format_number(p.tick_ttl_ms)}")
+    if p.tick_max_deviation != default.tick_max_deviation:
+        parts.append(f"dev{format_number(p.tick_max_deviation)}")
+    if request.weight_mode != "static":
+        parts.append(request.weight_mode)
+    if request.weights is not None:
+        parts.append("w" + "-".join(format_number(w).replace("-", "n") for w in request.weights))
+    if request.fields != AGGREGATE_FIELDS:
+        names = [f.replace("_", "-") for f in request.fields]
+        if len(names) <= _FIELDS_SPELLED_OUT:
+            parts.append("f-" + "+".join(names))
+        else:
+            digest = hashlib.sha256("|".join(request.fields).encode()).hexdigest()[:6]
+            parts.append(f"f{len(names)}-{digest}")
+    return "_".join(parts)
 
 
 def _day_offsets(start_ns: np.ndarray[Any, Any]) -> list[int]:
@@ -643,8 +699,7 @@ def _build_series(request: SeriesRequest) -> SeriesResult:
             [{"file": f.path.name, "sha256": f.sha256} for f in ticks.ticks.files]
         ),
     }
-    suffix = f"{request.params.mode}-{_step_text(request.params)}"
-    out = request.output_dir / output_name(request, suffix, request.out_format)
+    out = request.output_dir / output_name(request, series_suffix(request), request.out_format)
     keep_entry = cached is None and rows * ENTRY_MIN_TICKS_PER_ROW <= ticks.ticks.rows
     sinks = _Sinks(request, out, agg_path if keep_entry else None)
     try:
@@ -701,7 +756,8 @@ def _write_ticks_file(
             [{"file": f.path.name, "sha256": f.sha256} for f in result.ticks.files]
         ),
     }
-    tables = result.ticks.day_tables()
+    task = progress.current().task("writing ticks", total=result.ticks.rows, unit="ticks")
+    tables = _counted(result.ticks.day_tables(), task)
     first = next(tables, None)
     schema = first.schema if first is not None else TICK_SCHEMA
     if out_format == "csv":
@@ -719,4 +775,11 @@ def _write_ticks_file(
                 for table in itertools.chain([first] if first is not None else [], tables):
                     cw.write_table(table)
             seal_csv(tmp, out, metadata)  # the sidecar first, then the CSV (a pair)
+    task.close()
     return out, result
+
+
+def _counted(tables: Iterator[pa.Table], task: progress.Task) -> Iterator[pa.Table]:
+    for table in tables:
+        task.advance(table.num_rows)
+        yield table

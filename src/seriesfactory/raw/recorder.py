@@ -45,6 +45,7 @@ import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from seriesfactory.core import progress
 from seriesfactory.core.backoff import backoff_delay_s
 from seriesfactory.errors import CacheError, NetworkError
 from seriesfactory.raw.capture import CaptureWriter, RecordKind
@@ -72,6 +73,8 @@ class RecordStats:
     gaps: int = 0
     malformed: int = 0
     per_conn: dict[str, int] = field(default_factory=dict)
+    #: Why the last connection ended or failed ("" when none did).
+    last_reason: str = ""
 
 
 class _GuardedWriter:
@@ -272,6 +275,8 @@ class Recorder:
             session = _Session(plan)
             reason = "closed by server"
             delivered = False
+            opened = False
+            progress.current().notice(f"{plan.conn_id}: connecting to {plan.url}")
             try:
                 async with connect(
                     plan.url,
@@ -289,7 +294,8 @@ class Recorder:
                         lost = None
                     self.writer.write("open", "", conn=plan.conn_id, url=plan.url)
                     self._up.add(plan.conn_id)
-                    ever_open = True
+                    ever_open = opened = True
+                    progress.current().notice(f"{plan.conn_id}: connected")
                     delivered, reason = await self._session(ws, session, http)
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
@@ -324,6 +330,11 @@ class Recorder:
                     rng=self._rng,
                 )
             log.warning("%s: %s; reconnecting in %.2f s", plan.conn_id, reason, delay)
+            self.stats.last_reason = reason
+            state = "disconnected" if opened else "could not connect"
+            progress.current().notice(
+                f"{plan.conn_id}: {state}: {reason}; retrying in {delay:.1f} s"
+            )
             await self._sleep_or_stop(delay)
 
     async def _session(

@@ -73,7 +73,7 @@ def test_series_from_bybit_end_to_end(mirror, tmp_path: Path) -> None:
         settings=load_settings(env={}, bybit_data_url=mirror.url),
     )
     result = build_series(req)
-    assert result.output.name == "btc-usdt_bybit_20240101-20240102_time-3600000.parquet"
+    assert result.output.name == "btc-usdt_bybit_20240101-20240102_time-3600000_ttl3600000.parquet"
     assert result.table.num_rows == 24
     assert 41_000 < float(np.min(result.table.column("low"))) < 43_000
     again = build_series(req)

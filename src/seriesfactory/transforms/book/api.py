@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from seriesfactory.core import progress
 from seriesfactory.errors import DataError, InputError
 from seriesfactory.raw.readers import ReadReport, read_records
 from seriesfactory.schema import RawRecord
@@ -401,16 +402,19 @@ def rebuild(
         msgs.append(m)
         rows.append(r)
 
-    for rec in read_records(inputs, input_format, report, on_bad_frames=on_bad_frames):
-        parser.feed(rec)
-        if len(parser.out.events) >= chunk_events:
-            flush()
-    if parser.matched == 0:
-        raise InputError(
-            f"--symbol {symbol!r}: no message for it on {venue!r} in the input "
-            f"({report.records} records read); check --symbol and --venue"
-        )
-    flush()
+    with progress.current().task(f"rebuilding the {symbol} book", unit="events") as task:
+        for rec in read_records(inputs, input_format, report, on_bad_frames=on_bad_frames):
+            parser.feed(rec)
+            if len(parser.out.events) >= chunk_events:
+                task.advance(len(parser.out.events))
+                flush()
+        if parser.matched == 0:
+            raise InputError(
+                f"--symbol {symbol!r}: no message for it on {venue!r} in the input "
+                f"({report.records} records read); check --symbol and --venue"
+            )
+        task.advance(len(parser.out.events))
+        flush()
     if builder is None or price_decimals is None:
         raise DataError(f"no book messages for {symbol!r} on {venue!r} in the input")
     rows.append(builder.finish())

@@ -24,6 +24,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute
 
+from seriesfactory.core import progress
 from seriesfactory.errors import DataError, InputError
 from seriesfactory.raw.readers import ReadReport, read_records
 from seriesfactory.schema import TS_TYPE
@@ -540,16 +541,19 @@ def book_features(
             tr = np.concatenate([*pending_trades, tr])
         parts.append(builder.update(events, tr))
 
-    for rec in read_records(inputs, input_format, report, on_bad_frames=on_bad_frames):
-        parser.feed(rec)
-        if len(parser.out.events) >= chunk_events:
-            flush()
-    if parser.matched == 0:
-        raise InputError(
-            f"--symbol {symbol!r}: no message for it on {venue!r} in the input "
-            f"({report.records} records read); check --symbol and --venue"
-        )
-    flush()
+    with progress.current().task(f"{symbol} book features", unit="events") as task:
+        for rec in read_records(inputs, input_format, report, on_bad_frames=on_bad_frames):
+            parser.feed(rec)
+            if len(parser.out.events) >= chunk_events:
+                task.advance(len(parser.out.events))
+                flush()
+        if parser.matched == 0:
+            raise InputError(
+                f"--symbol {symbol!r}: no message for it on {venue!r} in the input "
+                f"({report.records} records read); check --symbol and --venue"
+            )
+        task.advance(len(parser.out.events))
+        flush()
     if builder is None:
         raise DataError(f"no book messages for {symbol!r} on {venue!r} in the input")
     parts.append(builder.finish())
