@@ -77,7 +77,7 @@ def _options(cmd: Any) -> dict[str, bool]:
 
 #: Commands whose name options only filter rows of the PostgreSQL store (bound as query
 #: parameters, never a path): the store's own tests cover hostile values there.
-STORE_FILTERS = {("bars", "export"), ("status",)}
+STORE_FILTERS = {("bars", "export"), ("status",), ("daemon",)}
 CASES = [
     (path, opt)
     for path, cmd in _leaves()
