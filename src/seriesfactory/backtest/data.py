@@ -196,6 +196,7 @@ def load_recordings(
     interval_ns: int = 100_000_000,
     depth: int = 10,
     tick: float = 0.0,
+    on_bad_frames: str = "error",
 ) -> Market:
     """A :class:`Market` rebuilt from recordings (as ``book snapshots`` reads them)."""
     for p in inputs:
@@ -208,6 +209,7 @@ def load_recordings(
         input_format=input_format,
         interval_ns=interval_ns,
         depth=depth,
+        on_bad_frames=on_bad_frames,
     )
     r = res.rows
     tr = res.trades[np.argsort(res.trades["ts"], kind="stable")]

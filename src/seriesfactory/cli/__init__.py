@@ -2,7 +2,9 @@
 
 One module per command group registers its commands on :data:`app`. Every
 :class:`~seriesfactory.errors.SeriesFactoryError` and every usage error becomes
-one line on standard error and a non-zero exit status (2 for bad input).
+one line on standard error and a non-zero exit status (2 for bad input). An
+``OSError`` that reaches the top (a full disk, a read-only folder, a name too long)
+is the last safety net: one line naming the path and what to do, exit status 1.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 import warnings
 from typing import Any
 
+import pyarrow as pa
 import typer
 
 from seriesfactory.cli import _app
@@ -84,6 +87,16 @@ def _run(args: list[str]) -> int:
     except SeriesFactoryError as exc:
         _app.fail(str(exc))
         return exc.exit_code
+    except OSError as exc:  # the safety net: a storage failure no command turned into one line
+        _app.fail(_app.os_error_line(exc))
+        return 1
+    except pa.ArrowException as exc:  # the safety net: undecodable data no reader named
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _app.fail(
+            f"cannot decode a data file ({first}); it is damaged: delete it (a cache file is "
+            "rebuilt on the next run) or restore it"
+        )
+        return 1
     except KeyboardInterrupt:
         _app.fail("interrupted")
         return 130

@@ -7,6 +7,7 @@ An option that several commands declare the same way (name, type and help) is an
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -29,6 +30,8 @@ __all__ = [
     "Venue",
     "aliased",
     "app",
+    "check_output_dir",
+    "check_output_not_input",
     "day_range_ns",
     "fail",
     "on_bad_rows_choice",
@@ -138,6 +141,31 @@ def fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
+#: What to do about a storage failure, by ``errno``.
+_OS_ADVICE = {
+    errno.ENOSPC: "free space on that disk (or point the option at another) and run again",
+    errno.EDQUOT: "free space within your quota and run again",
+    errno.EROFS: "that file system is read-only; choose a writable folder",
+    errno.EACCES: "fix the permissions or choose another folder",
+    errno.EPERM: "fix the permissions or choose another folder",
+    errno.ENAMETOOLONG: "the name is too long for the file system; use shorter names",
+    errno.ENOENT: "check the path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; check the path",
+    errno.EISDIR: "that path is a folder; give a file name",
+    errno.EIO: "the disk reported an I/O error; check it",
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for a storage failure: the path, the system's reason, what to do."""
+    where = exc.filename if exc.filename is not None else "a file"
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    why = exc.strerror or str(exc) or type(exc).__name__
+    advice = _OS_ADVICE.get(exc.errno or -1, "check the path and the disk")
+    return f"{where}: {why}; {advice}"
+
+
 def out_format_choice(text: str) -> Literal["parquet", "csv"]:
     """``--out-format`` in any case -> ``'parquet'`` or ``'csv'``; anything else is refused."""
     value = text.lower()
@@ -162,6 +190,38 @@ def day_range_ns(from_text: str, to_text: str) -> tuple[int, int]:
     if from_ns >= to_ns:
         raise InputError("--from must be before --to (--to is exclusive)")
     return from_ns, to_ns
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name the same file (by inode when both exist)."""
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_output_not_input(
+    outputs: list[Path], inputs: list[Path], option: str = "--output"
+) -> None:
+    """Refuse an output that would replace an input (an output never replaces an input)."""
+    for out in outputs:
+        for inp in inputs:
+            if _same_path(out, inp):
+                raise InputError(
+                    f"{option} {out} is also an --input; write the output to another file"
+                )
+
+
+def check_output_dir(output_dir: Path, cache_dir: Path, option: str = "--output-dir") -> None:
+    """Refuse an output folder inside the cache (``cache gc`` would delete what is there)."""
+    out, cache = output_dir.resolve(), cache_dir.resolve()
+    if out == cache or cache in out.parents:
+        raise InputError(
+            f"{option} {output_dir} is inside --cache-dir {cache_dir}, whose garbage collector "
+            "would delete it; choose a folder outside the cache"
+        )
 
 
 def aliased(value: T, old: T | None, *, name: str, old_name: str) -> T:

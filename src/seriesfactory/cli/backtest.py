@@ -13,7 +13,9 @@ import typer
 
 from seriesfactory.cli._app import Quiet, app, refuse_clobber
 from seriesfactory.core import progress
+from seriesfactory.core.names import check_symbol, check_venue
 from seriesfactory.errors import InputError
+from seriesfactory.raw.readers import on_bad_frames_choice
 
 backtest_app = typer.Typer(
     help="Avellaneda-Stoikov market making: calibration, backtests, grid search, spreads."
@@ -36,6 +38,9 @@ Venue = Annotated[
 ]
 Symbol = Annotated[
     str | None, typer.Option("--symbol", metavar="SYMBOL", help="Symbol of --input recordings.")
+]
+OnBadFrames = Annotated[
+    str, typer.Option("--on-bad-frames", help="Damaged capture frames: error or skip.")
 ]
 InputFormat = Annotated[
     str,
@@ -170,6 +175,8 @@ def _market(
     interval: str,
     depth: int,
     tick: float,
+    *,
+    on_bad_frames: str = "error",
 ) -> Any:
     from seriesfactory.backtest.data import load_market, load_recordings
 
@@ -178,6 +185,9 @@ def _market(
     if inputs:
         if not venue or not symbol:
             raise InputError("--input recordings need --venue and --symbol")
+        check_venue(venue)
+        check_symbol(symbol, venue=venue)
+        on_bad_frames_choice(on_bad_frames)
         if depth < 1:
             raise InputError(f"--depth must be at least 1, got {depth}")
         return load_recordings(
@@ -188,6 +198,7 @@ def _market(
             interval_ns=round(parse_duration(interval, "--interval") * 1e9),
             depth=depth,
             tick=tick,
+            on_bad_frames=on_bad_frames,
         )
     if book is None:
         raise InputError("give --book FILE with --trades FILE, or --input recordings")
@@ -252,6 +263,7 @@ def calibrate(
     venue: Venue = None,
     symbol: Symbol = None,
     input_format: InputFormat = "auto",
+    on_bad_frames: OnBadFrames = "error",
     interval: Interval = "100ms",
     depth: Depth = 10,
     config: ConfigFile = None,
@@ -276,7 +288,10 @@ def calibrate(
     cfg = _config(config, sets)
     _check_output(output, [p for p in (book, trades) if p] + list(inputs or []))
     _refuse_existing([output], overwrite)
-    mk = _market(book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size)
+    mk = _market(
+        book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size,
+        on_bad_frames=on_bad_frames,
+    )  # fmt: skip
     if (window is None) != (every is None):
         raise InputError("--window and --every go together (e.g. --window 3600 --every 600)")
     if window is not None and every is not None:
@@ -347,6 +362,7 @@ def run(
     venue: Venue = None,
     symbol: Symbol = None,
     input_format: InputFormat = "auto",
+    on_bad_frames: OnBadFrames = "error",
     interval: Interval = "100ms",
     depth: Depth = 10,
     config: ConfigFile = None,
@@ -395,7 +411,10 @@ def run(
         "summary.json",
     ] + (["report.html"] if report else [])
     _refuse_existing([output_dir / n for n in names], overwrite)
-    mk = _market(book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size)
+    mk = _market(
+        book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size,
+        on_bad_frames=on_bad_frames,
+    )  # fmt: skip
     with progress.current().task("backtest", total=1, unit="runs") as task:
         res = run_backtest(mk, cfg)
         task.advance(1)
@@ -474,6 +493,7 @@ def grid(
     venue: Venue = None,
     symbol: Symbol = None,
     input_format: InputFormat = "auto",
+    on_bad_frames: OnBadFrames = "error",
     interval: Interval = "100ms",
     depth: Depth = 10,
     config: ConfigFile = None,
@@ -535,7 +555,10 @@ def grid(
     names = ["grid_results.parquet", "grid_results.csv", "grid_best.json"]
     names += ["grid_report.html"] if report else []
     _refuse_existing([output_dir / n for n in names], overwrite)
-    mk = _market(book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size)
+    mk = _market(
+        book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size,
+        on_bad_frames=on_bad_frames,
+    )  # fmt: skip
     with progress.current().task("backtest grid", total=len(configs), unit="runs") as task:
         results = run_grid(mk, configs, jobs=jobs, progress=lambda _done: task.advance(1))
     keys = list(spec)
@@ -569,6 +592,7 @@ def spread(
     venue: Venue = None,
     symbol: Symbol = None,
     input_format: InputFormat = "auto",
+    on_bad_frames: OnBadFrames = "error",
     interval: Interval = "100ms",
     depth: Depth = 10,
     config: ConfigFile = None,
@@ -593,7 +617,10 @@ def spread(
     from seriesfactory.core.atomic import atomic_write_json
 
     cfg = _config(config, sets, gamma=gamma, horizon=horizon, gamma_mode=gamma_mode)
-    mk = _market(book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size)
+    mk = _market(
+        book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size,
+        on_bad_frames=on_bad_frames,
+    )  # fmt: skip
     end = int(mk.ts[-1]) + 1
     c = fit(mk, end - int(cfg.calibration_window_seconds * 1e9), end, cfg)
     use = mk.usable.nonzero()[0]

@@ -16,6 +16,7 @@ from seriesfactory.cli._app import (
     Quiet,
     aliased,
     app,
+    check_output_not_input,
     day_range_ns,
     on_bad_rows_choice,
     refuse_clobber,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         TradeArrays,
     )
 
+from seriesfactory.core import progress
 from seriesfactory.errors import DataError, InputError, SourceError
 
 __all__ = ["bars_app"]
@@ -62,16 +64,10 @@ def _store_choice(text: str) -> str:
 
 
 def write_bars(table: pa.Table, output: Path, fmt: str, meta: dict[str, str]) -> None:
-    """Write ``table`` to ``output`` atomically as Parquet (with ``meta``) or CSV."""
-    import pyarrow.csv as pacsv
+    """Write ``table`` to ``output`` atomically: Parquet (with ``meta``) or CSV plus sidecar."""
+    from seriesfactory.lake.outputs import publish_table
 
-    from seriesfactory.core.atomic import atomic_path, atomic_write_parquet
-
-    if fmt == "parquet":
-        atomic_write_parquet(output, table, metadata=meta)
-        return
-    with atomic_path(output) as tmp:
-        pacsv.write_csv(table, tmp)
+    publish_table(output, table, fmt, meta)
 
 
 @bars_app.command("build")
@@ -173,8 +169,8 @@ def build(
     quiet: Quiet = False,
 ) -> None:
     """Build bars from trades and write them to --output (or into the PostgreSQL store)."""
-    from seriesfactory.core import progress
     from seriesfactory.core.atomic import atomic_write_json
+    from seriesfactory.lake.outputs import sidecar_path
     from seriesfactory.transforms.bars import (
         BarArrays,
         BarBuilder,
@@ -206,6 +202,8 @@ def build(
         return
     if output is None:
         raise InputError("give --output FILE (or --store postgres)")
+    given = [p for p in (input_file, state_file) if p is not None]
+    check_output_not_input([output, sidecar_path(output)], given)
     refuse_clobber(output, overwrite)
     out_format = _format(aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), output)
     tier = (venue, symbol, from_, to)
@@ -355,6 +353,7 @@ def export(
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    from seriesfactory.lake.outputs import sidecar_path
     from seriesfactory.transforms.bars import BAR_COLUMNS
 
     symbol = aliased(symbol, pair, name="--symbol", old_name="--pair")
@@ -378,6 +377,7 @@ def export(
         raise InputError("give --input FILE (bars built by 'bars build') or --store postgres")
     if not input_file.is_file():
         raise InputError(f"--input {input_file}: no such file")
+    check_output_not_input([output, sidecar_path(output)], [input_file])
     try:
         if input_file.suffix.lower() == ".csv":
             table = pacsv.read_csv(input_file)

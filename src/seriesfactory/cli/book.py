@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,8 +13,15 @@ from seriesfactory.cli._app import Overwrite, Quiet, app, refuse_clobber
 from seriesfactory.raw.formats import FORMATS
 
 if TYPE_CHECKING:
+    from seriesfactory.raw.readers import ReadReport
     from seriesfactory.transforms.book.api import BookResult
 
+from seriesfactory.cli._app import (
+    OutFormat,
+    check_output_not_input,
+    out_format_choice,
+)
+from seriesfactory.core.names import check_symbol, check_venue
 from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import InputError
 
@@ -42,6 +50,37 @@ Decimals = Annotated[
     int | None,
     typer.Option("--price-decimals", metavar="N", help="Tick = 10**-d (default: inferred)."),
 ]
+OnBadFrames = Annotated[
+    str,
+    typer.Option("--on-bad-frames", help="Damaged frames in a finished capture: error or skip."),
+]
+_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def output_format(out_format: str, output: Path) -> str:
+    """``--out-format`` (default: ``--output``'s suffix, else parquet); a disagreeing suffix
+    is refused, so ``bk.csv`` never holds Parquet bytes."""
+    by_suffix = _SUFFIXES.get(output.suffix.lower())
+    if not out_format:
+        return by_suffix or "parquet"
+    fmt = out_format_choice(out_format)
+    if by_suffix is not None and by_suffix != fmt:
+        raise InputError(
+            f"--output {output} has a .{by_suffix} suffix but --out-format is {fmt}; "
+            "make them agree"
+        )
+    return fmt
+
+
+def _names(venue: str, symbol: str) -> None:
+    """The venue and symbol are checked before anything is read or written."""
+    check_venue(venue)
+    check_symbol(symbol, venue=venue)
+
+
+def _warn(report: ReadReport) -> None:
+    for line in report.warnings():
+        print(line, file=sys.stderr)
 
 
 def _rebuild(
@@ -52,9 +91,13 @@ def _rebuild(
     interval_ns: int,
     depth: int,
     decimals: int | None,
+    on_bad_frames: str = "error",
 ) -> BookResult:
+    from seriesfactory.raw.readers import on_bad_frames_choice
     from seriesfactory.transforms.book.api import rebuild
 
+    _names(venue, symbol)
+    on_bad_frames_choice(on_bad_frames)
     if fmt not in FORMATS:
         raise InputError(f"--input-format {fmt!r} is unknown; use one of {', '.join(FORMATS)}")
     if depth < 1:
@@ -67,6 +110,7 @@ def _rebuild(
         interval_ns=interval_ns,
         depth=depth,
         price_decimals=decimals,
+        on_bad_frames=on_bad_frames,
     )
 
 
@@ -76,7 +120,8 @@ def snapshots(
     venue: Venue,
     symbol: Symbol,
     output: Annotated[
-        Path, typer.Option("--output", metavar="FILE", help="Parquet file to write (zstd).")
+        Path,
+        typer.Option("--output", metavar="FILE", help="File to write: .parquet (zstd) or .csv."),
     ],
     input_format: InputFormat = "auto",
     interval: Annotated[
@@ -84,34 +129,40 @@ def snapshots(
     ] = "100ms",
     depth: Annotated[int, typer.Option("--depth", metavar="N", help="Levels per side.")] = 10,
     price_decimals: Decimals = None,
+    out_format: OutFormat = "",
+    on_bad_frames: OnBadFrames = "error",
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
     """Fixed-interval top-N book (plus trade summary) to Parquet; gaps beside it."""
-    from seriesfactory.core.atomic import atomic_write_parquet
+    from seriesfactory.lake.outputs import publish_table, sidecar_path
     from seriesfactory.transforms.book.report import gap_table, snapshot_table
 
+    """Fixed-interval top-N book (plus trade summary) to Parquet or CSV; gaps beside it."""
+    fmt = output_format(out_format, output)
+    gaps_path = output.with_name(f"{output.stem}.gaps.{'csv' if fmt == 'csv' else 'parquet'}")
+    outputs = [output, gaps_path, sidecar_path(output), sidecar_path(gaps_path)]
+    check_output_not_input(outputs, inputs)
     refuse_clobber(output, overwrite)
+    interval_ns = parse_duration_ns(interval, option="--interval")
     res = _rebuild(
-        inputs,
-        input_format,
-        venue,
-        symbol,
-        parse_duration_ns(interval, option="--interval"),
-        depth,
-        price_decimals,
+        inputs, input_format, venue, symbol, interval_ns, depth, price_decimals, on_bad_frames
     )
-    atomic_write_parquet(output, snapshot_table(res))
+    meta = {
+        "seriesfactory.book": json.dumps(
+            {"venue": venue, "symbol": symbol, "interval_ns": res.interval_ns, "depth": depth,
+             "price_decimals": res.price_decimals, "inputs": [p.name for p in inputs]}
+        )
+    }  # fmt: skip
+    publish_table(output, snapshot_table(res), fmt, meta)
     gaps = gap_table(res)
-    gaps_path = output.with_name(output.stem + ".gaps.parquet")
-    atomic_write_parquet(gaps_path, gaps)
+    publish_table(gaps_path, gaps, fmt, meta)
     valid = int(res.rows.valid.sum())
     print(
         f"{output}: {len(res.rows.ts)} rows ({valid} with a valid book), "
         f"{gaps.num_rows} gaps -> {gaps_path}"
     )
-    for path, line in res.read.truncated:
-        print(f"warning: {path}:{line}: truncated last line skipped")
+    _warn(res.read)
 
 
 @book_app.command("verify")
@@ -128,6 +179,7 @@ def verify(
         Path | None, typer.Option("--output", metavar="FILE", help="Also write the report as JSON.")
     ] = None,
     price_decimals: Decimals = None,
+    on_bad_frames: OnBadFrames = "error",
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
@@ -138,13 +190,17 @@ def verify(
     if output is not None:
         refuse_clobber(output, overwrite)
     stale_ns = parse_duration_ns(stale, option="--stale")
-    res = _rebuild(inputs, input_format, venue, symbol, 0, 1, price_decimals)
+    if output is not None:
+        check_output_not_input([output], inputs)
+    res = _rebuild(inputs, input_format, venue, symbol, 0, 1, price_decimals, on_bad_frames)
     report = verify_report(res, stale_ns=stale_ns)
+    report["read"] = res.read.to_dict()
+    _warn(res.read)
     if output is not None:
         atomic_write_json(output, report)
     print(json.dumps(report, indent=2))
     bad = report["statuses"]["gap"] + report["statuses"]["gap_marker"] + report["crossed_messages"]
-    if bad or report["ticker_mismatches"] or not report["synced"]:
+    if bad or report["ticker_mismatches"] or not report["synced"] or res.read.bad_frames:
         raise typer.Exit(1)
 
 
@@ -177,16 +233,21 @@ def live(
             "--duration", metavar="DURATION", help="Stop after this long (default: Ctrl-C)."
         ),
     ] = None,
+    out_format: OutFormat = "parquet",
+    on_bad_frames: OnBadFrames = "error",
     quiet: Quiet = False,
 ) -> None:
     """Follow a native capture as it is written; write snapshot parts as rows close."""
     import signal
     import time
 
-    from seriesfactory.core.atomic import atomic_write_parquet
     from seriesfactory.raw.follow import NativeFollower
+    from seriesfactory.raw.readers import on_bad_frames_choice
     from seriesfactory.transforms.book.live import LiveBook
 
+    _names(venue, symbol)
+    fmt = out_format_choice(out_format)
+    on_bad_frames_choice(on_bad_frames)
     if not input_dir.is_dir():
         raise InputError(f"--input-dir {input_dir}: no such folder")
     poll_s = parse_duration_ns(poll, option="--poll") / 1e9
@@ -196,8 +257,9 @@ def live(
         if duration
         else None
     )
+    follower = NativeFollower(input_dir, on_bad_frames=on_bad_frames)
     book = LiveBook(
-        NativeFollower(input_dir),
+        follower,
         venue=venue,
         symbol=symbol,
         price_decimals=price_decimals,
@@ -210,15 +272,23 @@ def live(
         nonlocal stopping
         stopping = True
 
+    meta = {
+        "seriesfactory.book": json.dumps(
+            {"venue": venue, "symbol": symbol, "interval_ns": book.interval_ns, "depth": depth,
+             "price_decimals": price_decimals, "input_dir": str(input_dir)}
+        )
+    }  # fmt: skip
     previous = signal.signal(signal.SIGTERM, _stop)
     next_part = time.monotonic() + part_s
 
     def write_part() -> None:
+        from seriesfactory.lake.outputs import publish_table
+
         table = book.part()
         if table.num_rows:
             first = table.column("ts").cast("int64")[0].as_py()
-            path = output_dir / f"{symbol}-{first}.parquet"
-            atomic_write_parquet(path, table)
+            path = output_dir / f"{symbol}-{first}.{fmt}"
+            publish_table(path, table, fmt, meta)
             print(f"{path}: {table.num_rows} rows", flush=True)
 
     try:
@@ -234,3 +304,11 @@ def live(
         signal.signal(signal.SIGTERM, previous)
     book.close()
     write_part()
+    follower.close()
+    _warn(ReadReport(bad_frames=follower.bad_frames))
+    if book.parser.matched == 0:
+        seen = f"{book.records} records read" if book.records else "nothing was recorded there"
+        raise InputError(
+            f"--input-dir {input_dir}: no message for symbol {symbol!r} on {venue!r} "
+            f"({seen}); check --symbol, --venue and that the recorder writes this folder"
+        )

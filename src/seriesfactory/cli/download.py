@@ -18,6 +18,7 @@ from seriesfactory.cli._app import (
     Venue,
     aliased,
     app,
+    check_output_dir,
     pair_of,
     refuse_future_end,
 )
@@ -113,6 +114,8 @@ def download(
         )
     if candles_dir is not None and archive_kind != "klines":
         raise InputError("--output-dir needs --kind klines (it is where the candles go)")
+    if candles_dir is not None:
+        check_output_dir(candles_dir, cache_dir)
     got = download_raw(
         source, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
         settings=settings, kind=archive_kind, interval=interval,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
+from seriesfactory.core import progress
+from seriesfactory.core.names import check_symbol, check_venue
 from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import DataError, InputError, SourceError
 from seriesfactory.raw.formats import FORMATS
@@ -87,18 +90,16 @@ def _check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:
 
 
 def write_table(table: pa.Table, output: Path, fmt: str, meta: dict[str, Any]) -> None:
-    """Write ``table`` atomically as Parquet (zstd, ``meta`` inside) or CSV + ``.meta.json``."""
-    import pyarrow.csv as pacsv
-
-    from seriesfactory.core.atomic import atomic_path, atomic_write_json, atomic_write_parquet
+    """Write ``table`` atomically as Parquet (zstd, ``meta`` inside) or CSV + ``.meta.json``
+    (published as a pair, ``docs/reliability.md``)."""
+    from seriesfactory.core.atomic import atomic_write_parquet
+    from seriesfactory.lake.outputs import publish_table
 
     text = json.dumps(meta, default=str)
     if fmt == "parquet":
         atomic_write_parquet(output, table, metadata={META_KEY: text})
         return
-    with atomic_path(output) as tmp:
-        pacsv.write_csv(table, tmp)
-    atomic_write_json(output.with_name(output.name + ".meta.json"), meta)
+    publish_table(output, table, "csv", meta)
 
 
 @features_app.command("book")
@@ -151,15 +152,24 @@ def book(
     ] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
+    on_bad_frames: Annotated[
+        str,
+        typer.Option(
+            "--on-bad-frames", help="Damaged frames in a finished capture: error or skip."
+        ),
+    ] = "error",
 ) -> None:
     """Book features (levels, mid, spread, microprice, imbalance, liquidity, OFI, trades)."""
     import pyarrow as pa
 
-    from seriesfactory.raw.readers import ReadReport
+    from seriesfactory.raw.readers import ReadReport, on_bad_frames_choice
     from seriesfactory.transforms.features.api import book_features
 
     if venue is None or symbol is None:
         raise InputError("give --venue and --symbol")
+    check_venue(venue)
+    check_symbol(symbol, venue=venue)
+    on_bad_frames_choice(on_bad_frames)
     interval_ns = parse_duration(interval)
     if depth < 1:
         raise InputError(f"--depth must be at least 1, got {depth}")
@@ -179,6 +189,7 @@ def book(
             not no_trades, output_dir, parse_duration(poll, "--poll"),
             parse_duration(part, "--part"),
             parse_duration(duration, "--duration") if duration else None, quiet,
+            on_bad_frames=on_bad_frames,
         )  # fmt: skip
         return
     if not inputs:
@@ -202,6 +213,7 @@ def book(
         price_decimals=price_decimals,
         with_trades=not no_trades,
         read=read,
+        on_bad_frames=on_bad_frames,
     )
     meta = {
         "kind": "book", "venue": venue, "symbol": symbol, "interval_ns": interval_ns,
@@ -215,14 +227,14 @@ def book(
     print(
         f"{output}: {table.num_rows} rows ({valid} with a valid book), {table.num_columns} columns"
     )
-    for path, line in read.truncated:
-        print(f"warning: {path}:{line}: truncated last line skipped")
+    for line in read.warnings():
+        print(line, file=sys.stderr)
 
 
 def _follow(
     input_dir: Path, venue: str, symbol: str, price_decimals: int, interval_ns: int, depth: int,
     ofi_window: int, with_trades: bool, output_dir: Path, poll_ns: int, part_ns: int,
-    duration_ns: int | None, quiet: bool,
+    duration_ns: int | None, quiet: bool, *, on_bad_frames: str = "error",
 ) -> None:  # fmt: skip
     import signal
     import time
@@ -236,7 +248,7 @@ def _follow(
     if not input_dir.is_dir():
         raise InputError(f"--input-dir {input_dir}: no such folder")
     live = LiveBookFeatures(
-        NativeFollower(input_dir),
+        NativeFollower(input_dir, on_bad_frames=on_bad_frames),
         venue=venue,
         symbol=symbol,
         price_decimals=price_decimals,
@@ -355,7 +367,6 @@ def trades(
     import pyarrow.parquet as pq
 
     from seriesfactory.cli.bars import _tier_chunks
-    from seriesfactory.core import progress
     from seriesfactory.core.atomic import atomic_write_json
     from seriesfactory.transforms.bars import parse_columns, read_trades_file
     from seriesfactory.transforms.features.api import (

@@ -25,7 +25,7 @@ def _split(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for v in values for part in v.split(",") if part.strip())
 
 
-async def _run(config: RecordConfig) -> RecordStats:
+async def _run(config: RecordConfig) -> tuple[RecordStats, dict[str, str]]:
     import asyncio
     import signal
 
@@ -36,7 +36,7 @@ async def _run(config: RecordConfig) -> RecordStats:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, recorder.stop)
     try:
-        return await recorder.run()
+        return await recorder.run(), recorder.last_reasons
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -138,21 +138,18 @@ def record(
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per REST call is noise
-    stats = asyncio.run(_run(cfg))
-    if stats.messages == 0:
-        if stats.connects == 0:
-            why = "no connection could be opened" + (
-                f" (last error: {stats.last_reason})" if stats.last_reason else ""
-            )
-        else:
-            why = f"{stats.connects} connection(s) opened but no message arrived"
-        raise NetworkError(
-            f"nothing recorded: {why}; check the network, --venue/--symbol and --ws-url"
-        )
+    cfg.resolved_urls()  # a malformed URL is a config error now, not a reconnect loop
+    stats, reasons = asyncio.run(_run(cfg))
     typer.echo(
         f"recorded {stats.messages} messages, {stats.rest} REST snapshots, "
         f"{stats.gaps} gaps, {stats.malformed} malformed, to {cfg.stream_root}"
     )
+    if stats.messages == 0:
+        why = "; ".join(f"{conn}: {reason}" for conn, reason in sorted(reasons.items()))
+        raise NetworkError(
+            f"recorded nothing from {cfg.venue} ({why or 'no connection was made'}); "
+            "check --ws-url / the network and the --symbol, then record again"
+        )
 
 
 def _seconds(text: str | None, option: str) -> float | None:

@@ -18,6 +18,7 @@ from seriesfactory.cli._app import (
     Quiet,
     Quote,
     app,
+    check_output_dir,
     out_format_choice,
 )
 from seriesfactory.errors import InputError
@@ -138,6 +139,7 @@ def series(
     from seriesfactory.reports.preview import render_preview
     from seriesfactory.transforms.aggregates import AggregationParams
 
+    check_output_dir(output_dir, cache_dir)
     mode = agg_mode.lower()
     if mode not in ("time", "tick"):
         raise InputError(f"--agg-mode {agg_mode!r} is unknown; use 'time' or 'tick'")
@@ -205,6 +207,7 @@ def ticks(
     from seriesfactory.core.time import parse_date
     from seriesfactory.pipeline.series import TicksRequest, write_ticks_file
 
+    check_output_dir(output_dir, cache_dir)
     request = TicksRequest(
         sources=sources,
         from_ns=parse_date(from_, option="--from"),

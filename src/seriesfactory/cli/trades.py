@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,6 +22,7 @@ from seriesfactory.cli._app import (
     Venue,
     aliased,
     app,
+    check_output_dir,
     day_range_ns,
     on_bad_rows_choice,
     out_format_choice,
@@ -61,11 +63,10 @@ def trades(
     ``series`` outputs (docs/cli.md, "Output names").
     """
     import pyarrow as pa
-    import pyarrow.csv as pacsv
     from rich.console import Console
 
     from seriesfactory.config import load_settings
-    from seriesfactory.core.atomic import atomic_path, atomic_write_parquet
+    from seriesfactory.lake.outputs import publish_table
     from seriesfactory.pipeline.exchange import venue_trades
     from seriesfactory.schema import TRADE_SCHEMA
     from seriesfactory.sources.binance.history import MARKETS
@@ -76,6 +77,7 @@ def trades(
         raise InputError(f"--kind {kind!r} is unknown; use aggTrades or trades")
     on_bad_rows_choice(on_bad_rows)
     fmt = out_format_choice(out_format)
+    check_output_dir(output_dir, cache_dir)
     from_ns, to_ns = day_range_ns(from_, to)
     summary, days = venue_trades(
         source,
@@ -96,11 +98,10 @@ def trades(
     table = table.drop_columns(["recv_ts"])
     named = kind if source in MARKETS else "trades"  # Bybit and Coinbase have one kind
     out = output_dir / trades_name(base, quote, source, from_ns, to_ns, named, fmt)
-    if fmt == "parquet":
-        atomic_write_parquet(out, table)
-    else:
-        with atomic_path(out) as tmp:
-            pacsv.write_csv(table, tmp)
+    meta = {"seriesfactory.trades": json.dumps(
+        {"venue": source, "symbol": summary.symbol, "kind": kind, "from": from_, "to": to}
+    )}  # fmt: skip
+    publish_table(out, table, fmt, meta)
     if quiet:
         print(out)
         return

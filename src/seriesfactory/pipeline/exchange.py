@@ -21,6 +21,7 @@ import pyarrow as pa
 from seriesfactory.config import Settings
 from seriesfactory.core import progress
 from seriesfactory.core.atomic import key_sha256
+from seriesfactory.core.names import check_asset, check_symbol
 from seriesfactory.core.threads import prefetch
 from seriesfactory.errors import DataError, InputError, SourceError
 from seriesfactory.lake.ticks import TickSet, write_tick_set
@@ -108,7 +109,9 @@ def _raw_files(
     history = _venue(venue)
     if kind == "klines":
         raise InputError("klines are candles, not trades; use 'download --kind klines'")
-    symbol = history.symbol(base, quote)
+    check_asset(base, option="--base", venue=venue)
+    check_asset(quote, option="--quote", venue=venue)
+    symbol = check_symbol(history.symbol(base, quote), venue=venue)
     with downloader or Downloader(settings) as dl:
         files = history.trade_files(
             symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, fetcher=dl,
@@ -193,6 +196,8 @@ def split_symbol(venue: str, symbol: str) -> tuple[str, str]:
     for the ``BASE/QUOTE`` form.
     """
     history = _venue(venue)
+    if len(symbol) > 64 or ".." in symbol or "\\" in symbol or symbol.count("/") > 1:
+        check_symbol(symbol, venue=venue)  # refused with the reason
     text = symbol.strip().upper()
     own = None if "/" in text else history.split_symbol(text)
     if "/" in text:
@@ -204,7 +209,10 @@ def split_symbol(venue: str, symbol: str) -> tuple[str, str]:
     else:
         quote = next((q for q in _QUOTES if text.endswith(q) and len(text) > len(q)), "")
         base = text[: len(text) - len(quote)]
-    if not base or not quote or not base.isalnum() or not quote.isalnum():
+    if base and quote:
+        check_asset(base, option="--symbol", venue=venue)
+        check_asset(quote, option="--symbol", venue=venue)
+    if not base or not quote:
         raise InputError(
             f"--symbol {symbol!r}: cannot tell base from quote on {venue}; "
             "write it as BASE/QUOTE, e.g. BTC/USDT"

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from seriesfactory.config import Settings
+from seriesfactory.core.names import check_asset, check_symbol
 from seriesfactory.raw.archives import read_single_member
 from seriesfactory.raw.download import Downloader
 from seriesfactory.sources._history_base import ArchiveKind, history_venue
@@ -51,10 +52,13 @@ def download_raw(
     What the files are is the venue's (:class:`~seriesfactory.sources._history_base.HistoryVenue`):
     Binance the ``kind`` archives with their checksums, Bybit the daily trading files,
     Coinbase the day's REST trade pages (``kind`` and ``interval`` apply to venues with
-    several kinds of archive only).
+    several kinds of archive only). ``base`` and ``quote`` are checked
+    (:mod:`seriesfactory.core.names`) before any path is made.
     """
+    check_asset(base, option="--base", venue=venue)
+    check_asset(quote, option="--quote", venue=venue)
     venue_history = history_venue(venue)
-    symbol = venue_history.symbol(base, quote)
+    symbol = check_symbol(venue_history.symbol(base, quote), venue=venue)
     with Downloader(settings) as dl:
         got = venue_history.download(
             symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, fetcher=dl,

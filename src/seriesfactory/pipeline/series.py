@@ -33,7 +33,9 @@ from seriesfactory.core.atomic import (
     atomic_write_json,
     key_sha256,
     mark_used,
+    storage_error,
 )
+from seriesfactory.core.names import check_asset
 from seriesfactory.core.time import NS_PER_DAY, format_range_part
 from seriesfactory.errors import InputError, SourceError
 from seriesfactory.lake.integrity import (
@@ -47,6 +49,7 @@ from seriesfactory.lake.integrity import (
     seal_of,
     warn,
 )
+from seriesfactory.lake.outputs import clean_leftovers, seal_csv
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.schema import AGGREGATE_FIELDS, TICK_SCHEMA, aggregate_schema
 from seriesfactory.sources import SourceSpec, parse_sources, resolve_model
@@ -103,8 +106,7 @@ class TicksRequest:
         if self.from_ns < 0 or self.to_ns >= 1 << 63:
             raise InputError("--from/--to must lie between 1970-01-01 and 2262-04-11 (int64 ns)")
         for name, value in (("--base", self.base), ("--quote", self.quote)):
-            if not value.isalnum():
-                raise InputError(f"{name} {value!r} must be an asset code such as BTC or USDT")
+            check_asset(value, option=name)
         if self.seed < 0:
             raise InputError(f"--seed must be a non-negative integer, got {self.seed}")
 
@@ -433,6 +435,16 @@ def _entry_table(arrays: AggregateArrays) -> pa.Table:
     return pa.Table.from_arrays([pa.array(c) for c in columns], schema=_ENTRY_SCHEMA)
 
 
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Name ``path`` in a file system failure raised here (two files are written at once, so
+    an unnamed pyarrow error must not be put down to the other one)."""
+    try:
+        yield
+    except OSError as exc:
+        raise storage_error(path, exc) from exc
+
+
 class _Sinks:
     """The output file (and, when kept, the aggregates entry), written as blocks arrive.
 
@@ -454,7 +466,13 @@ class _Sinks:
 
     def _open(self, request: SeriesRequest, out: Path, entry: Path | None) -> None:
         schema = aggregate_schema(request.fields)
+        self._sidecar: dict[str, str] | None = None  # set by close(): publish the CSV's pair
+        if request.out_format == "csv":
+            clean_leftovers(out)
         self._out_tmp = self._stack.enter_context(atomic_path(out))
+        # runs after the CSV writer is closed and before the rename (an ExitStack unwinds in
+        # reverse): the sidecar is published first, so no reader sees the CSV without it
+        self._stack.push(self._seal_csv)
         if request.out_format == "parquet":
             # No dictionaries: float fields of mostly distinct values, one row group a day;
             # dictionary encoding took about half of a yearly output's write time.
@@ -478,30 +496,40 @@ class _Sinks:
             self._stack.callback(self._epq.close)
             self._entry_groups = _RowGroups(lambda a: self._epq.write_table(_entry_table(a)))
 
+    def _seal_csv(self, exc_type: type[BaseException] | None, *_: object) -> bool:
+        if exc_type is None and self._sidecar is not None:  # only on success, never aborting
+            with _writing(self._out):
+                seal_csv(self._out_tmp, self._out, self._sidecar)
+        return False
+
     def add(self, block: AggregateArrays) -> None:
         self.summary.add(block)
-        self._out_groups.add(block)
-        if self._entry_groups is not None:
-            self._entry_groups.add(block)
+        with _writing(self._out):
+            self._out_groups.add(block)
+        if self._entry_groups is not None and self._entry is not None:
+            with _writing(self._entry):
+                self._entry_groups.add(block)
 
     def close(self, counts: FilterCounts, metadata: dict[str, str]) -> None:
-        self._out_groups.flush()
         counts_json = json.dumps(dataclasses.asdict(counts))
-        if self.request.out_format == "parquet":
-            if self.summary.rows == 0:
-                self._pq.write_table(aggregate_schema(self.request.fields).empty_table())
-            self._pq.add_key_value_metadata(metadata)
-        if self._entry_groups is not None:
-            self._entry_groups.flush()
-            if self.summary.rows == 0:
-                self._epq.write_table(_ENTRY_SCHEMA.empty_table())
-            self._epq.add_key_value_metadata({"seriesfactory.counts": counts_json})
+        with _writing(self._out):
+            self._out_groups.flush()
+            if self.request.out_format == "parquet":
+                if self.summary.rows == 0:
+                    self._pq.write_table(aggregate_schema(self.request.fields).empty_table())
+                self._pq.add_key_value_metadata(metadata)
+        if self._entry_groups is not None and self._entry is not None:
+            with _writing(self._entry):
+                self._entry_groups.flush()
+                if self.summary.rows == 0:
+                    self._epq.write_table(_ENTRY_SCHEMA.empty_table())
+                self._epq.add_key_value_metadata({"seriesfactory.counts": counts_json})
+        if self.request.out_format == "csv":
+            self._sidecar = metadata
         self._stack.close()  # writers closed, files fsynced and renamed, entry before its seal
         if self._entry is not None:
             seal = seal_of(self._entry)
             atomic_write_json(_seal_path(self._entry), seal.to_json())
-        if self.request.out_format == "csv":
-            atomic_write_json(self._out.with_name(self._out.name + ".meta.json"), metadata)
 
     def abort(self, exc: BaseException) -> None:
         self._stack.__exit__(type(exc), exc, exc.__traceback__)
@@ -735,6 +763,8 @@ def _write_ticks_file(
     tables = _counted(result.ticks.day_tables(), task)
     first = next(tables, None)
     schema = first.schema if first is not None else TICK_SCHEMA
+    if out_format == "csv":
+        clean_leftovers(out)
     with atomic_path(out) as tmp:
         if out_format == "parquet":
             with pq.ParquetWriter(tmp, schema, compression="zstd", store_schema=False) as w:
@@ -747,9 +777,8 @@ def _write_ticks_file(
             with pacsv.CSVWriter(str(tmp), schema) as cw:
                 for table in itertools.chain([first] if first is not None else [], tables):
                     cw.write_table(table)
+            seal_csv(tmp, out, metadata)  # the sidecar first, then the CSV (a pair)
     task.close()
-    if out_format == "csv":
-        atomic_write_json(out.with_name(out.name + ".meta.json"), metadata)
     return out, result
 
 

@@ -35,6 +35,7 @@ epoch (so hourly files start on the hour) or when the compressed file reaches
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -106,7 +107,7 @@ class CaptureWriter:
         self._rotate_ns = int(rotate_s * 1e9)
         self._rotate_bytes = rotate_bytes
         self._flush_ns = int(flush_s * 1e9)
-        self._cctx = zstandard.ZstdCompressor(level=level)
+        self._cctx = zstandard.ZstdCompressor(level=level, write_checksum=True)
         self._venue_json = orjson.dumps(venue).decode()
         self._seq = 0
         self._file: _OpenFile | None = None
@@ -213,12 +214,23 @@ class CaptureWriter:
     def _close_file(self) -> None:
         if self._file is None:
             return
-        self._drain()
-        self._zw.flush(zstandard.FLUSH_FRAME)
-        self._zw.close()
         assert self._fh is not None
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            self._drain()
+            self._zw.flush(zstandard.FLUSH_FRAME)
+            self._zw.close()
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError:
+            # A storage failure (full disk, ...): the file keeps its ``.part`` name, so
+            # readers treat its end as possibly torn; what was flushed before stays readable.
+            self._pending.clear()
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._file = None
+            self._fh = None
+            self._zw = None
+            raise
         self._fh.close()
         os.replace(self._file.part, self._file.final)
         self.completed.append(self._file.final)

@@ -26,10 +26,19 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
-from seriesfactory.errors import ConfigError
+from seriesfactory.core.names import check_symbol
+from seriesfactory.errors import ConfigError, InputError
 from seriesfactory.sources._ws_base import ws_venue
 
 __all__ = ["RecordConfig", "load_record_config"]
@@ -87,6 +96,17 @@ class RecordConfig(BaseModel):
         ws_venue(value)  # raises ConfigError naming the known venues
         return value
 
+    @field_validator("symbols")
+    @classmethod
+    def _path_safe_symbols(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        venue = info.data.get("venue")
+        for symbol in value:
+            try:
+                check_symbol(symbol, venue=venue)  # a symbol becomes a folder name
+            except InputError as exc:
+                raise ConfigError(str(exc)) from None
+        return value
+
     @property
     def stream_root(self) -> Path:
         """The raw stream tier: ``{cache_dir}/raw/stream``."""
@@ -97,19 +117,54 @@ class RecordConfig(BaseModel):
         return self.streams or ws_venue(self.venue).default_streams
 
     def resolved_urls(self, env: Mapping[str, str] | None = None) -> tuple[str, str]:
-        """``(ws_url, api_url)``: this config's, else the environment's, else the venue's."""
+        """``(ws_url, api_url)``: this config's, else the environment's, else the venue's.
+
+        Raises
+        ------
+        ConfigError
+            A URL that is not ``ws(s)://host...`` (WebSocket) or ``http(s)://host...``
+            (REST), naming the option or environment variable it came from.
+        """
         environ = os.environ if env is None else env
         venue = ws_venue(self.venue)
-        ws = self.ws_url or next((environ[k] for k in venue.ws_env if environ.get(k)), None)
-        api = self.api_url or next((environ[k] for k in venue.api_env if environ.get(k)), None)
-        return ws or venue.ws_url, api or venue.api_url
+        ws_from = (
+            "--ws-url" if self.ws_url else next((k for k in venue.ws_env if environ.get(k)), "")
+        )
+        api_from = (
+            "--api-url" if self.api_url else next((k for k in venue.api_env if environ.get(k)), "")
+        )
+        ws = self.ws_url or (environ[ws_from] if ws_from else venue.ws_url)
+        api = self.api_url or (environ[api_from] if api_from else venue.api_url)
+        _check_url(ws, ("ws", "wss"), ws_from or f"{self.venue}'s WebSocket URL")
+        if api:  # a venue without REST snapshots has none
+            _check_url(api, ("http", "https"), api_from or f"{self.venue}'s REST URL")
+        return ws, api
+
+
+def _check_url(url: str, schemes: tuple[str, ...], origin: str) -> None:
+    """Refuse a base URL that cannot be connected to (a config error, not a network one)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"{origin} {url!r} is not a URL ({exc})") from None
+    if parts.scheme not in schemes or not parts.hostname or any(c.isspace() for c in url):
+        want = " or ".join(f"{s}://host[:port]/..." for s in schemes)
+        raise ConfigError(f"{origin} {url!r} is not a valid base URL; write {want}")
+    del port
 
 
 def _read_file(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save the TOML file as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     if "record" in data and isinstance(data["record"], dict):
@@ -157,4 +212,6 @@ def load_record_config(
         field = ".".join(str(p) for p in err["loc"]) or "config"
         cause = err.get("ctx", {}).get("error")
         message = str(cause) if isinstance(cause, ConfigError) else err["msg"]
+        if message.startswith("--"):  # already names its option (a checked name)
+            raise ConfigError(f"{message}{where}") from None
         raise ConfigError(f"record config{where}: {field}: {message}") from None

@@ -21,6 +21,11 @@ Every message is parsed once (orjson) after it is written: a message that is not
 is logged and stays in the capture; sequence breaks (see each venue's ``sequence``)
 are written as ``gap`` records ``{"reason": "sequence", "key", "expected", "got"}`` and
 resynced: Binance fetches a fresh REST snapshot, the others reconnect.
+
+Only network failures reconnect. A storage failure (the capture writer's ``OSError``:
+a read-only or missing folder, a full disk) stops the recorder at once with a
+:class:`~seriesfactory.errors.CacheError` naming the file: retrying cannot help, and
+everything already flushed stays readable (the live file keeps its ``.part`` name).
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,8 +47,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from seriesfactory.core import progress
 from seriesfactory.core.backoff import backoff_delay_s
-from seriesfactory.errors import NetworkError
-from seriesfactory.raw.capture import CaptureWriter
+from seriesfactory.errors import CacheError, NetworkError
+from seriesfactory.raw.capture import CaptureWriter, RecordKind
 from seriesfactory.raw.config import RecordConfig
 from seriesfactory.sources._ws_base import ConnPlan, SequenceTracker, WsVenue, ws_venue
 
@@ -68,6 +75,56 @@ class RecordStats:
     per_conn: dict[str, int] = field(default_factory=dict)
     #: Why the last connection ended or failed ("" when none did).
     last_reason: str = ""
+
+
+class _GuardedWriter:
+    """The capture writer, with storage failures turned into one :class:`CacheError`.
+
+    The first ``OSError`` is kept; the recorder is told to stop, and every later
+    call raises the same error without touching the disk again.
+    """
+
+    def __init__(self, writer: CaptureWriter, on_failure: Callable[[CacheError], None]) -> None:
+        self.inner = writer
+        self.failure: CacheError | None = None
+        self._on_failure = on_failure
+
+    def _fail(self, exc: OSError) -> CacheError:
+        if self.failure is None:
+            where = exc.filename or self.inner.live_path or self.inner.folder
+            why = exc.strerror or str(exc)
+            self.failure = CacheError(
+                f"{where}: cannot write the capture ({why}); free space or fix the folder's "
+                "permissions, then record again (what was written so far is kept)"
+            )
+            self._on_failure(self.failure)
+        return self.failure
+
+    def write(self, kind: RecordKind, data: str, **kw: Any) -> None:
+        if self.failure is not None:
+            raise self.failure
+        try:
+            self.inner.write(kind, data, **kw)
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def tick(self) -> None:
+        if self.failure is not None:
+            return
+        try:
+            self.inner.tick()
+        except OSError as exc:
+            self._fail(exc)
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        except OSError as exc:
+            self._fail(exc)
+
+    @property
+    def completed(self) -> list[Path]:
+        return self.inner.completed
 
 
 class _Session:
@@ -98,7 +155,7 @@ class Recorder:
         self.config = config
         self.venue: WsVenue = ws_venue(config.venue)
         symbols = config.symbols
-        self.writer = writer or CaptureWriter(
+        inner = writer or CaptureWriter(
             config.stream_root,
             venue=config.venue,
             key=self.venue.folder_key(symbols),
@@ -106,6 +163,7 @@ class Recorder:
             rotate_bytes=int(config.rotate_gb * 2**30),
             flush_s=config.flush_s,
         )
+        self.writer = _GuardedWriter(inner, self._storage_failed)
         ws_url, api_url = config.resolved_urls()
         self.plans = self.venue.plan(
             symbols, config.resolved_streams(), ws_url=ws_url, api_url=api_url
@@ -114,6 +172,12 @@ class Recorder:
         self._rng = random.Random()
         self._stop = asyncio.Event()
         self._up: set[str] = set()
+        #: Why each connection last ended (for the "recorded nothing" report).
+        self.last_reasons: dict[str, str] = {}
+
+    def _storage_failed(self, error: CacheError) -> None:
+        del error  # raised by run() once every connection is down
+        self._stop.set()
 
     def stop(self) -> None:
         """Ask every connection to close; :meth:`run` then flushes and returns."""
@@ -126,6 +190,8 @@ class Recorder:
         ------
         NetworkError
             A connection failed ``reconnect_attempts`` times in a row.
+        CacheError
+            The capture could not be written (what was flushed before stays readable).
         """
         cfg = self.config
         timeout = httpx.Timeout(cfg.rest_timeout_s)
@@ -137,6 +203,8 @@ class Recorder:
             helpers.append(asyncio.create_task(self._cancel_stragglers(tasks)))
             try:
                 await asyncio.gather(*tasks)
+            except CacheError:
+                pass  # raised below, once the other connections are down
             except asyncio.CancelledError:
                 current = asyncio.current_task()
                 if not self._stop.is_set() or (current is not None and current.cancelling()):
@@ -147,6 +215,8 @@ class Recorder:
                     t.cancel()
                 await asyncio.gather(*tasks, *helpers, return_exceptions=True)
                 self.writer.close()
+        if self.writer.failure is not None:
+            raise self.writer.failure
         return self.stats
 
     # -- helpers -----------------------------------------------------------------
@@ -233,7 +303,9 @@ class Recorder:
                 if plan.conn_id in self._up:
                     self._up.discard(plan.conn_id)
                     info = orjson.dumps({"reason": reason}).decode()
-                    self.writer.write("close", info, conn=plan.conn_id, url=plan.url)
+                    if self.writer.failure is None:
+                        self.writer.write("close", info, conn=plan.conn_id, url=plan.url)
+            self.last_reasons[plan.conn_id] = reason
             if self._stop.is_set():
                 return
             if delivered:

@@ -18,3 +18,5 @@ class RawRecord:
     url: str | None = None
     path: str = ""
     line: int = 0
+    #: The venue a native capture names (``None`` for formats that do not say).
+    venue: str | None = None

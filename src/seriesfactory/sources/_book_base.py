@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from seriesfactory.errors import SeriesFactoryError, SourceError
+from seriesfactory.errors import InputError, SeriesFactoryError, SourceError
 from seriesfactory.schema import (
     BOOK_EVENT_DTYPE,
     BOOK_FLAG_DELTA,
@@ -165,9 +165,26 @@ class BookParser(ABC):
         #: Where messages could not be parsed (first 20, ``path:line: error``).
         self.problems: list[str] = []
         self.last_ts_ns = 0
+        #: The venue asked for (set by :func:`get_parser`); a native record naming
+        #: another venue is an error, never parsed as this one's.
+        self.venue: str | None = None
+        #: WebSocket messages that carried this symbol (book, trades or tickers):
+        #: none at the end means the input holds nothing of this symbol.
+        self.matched = 0
+
+    def check_venue(self, rec: RawRecord) -> None:
+        """Refuse a record a native capture labels with another venue."""
+        if rec.venue is not None and self.venue is not None and rec.venue != self.venue:
+            where = f"{rec.path}:{rec.line}: " if rec.path else ""
+            raise InputError(
+                f"--venue {self.venue!r}: {where}the capture was recorded from {rec.venue!r}; "
+                f"pass --venue {rec.venue}"
+            )
 
     def feed(self, rec: RawRecord) -> None:
         """Parse one record (any kind) into :attr:`out`."""
+        if rec.venue is not None:
+            self.check_venue(rec)
         if self.pending_close is not None:  # the recording went on after a close
             self.out.gap(*self.pending_close[:2])
             closed_conn = self.pending_close[2]
@@ -189,6 +206,7 @@ class BookParser(ABC):
             return
         self.stats["messages"] += 1
         before = len(self.out.events)
+        seen = (len(self.out.trades), len(self.tickers))
         try:
             if rec.kind == "rest":
                 self.on_rest(msg, rec)
@@ -196,6 +214,10 @@ class BookParser(ABC):
                 self.on_message(msg, rec)
             if rec.kind == "msg" and len(self.out.events) > before:
                 self.book_conns.add(rec.conn)
+            if rec.kind == "msg" and (
+                len(self.out.events) > before or (len(self.out.trades), len(self.tickers)) != seen
+            ):
+                self.matched += 1
         except SeriesFactoryError:
             raise  # a deliberate error (e.g. an ambiguous symbol) stops the run
         except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
@@ -250,7 +272,9 @@ def get_parser(venue: str, symbol: str) -> BookParser:
     cls = PARSERS.get(venue)
     if cls is None:
         raise SourceError(f"--venue {venue!r}: no book parser; known: {', '.join(sorted(PARSERS))}")
-    return cls(symbol)
+    parser = cls(symbol)
+    parser.venue = venue
+    return parser
 
 
 def _load_venues() -> None:

@@ -20,14 +20,19 @@ since the epoch, whose unit is read from their size (s, ms, us or ns). Sides are
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import csv
+import gzip
+import io
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+import zstandard
 
 from seriesfactory.errors import DataError, InputError
 from seriesfactory.transforms.bars.api import check_trades
@@ -193,6 +198,50 @@ def trades_from_frame(
     return trades
 
 
+@contextlib.contextmanager
+def _csv_text(path: Path) -> Iterator[IO[str]]:
+    """A plain, gzip or zstd CSV file as text (for checks polars does not make)."""
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+        fh.seek(0)
+        raw: Any = fh
+        if magic.startswith(b"\x1f\x8b"):
+            raw = gzip.GzipFile(fileobj=fh)
+        elif magic == b"\x28\xb5\x2f\xfd":
+            raw = zstandard.ZstdDecompressor().stream_reader(fh, closefd=False)
+        yield io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+
+
+def _check_csv_header(path: Path) -> list[str]:
+    """The header row; a column named twice is refused (polars would rename it silently)."""
+    with _csv_text(path) as text:
+        header = next((row for row in csv.reader(text) if row), [])
+    seen: set[str] = set()
+    for col in header:
+        name = col.strip()
+        if name in seen:
+            raise DataError(
+                f"the header names column {name!r} twice; rename or remove one",
+                path=str(path),
+                line=1,
+            )
+        seen.add(name)
+    return header
+
+
+def _find_ragged_line(path: Path, width: int) -> None:
+    """Raise naming the first line with more fields than the header's ``width``, if any."""
+    with _csv_text(path) as text:
+        reader = csv.reader(text)
+        for row in reader:
+            if len(row) > width:
+                raise DataError(
+                    f"{len(row)} fields, but the header has {width}; fix or remove the line",
+                    path=str(path),
+                    line=reader.line_num,
+                )
+
+
 def read_trades_file(path: Path, columns: Mapping[str, str] | None = None) -> TradeArrays:
     """Trades from a CSV (``.csv``, ``.csv.gz``, ...) or Parquet (``.parquet``, ``.pq``) file.
 
@@ -202,13 +251,18 @@ def read_trades_file(path: Path, columns: Mapping[str, str] | None = None) -> Tr
     if not path.is_file():
         raise InputError(f"--input {path}: no such file")
     name = path.name.lower()
+    header: list[str] = []
     try:
         if name.endswith((".parquet", ".pq")):
             return trades_from_frame(pl.read_parquet(path), columns, path=str(path), first_line=1)
+        header = _check_csv_header(path)
         frame = pl.read_csv(path, infer_schema=False, row_index_name=_LINE, row_index_offset=2)
     except (pl.exceptions.PolarsError, OSError) as exc:
+        if header:
+            _find_ragged_line(path, len(header))
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(
-            f"cannot read the file ({exc}); give CSV or Parquet", path=str(path)
+            f"cannot read the file ({reason}); give CSV or Parquet", path=str(path)
         ) from None
     # blank lines arrive as all-null rows: drop them, keep every row's file line for errors
     data = [c for c in frame.columns if c != _LINE]

@@ -361,6 +361,7 @@ def rebuild(
     price_decimals: int | None = None,
     chunk_events: int = 1 << 18,
     window_ticks: int = 1 << 20,
+    on_bad_frames: str = "error",
 ) -> BookResult:
     """Rebuild the book of ``symbol`` on ``venue`` from recorded files (batch, streamed).
 
@@ -368,6 +369,11 @@ def rebuild(
     events, so memory holds one chunk, not the recording. ``price_decimals``
     defaults to the fewest decimals that put every price of the first chunk on
     the grid; a later price off that grid is an error asking for the option.
+    A ``symbol`` no WebSocket message of the input carries, or a ``venue`` other
+    than the one a native capture names, is an :class:`InputError`: a REST snapshot
+    without a symbol in its URL is never taken as a book of its own.
+    ``on_bad_frames``: damaged capture data, ``error`` or ``skip`` (see
+    :mod:`seriesfactory.raw.readers`).
     """
     report = ReadReport()
     parser = get_parser(venue, symbol)
@@ -397,11 +403,16 @@ def rebuild(
         rows.append(r)
 
     with progress.current().task(f"rebuilding the {symbol} book", unit="events") as task:
-        for rec in read_records(inputs, input_format, report):
+        for rec in read_records(inputs, input_format, report, on_bad_frames=on_bad_frames):
             parser.feed(rec)
             if len(parser.out.events) >= chunk_events:
                 task.advance(len(parser.out.events))
                 flush()
+        if parser.matched == 0:
+            raise InputError(
+                f"--symbol {symbol!r}: no message for it on {venue!r} in the input "
+                f"({report.records} records read); check --symbol and --venue"
+            )
         task.advance(len(parser.out.events))
         flush()
     if builder is None or price_decimals is None:

@@ -504,6 +504,7 @@ def book_features(
     with_trades: bool = True,
     chunk_events: int = 1 << 18,
     read: ReadReport | None = None,
+    on_bad_frames: str = "error",
 ) -> pa.Table:
     """Book features of ``symbol`` on ``venue`` from recorded files (batch, streamed).
 
@@ -511,6 +512,8 @@ def book_features(
     events (the rows are the same for any chunk size). ``price_decimals`` defaults
     to the fewest decimals that put every price of the first chunk on the grid. A
     ``depth`` above the most levels any valid row carries is an ``InputError``.
+    A ``symbol`` no WebSocket message of the input carries is an ``InputError``, as
+    in ``book``; ``on_bad_frames`` is as in :func:`seriesfactory.raw.readers.read_records`.
     """
     report = read if read is not None else ReadReport()
     parser = get_parser(venue, symbol)
@@ -539,11 +542,16 @@ def book_features(
         parts.append(builder.update(events, tr))
 
     with progress.current().task(f"{symbol} book features", unit="events") as task:
-        for rec in read_records(inputs, input_format, report):
+        for rec in read_records(inputs, input_format, report, on_bad_frames=on_bad_frames):
             parser.feed(rec)
             if len(parser.out.events) >= chunk_events:
                 task.advance(len(parser.out.events))
                 flush()
+        if parser.matched == 0:
+            raise InputError(
+                f"--symbol {symbol!r}: no message for it on {venue!r} in the input "
+                f"({report.records} records read); check --symbol and --venue"
+            )
         task.advance(len(parser.out.events))
         flush()
     if builder is None:
