@@ -72,7 +72,13 @@ def _leaves() -> Iterator[tuple[list[str], Any]]:
 
 
 def _options(cmd: Any) -> dict[str, bool]:
-    return {p.opts[0]: bool(p.required) for p in cmd.params if p.opts[0].startswith("--")}
+    # hidden old spellings (docs/cli.md aliases) are left out: given beside the new name, the
+    # old one wins, so a good value there would mask the hostile one
+    return {
+        p.opts[0]: bool(p.required)
+        for p in cmd.params
+        if p.opts[0].startswith("--") and not getattr(p, "hidden", False)
+    }
 
 
 #: Commands whose name options only filter rows of the PostgreSQL store (bound as query
@@ -139,6 +145,8 @@ def test_hostile_name_is_refused_with_one_line_and_nothing_written(
     for opt, required in options.items():
         if opt == option:
             args += [opt, value]
+        elif opt == "--symbol" and option in ("--base", "--quote"):
+            continue  # a --symbol would take precedence over the hostile --base/--quote
         elif opt in GOOD:
             args += [opt, GOOD[opt]]
         elif required or opt in ALWAYS or (opt == "--input" and "--from" not in options):

@@ -14,7 +14,6 @@ import sys
 import warnings
 from typing import Any
 
-import pyarrow as pa
 import typer
 
 from seriesfactory.cli import _app
@@ -90,7 +89,10 @@ def _run(args: list[str]) -> int:
     except OSError as exc:  # the safety net: a storage failure no command turned into one line
         _app.fail(_app.os_error_line(exc))
         return 1
-    except pa.ArrowException as exc:  # the safety net: undecodable data no reader named
+    except Exception as exc:  # the safety net: undecodable data no reader named
+        arrow = sys.modules.get("pyarrow")  # loaded by whatever read the data; not at start
+        if arrow is None or not isinstance(exc, arrow.ArrowException):
+            raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         _app.fail(
             f"cannot decode a data file ({first}); it is damaged: delete it (a cache file is "
