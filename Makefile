@@ -53,6 +53,11 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_book_live.py
 	$(BIN)/python benchmarks/bench_record.py
 	$(BIN)/python benchmarks/bench_store.py
+	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_ml.py
+	$(BIN)/python benchmarks/bench_backtest.py
+	$(BIN)/python benchmarks/bench_integrity.py
+	$(BIN)/python benchmarks/bench_startup.py
 
 # The store tests start their own PostgreSQL cluster from the server binaries: install them
 # when missing (Debian, as root); otherwise those tests fail saying how to install them.
