@@ -40,7 +40,10 @@ Symbol = Annotated[
     str | None, typer.Option("--symbol", metavar="SYMBOL", help="Symbol of --input recordings.")
 ]
 OnBadFrames = Annotated[
-    str, typer.Option("--on-bad-frames", help="Damaged capture frames: error or skip.")
+    str,
+    typer.Option(
+        "--on-bad-frames", metavar="error|skip", help="Damaged capture frames: error or skip."
+    ),
 ]
 InputFormat = Annotated[
     str,

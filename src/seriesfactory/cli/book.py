@@ -52,7 +52,11 @@ Decimals = Annotated[
 ]
 OnBadFrames = Annotated[
     str,
-    typer.Option("--on-bad-frames", help="Damaged frames in a finished capture: error or skip."),
+    typer.Option(
+        "--on-bad-frames",
+        metavar="error|skip",
+        help="Damaged frames in a finished capture: error or skip.",
+    ),
 ]
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 

@@ -155,7 +155,9 @@ def book(
     on_bad_frames: Annotated[
         str,
         typer.Option(
-            "--on-bad-frames", help="Damaged frames in a finished capture: error or skip."
+            "--on-bad-frames",
+            metavar="error|skip",
+            help="Damaged frames in a finished capture: error or skip.",
         ),
     ] = "error",
 ) -> None:
