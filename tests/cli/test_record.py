@@ -135,5 +135,6 @@ def test_nothing_recorded_says_why_and_shows_connection_states(
     assert f"connecting to {url}" in err
     assert "could not connect: " in err and "retrying in " in err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("error: nothing recorded: no connection could be opened (last error: ")
+    assert last.startswith("error: recorded nothing from bybit (bybit-0: ConnectionRefusedError")
+    assert "check --ws-url / the network and the --symbol" in last
     assert not (tmp_path / "raw").exists() or not any((tmp_path / "raw").rglob("*.*"))
