@@ -193,7 +193,7 @@ def test_kill_9_of_book_snapshots_then_rerun_is_byte_identical(
     if out.exists():  # finished before the kill: then whole, with its sidecar
         assert out.read_bytes() == clean.read_bytes()
         assert out.with_name(out.name + ".meta.json").exists()
-    assert cli(*args, "--output", str(out))[0] == 0
+    assert cli(*args, "--output", str(out), "--overwrite")[0] == 0
     assert out.read_bytes() == clean.read_bytes()
     side = json.loads(out.with_name(out.name + ".meta.json").read_text())
     assert side["seriesfactory.data_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()

@@ -309,6 +309,8 @@ def live(
     book.close()
     write_part()
     follower.close()
+    from seriesfactory.raw.readers import ReadReport
+
     _warn(ReadReport(bad_frames=follower.bad_frames))
     if book.parser.matched == 0:
         seen = f"{book.records} records read" if book.records else "nothing was recorded there"
