@@ -135,7 +135,7 @@ def test_output_equal_to_input_is_refused(tmp_path: Path, cli: Cli, one_error_li
         ["book", "verify", "--input", str(trades), "--venue", "binance", "--symbol",
          "BTCUSDT", "--output", str(trades)],
     ):  # fmt: skip
-        code, _, err = cli(*args)
+        code, _, err = cli(*args, "--overwrite")  # --overwrite never lets an input be replaced
         assert code == 2, (args, err)
         assert "is also an --input" in one_error_line(err)
         assert trades.read_bytes() == before
