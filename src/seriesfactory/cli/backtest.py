@@ -15,7 +15,6 @@ from seriesfactory.cli._app import Quiet, app, refuse_clobber
 from seriesfactory.core import progress
 from seriesfactory.core.names import check_symbol, check_venue
 from seriesfactory.errors import InputError
-from seriesfactory.raw.readers import on_bad_frames_choice
 
 backtest_app = typer.Typer(
     help="Avellaneda-Stoikov market making: calibration, backtests, grid search, spreads."
@@ -190,6 +189,8 @@ def _market(
             raise InputError("--input recordings need --venue and --symbol")
         check_venue(venue)
         check_symbol(symbol, venue=venue)
+        from seriesfactory.raw.readers import on_bad_frames_choice
+
         on_bad_frames_choice(on_bad_frames)
         if depth < 1:
             raise InputError(f"--depth must be at least 1, got {depth}")
