@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 
     from seriesfactory.transforms.bars import (
         BarArrays,
-        BarBuilder,
-        BarSpec,
         TradeArrays,
     )
 
@@ -223,6 +221,8 @@ def build(
         chunks = iter([(read_trades_file(input_file, parse_columns(columns) if columns else None),
                         str(input_file))])  # fmt: skip
         source = {"input": str(input_file)}
+    from seriesfactory.pipeline.bars import load_state
+
     builder = load_state(state_file, spec) if state_file is not None else BarBuilder(spec)
     parts: list[BarArrays] = []
     rows = 0
@@ -291,25 +291,6 @@ def _tier_chunks(
         "raw": [{"name": r.raw_name, "sha256": r.raw_sha256} for r in summary.records],
     }  # fmt: skip
     return chunks(), source
-
-
-def load_state(path: Path, spec: BarSpec) -> BarBuilder:
-    """The builder saved at ``path`` (a fresh one when the file does not exist yet)."""
-    from seriesfactory.transforms.bars import BarBuilder
-
-    if not path.exists():
-        return BarBuilder(spec)
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--state {path} cannot be read as JSON ({exc}); remove it") from None
-    builder = BarBuilder.from_state(state)
-    if builder.spec != spec:
-        raise InputError(
-            f"--state {path} was saved for {builder.spec.to_dict()}, not {spec.to_dict()}; "
-            "give the same options or another --state file"
-        )
-    return builder
 
 
 @bars_app.command("export")

@@ -26,9 +26,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from seriesfactory.config import Settings
-from seriesfactory.core.atomic import atomic_path, atomic_write_json, atomic_write_parquet
+from seriesfactory.core.atomic import atomic_write_json
 from seriesfactory.core.time import to_datetime
 from seriesfactory.errors import DataError, InputError, SourceError
+from seriesfactory.lake.outputs import publish_table
 from seriesfactory.pipeline.exchange import split_symbol, venue_trades
 from seriesfactory.transforms.bars import (
     BAR_COLUMNS,
@@ -107,12 +108,8 @@ def load_state(path: Path, spec: BarSpec) -> BarBuilder:
 
 
 def write_bars(table: pa.Table, output: Path, fmt: BarsFormat, meta: Mapping[str, str]) -> None:
-    """Write ``table`` to ``output`` atomically as Parquet (with ``meta``) or CSV."""
-    if fmt == "parquet":
-        atomic_write_parquet(output, table, metadata=meta)
-        return
-    with atomic_path(output) as tmp:
-        pacsv.write_csv(table, tmp)
+    """Write ``table`` to ``output`` atomically: Parquet (with ``meta``) or CSV plus its sidecar."""
+    publish_table(output, table, fmt, meta)
 
 
 def _day(ts_ns: int) -> str:
