@@ -8,6 +8,7 @@ numba's own ``NUMBA_DISABLE_JIT=1`` does the same for all of numba.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -29,3 +30,17 @@ def kernel(func: F) -> F:
         return func
     compiled: F = numba.njit(cache=True, nogil=True)(func)  # type: ignore[assignment]
     return compiled
+
+
+def _exp_or_inf(x: float) -> float:
+    """``e^x`` as numba computes it: ``inf`` past float64's range (plain ``math.exp`` raises)."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+#: ``e^x`` for kernels: numba's ``math.exp`` when compiled (``inf`` on overflow, no exception);
+#: with the JIT off, a plain-Python twin that also gives ``inf`` instead of raising
+#: ``OverflowError``, so a kernel behaves the same either way.
+exp: Callable[[float], float] = _exp_or_inf if JIT_DISABLED else math.exp

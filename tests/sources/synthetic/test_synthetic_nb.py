@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from seriesfactory import _jit
 from seriesfactory.sources.synthetic import nb
 
 
@@ -27,3 +30,23 @@ def test_fused_diffusion_path_equals_the_unfused_steps_bit_for_bit() -> None:
     last = nb.diffusion_path(z, skip, vol, drift, carry, ticks, sizes, out)
     np.testing.assert_array_equal(out, want)
     assert last == want[-1]
+
+
+def test_a_price_past_float64_is_inf_with_the_jit_on_or_off() -> None:
+    """numba's ``exp`` overflows to ``inf``; the plain-Python twin (``SERIESFACTORY_DISABLE_JIT=1``)
+    must too, not raise ``OverflowError``: the caller then refuses the range in one line."""
+    x = np.array([0.0, 709.0, 710.0, 1e6])
+    u = np.full(4, 0.5)
+    bid, ask, vbid, vask = nb.quotes_from_log_path(x, u, 0.0, 2.0, 0.001, 1.0)
+    assert np.isfinite(bid[:2]).all()
+    assert bid[1] == 2.0 * math.exp(709.0) * 0.999
+    assert (bid[2:] == math.inf).all() and (ask[2:] == math.inf).all()
+    assert (vask[2:] == math.inf).all() and (vbid == 0.0).all()
+
+
+def test_the_exp_twin_is_math_exp_in_range_and_inf_past_it() -> None:
+    for v in (-1e6, -745.2, 0.0, 1.0, 709.78):
+        assert _jit._exp_or_inf(v) == math.exp(v)
+    for v in (709.79, 710.0, 1e300, math.inf):
+        assert _jit._exp_or_inf(v) == math.inf
+    assert math.isnan(_jit._exp_or_inf(math.nan))

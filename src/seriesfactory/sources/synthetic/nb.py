@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from seriesfactory._jit import kernel
+from seriesfactory._jit import exp, kernel
 from seriesfactory.schema.arrays import F64, I64
 
 
@@ -44,7 +44,7 @@ def quotes_from_log_path(
     vask = np.zeros(n)
     last = prev_x
     for i in range(n):
-        mid = base * math.exp(x[i])
+        mid = base * exp(x[i])
         bid[i] = mid * (1.0 - half_spread)
         ask[i] = mid * (1.0 + half_spread)
         notional = -qty_mean * math.log1p(-u[i]) * mid
