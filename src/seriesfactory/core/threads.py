@@ -7,12 +7,13 @@ and its consumer on the other both run at full speed.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
-__all__ = ["prefetch"]
+__all__ = ["Background", "prefetch"]
 
 T = TypeVar("T")
 _DONE = object()
@@ -65,3 +66,41 @@ def prefetch(items: Iterable[T], *, depth: int = 2) -> Iterator[T]:
     finally:
         stop.set()
         worker.join()
+
+
+class Background:
+    """Calls ``func`` on a thread of its own, one call at a time and in order, while the caller
+    goes on (a writer encoding and compressing row groups while the kernel computes the next).
+
+    At most one call is in flight: :meth:`submit` first waits for the previous one, so memory
+    stays bounded and a failure is raised by the next :meth:`submit` or by :meth:`wait` in the
+    caller's thread (where the caller names the file). :meth:`close` must run before whatever
+    ``func`` writes to is closed, on success and on failure alike.
+    """
+
+    def __init__(self, func: Callable[..., object], *, name: str = "seriesfactory-write") -> None:
+        self._func = func
+        self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._running: cf.Future[object] | None = None
+
+    def submit(self, *args: object) -> None:
+        """Wait for the call in flight (raising its error), then start ``func(*args)``."""
+        self.wait()
+        self._running = self._pool.submit(self._func, *args)
+
+    def wait(self) -> None:
+        """Return when no call is in flight; raise the error of the last one, if it failed."""
+        running, self._running = self._running, None
+        if running is not None:
+            running.result()
+
+    def close(self, *, quiet: bool = False) -> None:
+        """Wait for the call in flight and stop the thread; ``quiet``: its error is dropped (an
+        earlier error is being raised already)."""
+        try:
+            self.wait()
+        except BaseException:
+            if not quiet:
+                raise
+        finally:
+            self._pool.shutdown(wait=True)

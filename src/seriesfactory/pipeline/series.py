@@ -36,6 +36,7 @@ from seriesfactory.core.atomic import (
     storage_error,
 )
 from seriesfactory.core.names import check_asset
+from seriesfactory.core.threads import Background
 from seriesfactory.core.time import NS_PER_DAY, format_range_part
 from seriesfactory.errors import InputError, SourceError
 from seriesfactory.lake.integrity import (
@@ -480,21 +481,34 @@ class _Sinks:
                 self._out_tmp, schema, compression="zstd", store_schema=False, use_dictionary=False
             )
             self._stack.callback(self._pq.close)
-            self._out_groups = _RowGroups(
+            self._out_bg = self._background(
                 lambda a: self._pq.write_table(a.to_arrow(request.fields))
             )
         else:
             self._csv = pacsv.CSVWriter(str(self._out_tmp), schema)
             self._stack.callback(self._csv.close)
-            self._out_groups = _RowGroups(lambda a: self._csv.write(a.to_arrow(request.fields)))
+            self._out_bg = self._background(lambda a: self._csv.write(a.to_arrow(request.fields)))
+        self._out_groups = _RowGroups(self._out_bg.submit)
         self._entry_groups: _RowGroups | None = None
         if entry is not None:
             self._entry_tmp = self._stack.enter_context(atomic_path(entry))
-            self._epq = pq.ParquetWriter(
-                self._entry_tmp, _ENTRY_SCHEMA, compression="zstd", store_schema=False
+            self._epq = pq.ParquetWriter(  # no dictionaries either (as the output)
+                self._entry_tmp,
+                _ENTRY_SCHEMA,
+                compression="zstd",
+                store_schema=False,
+                use_dictionary=False,
             )
             self._stack.callback(self._epq.close)
-            self._entry_groups = _RowGroups(lambda a: self._epq.write_table(_entry_table(a)))
+            self._entry_bg = self._background(lambda a: self._epq.write_table(_entry_table(a)))
+            self._entry_groups = _RowGroups(self._entry_bg.submit)
+
+    def _background(self, write: Callable[[AggregateArrays], object]) -> Background:
+        """``write`` on a thread of its own (encoding and compression overlap the kernel), waited
+        for before the writer it feeds is closed (pushed after it: the stack unwinds first)."""
+        bg = Background(write)
+        self._stack.callback(bg.close, quiet=True)
+        return bg
 
     def _seal_csv(self, exc_type: type[BaseException] | None, *_: object) -> bool:
         if exc_type is None and self._sidecar is not None:  # only on success, never aborting
@@ -514,6 +528,7 @@ class _Sinks:
         counts_json = json.dumps(dataclasses.asdict(counts))
         with _writing(self._out):
             self._out_groups.flush()
+            self._out_bg.wait()
             if self.request.out_format == "parquet":
                 if self.summary.rows == 0:
                     self._pq.write_table(aggregate_schema(self.request.fields).empty_table())
@@ -521,6 +536,7 @@ class _Sinks:
         if self._entry_groups is not None and self._entry is not None:
             with _writing(self._entry):
                 self._entry_groups.flush()
+                self._entry_bg.wait()
                 if self.summary.rows == 0:
                     self._epq.write_table(_ENTRY_SCHEMA.empty_table())
                 self._epq.add_key_value_metadata({"seriesfactory.counts": counts_json})
