@@ -8,9 +8,15 @@ numba's own ``NUMBA_DISABLE_JIT=1`` does the same for all of numba.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import math
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import numba
@@ -18,6 +24,72 @@ import numba
 F = TypeVar("F", bound=Callable[..., Any])
 
 JIT_DISABLED = os.environ.get("SERIESFACTORY_DISABLE_JIT", "") not in ("", "0")
+
+
+_BLAS = "scipy.linalg.cython_blas"
+
+
+class _LinkBlas(importlib.abc.MetaPathFinder):
+    """Sets ``scipy.linalg.cython_blas`` on ``scipy.linalg`` when that package is imported after
+    :func:`_preload_blas` (the import system links a submodule to its package only when it
+    loads both); removes itself on first use."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "scipy.linalg":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            run(module)
+            if _BLAS in sys.modules:
+                module.cython_blas = sys.modules[_BLAS]  # type: ignore[attr-defined]
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def _preload_blas() -> None:
+    """Load scipy's BLAS table without importing the ``scipy.linalg`` package.
+
+    numba's first call of any kernel imports ``numba.np.arraymath``, which checks that BLAS is
+    there by importing ``scipy.linalg.cython_blas``; that runs all of ``scipy.linalg`` and
+    scipy's array-API layer (which touches every lazy submodule of numpy): about 0.3 s of
+    every run that loads a cached kernel (issue 16), though no kernel here does linear
+    algebra. The extension module alone needs only the ``scipy`` package (numba has imported
+    it already), so it is loaded from its file under its own name: numba's check finds it in
+    ``sys.modules``, ``np.dot`` in a kernel still gets its BLAS functions from it, and a later
+    ``import scipy.linalg`` runs as usual and reuses it. When anything here fails (no scipy,
+    another layout) nothing is loaded and numba imports ``scipy.linalg`` itself, as before.
+    """
+    if _BLAS in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    try:
+        scipy = importlib.util.find_spec("scipy")
+        if scipy is None or not scipy.submodule_search_locations:
+            return
+        suffixes = importlib.machinery.EXTENSION_SUFFIXES
+        linalg = Path(scipy.submodule_search_locations[0]) / "linalg"
+        path = next(p for s in suffixes if (p := linalg / f"cython_blas{s}").is_file())
+        loader = importlib.machinery.ExtensionFileLoader(_BLAS, str(path))
+        spec = importlib.util.spec_from_file_location(_BLAS, path, loader=loader)
+        assert spec is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[_BLAS] = module
+        loader.exec_module(module)
+    except Exception:  # numba's own import remains, only slower
+        sys.modules.pop(_BLAS, None)
+        return
+    sys.meta_path.insert(0, _LinkBlas())
+
+
+if not JIT_DISABLED:
+    _preload_blas()
 
 
 def kernel(func: F) -> F:
