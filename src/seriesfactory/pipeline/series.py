@@ -492,10 +492,11 @@ class _Sinks:
         self._entry_groups: _RowGroups | None = None
         if entry is not None:
             self._entry_tmp = self._stack.enter_context(atomic_path(entry))
-            self._epq = pq.ParquetWriter(  # no dictionaries either (as the output)
+            # LZ4 (as the ticks tier): half the CPU of zstd for 12 % more bytes; no dictionaries
+            self._epq = pq.ParquetWriter(
                 self._entry_tmp,
                 _ENTRY_SCHEMA,
-                compression="zstd",
+                compression="lz4",
                 store_schema=False,
                 use_dictionary=False,
             )
