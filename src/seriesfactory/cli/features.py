@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from seriesfactory.cli._app import CacheDir, Config, Quiet, app, day_range_ns
+from seriesfactory.cli._app import CacheDir, Config, Quiet, app
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -368,7 +368,7 @@ def trades(
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from seriesfactory.cli.bars import _tier_chunks
+    from seriesfactory.cli.bars import trades_tier
     from seriesfactory.core.atomic import atomic_write_json
     from seriesfactory.transforms.bars import parse_columns, read_trades_file
     from seriesfactory.transforms.features.api import (
@@ -424,14 +424,12 @@ def trades(
             )  # fmt: skip
             meta["input"] = str(input_file)
         else:
-            if venue is None or symbol is None or from_ is None or to is None:
-                raise InputError("the trades tier needs all of --venue, --symbol, --from and --to")
-            chunks, source = _tier_chunks(
-                venue, symbol, from_, to, cache_dir=cache_dir, config=config,
-                on_bad_rows=on_bad_rows,
-            )  # fmt: skip
+            from seriesfactory.pipeline.bars import tier_trades
+
+            days = trades_tier(venue, symbol, from_, to, cache_dir, config, on_bad_rows)
+            chunks, source = tier_trades(days, lambda line: typer.echo(line, err=True))
             meta.update(source)
-            end_ns = day_range_ns(from_, to)[1]
+            end_ns = days.to_ns
         parts: list[pa.Table] = []
         n_in = 0
         with progress.current().task("trade features", unit="trades") as task:
@@ -460,14 +458,12 @@ def trades(
 
 
 def _load_state(path: Path, params: Any) -> Any:
+    from seriesfactory.core.state import load_state
     from seriesfactory.transforms.features.api import TradeFeatureBuilder
 
-    if not path.exists():
-        return TradeFeatureBuilder(params)
-    try:
-        builder = TradeFeatureBuilder.from_state(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"--state {path} cannot be read ({exc}); remove it") from None
-    if builder.params != params:
-        raise InputError(f"--state {path} was saved with other options; give the same options")
-    return builder
+    return load_state(
+        path,
+        fresh=lambda: TradeFeatureBuilder(params),
+        from_state=TradeFeatureBuilder.from_state,
+        options=lambda builder: builder.params.to_dict(),
+    )
