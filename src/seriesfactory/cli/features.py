@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from seriesfactory.cli._app import CacheDir, Config, Quiet, app
+from seriesfactory.cli._app import CacheDir, Config, Overwrite, Quiet, app, check_output
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -50,7 +50,6 @@ OutFmt = Annotated[
         "--out-format", metavar="parquet|csv", help="parquet or csv (default: --output's suffix)."
     ),
 ]
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --output.")]
 
 
 def parse_duration(text: str, option: str = "--interval") -> int:
@@ -79,14 +78,6 @@ def _out_format(text: str, output: Path) -> str:
     if suffix in (".csv", ".parquet", ".pq") and value != by_suffix:
         raise InputError(f"--output {output} does not end as --out-format {value} files do")
     return value
-
-
-def _check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:
-    for p in inputs:
-        if p.exists() and output.exists() and output.resolve() == p.resolve():
-            raise InputError(f"--output {output} is also an --input; write somewhere else")
-    if output.exists() and not overwrite:
-        raise InputError(f"--output {output} exists; pass --overwrite to replace it")
 
 
 def write_table(table: pa.Table, output: Path, fmt: str, meta: dict[str, Any]) -> None:
@@ -202,7 +193,7 @@ def book(
         if not p.is_file():
             raise InputError(f"--input {p}: no such file")
     fmt = _out_format(out_format, output)
-    _check_output(output, inputs, overwrite)
+    check_output(output, overwrite=overwrite, inputs=inputs)
     read = ReadReport()
     table = book_features(
         [str(p) for p in inputs],
@@ -400,7 +391,7 @@ def trades(
     for p in sources:
         if not p.is_file():
             raise InputError(f"--{'bars' if p == bars_file else 'input'} {p}: no such file")
-    _check_output(output, sources, overwrite)
+    check_output(output, overwrite=overwrite, inputs=sources)
     meta: dict[str, Any] = {"kind": "trades", "params": params.to_dict()}
     if bars_file is not None:
         try:
