@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +20,7 @@ from seriesfactory.cli._app import (
 )
 from seriesfactory.core import progress
 from seriesfactory.core.names import check_symbol, check_venue
+from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import InputError
 
 backtest_app = typer.Typer(
@@ -99,18 +99,9 @@ OrderSize = Annotated[
 MaxInv = Annotated[float | None, typer.Option("--max-inventory", metavar="QTY", help="Base units.")]
 
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
 def parse_duration(text: str, option: str) -> float:
     """``'100ms'`` -> 0.1 (seconds); a bare number is seconds; zero and negatives refused."""
-    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d)?\s*", text)
-    if not found or float(found.group(1)) <= 0:
-        raise InputError(
-            f"{option} {text!r}: write a positive number and a unit (ns, us, ms, s, m, h, d), "
-            "e.g. 100ms; a bare number is seconds"
-        )
-    return float(found.group(1)) * _UNITS[found.group(2) or "s"]
+    return parse_duration_ns(text, option=option) / 1e9
 
 
 def _sets(items: list[str] | None) -> tuple[dict[str, Any], dict[str, str]]:
@@ -196,7 +187,7 @@ def _market(
             venue=venue,
             symbol=symbol,
             input_format=input_format,
-            interval_ns=round(parse_duration(interval, "--interval") * 1e9),
+            interval_ns=parse_duration_ns(interval, option="--interval"),
             depth=depth,
             tick=tick,
             on_bad_frames=on_bad_frames,
