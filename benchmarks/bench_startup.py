@@ -139,8 +139,8 @@ def main() -> None:
     print(f"{ticks.rows:,} ticks in {len(ticks.files)} files; median of {args.repeat} runs each;")
     print(f"environment: {args.env} ({bin_dir.parent})")
     print(f"{'contender':<12} {'seconds':>8} {'cpu s':>8}")
-    for name, (seconds, cpu) in rows.items():
-        print(f"{name:<12} {seconds:>8.3f} {cpu:>8.3f}")
+    for name, (seconds, cpu_s) in rows.items():
+        print(f"{name:<12} {seconds:>8.3f} {cpu_s:>8.3f}")
     wall = {name: v[0] for name, v in rows.items()}
     cpu = {name: v[1] for name, v in rows.items()}
     print(f"help / python      = {wall['help'] / wall['python']:.2f}  (help: {wall['help']:.3f} s)")
