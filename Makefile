@@ -36,6 +36,8 @@ typecheck: $(VENV)/.installed-dev
 # as plain Python; the two are combined and the total line coverage printed. Left out of the JIT-off
 # pass (they run JIT-on above): slow-marked, real recordings, CLI runs, and five tests of one to
 # five minutes each as plain Python whose lines the others cover. `make coverage`: the per-file report.
+# 2026-11-30, under load: make test 11 min 50 s in all (JIT-on suite under coverage 10 min 36 s,
+# JIT-off pass 58 s), 94.43% line coverage.
 KERNEL_TESTS := tests/transforms/ticks/test_trades_to_ticks.py tests/transforms/book/test_kernel.py \
     tests/transforms/book/test_state.py tests/transforms/bars/test_bars_nb.py \
     tests/transforms/bars/test_hand.py tests/transforms/bars/test_bars_properties.py \
