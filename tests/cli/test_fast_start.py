@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 HEAVY = ("numpy", "pyarrow", "polars", "numba", "scipy", "httpx", "pydantic", "rich")
+HEAVY += ("dask", "distributed")  # universe jobs (docs/scale.md)
 
 
 def test_loading_the_cli_imports_no_heavy_library() -> None:
