@@ -64,7 +64,7 @@ class Universe:
 
 
 @pytest.fixture
-def universe(mirror, monkeypatch: pytest.MonkeyPatch) -> Universe:  # type: ignore[no-untyped-def]
+def universe(mirror, monkeypatch: pytest.MonkeyPatch) -> Universe:
     """Three symbols x three days on the mirror; the data and API URLs point at it."""
     symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
     for symbol in symbols:
@@ -172,7 +172,8 @@ def _wait_for_workers(address: str, n: int, folder: Path) -> None:
         "import sys; from distributed import Client\n"
         f"c = Client({address!r}, timeout='20s'); c.wait_for_workers({n}, timeout=90); c.close()\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=150, check=False)
+    argv = [sys.executable, "-c", code]
+    done = subprocess.run(argv, capture_output=True, timeout=150, check=False)
     if done.returncode != 0:
         logs = "".join(p.read_text()[-800:] for p in sorted(folder.glob("*.log")))
         pytest.fail(f"{n} dask workers did not join: {done.stderr.decode()[-800:]}\n{logs}")

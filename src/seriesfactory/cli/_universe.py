@@ -97,7 +97,7 @@ def _absolute(job: UniverseJob) -> UniverseJob:
         for f in dataclasses.fields(job)
         if isinstance(getattr(job, f.name), Path)
     }
-    return dataclasses.replace(job, **changes)  # type: ignore[type-var]
+    return dataclasses.replace(job, **changes)
 
 
 def _summary(outcomes: list[SymbolOutcome], *, quiet: bool, where: str) -> None:

@@ -645,9 +645,16 @@ def run_universe(
     """
     nodes, tasks = build_graph(job, pairs)
     what = f"universe: {len(pairs)} symbol(s)"
+    if scheduler.startswith("tcp://"):
+        client = connect(address=scheduler)  # before any progress: unreachable is one line
+        try:
+            if on_cluster is not None:
+                on_cluster(str(client.dashboard_link))
+            with progress.current().task(what, total=len(nodes), unit="symbols") as t:
+                return _on_cluster(client, nodes, t)
+        finally:
+            client.close(timeout=CONNECT_TIMEOUT_S)
     with progress.current().task(what, total=tasks, unit="tasks") as t:
-        if scheduler.startswith("tcp://"):
-            return _on_cluster(nodes, scheduler, t, on_cluster)
         return _local(nodes, scheduler, t, workers)
 
 
@@ -683,15 +690,10 @@ def connect(address: str) -> Any:
         ) from None
 
 
-def _on_cluster(
-    nodes: list[Any], address: str, task: progress.Task, on_cluster: Callable[[str], None] | None
-) -> list[SymbolOutcome]:
-    client = connect(address)
-    task.set_total(len(nodes))  # symbol passes: their fetch units finish on the way
+def _on_cluster(client: Any, nodes: list[Any], task: progress.Task) -> list[SymbolOutcome]:
+    """Submit the graph to the cluster; gather the outcomes (cancelled when interrupted)."""
     futures: list[Any] = []
     try:
-        if on_cluster is not None:
-            on_cluster(str(client.dashboard_link))
         futures = client.compute(nodes)
         results: list[SymbolOutcome] = []
         for future in futures:  # in order; the others run meanwhile
@@ -702,5 +704,3 @@ def _on_cluster(
         with contextlib.suppress(Exception):
             client.cancel(futures)
         raise
-    finally:
-        client.close(timeout=CONNECT_TIMEOUT_S)
