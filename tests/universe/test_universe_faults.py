@@ -70,7 +70,7 @@ def _reference(universe, tmp_path: Path) -> tuple[dict[str, str], list[str]]:
     return _digests(root / "out"), _keys(root / "cache")
 
 
-def _wait_for(predicate, seconds: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(predicate, seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:

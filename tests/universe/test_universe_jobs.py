@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from seriesfactory.cli import main
 
 
@@ -73,3 +75,44 @@ def test_trades_universe_is_identical_on_every_scheduler(universe, dask_cluster,
         assert main(args) == 0
     assert results["sync"] == results["processes"] == results["tcp"]
     assert results["sync"] == (_digests(single_out), _keys(single_cache))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["bars", "build", "--type", "volume", "--threshold", "500"],
+        ["features", "trades", "--interval", "5m"],
+    ],
+    ids=["bars", "features"],
+)
+def test_tier_commands_write_one_file_per_symbol_as_single_runs_do(
+    universe, dask_cluster, tmp_path: Path, command: list[str]
+) -> None:
+    """``bars build`` / ``features trades`` with --symbols: --output's {symbol}, same bytes."""
+    results = {}
+    for name, scheduler in (("processes", "processes"), ("tcp", dask_cluster.address)):
+        root = tmp_path / name
+        args = [*command, "--venue", "binance", *universe.span(),
+                "--symbols", ",".join(universe.symbols), "--scheduler", scheduler,
+                "--cache-dir", str(root / "cache"),
+                "--output", str(root / "out" / "{symbol}.parquet"), "--quiet"]  # fmt: skip
+        assert main(args) == 0
+        results[name] = (_digests(root / "out"), _keys(root / "cache"))
+    root = tmp_path / "single"
+    for symbol in universe.symbols:
+        args = [*command, "--venue", "binance", *universe.span(), "--symbol", symbol,
+                "--cache-dir", str(root / "cache"),
+                "--output", str(root / "out" / f"{symbol.lower()}.parquet"), "--quiet"]  # fmt: skip
+        assert main(args) == 0
+    single = (_digests(root / "out"), _keys(root / "cache"))
+    assert sorted(single[0]) == [f"{s.lower()}.parquet" for s in sorted(universe.symbols)]
+    assert results["processes"] == results["tcp"] == single
+
+
+def test_an_output_without_its_symbol_field_is_refused(universe, tmp_path: Path, capsys) -> None:
+    args = ["bars", "build", "--type", "tick", "--threshold", "10", "--venue", "binance",
+            *universe.span(), "--symbols", "BTCUSDT,ETHUSDT", "--output",
+            str(tmp_path / "bars.parquet")]  # fmt: skip
+    assert main(args) == 2
+    assert "--output must hold {symbol}" in capsys.readouterr().err
+    assert not (tmp_path / "bars.parquet").exists()

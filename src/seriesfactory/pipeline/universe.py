@@ -59,6 +59,7 @@ __all__ = [
     "SCHEDULER_ENV",
     "BarsJob",
     "DownloadJob",
+    "FeaturesJob",
     "Pair",
     "SeriesJob",
     "SymbolOutcome",
@@ -570,6 +571,82 @@ class BarsJob(_TierJob):
         out = output_for(self.output, pair.symbol)
         built = build_bars(self.spec, tier, out, fmt=self.fmt, emit_partial=self.emit_partial)
         return SymbolDone(built.table.num_rows, [out], built.warnings)
+
+
+#: Parquet metadata key of a feature table (as ``features`` writes it).
+FEATURES_META_KEY = "seriesfactory.features"
+
+
+def write_feature_table(table: Any, output: Path, fmt: str, meta: dict[str, Any]) -> None:
+    """Write a feature table atomically: Parquet (``meta`` as JSON under
+    :data:`FEATURES_META_KEY`) or CSV plus its ``.meta.json`` sidecar."""
+    from seriesfactory.core.atomic import atomic_write_parquet
+    from seriesfactory.lake.outputs import publish_table
+
+    if fmt == "parquet":
+        text = json.dumps(meta, default=str)
+        atomic_write_parquet(output, table, metadata={FEATURES_META_KEY: text})
+        return
+    publish_table(output, table, "csv", meta)
+
+
+def tier_trade_features(
+    venue: str, symbol: str, *, from_ns: int, to_ns: int, cache_dir: Path, settings: Settings,
+    on_bad_rows: str, params: Any,
+) -> tuple[Any, dict[str, Any], int, list[str]]:  # fmt: skip
+    """Trade features of a symbol's trades tier (fetched first if missing), day by day, as
+    ``features trades --venue --symbol --from --to`` computes them.
+
+    Returns ``(table, metadata, trades read, warnings)``.
+    """
+    import pyarrow as pa
+
+    from seriesfactory.errors import DataError, SourceError
+    from seriesfactory.pipeline.bars import TradesTier, tier_trades
+    from seriesfactory.transforms.features.api import TradeFeatureBuilder
+
+    warnings: list[str] = []
+    tier = TradesTier(venue, symbol, from_ns, to_ns, cache_dir, settings, on_bad_rows)
+    chunks, source = tier_trades(tier, warnings)
+    meta: dict[str, Any] = {"kind": "trades", "params": params.to_dict(), **source}
+    feats = TradeFeatureBuilder(params)
+    parts: list[pa.Table] = []
+    rows = 0
+    with progress.current().task("trade features", unit="trades") as task:
+        for tr, path in chunks:
+            try:
+                parts.append(feats.update(tr.ts_ns, tr.price, tr.qty_base, tr.side))
+            except DataError as exc:
+                raise DataError(str(exc), path=path) from None
+            rows += tr.rows
+            task.advance(tr.rows)
+    if rows == 0:
+        raise SourceError(f"no trades in {symbol} on {venue}; check the symbol and the dates")
+    parts.append(feats.finish(to_ns))
+    return pa.concat_tables(parts), meta, rows, warnings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeaturesJob(_TierJob):
+    """``features trades`` from the trades tier: ``output`` holds ``{symbol}``."""
+
+    params: Any  # TradeFeatureParams
+    output: str
+    fmt: str = "parquet"
+    on_bad_rows: str = "error"
+
+    def fetch(self, pair: Pair, lo_ns: int, hi_ns: int) -> None:
+        self._ingest(pair, lo_ns, hi_ns, "aggTrades", self.on_bad_rows)
+
+    def run(self, pair: Pair) -> SymbolDone:
+        table, meta, _, warnings = tier_trade_features(
+            self.venue, pair.symbol, from_ns=self.from_ns, to_ns=self.to_ns,
+            cache_dir=self.cache_dir, settings=self.settings, on_bad_rows=self.on_bad_rows,
+            params=self.params,
+        )  # fmt: skip
+        out = output_for(self.output, pair.symbol)
+        write_feature_table(table, out, self.fmt, meta)
+        return SymbolDone(table.num_rows, [out], warnings)
 
 
 #: The placeholder an ``--output`` of a universe job holds.
