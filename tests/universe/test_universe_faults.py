@@ -141,3 +141,28 @@ def test_an_interrupted_client_leaves_no_partial_output_and_a_rerun_completes(
     zips = [p for p, _ in slow_universe.mirror.requests[requests:] if p.endswith(".zip")]
     assert len(zips) <= 2 * len(SYMBOLS) * len(DAYS) - fetched  # reference run's requests excluded
     assert (_digests(out), _keys(root / "cache")) == reference
+
+
+def test_two_jobs_writing_the_same_tiers_at_once_agree(slow_universe, tmp_path: Path) -> None:
+    """Concurrent writers of one tier file (a task run twice): each publishes whole files."""
+    root = tmp_path / "shared"
+    children = [
+        subprocess.Popen(
+            [*CLI, *_args(slow_universe, root, "sync")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    try:
+        errors = [child.communicate(timeout=300)[1].decode() for child in children]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait(timeout=10)
+    assert [c.returncode for c in children] == [0, 0], errors
+    reference = _reference(slow_universe, tmp_path)
+    assert (_digests(root / "out"), _keys(root / "cache")) == reference
+    leftovers = [p for p in (root / "cache").rglob("*") if p.name.startswith(TEMP_PREFIXES)]
+    assert leftovers == []
