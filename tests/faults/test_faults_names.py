@@ -21,7 +21,14 @@ from seriesfactory.core.names import check_asset, check_symbol, check_venue
 from seriesfactory.errors import InputError
 
 #: Options whose value becomes a path component somewhere.
-NAME_OPTIONS = ("--symbol", "--base", "--quote", "--venue", "--source", "--sources")
+NAME_OPTIONS: tuple[str, ...] = (
+    "--symbol",
+    "--base",
+    "--quote",
+    "--venue",
+    "--source",
+    "--sources",
+)
 NAME_OPTIONS += ("--symbols",)  # a universe job's list: every entry is a name
 #: A harmless value of each name option (used when another one is the hostile one).
 GOOD = {
