@@ -305,6 +305,7 @@ def main() -> None:
     parser.add_argument("--rows-per-day", type=int, default=50_000)
     parser.add_argument("--symbols", type=int, default=len(SYMBOLS))
     parser.add_argument("--work-dir", type=Path, default=WORK)
+    parser.add_argument("--repeat", type=int, default=1, help="Runs per scheduler; the best.")
     opts = parser.parse_args()
     symbols = list(SYMBOLS[: opts.symbols])
     work: Path = opts.work_dir
@@ -327,20 +328,26 @@ def main() -> None:
         with cluster(work / "dask") as address:
             walls: dict[str, tuple[float, float]] = {}
             outs: dict[str, dict[str, str]] = {}
+            # a running cluster has imported the code: warm its workers as the one-day run did
+            run_child(job_args("series", warm, 1, symbols[:2], address), env)
             for name, scheduler in (
                 ("sync", "sync"), ("processes", "processes"), ("cluster", address)
             ):  # fmt: skip
-                root = work / name
-                shutil.rmtree(root, ignore_errors=True)
-                down = run_child(job_args("download", root, opts.days, symbols, scheduler), env)
-                series = run_child(job_args("series", root, opts.days, symbols, scheduler), env)
+                runs = []
+                for _ in range(opts.repeat):
+                    root = work / name
+                    shutil.rmtree(root, ignore_errors=True)
+                    down = run_child(job_args("download", root, opts.days, symbols, scheduler), env)
+                    series = run_child(job_args("series", root, opts.days, symbols, scheduler), env)
+                    runs.append((down, series))
+                    outs[name] = digests(root / "out")
+                    shutil.rmtree(root / "cache", ignore_errors=True)
+                down, series = min(runs, key=sum)
                 walls[name] = (down, series)
-                outs[name] = digests(root / "out")
                 print(
                     f"{name:>9}: download {down:6.1f} s  series {series:6.1f} s  "
-                    f"total {down + series:6.1f} s"
+                    f"total {down + series:6.1f} s  (best of {opts.repeat})"
                 )
-                shutil.rmtree(root / "cache", ignore_errors=True)
             identical = outs["sync"] == outs["processes"] == outs["cluster"]
             print(f"outputs byte-identical across schedulers: {identical} ({len(outs['sync'])})")
             total = {k: sum(v) for k, v in walls.items()}
