@@ -116,3 +116,18 @@ def test_an_output_without_its_symbol_field_is_refused(universe, tmp_path: Path,
     assert main(args) == 2
     assert "--output must hold {symbol}" in capsys.readouterr().err
     assert not (tmp_path / "bars.parquet").exists()
+
+
+def test_download_universe_fills_the_raw_tier_as_single_runs_do(universe, tmp_path: Path) -> None:
+    got = {}
+    for name, how in (("universe", ["--symbols", ",".join(universe.symbols)]), ("single", [])):
+        cache = tmp_path / name / "cache"
+        if how:
+            assert main(["download", *universe.span(), *how, "--cache-dir", str(cache)]) == 0
+        for symbol in universe.symbols if not how else []:
+            args = ["download", *universe.span(), "--symbol", symbol, "--cache-dir", str(cache)]
+            assert main(args) == 0
+        # the .sha256 sidecars remember a hash with the file's size and time: local, not data
+        got[name] = {k: v for k, v in _digests(cache / "raw").items() if not k.endswith(".sha256")}
+    assert got["universe"] == got["single"]
+    assert len([n for n in got["single"] if n.endswith(".zip")]) == 3 * len(universe.symbols)
