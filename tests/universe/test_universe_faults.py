@@ -83,6 +83,7 @@ def _raw_files(root: Path) -> list[Path]:
     return [p for p in raw.rglob("*.zip")] if raw.is_dir() else []
 
 
+@pytest.mark.slow  # > 20 s: a cluster or child processes over a slowed mirror
 def test_a_worker_killed_mid_job_changes_nothing(slow_universe, tmp_path: Path) -> None:
     cluster = start_cluster(tmp_path / "dask")
     try:
@@ -109,6 +110,7 @@ def test_a_worker_killed_mid_job_changes_nothing(slow_universe, tmp_path: Path) 
     assert (_digests(root / "out"), _keys(root / "cache")) == reference
 
 
+@pytest.mark.slow  # > 20 s: a cluster or child processes over a slowed mirror
 def test_an_interrupted_client_leaves_no_partial_output_and_a_rerun_completes(
     slow_universe, tmp_path: Path
 ) -> None:
@@ -143,6 +145,7 @@ def test_an_interrupted_client_leaves_no_partial_output_and_a_rerun_completes(
     assert (_digests(out), _keys(root / "cache")) == reference
 
 
+@pytest.mark.slow  # > 20 s: a cluster or child processes over a slowed mirror
 def test_two_jobs_writing_the_same_tiers_at_once_agree(slow_universe, tmp_path: Path) -> None:
     """Concurrent writers of one tier file (a task run twice): each publishes whole files."""
     root = tmp_path / "shared"
