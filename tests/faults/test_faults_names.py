@@ -155,8 +155,10 @@ def test_hostile_name_is_refused_with_one_line_and_nothing_written(
             args += [opt, value]
         elif opt == "--symbol" and option in ("--base", "--quote"):
             continue  # a --symbol would take precedence over the hostile --base/--quote
-        elif (opt == "--symbol" and option == "--symbols") or opt == "--symbols":
-            continue  # one symbol or a universe, not both
+        elif (opt in ("--symbol", "--base", "--quote") and option == "--symbols") or (
+            opt == "--symbols"
+        ):
+            continue  # one pair or a universe, not both
         elif opt in GOOD:
             args += [opt, GOOD[opt]]
         elif required or opt in ALWAYS or (opt == "--input" and "--from" not in options):

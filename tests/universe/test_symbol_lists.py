@@ -49,6 +49,17 @@ def test_a_bad_list_is_one_line_before_any_work(
     assert {p for p, _ in universe.mirror.requests[requests:]} <= {"/api/v3/exchangeInfo"}
 
 
+def test_a_pair_option_beside_a_universe_is_refused(universe, tmp_path: Path, capsys) -> None:
+    assert _trades(universe, tmp_path, "--symbols", "BTCUSDT", extra=("--base", "ETH")) == 2
+    assert "--base names one pair; with --symbols/--symbols-file leave it out" in (
+        capsys.readouterr().err
+    )
+    assert _trades(universe, tmp_path, "--symbols", "BTCUSDT", "--symbol", "ETHUSDT") == 2
+    assert "not both" in capsys.readouterr().err
+    assert _trades(universe, tmp_path, extra=("--scheduler", "sync")) == 2
+    assert "--scheduler runs universe jobs" in capsys.readouterr().err
+
+
 def test_symbols_file_comments_and_its_line_in_errors(universe, tmp_path: Path, capsys) -> None:
     listing = tmp_path / "universe.txt"
     listing.write_text("# majors\nBTCUSDT\n\nETHUSDT  # second\nBTCUSDT\n")

@@ -43,9 +43,14 @@ Scheduler = Annotated[
 
 
 def wants_universe(
-    symbols: str | None, symbols_file: Path | None, symbol: str | None, scheduler: str | None
-) -> bool:
-    """Whether the command runs as a universe job; refuses ``--symbol`` with ``--symbols``."""
+    symbols: str | None, symbols_file: Path | None, symbol: str | None, scheduler: str | None,
+    ctx: typer.Context | None = None, pair_options: tuple[str, ...] = (),
+) -> bool:  # fmt: skip
+    """Whether the command runs as a universe job; refuses ``--symbol`` with ``--symbols``.
+
+    ``pair_options`` (parameter names, e.g. ``("base", "quote")``) name one pair: given on the
+    command line with a universe, they are refused rather than ignored.
+    """
     from seriesfactory.errors import InputError
 
     if symbols is None and symbols_file is None:
@@ -54,6 +59,10 @@ def wants_universe(
         return False
     if symbol is not None:
         raise InputError("give --symbol (one) or --symbols/--symbols-file (a universe), not both")
+    for name in pair_options:
+        source = ctx.get_parameter_source(name) if ctx is not None else None
+        if source is not None and source.name != "DEFAULT":
+            raise InputError(f"--{name} names one pair; with --symbols/--symbols-file leave it out")
     return True
 
 

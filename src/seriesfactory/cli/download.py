@@ -48,6 +48,7 @@ def _kind(text: str) -> ArchiveKind:
 
 @app.command()
 def download(
+    ctx: typer.Context,
     from_: Annotated[str, typer.Option("--from", metavar="WHEN", help="Start day, YYYY-MM-DD.")],
     to: Annotated[
         str, typer.Option("--to", metavar="WHEN", help="End day, exclusive, YYYY-MM-DD.")
@@ -98,7 +99,7 @@ def download(
     from seriesfactory.sources._history_base import history_names, history_venue
 
     source = aliased(venue, source, name="--venue", old_name="--source")
-    universe = wants_universe(symbols, symbols_file, symbol, scheduler)
+    universe = wants_universe(symbols, symbols_file, symbol, scheduler, ctx, ("base", "quote"))
     if not universe:
         base, quote = pair_of(source, symbol, base, quote)
     candles_dir = aliased(output_dir, candles_dir, name="--output-dir", old_name="--candles-dir")

@@ -76,6 +76,7 @@ def _step(text: str) -> float:
 
 @app.command()
 def series(
+    ctx: typer.Context,
     from_: From,
     to: To,
     agg_step: Annotated[
@@ -180,7 +181,7 @@ def series(
                 f"--preview-fields: {', '.join(missing)} not in the output; add them to "
                 "--agg-fields or leave them out"
             )
-    if wants_universe(symbols, symbols_file, None, scheduler):
+    if wants_universe(symbols, symbols_file, None, scheduler, ctx, ("base", "quote")):
         _universe(request, symbols, symbols_file, scheduler, quiet)
         return
     result = build_series(request)

@@ -38,6 +38,7 @@ from seriesfactory.errors import InputError
 
 @app.command()
 def trades(
+    ctx: typer.Context,
     from_: Annotated[str, typer.Option("--from", metavar="WHEN", help="Start day, YYYY-MM-DD.")],
     to: Annotated[
         str, typer.Option("--to", metavar="WHEN", help="End day, exclusive, YYYY-MM-DD.")
@@ -71,7 +72,7 @@ def trades(
     from seriesfactory.pipeline.universe import write_trades
 
     source = aliased(venue, source, name="--venue", old_name="--source")
-    universe = wants_universe(symbols, symbols_file, symbol, scheduler)
+    universe = wants_universe(symbols, symbols_file, symbol, scheduler, ctx, ("base", "quote"))
     if not universe:
         base, quote = pair_of(source, symbol, base, quote)
     if kind not in ("aggTrades", "trades"):
