@@ -5,12 +5,15 @@ The exchange info and 24h ticker are served by the local mirror (127.0.0.1).
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from seriesfactory.cli import main
 from seriesfactory.config import load_settings
@@ -144,3 +147,40 @@ def test_fetch_units_follow_the_archive_plan() -> None:
     assert len(fetch_units(jan30 + 2 * DAY, jan30 + 31 * DAY, today_index=19_770)) == 29
     # a range inside one day is one unit of that range
     assert fetch_units(jan30 + 5, jan30 + 9, today_index=30_000) == [(jan30 + 5, jan30 + 9)]
+
+
+@given(
+    first=st.integers(19_000, 19_900),
+    length=st.integers(1, 120),
+    lo_ns=st.integers(0, DAY - 1),
+    hi_ns=st.integers(1, DAY),
+    today=st.integers(19_000, 20_100),
+)
+def test_fetch_units_tile_the_range_with_archive_units(
+    first: int, length: int, lo_ns: int, hi_ns: int, today: int
+) -> None:
+    """Units are contiguous, cover [from, to) exactly, and each is one day or one past month."""
+    import datetime as dt
+
+    from_ns = first * DAY + lo_ns
+    to_ns = max((first + length - 1) * DAY + hi_ns, from_ns + 1)
+    units = fetch_units(from_ns, to_ns, today_index=today)
+    assert units[0][0] == from_ns and units[-1][1] == to_ns
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(units))
+    for lo, hi in units:
+        assert lo < hi
+        if (hi - 1) // DAY == lo // DAY:
+            continue  # within one day
+        start = dt.date(1970, 1, 1) + dt.timedelta(days=lo // DAY)
+        last = dt.date(1970, 1, 1) + dt.timedelta(days=(hi - 1) // DAY)
+        after = last + dt.timedelta(days=1)
+        assert (
+            start.day == 1
+            and after.day == 1
+            and (start.year, start.month)
+            == (
+                last.year,
+                last.month,
+            )
+        )  # the days it touches are one whole calendar month
+        assert (hi - 1) // DAY < today  # a month not over yet is never one unit

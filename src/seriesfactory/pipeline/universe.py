@@ -340,10 +340,10 @@ def fetch_units(
 ) -> list[tuple[int, int]]:
     """``[lo, hi)`` ranges of one raw-file unit each covering ``[from_ns, to_ns)``.
 
-    A calendar month wholly inside the range and wholly before today is one unit (one
+    A calendar month whose every day the range touches, wholly before today, is one unit (one
     monthly archive on Binance); every other day is its own unit (one daily file). That is
-    the split the venues' own planning makes, so a unit fetched alone names the same files
-    as the whole range does.
+    the split the venues' own planning makes (by the days a range touches), so a unit fetched
+    alone names the same files as the whole range does. Units are clipped to the range.
     """
     if today_index is None:
         today_index = time.time_ns() // NS_PER_DAY
@@ -357,7 +357,7 @@ def fetch_units(
             nxt = dt.date(date.year + (date.month == 12), date.month % 12 + 1, 1)
             end = (nxt - epoch).days
             if end - 1 <= last and end <= today_index:
-                units.append((max(day * NS_PER_DAY, from_ns), end * NS_PER_DAY))
+                units.append((max(day * NS_PER_DAY, from_ns), min(end * NS_PER_DAY, to_ns)))
                 day = end
                 continue
         units.append((max(day * NS_PER_DAY, from_ns), min((day + 1) * NS_PER_DAY, to_ns)))
