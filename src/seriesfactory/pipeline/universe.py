@@ -607,7 +607,7 @@ def tier_trade_features(
 
     warnings: list[str] = []
     tier = TradesTier(venue, symbol, from_ns, to_ns, cache_dir, settings, on_bad_rows)
-    chunks, source = tier_trades(tier, warnings)
+    chunks, source = tier_trades(tier, warnings.append)
     meta: dict[str, Any] = {"kind": "trades", "params": params.to_dict(), **source}
     feats = TradeFeatureBuilder(params)
     parts: list[pa.Table] = []
