@@ -169,3 +169,30 @@ def test_two_jobs_writing_the_same_tiers_at_once_agree(slow_universe, tmp_path: 
     assert (_digests(root / "out"), _keys(root / "cache")) == reference
     leftovers = [p for p in (root / "cache").rglob("*") if p.name.startswith(TEMP_PREFIXES)]
     assert leftovers == []
+
+
+@pytest.mark.slow  # > 20 s: a cluster job over a slowed mirror, interrupted, then rerun
+def test_an_interrupted_cluster_client_cancels_and_a_rerun_completes(
+    slow_universe, dask_cluster, tmp_path: Path
+) -> None:
+    root = tmp_path / "interrupted-tcp"
+    child = subprocess.Popen(
+        [*CLI, *_args(slow_universe, root, dask_cluster.address)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: len(_raw_files(root)) >= 1, 120, "the first raw file")
+        child.send_signal(signal.SIGINT)
+        err = child.communicate(timeout=120)[1].decode()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=10)
+    assert child.returncode == 130, err[-2000:]
+    assert "error: interrupted; what was published is whole" in err
+    reference = _reference(slow_universe, tmp_path)
+    out = root / "out"
+    done = _digests(out) if out.is_dir() else {}
+    assert all(reference[0][n] == d for n, d in done.items())  # whatever is there is whole
+    assert main(_args(slow_universe, root, dask_cluster.address)) == 0
+    assert (_digests(out), _keys(root / "cache")) == reference
