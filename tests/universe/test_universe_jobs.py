@@ -131,3 +131,45 @@ def test_download_universe_fills_the_raw_tier_as_single_runs_do(universe, tmp_pa
         got[name] = {k: v for k, v in _digests(cache / "raw").items() if not k.endswith(".sha256")}
     assert got["universe"] == got["single"]
     assert len([n for n in got["single"] if n.endswith(".zip")]) == 3 * len(universe.symbols)
+
+
+def _klines_csv(symbol: str, day: str) -> str:
+    """A generated day of 1-minute klines (Binance's 12 columns, millisecond times)."""
+    import datetime as dt
+
+    t0 = int(dt.datetime.fromisoformat(f"{day}T00:00:00+00:00").timestamp() * 1000)
+    base = 100 + len(symbol)
+    rows = []
+    for i in range(1440):
+        o, c = base + (i % 7) * 0.5, base + (i % 5) * 0.5
+        hi, lo = max(o, c) + 1, min(o, c) - 1
+        rows.append(
+            f"{t0 + i * 60_000},{o:.2f},{hi:.2f},{lo:.2f},{c:.2f},{1 + i % 3}.5,"
+            f"{t0 + i * 60_000 + 59_999},{(1 + i % 3) * o:.4f},{10 + i % 4},1.0,{o:.4f},0"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def test_download_klines_universe_writes_one_candles_file_per_symbol(
+    universe, tmp_path: Path
+) -> None:
+    days = ("2024-02-01", "2024-02-02")
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        for day in days:
+            rel = f"data/spot/daily/klines/{symbol}/1m/{symbol}-1m-{day}.zip"
+            universe.mirror.add_archive(universe.mirror.roots[0], rel, _klines_csv(symbol, day))
+    span = ["--from", days[0], "--to", "2024-02-03", "--kind", "klines", "--interval", "1m"]
+    got = {}
+    for name, how in (("universe", ["--symbols", "BTCUSDT,ETHUSDT"]), ("single", [])):
+        root = tmp_path / name
+        dirs = ["--cache-dir", str(root / "cache"), "--output-dir", str(root / "k")]
+        if how:
+            assert main(["download", *span, *how, *dirs, "--scheduler", "processes"]) == 0
+        for symbol in ("BTCUSDT", "ETHUSDT") if not how else ():
+            assert main(["download", *span, "--symbol", symbol, *dirs]) == 0
+        got[name] = _digests(root / "k")
+    assert got["universe"] == got["single"]
+    assert sorted(got["single"]) == [
+        "btc-usdt_binance_20240201-20240203_klines-1m.parquet",
+        "eth-usdt_binance_20240201-20240203_klines-1m.parquet",
+    ]
