@@ -12,8 +12,8 @@ Each batch is one transaction: its trades and the ``ingest_log`` row saying
 that every trade of its time span is stored. A rerun starts where the covered
 spans end (:meth:`~seriesfactory.store.io.Coverage.resume`), so a crash loses
 nothing committed and re-ingesting a range stores nothing twice. The last
-``SETTLE_S`` seconds before now are fetched but not marked covered (trades may
-still be arriving there); the next run fetches them again.
+``SETTLE_S`` seconds before now are left for the next run (trades may still be
+arriving there): an ingest ends at now - ``SETTLE_S``, the next starts there.
 """
 
 from __future__ import annotations
