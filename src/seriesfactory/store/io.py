@@ -403,6 +403,7 @@ class Store:
             and to_ns_ is not None
             and to_ns_ - from_ns_ >= SPLIT_NS
             and self.fast_copy
+            and _libpq() is not None  # psycopg's own iteration would hold the GIL: one reader
             and self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         ):
             helper = self._helper()
@@ -532,14 +533,50 @@ class Store:
     def iter_trades(
         self, source: str, pair: str, from_ns_: int, to_ns_: int, *, step_ns: int = 86_400 * 10**9
     ) -> Iterator[pa.Table]:
-        """:meth:`read_trades` of ``[from, to)`` in consecutive spans of ``step_ns``."""
+        """:meth:`read_trades` of ``[from, to)`` in consecutive spans of ``step_ns``.
+
+        The next span is read in a thread while the caller works on the current one
+        (the server's side of the read overlaps the caller's), so the caller must not
+        use this store while iterating; closing the iterator waits for that read.
+        """
+        import threading
+
+        spans = []
         lo = from_ns_
         while lo < to_ns_:
             hi = min(to_ns_, lo + step_ns)
-            table = self.read_trades(source, pair, lo, hi)
-            if table.num_rows:
-                yield table
+            spans.append((lo, hi))
             lo = hi
+        if not spans:
+            return
+
+        def start(span: tuple[int, int]) -> tuple[threading.Thread, list[Any]]:
+            box: list[Any] = []
+
+            def read() -> None:
+                try:
+                    box.append(self.read_trades(source, pair, *span))
+                except BaseException as exc:  # handed to the caller's thread
+                    box.append(exc)
+
+            thread = threading.Thread(target=read, name="sf-store-prefetch", daemon=True)
+            thread.start()
+            return thread, box
+
+        pending = start(spans[0])
+        try:
+            for i in range(len(spans)):
+                thread, box = pending
+                thread.join()
+                got = box[0]
+                if isinstance(got, BaseException):
+                    raise got
+                if i + 1 < len(spans):
+                    pending = start(spans[i + 1])
+                if got.num_rows:
+                    yield got
+        finally:
+            pending[0].join()
 
     # -- coverage (ingest_log) ---------------------------------------------------------------
     def log_ingest(
