@@ -405,3 +405,20 @@ def test_a_trade_id_that_is_not_an_integer_is_refused_not_coerced(
         ingest(Store(conn), "coinbase", "UUID-USD", (now - 3600) * 10**9, (now - 60) * 10**9,
                settings=_settings(mirror), cache_dir=tmp_path)  # fmt: skip
     assert conn.execute("SELECT count(*) FROM raw_trades").fetchone() == (0,)
+
+
+def test_progress_line_hand_example(capsys) -> None:
+    from seriesfactory.service.ingest import Progress
+
+    lo = DAY * 10**9
+    progress = Progress("coinbase ETH-USD", lo, lo + 4 * 3600 * 10**9)  # not a terminal: lines
+    progress.t0 = time.monotonic() - 10.0  # 10 s elapsed
+    # a quarter of the range in 10 s with 500 trades: 50 trades/s, ETA 10 × 0.75 / 0.25 = 30 s
+    progress.update(lo + 3600 * 10**9, 500)
+    progress.update(lo + 2 * 3600 * 10**9, 100)  # within 5 s of the last line: not printed
+    progress.close()
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["coinbase ETH-USD: 500 trades to 2024-01-01 01:00:00 UTC, 50/s, ETA 30 s"]
+    quiet = Progress("x", lo, lo + 10, quiet=True)
+    quiet.update(lo + 5, 3)
+    assert quiet.trades == 3 and capsys.readouterr().err == ""
