@@ -19,9 +19,10 @@ Formulas, units and edge cases: ``docs/backtest.md``. In short, for a window
 
   ``Â = N / E(κ̂)``; ``κ̂`` solves ``1/(e^κ - 1) - E'(κ)/E(κ) = mean δ`` — the
   model's mean depth, strictly decreasing in κ (its derivative is minus a
-  variance), found by bracketing and Brent's method. 95 % intervals from the
-  observed information, on the log scale. κ is reported per unit of quote
-  currency (``κ_ticks / tick``), A per second.
+  variance), found by bracketing and Brent's method. 95 % intervals on the log scale
+  from the larger of the model-based (observed information) and the robust
+  (sandwich clustered by book row) standard error: see :func:`_robust_cov`.
+  κ is reported per unit of quote currency (``κ_ticks / tick``), A per second.
 * Trades outside the reachable depths of their row (a sell above the best bid,
   beyond the furthest level, off the grid, or after an invalid row) are not part
   of the truncated likelihood; they are counted in ``n_outside_bid/ask``.
@@ -50,6 +51,7 @@ from seriesfactory.errors import DataError
 __all__ = ["Calibration", "SideFit", "calibrate", "fit_side", "rolling", "side_sample", "sigma_fit"]
 
 F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 Z95 = 1.959963984540054
 KAPPA_BRACKET = (1e-4, 200.0)  # per tick
 
@@ -69,13 +71,22 @@ class SideFit:
 
 @dataclass(slots=True)
 class SideSample:
-    """A side's sufficient statistics: exposure by ``(a, b)`` and the trades' depths (ticks)."""
+    """A side's sufficient statistics: exposure by ``(a, b)`` and the trades' depths (ticks).
+
+    ``row_group``, ``row_w`` (one entry per exposing book row: its index into ``lo``/``hp``
+    and its seconds) and ``trade_row`` (per trade, its row's index into those) keep the
+    per-row structure the robust variance needs; a sample without them (hand-made)
+    gets the model-based interval alone.
+    """
 
     lo: F64  # a_r
     hp: F64  # b_r + 1
     w: F64  # seconds
     depths: F64
     outside: int
+    row_group: I64 | None = None
+    row_w: F64 | None = None
+    trade_row: I64 | None = None
 
 
 def side_sample(mk: Market, i0: int, i1: int, t1: int, side: int, gap_ns: int) -> SideSample:
@@ -122,7 +133,18 @@ def side_sample(mk: Market, i0: int, i1: int, t1: int, side: int, gap_ns: int) -
             & (d2 <= hi2[r])
             & ((d2 - lo2[r]) % 2 == 0)
         )
-    return SideSample(lo, hp, wsum, d2[inside] / 2, int((~inside).sum()))
+    # per exposing row: its pooled group and seconds; per fitted trade: its row among those
+    pos = np.cumsum(ok) - 1
+    return SideSample(
+        lo,
+        hp,
+        wsum,
+        d2[inside] / 2,
+        int((~inside).sum()),
+        row_group=inv.astype(np.int64).ravel(),
+        row_w=w[ok],
+        trade_row=pos[r[inside]].astype(np.int64),
+    )
 
 
 def _e(kappa: float, s: SideSample) -> tuple[float, float, float]:
@@ -172,11 +194,40 @@ def fit_side(s: SideSample) -> SideFit | None:
         cov = np.linalg.inv(info)
     except np.linalg.LinAlgError:
         return None
-    se_a = math.sqrt(max(cov[0, 0], 0.0))
-    se_k = math.sqrt(max(cov[1, 1], 0.0))
+    var = np.maximum(np.diag(cov), 0.0)
+    robust = _robust_cov(kappa, a, cov, s)
+    if robust is not None:  # never narrower than the model-based interval
+        var = np.maximum(var, np.diag(robust))
+    se_a = math.sqrt(float(var[0]))
+    se_k = math.sqrt(float(var[1]))
     fk = math.exp(Z95 * se_k / kappa)
     fa = math.exp(Z95 * se_a / a)
     return SideFit(kappa, a, kappa / fk, kappa * fk, a / fa, a * fa, n)
+
+
+def _robust_cov(kappa: float, a: float, bread: F64, s: SideSample) -> F64 | None:
+    """The sandwich ``H⁻¹ M H⁻¹`` with ``M = Σ_r u_r u_rᵀ``, ``u_r`` the score of book row r.
+
+    Row r contributes ``n_r (ln A + ln(1 - e^{-κ})) - κ D_r - A w_r X_r`` to ℓ (``n_r``
+    trades of total depth ``D_r`` mapped to it, ``X_r = e^{-κ a_r} - e^{-κ (b_r + 1)}``),
+    so ``u_r = (n_r / A - w_r X_r, n_r / (e^κ - 1) - D_r + A w_r (a_r e^{-κ a_r}
+    - (b_r + 1) e^{-κ (b_r + 1)}))``. ``None`` without the per-row structure.
+    """
+    if s.row_group is None or s.row_w is None or s.trade_row is None:
+        return None
+    rows = len(s.row_w)
+    x = np.exp(-kappa * s.lo)
+    y = np.exp(-kappa * s.hp)
+    xg = (x - y)[s.row_group]
+    yg = (s.hp * y - s.lo * x)[s.row_group]
+    n_r = np.bincount(s.trade_row, minlength=rows).astype(np.float64)
+    d_r = np.bincount(s.trade_row, weights=s.depths, minlength=rows)
+    u = np.empty((rows, 2))
+    u[:, 0] = n_r / a - s.row_w * xg
+    u[:, 1] = n_r / math.expm1(kappa) - d_r - a * s.row_w * yg
+    meat = u.T @ u
+    out: F64 = bread @ meat @ bread
+    return out
 
 
 @dataclass(slots=True)
