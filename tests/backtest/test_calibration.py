@@ -245,3 +245,24 @@ def test_bursts_of_trades_widen_the_interval() -> None:
     model4 = fit_side(replace(s4, row_group=None, row_w=None, trade_row=None))
     assert model4 is not None
     assert math.log(model4.kappa_hi / model4.kappa) == pytest.approx(width1 / 2, rel=0.1)
+
+
+@pytest.mark.parametrize("kappa", [0.05, 1.0, 3.0])
+def test_kappa_root_equals_bisection(kappa: float) -> None:
+    """The Newton root of the mean-depth equation equals 200 plain bisections (log scale)."""
+    mk, _ = _mm(kappa, seed=5, seconds=120.0)
+    s = side_sample(mk, 0, len(mk.ts), int(mk.ts[-1]) + 1, 1, int(1800e9))
+    fit = fit_side(s)
+    assert fit is not None
+    mean = float(s.depths.mean())
+    lo, hi = 1e-4, 200.0
+    for _ in range(200):
+        mid = math.sqrt(lo * hi)
+        x, y = np.exp(-mid * s.lo), np.exp(-mid * s.hp)
+        e0 = float(np.dot(s.w, x - y))
+        e1 = float(np.dot(s.w, s.hp * y - s.lo * x))
+        if 1 / math.expm1(mid) - e1 / e0 > mean:
+            lo = mid
+        else:
+            hi = mid
+    assert fit.kappa == pytest.approx(math.sqrt(lo * hi), rel=1e-12)

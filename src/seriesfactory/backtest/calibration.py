@@ -19,9 +19,10 @@ Formulas, units and edge cases: ``docs/backtest.md``. In short, for a window
 
   ``Â = N / E(κ̂)``; ``κ̂`` solves ``1/(e^κ - 1) - E'(κ)/E(κ) = mean δ`` — the
   model's mean depth, strictly decreasing in κ (its derivative is minus a
-  variance), found by bracketing and Brent's method. 95 % intervals on the log scale
-  from the larger of the model-based (observed information) and the robust
-  (sandwich clustered by book row) standard error: see :func:`_robust_cov`.
+  variance), found by a Newton iteration kept inside a shrinking bracket. 95 %
+  intervals on the log scale from the larger of the model-based (observed
+  information) and the robust (sandwich clustered by book row) standard error:
+  see :func:`_robust_cov`.
   κ is reported per unit of quote currency (``κ_ticks / tick``), A per second.
 * Trades outside the reachable depths of their row (a sell above the best bid,
   beyond the furthest level, off the grid, or after an invalid row) are not part
@@ -41,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import brentq
 
 from seriesfactory.backtest.config import BacktestConfig
 from seriesfactory.backtest.data import Market
@@ -162,6 +162,36 @@ def _model_mean(kappa: float, s: SideSample) -> float:
     return 1.0 / math.expm1(kappa) - e1 / e0
 
 
+def _solve_kappa(s: SideSample, mean: float, lo: float, hi: float) -> float:
+    """The root of ``m(κ) - mean`` in ``(lo, hi)``, given ``m(lo) > mean > m(hi)``.
+
+    ``m`` is the model's mean depth, strictly decreasing, with
+    ``m'(κ) = -e^κ/(e^κ - 1)² - (E″E - E′²)/E²``. Newton steps from the bracket's
+    geometric middle; a step leaving the bracket (or a non-negative slope) is replaced
+    by the bracket's geometric middle, and every evaluation shrinks the bracket, so
+    the iteration always converges.
+    """
+    k = math.sqrt(lo * hi)
+    for _ in range(200):
+        e0, e1, e2 = _e(k, s)
+        em = math.expm1(k)
+        g = 1.0 / em - e1 / e0 - mean
+        if g == 0.0:
+            return k
+        if g > 0:
+            lo = k
+        else:
+            hi = k
+        slope = -(em + 1.0) / (em * em) - (e2 * e0 - e1 * e1) / (e0 * e0)
+        nxt = k - g / slope if slope < 0 else math.nan
+        if not lo < nxt < hi:
+            nxt = math.sqrt(lo * hi)
+        if abs(nxt - k) <= 1e-13 * k or hi - lo <= 1e-13 * hi:
+            return nxt
+        k = nxt
+    return k
+
+
 def fit_side(s: SideSample) -> SideFit | None:
     """The truncated MLE (ticks), or ``None`` without trades, exposure or a root."""
     n = len(s.depths)
@@ -179,7 +209,7 @@ def fit_side(s: SideSample) -> SideFit | None:
         return None
     if not (math.isfinite(g_lo) and math.isfinite(g_hi)) or g_lo <= 0 or g_hi >= 0:
         return None
-    kappa = float(brentq(g, lo_k, hi_k, xtol=1e-12, rtol=1e-12, maxiter=200))
+    kappa = _solve_kappa(s, mean, lo_k, hi_k)
     e0, e1, e2 = _e(kappa, s)
     a = n / e0
     # observed information of (A, κ)

@@ -25,7 +25,6 @@ import pyarrow.parquet as pq
 
 from seriesfactory.errors import DataError, InputError
 from seriesfactory.transforms.bars.io import read_trades_file
-from seriesfactory.transforms.book.api import infer_price_decimals, rebuild
 
 __all__ = ["Market", "load_book_file", "load_market", "load_recordings", "load_trades_file"]
 
@@ -92,7 +91,7 @@ def load_book_file(path: Path) -> tuple[I64, npt.NDArray[np.bool_], F64, F64, F6
     if not path.is_file():
         raise InputError(f"--book {path}: no such file")
     try:
-        table = pq.read_table(path)
+        table = pq.ParquetFile(path).read()  # (read_table would import pyarrow.dataset)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"cannot read the Parquet file ({exc})", path=str(path)) from None
     names = table.column_names
@@ -149,6 +148,8 @@ def _tick(prices: F64, tick: float) -> float:
     p = prices[np.isfinite(prices)]
     if p.size == 0:
         return 1.0
+    from seriesfactory.transforms.book.api import infer_price_decimals  # the book engine: lazy
+
     return float(10.0 ** -infer_price_decimals(p[:200_000]))
 
 
@@ -199,6 +200,8 @@ def load_recordings(
     on_bad_frames: str = "error",
 ) -> Market:
     """A :class:`Market` rebuilt from recordings (as ``book snapshots`` reads them)."""
+    from seriesfactory.transforms.book.api import rebuild  # the book engine: only for recordings
+
     for p in inputs:
         if not p.is_file():
             raise InputError(f"--input {p}: no such file")
