@@ -199,7 +199,12 @@ def load_recordings(
     tick: float = 0.0,
     on_bad_frames: str = "error",
 ) -> Market:
-    """A :class:`Market` rebuilt from recordings (as ``book snapshots`` reads them)."""
+    """A :class:`Market` rebuilt from recordings (as ``book snapshots`` reads them).
+
+    ``interval_ns > 0``: one row per grid time (the book after every message up to it);
+    ``interval_ns == 0``: one row after every book message, at the message's exchange time
+    (``valid`` as the book engine marks it), so the engine steps on every book change.
+    """
     from seriesfactory.transforms.book.api import rebuild  # the book engine: only for recordings
 
     for p in inputs:
@@ -213,8 +218,9 @@ def load_recordings(
         interval_ns=interval_ns,
         depth=depth,
         on_bad_frames=on_bad_frames,
+        message_depth=depth if interval_ns == 0 else 0,
     )
-    r = res.rows
+    r = res.message_rows if res.message_rows is not None else res.rows
     tr = res.trades[np.argsort(res.trades["ts"], kind="stable")]
     tick = tick if tick > 0 else 10.0**-res.price_decimals
     book = (r.ts, r.valid, r.bid_px, r.bid_qty, r.ask_px, r.ask_qty)
