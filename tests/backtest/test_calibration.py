@@ -176,8 +176,9 @@ def _row_loglik(a: float, k: float, s: SideSample, r: int) -> float:
     return len(d) * (math.log(a) + math.log(1 - math.exp(-k))) - k * float(d.sum()) - a * expo
 
 
-def test_robust_variance_is_the_row_clustered_sandwich() -> None:
-    """Four rows in two exposure groups: numerical row scores give H⁻¹ M H⁻¹, and they sum to 0."""
+def test_robust_variance_is_the_clustered_sandwich() -> None:
+    """Four rows in two exposure groups: numerical row scores give H⁻¹ M H⁻¹ (each row a
+    cluster, then two rows a cluster), and they sum to 0 at the maximum."""
     s = SideSample(
         lo=np.array([0.5, 1.5]),
         hp=np.array([5.5, 4.5]),
@@ -218,6 +219,11 @@ def test_robust_variance_is_the_row_clustered_sandwich() -> None:
     got = _robust_cov(k, a, bread, s)
     assert got is not None
     np.testing.assert_allclose(got, want, rtol=1e-4)
+    # rows 0-1 and 2-3 in one cluster each: the cluster's score is the sum of its rows'
+    uc = np.array([u[0] + u[1], u[2] + u[3]])
+    got_c = _robust_cov(k, a, bread, replace(s, row_cluster=np.array([0, 0, 1, 1])))
+    assert got_c is not None
+    np.testing.assert_allclose(got_c, bread @ (uc.T @ uc) @ bread, rtol=1e-4)
     # the reported interval uses the larger of the model-based and the robust variance
     se_k = math.sqrt(max(bread[1, 1], want[1, 1]))
     assert fit.kappa_hi == pytest.approx(k * math.exp(1.959963984540054 * se_k / k), rel=1e-4)
@@ -236,6 +242,8 @@ def test_bursts_of_trades_widen_the_interval() -> None:
         mk.tr_ts[rep], mk.tr_px[rep], mk.tr_qty[rep], mk.tr_side[rep], mk.tick,
     )  # fmt: skip
     s4 = side_sample(burst, 0, len(mk.ts), end, 1, gap)
+    assert s4.row_cluster is not None  # one-second clusters of 100 ms rows
+    assert np.array_equal(s4.row_cluster, np.arange(len(mk.ts)) // 10)
     four = fit_side(s4)
     assert single is not None and four is not None
     assert four.kappa == pytest.approx(single.kappa, rel=1e-9)  # same depths, same maximum

@@ -21,7 +21,7 @@ Formulas, units and edge cases: ``docs/backtest.md``. In short, for a window
   model's mean depth, strictly decreasing in κ (its derivative is minus a
   variance), found by a Newton iteration kept inside a shrinking bracket. 95 %
   intervals on the log scale from the larger of the model-based (observed
-  information) and the robust (sandwich clustered by book row) standard error:
+  information) and the robust (sandwich clustered by second) standard error:
   see :func:`_robust_cov`.
   κ is reported per unit of quote currency (``κ_ticks / tick``), A per second.
 * Trades outside the reachable depths of their row (a sell above the best bid,
@@ -54,6 +54,9 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Z95 = 1.959963984540054
 KAPPA_BRACKET = (1e-4, 200.0)  # per tick
+#: The robust variance's clusters: blocks of one second of book time (a sweep of several
+#: levels, printed as several trades, falls in one block whatever the book's row rate).
+CLUSTER_NS = 1_000_000_000
 
 
 @dataclass(slots=True)
@@ -74,9 +77,10 @@ class SideSample:
     """A side's sufficient statistics: exposure by ``(a, b)`` and the trades' depths (ticks).
 
     ``row_group``, ``row_w`` (one entry per exposing book row: its index into ``lo``/``hp``
-    and its seconds) and ``trade_row`` (per trade, its row's index into those) keep the
-    per-row structure the robust variance needs; a sample without them (hand-made)
-    gets the model-based interval alone.
+    and its seconds), ``trade_row`` (per trade, its row's index into those) and
+    ``row_cluster`` (per exposing row, its :data:`CLUSTER_NS` block of time; ``None``: each
+    row its own) keep the structure the robust variance needs; a sample without them
+    (hand-made) gets the model-based interval alone.
     """
 
     lo: F64  # a_r
@@ -87,6 +91,7 @@ class SideSample:
     row_group: I64 | None = None
     row_w: F64 | None = None
     trade_row: I64 | None = None
+    row_cluster: I64 | None = None
 
 
 def side_sample(mk: Market, i0: int, i1: int, t1: int, side: int, gap_ns: int) -> SideSample:
@@ -144,6 +149,7 @@ def side_sample(mk: Market, i0: int, i1: int, t1: int, side: int, gap_ns: int) -
         row_group=inv.astype(np.int64).ravel(),
         row_w=w[ok],
         trade_row=pos[r[inside]].astype(np.int64),
+        row_cluster=((ts[ok] - ts[0]) // CLUSTER_NS).astype(np.int64),
     )
 
 
@@ -236,7 +242,9 @@ def fit_side(s: SideSample) -> SideFit | None:
 
 
 def _robust_cov(kappa: float, a: float, bread: F64, s: SideSample) -> F64 | None:
-    """The sandwich ``H⁻¹ M H⁻¹`` with ``M = Σ_r u_r u_rᵀ``, ``u_r`` the score of book row r.
+    """The sandwich ``H⁻¹ M H⁻¹`` with ``M = Σ_c u_c u_cᵀ``, ``u_c`` the score of cluster c:
+    the sum of the scores ``u_r`` of its book rows (one second of book time, see
+    :data:`CLUSTER_NS`).
 
     Row r contributes ``n_r (ln A + ln(1 - e^{-κ})) - κ D_r - A w_r X_r`` to ℓ (``n_r``
     trades of total depth ``D_r`` mapped to it, ``X_r = e^{-κ a_r} - e^{-κ (b_r + 1)}``),
@@ -255,6 +263,8 @@ def _robust_cov(kappa: float, a: float, bread: F64, s: SideSample) -> F64 | None
     u = np.empty((rows, 2))
     u[:, 0] = n_r / a - s.row_w * xg
     u[:, 1] = n_r / math.expm1(kappa) - d_r - a * s.row_w * yg
+    if s.row_cluster is not None:  # a cluster's score is the sum of its rows'
+        u = np.column_stack([np.bincount(s.row_cluster, weights=u[:, j]) for j in (0, 1)])
     meat = u.T @ u
     out: F64 = bread @ meat @ bread
     return out
