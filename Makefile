@@ -36,8 +36,8 @@ typecheck: $(VENV)/.installed-dev
 # as plain Python; the two are combined and the total line coverage printed. Left out of the JIT-off
 # pass (they run JIT-on above): slow-marked, real recordings, CLI runs, and five tests of one to
 # five minutes each as plain Python whose lines the others cover. `make coverage`: the per-file report.
-# 2026-11-30, under load: make test 11 min 50 s in all (JIT-on suite under coverage 10 min 36 s,
-# JIT-off pass 58 s), 94.43% line coverage.
+# 2026-11-30, under load (load 2-5): make test 11 min 17 s in all (JIT-on suite under coverage
+# 10 min 4 s, JIT-off pass 51 s), 93.04% line coverage; test_copy_decode added to the pass after.
 KERNEL_TESTS := tests/transforms/ticks/test_trades_to_ticks.py tests/transforms/book/test_kernel.py \
     tests/transforms/book/test_state.py tests/transforms/bars/test_bars_nb.py \
     tests/transforms/bars/test_hand.py tests/transforms/bars/test_bars_properties.py \
@@ -47,7 +47,7 @@ KERNEL_TESTS := tests/transforms/ticks/test_trades_to_ticks.py tests/transforms/
     tests/sources/synthetic/test_fbm.py tests/sources/synthetic/test_gbm_stream.py \
     tests/sources/binance/test_csv_kernel.py tests/backtest/test_engine.py \
     tests/backtest/test_quoting.py tests/backtest/test_properties.py tests/ml/test_labels.py \
-    tests/ml/test_weights.py \
+    tests/ml/test_weights.py tests/store/test_copy_decode.py \
     --deselect tests/transforms/book/test_kernel.py::test_kernel_equals_reference_in_any_chunking \
     --deselect 'tests/transforms/book/test_state.py::test_saved_builder_continues_identically[64]' \
     --deselect tests/transforms/features/test_book_features.py::test_no_look_ahead_cut_and_scramble \
