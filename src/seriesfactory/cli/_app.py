@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
@@ -18,10 +18,14 @@ from seriesfactory.core import progress
 from seriesfactory.core.time import parse_date
 from seriesfactory.errors import InputError
 
+if TYPE_CHECKING:
+    from seriesfactory.core.storage import Remote
+
 __all__ = [
     "CacheDir",
     "Config",
     "OutFormat",
+    "OutputLocation",
     "Overwrite",
     "PairAlias",
     "Quiet",
@@ -34,6 +38,7 @@ __all__ = [
     "check_output_not_input",
     "day_range_ns",
     "fail",
+    "location_of",
     "on_bad_rows_choice",
     "out_format_choice",
     "pair_of",
@@ -103,6 +108,13 @@ OutFormat = Annotated[
     str, typer.Option("--out-format", metavar="parquet|csv", help="parquet or csv.")
 ]
 OutputDir = Annotated[Path, typer.Option("--output-dir", metavar="DIR", help="Output directory.")]
+#: ``--output-dir`` of the commands that also publish to an object store (docs/scale.md).
+OutputLocation = Annotated[
+    str,
+    typer.Option(
+        "--output-dir", metavar="DIR", help="Output directory, or a file:// or s3:// URL."
+    ),
+]
 Base = Annotated[str, typer.Option("--base", metavar="ASSET", help="Base asset, e.g. BTC.")]
 Quote = Annotated[str, typer.Option("--quote", metavar="ASSET", help="Quote asset, e.g. USDT.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")]
@@ -256,3 +268,15 @@ def pair_of(venue: str, symbol: str | None, base: str, quote: str) -> tuple[str,
     from seriesfactory.pipeline.exchange import split_symbol
 
     return split_symbol(venue, symbol)
+
+
+def location_of(text: str, *, option: str, config: Path | None = None) -> Path | Remote:
+    """``text`` (an option's value) as a local :class:`Path` or a ``core.storage.Remote``
+    whose store settings come from ``config`` / the environment (docs/scale.md)."""
+    from seriesfactory.core.storage import is_url, parse_location
+
+    if not is_url(text):
+        return parse_location(text, option=option)
+    from seriesfactory.config import load_settings
+
+    return parse_location(text, option=option, options=load_settings(config).storage_options())

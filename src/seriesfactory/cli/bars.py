@@ -18,6 +18,7 @@ from seriesfactory.cli._app import (
     app,
     check_output_not_input,
     day_range_ns,
+    location_of,
     on_bad_rows_choice,
     refuse_clobber,
 )
@@ -79,7 +80,8 @@ def build(
         ),
     ],
     output: Annotated[
-        Path | None, typer.Option("--output", metavar="FILE", help="Output file.")
+        str | None,
+        typer.Option("--output", metavar="FILE", help="Output file, or a file:// or s3:// URL."),
     ] = None,
     input_file: Annotated[
         Path | None, typer.Option("--input", metavar="FILE", help="Trades file: CSV or Parquet.")
@@ -200,10 +202,20 @@ def build(
         return
     if output is None:
         raise InputError("give --output FILE (or --store postgres)")
-    given = [p for p in (input_file, state_file) if p is not None]
-    check_output_not_input([output, sidecar_path(output)], given)
-    refuse_clobber(output, overwrite)
-    out_format = _format(aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), output)
+    where = location_of(output, option="--output", config=config)
+    if isinstance(where, Path):
+        given = [p for p in (input_file, state_file) if p is not None]
+        check_output_not_input([where, sidecar_path(where)], given)
+        refuse_clobber(where, overwrite)
+    else:  # before any work: an unreachable store fails fast; an existing output is refused
+        from seriesfactory.core.storage import check_reachable, published
+
+        check_reachable(where)
+        if not overwrite and where.name in published(where.parent):
+            raise InputError(f"--output {where} exists; pass --overwrite to replace it")
+    out_format = _format(
+        aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), Path(where.name)
+    )
     tier = (venue, symbol, from_, to)
     if any(x is not None for x in tier):
         if input_file is not None:
@@ -245,10 +257,16 @@ def build(
         parts.append(builder.partial())
     table = BarArrays.concat(parts).to_arrow(spec, with_partial=emit_partial)
     meta = {META_KEY: json.dumps({"spec": spec.to_dict(), **source})}
-    write_bars(table, output, out_format, meta)
+    from seriesfactory.lake.outputs import output_folder
+
+    with output_folder(where.parent) as folder:
+        local = folder.local / where.name
+        write_bars(table, local, out_format, meta)
+        written = folder.publish(local)
     if state_file is not None:
         atomic_write_json(state_file, builder.state())
-    print(output if quiet else f"{table.num_rows} {spec.type} bars from {rows} trades -> {output}")
+    summary = f"{table.num_rows} {spec.type} bars from {rows} trades -> {written}"
+    print(written if quiet else summary)
 
 
 def _tier_chunks(

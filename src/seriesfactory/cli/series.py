@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -14,11 +15,12 @@ from seriesfactory.cli._app import (
     CacheDir,
     OnBadRows,
     OutFormat,
-    OutputDir,
+    OutputLocation,
     Quiet,
     Quote,
     app,
     check_output_dir,
+    location_of,
     out_format_choice,
 )
 from seriesfactory.errors import InputError
@@ -112,7 +114,7 @@ def series(
     ] = 0.001,
     out_format: OutFormat = "parquet",
     cache_dir: CacheDir = Path("cache"),
-    output_dir: OutputDir = Path("output"),
+    output_dir: OutputLocation = "output",
     seed: Seed = 0,
     quiet: Quiet = False,
     on_bad_rows: OnBadRows = "error",
@@ -130,6 +132,7 @@ def series(
     from rich.console import Console
 
     from seriesfactory.core.time import parse_date
+    from seriesfactory.lake.outputs import output_folder
     from seriesfactory.pipeline.series import (
         SeriesRequest,
         build_series,
@@ -139,7 +142,9 @@ def series(
     from seriesfactory.reports.preview import render_preview
     from seriesfactory.transforms.aggregates import AggregationParams
 
-    check_output_dir(output_dir, cache_dir)
+    where = location_of(output_dir, option="--output-dir")
+    if isinstance(where, Path):
+        check_output_dir(where, cache_dir)
     mode = agg_mode.lower()
     if mode not in ("time", "tick"):
         raise InputError(f"--agg-mode {agg_mode!r} is unknown; use 'time' or 'tick'")
@@ -161,7 +166,7 @@ def series(
         weight_mode=weight_mode.lower(),  # type: ignore[arg-type]  # validated by the request
         weights=parse_weights(weights),
         out_format=out_format_choice(out_format),
-        output_dir=output_dir,
+        output_dir=Path(output_dir),
         on_bad_rows=on_bad_rows,
     )
     shown = request.fields
@@ -173,7 +178,9 @@ def series(
                 f"--preview-fields: {', '.join(missing)} not in the output; add them to "
                 "--agg-fields or leave them out"
             )
-    result = build_series(request)
+    with output_folder(where) as folder:
+        result = build_series(dataclasses.replace(request, output_dir=folder.local))
+        written = folder.publish(result.output)
     terminal = sys.stdout.isatty()
     console = Console(highlight=False, width=None if terminal else 400)
     _report_sources(console, json.loads(result.metadata["seriesfactory.sources"]))
@@ -184,7 +191,7 @@ def series(
         render_preview(console, result.summary, result.counts, shown, fit=fit)
         cached = ", ".join(k for k, v in result.from_cache.items() if v) or "nothing"
         console.print(f"from cache: {cached}  time: {result.seconds:.2f} s")
-    console.print(f"wrote {result.output}")
+    console.print(f"wrote {written}")
 
 
 @app.command()
@@ -196,7 +203,7 @@ def ticks(
     sources: Sources = "binance",
     out_format: OutFormat = "parquet",
     cache_dir: CacheDir = Path("cache"),
-    output_dir: OutputDir = Path("output"),
+    output_dir: OutputLocation = "output",
     seed: Seed = 0,
     on_bad_rows: OnBadRows = "error",
     quiet: Quiet = False,
@@ -205,9 +212,12 @@ def ticks(
     from rich.console import Console
 
     from seriesfactory.core.time import parse_date
+    from seriesfactory.lake.outputs import output_folder
     from seriesfactory.pipeline.series import TicksRequest, write_ticks_file
 
-    check_output_dir(output_dir, cache_dir)
+    where = location_of(output_dir, option="--output-dir")
+    if isinstance(where, Path):
+        check_output_dir(where, cache_dir)
     request = TicksRequest(
         sources=sources,
         from_ns=parse_date(from_, option="--from"),
@@ -218,11 +228,11 @@ def ticks(
         cache_dir=cache_dir,
         on_bad_rows=on_bad_rows,
     )
-    out, result = write_ticks_file(
-        request,
-        out_format=out_format_choice(out_format),
-        output_dir=output_dir,
-    )
+    with output_folder(where) as folder:
+        local, result = write_ticks_file(
+            request, out_format=out_format_choice(out_format), output_dir=folder.local
+        )
+        out = folder.publish(local)
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200, quiet=quiet)
     _report_sources(console, result.sources)
     console.print(f"{result.ticks.rows:,} ticks; wrote {out}")

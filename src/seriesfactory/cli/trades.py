@@ -14,7 +14,7 @@ from seriesfactory.cli._app import (
     Config,
     OnBadRows,
     OutFormat,
-    OutputDir,
+    OutputLocation,
     Quiet,
     Quote,
     SourceAlias,
@@ -24,6 +24,7 @@ from seriesfactory.cli._app import (
     app,
     check_output_dir,
     day_range_ns,
+    location_of,
     on_bad_rows_choice,
     out_format_choice,
     pair_of,
@@ -53,7 +54,7 @@ def trades(
     on_bad_rows: OnBadRows = "error",
     out_format: OutFormat = "parquet",
     cache_dir: CacheDir = Path("cache"),
-    output_dir: OutputDir = Path("output"),
+    output_dir: OutputLocation = "output",
     config: Config = None,
     quiet: Quiet = False,
 ) -> None:
@@ -66,7 +67,7 @@ def trades(
     from rich.console import Console
 
     from seriesfactory.config import load_settings
-    from seriesfactory.lake.outputs import publish_table
+    from seriesfactory.lake.outputs import output_folder, publish_table
     from seriesfactory.pipeline.exchange import venue_trades
     from seriesfactory.schema import TRADE_SCHEMA
     from seriesfactory.sources.binance.history import MARKETS
@@ -77,7 +78,13 @@ def trades(
         raise InputError(f"--kind {kind!r} is unknown; use aggTrades or trades")
     on_bad_rows_choice(on_bad_rows)
     fmt = out_format_choice(out_format)
-    check_output_dir(output_dir, cache_dir)
+    where = location_of(output_dir, option="--output-dir", config=config)
+    if isinstance(where, Path):
+        check_output_dir(where, cache_dir)
+    else:
+        from seriesfactory.core.storage import check_reachable
+
+        check_reachable(where)  # before any download: an unreachable store fails fast
     from_ns, to_ns = day_range_ns(from_, to)
     summary, days = venue_trades(
         source,
@@ -97,11 +104,12 @@ def trades(
     # History files carry no receive time: the column would be null in every row (docs/cli.md).
     table = table.drop_columns(["recv_ts"])
     named = kind if source in MARKETS else "trades"  # Bybit and Coinbase have one kind
-    out = output_dir / trades_name(base, quote, source, from_ns, to_ns, named, fmt)
+    name = trades_name(base, quote, source, from_ns, to_ns, named, fmt)
     meta = {"seriesfactory.trades": json.dumps(
         {"venue": source, "symbol": summary.symbol, "kind": kind, "from": from_, "to": to}
     )}  # fmt: skip
-    publish_table(out, table, fmt, meta)
+    with output_folder(where) as folder:
+        out = folder.publish(publish_table(folder.local / name, table, fmt, meta))
     if quiet:
         print(out)
         return
