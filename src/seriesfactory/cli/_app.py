@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CacheDir",
+    "CacheLocation",
     "Config",
     "OutFormat",
     "OutputLocation",
@@ -100,7 +101,31 @@ Quiet = Annotated[
         callback=_install_reporter,
     ),
 ]
-CacheDir = Annotated[Path, typer.Option("--cache-dir", metavar="DIR", help="Cache directory.")]
+
+
+def _local_cache_dir(value: Path) -> Path:
+    """A command whose cache stays local refuses a URL (a Path would fold ``s3://`` to ``s3:/``)."""
+    scheme, sep, _ = str(value).partition(":/")
+    if sep and scheme.isalnum() and scheme.lower() != "file" and len(scheme) > 1:
+        raise typer.BadParameter(
+            f"{scheme}:// URLs are taken by trades and bars build only (docs/scale.md); "
+            "give this command a local folder",
+            param_hint="--cache-dir",
+        )
+    return value
+
+
+CacheDir = Annotated[
+    Path,
+    typer.Option("--cache-dir", metavar="DIR", help="Cache directory.", callback=_local_cache_dir),
+]
+#: ``--cache-dir`` of the commands whose trades tier may live on an object store.
+CacheLocation = Annotated[
+    str,
+    typer.Option(
+        "--cache-dir", metavar="DIR", help="Cache directory, or an s3:// URL (docs/scale.md)."
+    ),
+]
 Config = Annotated[
     Path | None, typer.Option("--config", metavar="FILE", help="TOML settings file.")
 ]
@@ -280,3 +305,19 @@ def location_of(text: str, *, option: str, config: Path | None = None) -> Path |
     from seriesfactory.config import load_settings
 
     return parse_location(text, option=option, options=load_settings(config).storage_options())
+
+
+def lake_of(cache_dir: str, *, config: Path | None = None) -> tuple[Path, Remote | None]:
+    """``--cache-dir`` as (this machine's cache folder, the object-store lake or None).
+
+    A URL puts the trades tier on the object store (checked reachable here, before any
+    work) and keeps the raw tier in the ``local_cache_dir`` setting (docs/scale.md).
+    """
+    where = location_of(cache_dir, option="--cache-dir", config=config)
+    if isinstance(where, Path):
+        return where, None
+    from seriesfactory.config import load_settings
+    from seriesfactory.core.storage import check_reachable
+
+    check_reachable(where)
+    return load_settings(config).local_cache_dir, where

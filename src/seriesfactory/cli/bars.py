@@ -18,6 +18,7 @@ from seriesfactory.cli._app import (
     app,
     check_output_not_input,
     day_range_ns,
+    lake_of,
     location_of,
     on_bad_rows_choice,
     refuse_clobber,
@@ -100,8 +101,11 @@ def build(
         str | None, typer.Option("--to", metavar="WHEN", help="End day, exclusive (trades tier).")
     ] = None,
     cache_dir: Annotated[
-        Path, typer.Option("--cache-dir", metavar="DIR", help="Cache holding the trades tier.")
-    ] = Path("cache"),
+        str,
+        typer.Option(
+            "--cache-dir", metavar="DIR", help="Cache holding the trades tier, or an s3:// URL."
+        ),
+    ] = "cache",
     config: Config = None,
     on_bad_rows: Annotated[
         str, typer.Option("--on-bad-rows", metavar="error|skip", help="Trades tier: error or skip.")
@@ -271,7 +275,7 @@ def build(
 
 def _tier_chunks(
     venue: str, symbol: str, from_text: str, to_text: str, *,
-    cache_dir: Path, config: Path | None, on_bad_rows: str,
+    cache_dir: str | Path, config: Path | None, on_bad_rows: str,
 ) -> tuple[Iterator[tuple[TradeArrays, str]], dict[str, object]]:  # fmt: skip
     """Day-by-day trades of the tier (fetched first if missing), and what to record of them."""
     import pyarrow as pa
@@ -283,9 +287,10 @@ def _tier_chunks(
     on_bad_rows_choice(on_bad_rows)
     from_ns, to_ns = day_range_ns(from_text, to_text)
     base, quote = split_symbol(venue, symbol)
+    local_cache, lake = lake_of(str(cache_dir), config=config)
     summary, days = venue_trades(
-        venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
-        settings=load_settings(config), on_bad_rows=on_bad_rows,
+        venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=local_cache,
+        settings=load_settings(config), on_bad_rows=on_bad_rows, lake=lake,
     )  # fmt: skip
     if warning := summary.warning():
         typer.echo(warning, err=True)

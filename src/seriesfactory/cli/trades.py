@@ -10,7 +10,7 @@ import typer
 
 from seriesfactory.cli._app import (
     Base,
-    CacheDir,
+    CacheLocation,
     Config,
     OnBadRows,
     OutFormat,
@@ -24,6 +24,7 @@ from seriesfactory.cli._app import (
     app,
     check_output_dir,
     day_range_ns,
+    lake_of,
     location_of,
     on_bad_rows_choice,
     out_format_choice,
@@ -53,7 +54,7 @@ def trades(
     ] = "aggTrades",
     on_bad_rows: OnBadRows = "error",
     out_format: OutFormat = "parquet",
-    cache_dir: CacheDir = Path("cache"),
+    cache_dir: CacheLocation = "cache",
     output_dir: OutputLocation = "output",
     config: Config = None,
     quiet: Quiet = False,
@@ -78,9 +79,11 @@ def trades(
         raise InputError(f"--kind {kind!r} is unknown; use aggTrades or trades")
     on_bad_rows_choice(on_bad_rows)
     fmt = out_format_choice(out_format)
+    local_cache, lake = lake_of(cache_dir, config=config)
     where = location_of(output_dir, option="--output-dir", config=config)
     if isinstance(where, Path):
-        check_output_dir(where, cache_dir)
+        if lake is None:
+            check_output_dir(where, local_cache)
     else:
         from seriesfactory.core.storage import check_reachable
 
@@ -92,10 +95,11 @@ def trades(
         quote=quote,
         from_ns=from_ns,
         to_ns=to_ns,
-        cache_dir=cache_dir,
+        cache_dir=local_cache,
         settings=load_settings(config),
         on_bad_rows=on_bad_rows,
         kind="trades" if kind == "trades" else "aggTrades",
+        lake=lake,
     )
     if warning := summary.warning():
         typer.echo(warning, err=True)

@@ -1,0 +1,198 @@
+"""The trades tier on an object store (``--cache-dir s3://bucket/lake``): docs/scale.md.
+
+The keys are the local layout's (``lake/trades.py``) under the lake URL::
+
+    {lake}/trades/{venue}/{symbol}/{YYYY}/{MM}/{YYYYMMDD}.parquet
+    {lake}/trades/{venue}/{symbol}/_ingested/{sha256[:32]}.json
+
+A raw file is ingested where it was downloaded (a worker's local cache, the raw tier
+staying per machine), into the local trades tier, and then *published* by
+:meth:`SharedTrades.publish`: each day file through a temporary key
+(:func:`~seriesfactory.core.storage.put_atomic`), then the ingest record, which is the
+tier's manifest: it lists the day files with their seals (size, CRC-32) and is written
+last. A reader trusts a day object only through a record that lists it, so a writer
+killed mid-publish leaves nothing that is read.
+
+Reads are ranged (:func:`~seriesfactory.core.storage.open_input`): the footer first (its
+key-value metadata names the raw file, hence the record and the seal), then
+
+- the whole day (:meth:`SharedTrades.read_day` without ``columns``): the object's bytes in
+  one request, its size and CRC-32 checked against the seal before decoding — the local
+  tier's guarantee, every byte covered;
+- some columns (``columns=[...]``): only those column chunks are fetched; the object's
+  size is checked against the seal (a truncated or replaced object fails), its CRC-32 is
+  not (it would need every byte).
+
+A day that fails its check raises :class:`~seriesfactory.lake.integrity.CorruptEntryError`;
+:meth:`SharedTrades.evict` withdraws the record listing it (first) and the object, and the
+job ingests the raw file again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from isal import isal_zlib
+
+from seriesfactory.core import storage
+from seriesfactory.core.storage import Remote
+from seriesfactory.core.time import NS_PER_DAY
+from seriesfactory.lake.integrity import DECODE_ERRORS, CorruptEntryError, Seal, warn
+from seriesfactory.lake.trades import RECORD_VERSION, IngestRecord, TradeStore
+from seriesfactory.schema import TRADE_SCHEMA
+
+__all__ = ["SharedTrades"]
+
+
+def _day_name(day_index: int) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=day_index)).strftime("%Y%m%d")
+
+
+def _record_from_json(doc: Any) -> IngestRecord | None:
+    if doc.get("version") != RECORD_VERSION:
+        return None
+    return IngestRecord(
+        doc["raw_sha256"],
+        doc["raw_name"],
+        tuple(doc["days"]),
+        int(doc["rows"]),
+        int(doc["bad_rows"]),
+        tuple(doc["bad_lines"]),
+        tuple(Seal.from_json(x) for x in doc["seals"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SharedTrades:
+    """The trades of one venue and symbol under ``{lake}/trades`` on an object store."""
+
+    lake: Remote
+    venue: str
+    symbol: str
+
+    @property
+    def root(self) -> Remote:
+        return self.lake / "trades" / self.venue / self.symbol
+
+    def day_key(self, day: str) -> Remote:
+        return self.root / day[:4] / day[4:6] / f"{day}.parquet"
+
+    def _record_key(self, raw_sha256: str) -> Remote:
+        return self.root / "_ingested" / f"{raw_sha256[:32]}.json"
+
+    def record(self, raw_sha256: str) -> IngestRecord | None:
+        """The published ingest record of a raw file, or None (absent, older version)."""
+        key = self._record_key(raw_sha256)
+        try:
+            doc = json.loads(storage.read_bytes(key))
+            return _record_from_json(doc)
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            warn(f"{key}: unreadable ingest record ({exc}); ingesting its raw file again")
+            return None
+
+    def publish(self, local: TradeStore, rec: IngestRecord) -> None:
+        """Publish the day files of ``rec`` from the local tier ``local``, the record last.
+
+        Idempotent: a record already published with the same seals is left as it is.
+        """
+        if (old := self.record(rec.raw_sha256)) is not None and old.seals == rec.seals:
+            return
+        storage.remove(self._record_key(rec.raw_sha256))  # withdrawn while days are replaced
+        for day in rec.days:
+            storage.put_atomic(local.day_path(day), self.day_key(day))
+        text = json.dumps(rec.to_json(), indent=2, sort_keys=True) + "\n"
+        storage.write_bytes_atomic(self._record_key(rec.raw_sha256), text.encode())
+
+    def _seal(self, day: str, pf: pq.ParquetFile) -> tuple[Seal, str]:
+        key = self.day_key(day)
+        meta = pf.metadata.metadata or {}
+        raw = meta.get(b"seriesfactory.raw_sha256", b"").decode(errors="replace")
+        rec = self.record(raw) if len(raw) == 64 else None
+        if rec is None or day not in rec.days:
+            raise CorruptEntryError(Path(str(key)), Path(str(key)), "no ingest record lists it")
+        return rec.seals[rec.days.index(day)], raw
+
+    def read_day(self, day: str, *, columns: Sequence[str] | None = None) -> pa.Table:
+        """The day ``YYYYMMDD``, checked against its seal (see the module doc)."""
+        key = self.day_key(day)
+        entry = Path(str(key))
+        try:
+            with storage.open_input(key) as fh:
+                size = fh.size()
+                pf = pq.ParquetFile(fh)
+                seal, _ = self._seal(day, pf)
+                if size != seal.bytes:
+                    raise CorruptEntryError(entry, entry, f"{size:,} bytes, {seal.bytes:,} written")
+                if columns is not None:
+                    return pf.read(columns=list(columns))
+                fh.seek(0)
+                data = fh.read(size)
+        except CorruptEntryError:
+            raise
+        except FileNotFoundError as exc:
+            raise CorruptEntryError(entry, entry, "missing object") from exc
+        except DECODE_ERRORS as exc:
+            raise CorruptEntryError(entry, entry, str(exc).splitlines()[0]) from exc
+        if len(data) != seal.bytes or int(isal_zlib.crc32(data)) != seal.crc32:
+            raise CorruptEntryError(entry, entry, "checksum mismatch")
+        try:
+            return pq.ParquetFile(pa.BufferReader(data)).read().cast(TRADE_SCHEMA)
+        except DECODE_ERRORS as exc:
+            raise CorruptEntryError(entry, entry, str(exc).splitlines()[0]) from exc
+
+    def evict(self, day: str) -> None:
+        """Withdraw a damaged day: the records listing it first, then the object."""
+        records = storage.list_names(self.root / "_ingested")
+        for name in records:
+            key = self.root / "_ingested" / name
+            try:
+                doc = json.loads(storage.read_bytes(key))
+            except (FileNotFoundError, ValueError):
+                continue
+            if day in doc.get("days", []):
+                storage.remove(key)
+        storage.remove(self.day_key(day))
+        warn(f"{self.day_key(day)}: damaged; evicted it and its ingest record, rebuilding it")
+
+    def read_range(
+        self, from_ns: int, to_ns: int, *, repair: Callable[[], None] | None = None
+    ) -> Iterator[tuple[pa.Table, str]]:
+        """Yield ``(trades, object URL)`` per day of ``[from_ns, to_ns)`` that a record lists."""
+        days = set(self.days())
+        for day_index in range(from_ns // NS_PER_DAY, (to_ns - 1) // NS_PER_DAY + 1):
+            day = _day_name(day_index)
+            if day not in days:
+                continue
+            try:
+                table = self.read_day(day)
+            except CorruptEntryError:
+                if repair is None:
+                    raise
+                self.evict(day)
+                repair()
+                table = self.read_day(day)
+            ts = table.column("ts").cast(pa.int64())
+            mask = pc.and_(pc.greater_equal(ts, from_ns), pc.less(ts, to_ns))
+            yield table.filter(mask), str(self.day_key(day))
+
+    def days(self) -> list[str]:
+        """Every day a published record lists, sorted."""
+        out: set[str] = set()
+        for name in storage.list_names(self.root / "_ingested"):
+            try:
+                doc = json.loads(storage.read_bytes(self.root / "_ingested" / name))
+            except (FileNotFoundError, ValueError):
+                continue
+            if isinstance(doc, dict) and doc.get("version") == RECORD_VERSION:
+                out.update(str(d) for d in doc.get("days", []))
+        return sorted(out)
