@@ -480,6 +480,7 @@ def put_atomic(local: Path, final: Remote) -> Remote:
 def write_bytes_atomic(final: Remote, data: bytes) -> Remote:
     """Write ``data`` to ``final`` through a temporary key (see :func:`put_atomic`)."""
     fs = _filesystem(final)
+    _sweep_stale_temps(final)
     tmp = _temp_key(final)
     try:
         call(final, "write", lambda: fs.pipe_file(tmp.path, data))
