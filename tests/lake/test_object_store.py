@@ -501,3 +501,17 @@ def test_trades_tier_on_s3_is_shared_between_machines(
     assert main([*bars, "--cache-dir", lake, "--output", str(tmp_path / "b1.parquet")]) == 0
     assert pq.read_table(tmp_path / "b0.parquet").num_rows >= 15
     assert pq.read_table(tmp_path / "b0.parquet").equals(pq.read_table(tmp_path / "b1.parquet"))
+
+
+def test_local_paths_never_load_fsspec(tmp_path: Path) -> None:
+    """A local --cache-dir/--output-dir (a path or file://) keeps the local code: no fsspec."""
+    code = (
+        "import sys\nfrom seriesfactory.cli import main\n"
+        f"rc = main({_series(f'file://{tmp_path}/out', tmp_path / 'cache', 'csv')!r})\n"
+        "print(rc, 'fsspec' in sys.modules, 's3fs' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.stdout.split()[-3:] == ["0", "False", "False"], done.stderr
+    assert len(list((tmp_path / "out").iterdir())) == 2  # the CSV and its sidecar
