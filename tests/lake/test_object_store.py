@@ -26,6 +26,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("s3fs", reason="the [s3] extra (s3fs) is not installed")
 moto_server = pytest.importorskip("moto.server", reason="moto[server] (dev extra) is missing")
@@ -515,3 +517,36 @@ def test_local_paths_never_load_fsspec(tmp_path: Path) -> None:
     )
     assert done.stdout.split()[-3:] == ["0", "False", "False"], done.stderr
     assert len(list((tmp_path / "out").iterdir())) == 2  # the CSV and its sidecar
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.binary(min_size=0, max_size=3000),
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(["read", "seek_set", "seek_cur", "seek_end"]), st.integers(-50, 3500)
+        ),
+        max_size=12,
+    ),
+)
+def test_ranged_file_reads_what_a_local_file_reads(data: bytes, ops: list[tuple[str, int]]) -> None:
+    """Any sequence of reads and seeks on the ranged object file returns a local file's bytes."""
+    import io as _io
+
+    folder = Remote("memory", f"/prop-{uuid.uuid4().hex[:8]}")
+    storage.write_bytes_atomic(folder / "o.bin", data)
+    ref = _io.BytesIO(data)
+    with storage.open_input(folder / "o.bin") as fh:
+        assert fh.size() == len(data)
+        for op, n in ops:
+            if op == "read":
+                assert fh.read(max(n, 0)) == ref.read(max(n, 0))
+            else:
+                whence = {"seek_set": 0, "seek_cur": 1, "seek_end": 2}[op]
+                target = {0: 0, 1: ref.tell(), 2: len(data)}[whence] + n
+                if target < 0:
+                    continue  # a negative position is an error for both
+                fh.seek(n, whence)
+                ref.seek(n, whence)
+            assert fh.tell() == ref.tell()
+    storage.remove(folder / "o.bin")
