@@ -550,3 +550,49 @@ def test_ranged_file_reads_what_a_local_file_reads(data: bytes, ops: list[tuple[
                 ref.seek(n, whence)
             assert fh.tell() == ref.tell()
     storage.remove(folder / "o.bin")
+
+
+def test_series_ticks_and_aggregates_tiers_are_shared_through_s3(
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lake = f"s3://{bucket}/lake"
+    args = ["series", "--from", "2024-01-01", "--to", "2024-01-03", "--agg-step", "3600000",
+            "--sources", GBM, "--out-format", "csv"]  # fmt: skip
+
+    errs: list[str] = []
+
+    def run(cache: str, machine: str) -> tuple[str, dict[str, bytes]]:
+        monkeypatch.setenv("SERIESFACTORY_LOCAL_CACHE_DIR", str(tmp_path / machine))
+        out = tmp_path / f"out-{machine}"
+        capsys.readouterr()
+        assert main([*args, "--cache-dir", cache, "--output-dir", str(out)]) == 0
+        said = capsys.readouterr()
+        errs.append(said.err)
+        return said.out, {p.name: p.read_bytes() for p in out.iterdir()}
+
+    _, reference = run(str(tmp_path / "local"), "local-run")
+    said, first = run(lake, "m1")
+    assert first == reference and "from cache: nothing" in said  # generated, then published
+    keys = _keys(bucket)
+    assert any(k.startswith("lake/ticks/synthetic/") and k.endswith("manifest.json") for k in keys)
+    assert any(k.startswith("lake/aggregates/") and k.endswith(".parquet.seal") for k in keys)
+    assert not any(".tmp-" in k for k in keys)
+    said, second = run(lake, "m2")  # another machine: both tiers fetched from the lake
+    assert second == reference and "from cache: ticks, aggregates" in said
+    assert list((tmp_path / "m2" / "ticks").rglob("manifest.json"))
+    # a published day object that fails its seal is never used: the set is withdrawn, built
+    # again here and published again
+    day = next(k for k in keys if k.startswith("lake/ticks/") and k.endswith(".parquet"))
+    data = bytearray(storage.read_bytes(Remote("s3", f"{bucket}/{day}")))
+    data[len(data) // 2] ^= 0xFF
+    storage.write_bytes_atomic(Remote("s3", f"{bucket}/{day}"), bytes(data))
+    said, third = run(lake, "m3")
+    assert third == reference and "from cache: aggregates" in said
+    assert "fails its seal; withdrew" in errs[-1] and "building the set here" in errs[-1]
+    fixed = storage.read_bytes(Remote("s3", f"{bucket}/{day}"))
+    assert fixed != bytes(data) and len(fixed) == len(data)
+    said, _ = run(lake, "m4")
+    assert "from cache: ticks, aggregates" in said

@@ -12,7 +12,7 @@ import typer
 
 from seriesfactory.cli._app import (
     Base,
-    CacheDir,
+    CacheLocation,
     OnBadRows,
     OutFormat,
     OutputLocation,
@@ -20,6 +20,7 @@ from seriesfactory.cli._app import (
     Quote,
     app,
     check_output_dir,
+    lake_of,
     location_of,
     out_format_choice,
 )
@@ -113,7 +114,7 @@ def series(
         float, typer.Option("--tick-max-deviation", metavar="RATIO", help="Outlier filter, ratio.")
     ] = 0.001,
     out_format: OutFormat = "parquet",
-    cache_dir: CacheDir = Path("cache"),
+    cache_dir: CacheLocation = "cache",
     output_dir: OutputLocation = "output",
     seed: Seed = 0,
     quiet: Quiet = False,
@@ -133,6 +134,7 @@ def series(
 
     from seriesfactory.core.time import parse_date
     from seriesfactory.lake.outputs import output_folder
+    from seriesfactory.lake.shared import shared_lake
     from seriesfactory.pipeline.series import (
         SeriesRequest,
         build_series,
@@ -142,9 +144,10 @@ def series(
     from seriesfactory.reports.preview import render_preview
     from seriesfactory.transforms.aggregates import AggregationParams
 
+    local_cache, lake = lake_of(cache_dir)
     where = location_of(output_dir, option="--output-dir")
-    if isinstance(where, Path):
-        check_output_dir(where, cache_dir)
+    if isinstance(where, Path) and lake is None:
+        check_output_dir(where, local_cache)
     mode = agg_mode.lower()
     if mode not in ("time", "tick"):
         raise InputError(f"--agg-mode {agg_mode!r} is unknown; use 'time' or 'tick'")
@@ -155,7 +158,7 @@ def series(
         base=base,
         quote=quote,
         seed=seed,
-        cache_dir=cache_dir,
+        cache_dir=local_cache,
         params=AggregationParams(
             mode="time" if mode == "time" else "tick",
             step=_step(agg_step),
@@ -178,7 +181,7 @@ def series(
                 f"--preview-fields: {', '.join(missing)} not in the output; add them to "
                 "--agg-fields or leave them out"
             )
-    with output_folder(where) as folder:
+    with output_folder(where) as folder, shared_lake(local_cache, lake):
         result = build_series(dataclasses.replace(request, output_dir=folder.local))
         written = folder.publish(result.output)
     terminal = sys.stdout.isatty()
@@ -202,7 +205,7 @@ def ticks(
     quote: Quote = "USDT",
     sources: Sources = "binance",
     out_format: OutFormat = "parquet",
-    cache_dir: CacheDir = Path("cache"),
+    cache_dir: CacheLocation = "cache",
     output_dir: OutputLocation = "output",
     seed: Seed = 0,
     on_bad_rows: OnBadRows = "error",
@@ -213,11 +216,13 @@ def ticks(
 
     from seriesfactory.core.time import parse_date
     from seriesfactory.lake.outputs import output_folder
+    from seriesfactory.lake.shared import shared_lake
     from seriesfactory.pipeline.series import TicksRequest, write_ticks_file
 
+    local_cache, lake = lake_of(cache_dir)
     where = location_of(output_dir, option="--output-dir")
-    if isinstance(where, Path):
-        check_output_dir(where, cache_dir)
+    if isinstance(where, Path) and lake is None:
+        check_output_dir(where, local_cache)
     request = TicksRequest(
         sources=sources,
         from_ns=parse_date(from_, option="--from"),
@@ -225,10 +230,10 @@ def ticks(
         base=base,
         quote=quote,
         seed=seed,
-        cache_dir=cache_dir,
+        cache_dir=local_cache,
         on_bad_rows=on_bad_rows,
     )
-    with output_folder(where) as folder:
+    with output_folder(where) as folder, shared_lake(local_cache, lake):
         local, result = write_ticks_file(
             request, out_format=out_format_choice(out_format), output_dir=folder.local
         )

@@ -30,9 +30,13 @@ job ingests the raw file again.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextlib
 import datetime as dt
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,13 +47,22 @@ import pyarrow.parquet as pq
 from isal import isal_zlib
 
 from seriesfactory.core import storage
+from seriesfactory.core.atomic import atomic_write_bytes
 from seriesfactory.core.storage import Remote
 from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.lake.integrity import DECODE_ERRORS, CorruptEntryError, Seal, warn
 from seriesfactory.lake.trades import RECORD_VERSION, IngestRecord, TradeStore
 from seriesfactory.schema import TRADE_SCHEMA
 
-__all__ = ["SharedTrades"]
+__all__ = [
+    "SharedTrades",
+    "lake_key",
+    "pull_sealed",
+    "pull_tick_set",
+    "push_sealed",
+    "push_tick_set",
+    "shared_lake",
+]
 
 
 def _day_name(day_index: int) -> str:
@@ -196,3 +209,125 @@ class SharedTrades:
             if isinstance(doc, dict) and doc.get("version") == RECORD_VERSION:
                 out.update(str(d) for d in doc.get("days", []))
         return sorted(out)
+
+
+# -- the ticks and aggregates tiers: published copies of local entries --------------------------
+
+#: The lake of the running job: (this machine's cache folder, the object-store lake).
+_LAKE: ContextVar[tuple[Path, Remote] | None] = ContextVar("seriesfactory_lake", default=None)
+#: Objects of one tick set fetched at once.
+PULL_THREADS = 4
+
+
+@contextlib.contextmanager
+def shared_lake(cache_dir: Path, lake: Remote | None) -> Iterator[None]:
+    """While inside, tick sets and aggregates entries under ``cache_dir`` are published to
+    ``lake`` when built and fetched from it when missing locally (None: local only)."""
+    token = _LAKE.set((cache_dir, lake) if lake is not None else None)
+    try:
+        yield
+    finally:
+        _LAKE.reset(token)
+
+
+def lake_key(path: Path) -> Remote | None:
+    """The lake key of a local cache path (None outside a :func:`shared_lake` or the cache)."""
+    current = _LAKE.get()
+    if current is None:
+        return None
+    cache_dir, lake = current
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(cache_dir))
+    if rel == "." or rel.startswith(".."):
+        return None
+    return lake / Path(rel).as_posix()
+
+
+def _fetch_checked(key: Remote, size: int, crc32: int, local: Path) -> None:
+    data = storage.read_bytes(key)
+    if len(data) != size or int(isal_zlib.crc32(data)) != crc32:
+        raise CorruptEntryError(local, local, f"published copy {key} fails its seal")
+    atomic_write_bytes(local, data)
+
+
+def pull_tick_set(root: Path, manifest: str) -> bool:
+    """Fetch a published tick set into ``root`` when it has none: each day object (in
+    parallel, whole: aggregation reads every byte) checked against the manifest's seal, then
+    the manifest last. True when one was fetched."""
+    key = lake_key(root)
+    if key is None or (root / manifest).is_file():
+        return False
+    try:
+        raw = storage.read_bytes(key / manifest)
+        files = [
+            (str(f["path"]), int(f["bytes"]), int(f["crc32"])) for f in json.loads(raw)["files"]
+        ]
+    except FileNotFoundError:
+        return False
+    except (ValueError, KeyError, TypeError) as exc:
+        warn(f"{key / manifest}: unreadable published manifest ({exc}); building the set here")
+        return False
+    try:
+        with cf.ThreadPoolExecutor(max_workers=PULL_THREADS) as pool:
+            jobs = [pool.submit(_fetch_checked, key / rel, size, crc, root / rel)
+                    for rel, size, crc in files]  # fmt: skip
+            for job in jobs:
+                job.result()
+    except CorruptEntryError as exc:
+        storage.remove(key / manifest)  # withdrawn: rebuilt here and published again
+        warn(f"{exc.reason}; withdrew {key / manifest}, building the set here")
+        return False
+    atomic_write_bytes(root / manifest, raw)
+    return True
+
+
+def push_tick_set(root: Path, manifest: str, files: Sequence[Path]) -> None:
+    """Publish the local tick set at ``root`` (day files, then the manifest) unless the same
+    manifest is already published."""
+    key = lake_key(root)
+    if key is None:
+        return
+    local = (root / manifest).read_bytes()
+    with contextlib.suppress(FileNotFoundError):
+        if storage.read_bytes(key / manifest) == local:
+            return
+    storage.remove(key / manifest)  # withdrawn while its files are replaced
+    for path in files:
+        storage.put_atomic(path, key / path.relative_to(root).as_posix())
+    storage.write_bytes_atomic(key / manifest, local)
+
+
+def pull_sealed(path: Path, seal_path: Path) -> bool:
+    """Fetch a published aggregates entry (checked against its seal) and then its seal file,
+    when the entry is missing here. True when one was fetched."""
+    key, seal_key = lake_key(path), lake_key(seal_path)
+    if key is None or seal_key is None or (path.is_file() and seal_path.is_file()):
+        return False
+    try:
+        raw = storage.read_bytes(seal_key)
+        seal = Seal.from_json(json.loads(raw))
+    except FileNotFoundError:
+        return False
+    except (ValueError, KeyError, TypeError):
+        return False
+    try:
+        _fetch_checked(key, seal.bytes, seal.crc32, path)
+    except CorruptEntryError as exc:
+        storage.remove(seal_key)  # withdrawn: rebuilt here and published again
+        warn(f"{exc.reason}; withdrew {seal_key}, rebuilding the entry here")
+        return False
+    atomic_write_bytes(seal_path, raw)
+    return True
+
+
+def push_sealed(path: Path, seal_path: Path) -> None:
+    """Publish a local aggregates entry, then its seal file (unless the same seal is there)."""
+    key, seal_key = lake_key(path), lake_key(seal_path)
+    if key is None or seal_key is None or not (path.is_file() and seal_path.is_file()):
+        return
+    local = seal_path.read_bytes()
+    with contextlib.suppress(FileNotFoundError):
+        if storage.read_bytes(seal_key) == local:
+            return
+    storage.remove(seal_key)
+    storage.put_atomic(path, key)
+    storage.write_bytes_atomic(seal_key, local)

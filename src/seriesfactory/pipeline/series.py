@@ -50,6 +50,7 @@ from seriesfactory.lake.integrity import (
     warn,
 )
 from seriesfactory.lake.outputs import clean_leftovers, seal_csv
+from seriesfactory.lake.shared import pull_sealed, push_sealed
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.schema import AGGREGATE_FIELDS, TICK_SCHEMA, aggregate_schema
 from seriesfactory.sources import SourceSpec, parse_sources, resolve_model
@@ -681,6 +682,7 @@ def _build_series(request: SeriesRequest) -> SeriesResult:
             f"this output will hold up to {rows:,} rows, about {_size_text(size)} "
             f"({request.out_format}); a larger --agg-step or a shorter range makes it smaller"
         )
+    pull_sealed(agg_path, _seal_path(agg_path))  # inside a shared lake: its published copy
     cached = _entry_blocks(agg_path)
     metadata = {
         "seriesfactory.version": __version__,
@@ -720,6 +722,7 @@ def _build_series(request: SeriesRequest) -> SeriesResult:
     except BaseException as exc:
         sinks.abort(exc)
         raise
+    push_sealed(agg_path, _seal_path(agg_path))  # inside a shared lake: the entry, seal last
     return SeriesResult(
         summary=sinks.summary,
         counts=counts,
