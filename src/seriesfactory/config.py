@@ -92,8 +92,8 @@ class Settings(BaseModel):
     s3_region: str | None = None
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
-    #: This machine's folder for the raw tier (downloads) and the local copy of the trades
-    #: tier when ``--cache-dir`` is an object-store URL: raw files stay per machine.
+    #: This machine's folder for the raw tier (downloads) and the local copies of the derived
+    #: tiers when ``--cache-dir`` is an object-store URL: raw files stay per machine.
     local_cache_dir: Path = Path("cache")
     #: Retries of one object-store call after a 5xx reply or a timeout (the project's backoff).
     storage_retries: int = Field(default=5, ge=0, le=50)

@@ -1,4 +1,8 @@
-"""The trades tier on an object store (``--cache-dir s3://bucket/lake``): docs/scale.md.
+"""The derived tiers on an object store (``--cache-dir s3://bucket/lake``): docs/scale.md.
+
+The ticks and aggregates tiers: :func:`shared_lake` makes a job publish the tick sets and
+aggregates entries it builds and fetch the published ones it lacks (the end of this module).
+The trades tier, read in place with ranged requests (:class:`SharedTrades`):
 
 The keys are the local layout's (``lake/trades.py``) under the lake URL::
 
