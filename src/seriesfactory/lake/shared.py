@@ -154,10 +154,8 @@ class SharedTrades:
                     return pf.read(columns=list(columns))
                 fh.seek(0)
                 data = fh.read(size)
-        except CorruptEntryError:
-            raise
-        except FileNotFoundError as exc:
-            raise CorruptEntryError(entry, entry, "missing object") from exc
+        except (CorruptEntryError, FileNotFoundError):
+            raise  # FileNotFoundError: no such day
         except DECODE_ERRORS as exc:
             raise CorruptEntryError(entry, entry, str(exc).splitlines()[0]) from exc
         if len(data) != seal.bytes or int(isal_zlib.crc32(data)) != seal.crc32:
@@ -184,14 +182,17 @@ class SharedTrades:
     def read_range(
         self, from_ns: int, to_ns: int, *, repair: Callable[[], None] | None = None
     ) -> Iterator[tuple[pa.Table, str]]:
-        """Yield ``(trades, object URL)`` per day of ``[from_ns, to_ns)`` that a record lists."""
-        days = set(self.days())
+        """Yield ``(trades, object URL)`` per day of ``[from_ns, to_ns)`` present in the lake.
+
+        Per day: the object's size, its footer, the record it names, then its body (a day
+        that is absent costs one request). An object no record lists is a damaged day.
+        """
         for day_index in range(from_ns // NS_PER_DAY, (to_ns - 1) // NS_PER_DAY + 1):
             day = _day_name(day_index)
-            if day not in days:
-                continue
             try:
                 table = self.read_day(day)
+            except FileNotFoundError:
+                continue
             except CorruptEntryError:
                 if repair is None:
                     raise
