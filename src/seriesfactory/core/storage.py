@@ -55,6 +55,7 @@ __all__ = [
     "FileEntry",
     "Remote",
     "StorageOptions",
+    "call",
     "check_reachable",
     "exists",
     "is_url",
