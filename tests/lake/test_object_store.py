@@ -596,3 +596,38 @@ def test_series_ticks_and_aggregates_tiers_are_shared_through_s3(
     assert fixed != bytes(data) and len(fixed) == len(data)
     said, _ = run(lake, "m4")
     assert "from cache: ticks, aggregates" in said
+
+
+def test_tier_publish_and_fetch_survive_500s_and_slow_replies(
+    proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    bucket = request.getfixturevalue("bucket")
+    _aws_env(monkeypatch, proxy.url)
+    monkeypatch.setenv("SERIESFACTORY_STORAGE_READ_TIMEOUT_S", "0.5")
+    proxy.slow_s = 1.5
+    seen = {"PUT": 0, "GET": 0}
+
+    def rule(method: str, path: str, headers: dict[str, str]) -> str | None:
+        if method not in seen:
+            return None
+        seen[method] += 1
+        if seen[method] % 5 == 2:
+            return "500"  # every fifth upload/copy and every fifth read, from the second on
+        if method == "GET" and seen[method] == 4:
+            return "slow"
+        return None
+
+    proxy.rule = rule
+    args = ["series", "--from", "2024-01-01", "--to", "2024-01-03", "--agg-step", "3600000",
+            "--sources", GBM, "--quiet", "--cache-dir", f"s3://{bucket}/lake"]  # fmt: skip
+    for machine in ("m1", "m2"):  # builds and publishes; then fetches
+        monkeypatch.setenv("SERIESFACTORY_LOCAL_CACHE_DIR", str(tmp_path / machine))
+        assert main([*args, "--output-dir", str(tmp_path / f"o-{machine}")]) == 0
+    assert [v for *_, v in proxy.seen].count("500") >= 4 and "slow" in [v for *_, v in proxy.seen]
+    assert list((tmp_path / "m2" / "ticks").rglob("manifest.json"))
+    (a,), (b,) = (list((tmp_path / f"o-{m}").iterdir()) for m in ("m1", "m2"))
+    assert a.read_bytes() == b.read_bytes()
+    assert not any(".tmp-" in k for k in _keys(bucket))
