@@ -22,6 +22,7 @@ import asyncio
 import multiprocessing as mp
 import os
 import struct
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,7 +36,10 @@ from websockets.http11 import Request, Response
 from seriesfactory.raw.capture import read_records
 from seriesfactory.raw.config import RecordConfig
 from seriesfactory.raw.recorder import Recorder
-from seriesfactory.raw.replay_server import feed_from_hftbacktest
+
+# The replay server is a test fixture (tests/replay_server.py), found from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.replay_server import feed_from_hftbacktest
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/real/binance/hftbacktest/spot"
 

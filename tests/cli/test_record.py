@@ -9,10 +9,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+from tests.replay_server import BinanceDepthBook, ReplayServer, feed_from_hftbacktest
 
 from seriesfactory.cli import main
 from seriesfactory.raw.capture import read_records
-from seriesfactory.raw.replay_server import BinanceDepthBook, ReplayServer, feed_from_hftbacktest
 
 CLI = [sys.executable, "-c", "import sys; from seriesfactory.cli import main; sys.exit(main())"]
 

@@ -25,10 +25,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests.replay_server import BinanceDepthBook, ReplayServer, feed_from_hftbacktest
 
 from seriesfactory.raw.capture import CaptureWriter
 from seriesfactory.raw.readers import ReadReport, read_records
-from seriesfactory.raw.replay_server import BinanceDepthBook, ReplayServer, feed_from_hftbacktest
 from seriesfactory.transforms.book.api import rebuild
 from seriesfactory.transforms.book.report import snapshot_table
 

@@ -250,7 +250,7 @@ def test_bad_input_is_one_line(
     # Output rules: an existing output needs --overwrite; the suffix must be .parquet.
     assert main(["ml", "dataset", "--features", str(good), "--output", out, "--quiet"]) == 0
     capsys.readouterr()
-    assert "exists; add --overwrite" in run()
+    assert "exists; pass --overwrite" in run()
     assert (
         main(["ml", "dataset", "--features", str(good), "--output", out, "--overwrite", "--quiet"])
         == 0

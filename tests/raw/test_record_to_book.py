@@ -22,18 +22,18 @@ import numpy as np
 import orjson
 import pyarrow.parquet as pq
 import pytest
-
-from seriesfactory.cli import main
-from seriesfactory.raw.capture import read_records
-from seriesfactory.raw.config import RecordConfig
-from seriesfactory.raw.recorder import Recorder
-from seriesfactory.raw.replay_server import (
+from tests.replay_server import (
     BinanceDepthBook,
     Faults,
     ReplayServer,
     VenueFeed,
     feed_from_hftbacktest,
 )
+
+from seriesfactory.cli import main
+from seriesfactory.raw.capture import read_records
+from seriesfactory.raw.config import RecordConfig
+from seriesfactory.raw.recorder import Recorder
 
 MESSAGES = 2500  # about 2 minutes of exchange time: diffs, trades and bookTickers
 FAST = {

@@ -18,12 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
-
-from seriesfactory.errors import NetworkError
-from seriesfactory.raw.capture import read_records
-from seriesfactory.raw.config import RecordConfig
-from seriesfactory.raw.recorder import Recorder
-from seriesfactory.raw.replay_server import (
+from tests.replay_server import (
     MALFORMED_TEXT,
     MISSHAPEN_TEXT,
     BinanceDepthBook,
@@ -34,6 +29,11 @@ from seriesfactory.raw.replay_server import (
     feed_from_cryptofeed_v3,
     feed_from_hftbacktest,
 )
+
+from seriesfactory.errors import NetworkError
+from seriesfactory.raw.capture import read_records
+from seriesfactory.raw.config import RecordConfig
+from seriesfactory.raw.recorder import Recorder
 
 FAST = {
     "reconnect_delay_s": 0.01,

@@ -9,9 +9,9 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.replay_server import feed_from_cryptofeed_v3, feed_from_hftbacktest
 
 from seriesfactory.errors import ConfigError
-from seriesfactory.raw.replay_server import feed_from_cryptofeed_v3, feed_from_hftbacktest
 from seriesfactory.sources._ws_base import (
     ConnPlan,
     SeqPoint,

@@ -35,6 +35,7 @@ __all__ = [
     "Venue",
     "aliased",
     "app",
+    "check_output",
     "check_output_dir",
     "check_output_not_input",
     "day_range_ns",
@@ -44,6 +45,7 @@ __all__ = [
     "out_format_choice",
     "pair_of",
     "refuse_clobber",
+    "refuse_existing",
     "refuse_future_end",
 ]
 
@@ -241,15 +243,14 @@ def _same_path(a: Path, b: Path) -> bool:
 
 
 def check_output_not_input(
-    outputs: list[Path], inputs: list[Path], option: str = "--output"
+    outputs: list[Path], inputs: list[Path], option: str = "--output", *, what: str = "an --input"
 ) -> None:
-    """Refuse an output that would replace an input (an output never replaces an input)."""
+    """Refuse an output that would replace an input (an output never replaces an input);
+    ``what`` names the inputs in the message."""
     for out in outputs:
         for inp in inputs:
             if _same_path(out, inp):
-                raise InputError(
-                    f"{option} {out} is also an --input; write the output to another file"
-                )
+                raise InputError(f"{option} {out} is also {what}; write the output to another file")
 
 
 def check_output_dir(output_dir: Path, cache_dir: Path, option: str = "--output-dir") -> None:
@@ -294,6 +295,32 @@ def pair_of(venue: str, symbol: str | None, base: str, quote: str) -> tuple[str,
     from seriesfactory.pipeline.exchange import split_symbol
 
     return split_symbol(venue, symbol)
+
+
+def check_output(
+    path: Path,
+    *,
+    overwrite: bool,
+    inputs: list[Path],
+    suffixes: tuple[str, ...] = (),
+    option: str = "--output",
+) -> None:
+    """The checks of an explicit output file, before any work: its suffix (one of
+    ``suffixes``, when given), that it is no input, and ``--overwrite`` when it exists."""
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise InputError(f"{option} {path}: the name must end in {' or '.join(suffixes)}")
+    check_output_not_input([path], inputs, option, what="an input")
+    refuse_clobber(path, overwrite, option=option)
+
+
+def refuse_existing(paths: list[Path], overwrite: bool) -> None:
+    """Without ``--overwrite``, outputs that exist (the files a command writes into its
+    ``--output-dir``) are refused, before any work."""
+    if overwrite:
+        return
+    for p in paths:
+        if p.exists():
+            raise InputError(f"{p} exists; pass --overwrite to replace it")
 
 
 def location_of(text: str, *, option: str, config: Path | None = None) -> Path | Remote:

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from seriesfactory.cli._app import Quiet, app, refuse_clobber
+from seriesfactory.cli._app import (
+    Overwrite,
+    Quiet,
+    app,
+    check_output,
+    refuse_clobber,
+    refuse_existing,
+)
 from seriesfactory.core import progress
 from seriesfactory.core.names import check_symbol, check_venue
+from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import InputError
 
 backtest_app = typer.Typer(
@@ -90,30 +97,11 @@ OrderSize = Annotated[
     float | None, typer.Option("--order-size", metavar="QTY", help="Base units per quote.")
 ]
 MaxInv = Annotated[float | None, typer.Option("--max-inventory", metavar="QTY", help="Base units.")]
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace outputs that exist already.")]
-
-
-def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
-    """Without ``--overwrite`` an existing output is refused (before any work)."""
-    if overwrite:
-        return
-    for p in paths:
-        if p.exists():
-            raise InputError(f"{p} exists; pass --overwrite to replace it")
-
-
-_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_duration(text: str, option: str) -> float:
     """``'100ms'`` -> 0.1 (seconds); a bare number is seconds; zero and negatives refused."""
-    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d)?\s*", text)
-    if not found or float(found.group(1)) <= 0:
-        raise InputError(
-            f"{option} {text!r}: write a positive number and a unit (ns, us, ms, s, m, h, d), "
-            "e.g. 100ms; a bare number is seconds"
-        )
-    return float(found.group(1)) * _UNITS[found.group(2) or "s"]
+    return parse_duration_ns(text, option=option) / 1e9
 
 
 def _sets(items: list[str] | None) -> tuple[dict[str, Any], dict[str, str]]:
@@ -199,7 +187,7 @@ def _market(
             venue=venue,
             symbol=symbol,
             input_format=input_format,
-            interval_ns=round(parse_duration(interval, "--interval") * 1e9),
+            interval_ns=parse_duration_ns(interval, option="--interval"),
             depth=depth,
             tick=tick,
             on_bad_frames=on_bad_frames,
@@ -229,12 +217,6 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return "nan" if math.isnan(v) else f"{v:.6g}"
     return str(v)
-
-
-def _check_output(path: Path, inputs: list[Path]) -> None:
-    for p in inputs:
-        if p.exists() and path.exists() and path.resolve() == p.resolve():
-            raise InputError(f"--output {path} is an input; choose another file")
 
 
 def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -290,8 +272,8 @@ def calibrate(
     from seriesfactory.core.atomic import atomic_write_json
 
     cfg = _config(config, sets)
-    _check_output(output, [p for p in (book, trades) if p] + list(inputs or []))
-    _refuse_existing([output], overwrite)
+    given = [p for p in (book, trades) if p] + list(inputs or [])
+    check_output(output, overwrite=overwrite, inputs=given)
     mk = _market(
         book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size,
         on_bad_frames=on_bad_frames,
@@ -414,7 +396,7 @@ def run(
         "as_results.csv",
         "summary.json",
     ] + (["report.html"] if report else [])
-    _refuse_existing([output_dir / n for n in names], overwrite)
+    refuse_existing([output_dir / n for n in names], overwrite)
     mk = _market(
         book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size,
         on_bad_frames=on_bad_frames,
@@ -558,7 +540,7 @@ def grid(
     configs = combinations(cfg, spec, origin)
     names = ["grid_results.parquet", "grid_results.csv", "grid_best.json"]
     names += ["grid_report.html"] if report else []
-    _refuse_existing([output_dir / n for n in names], overwrite)
+    refuse_existing([output_dir / n for n in names], overwrite)
     mk = _market(
         book, trades, inputs, venue, symbol, input_format, interval, depth, cfg.tick_size,
         on_bad_frames=on_bad_frames,

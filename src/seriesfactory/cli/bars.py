@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -21,27 +20,19 @@ from seriesfactory.cli._app import (
     lake_of,
     location_of,
     on_bad_rows_choice,
+    out_format_choice,
     refuse_clobber,
 )
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    from seriesfactory.pipeline.bars import TradesTier
 
-    from seriesfactory.transforms.bars import (
-        BarArrays,
-        TradeArrays,
-    )
-
-from seriesfactory.core import progress
-from seriesfactory.errors import DataError, InputError, SourceError
+from seriesfactory.errors import InputError
 
 __all__ = ["bars_app"]
 
 bars_app = typer.Typer(help="López de Prado bars from trades.", no_args_is_help=True)
 app.add_typer(bars_app, name="bars")
-
-META_KEY = "seriesfactory.bars"
-
 
 FormatAlias = Annotated[
     str | None,
@@ -49,11 +40,8 @@ FormatAlias = Annotated[
 ]
 
 
-def _format(text: str, output: Path) -> str:
-    value = text.lower() if text else ("csv" if output.suffix.lower() == ".csv" else "parquet")
-    if value not in ("parquet", "csv"):
-        raise InputError(f"--out-format {text!r} is unknown; use parquet or csv")
-    return value
+def _format(text: str, output: Path) -> Literal["parquet", "csv"]:
+    return out_format_choice(text or ("csv" if output.suffix.lower() == ".csv" else "parquet"))
 
 
 def _store_choice(text: str) -> str:
@@ -61,13 +49,6 @@ def _store_choice(text: str) -> str:
     if value not in ("files", "postgres"):
         raise InputError(f"--store {text!r} is unknown; use files or postgres")
     return value
-
-
-def write_bars(table: pa.Table, output: Path, fmt: str, meta: dict[str, str]) -> None:
-    """Write ``table`` to ``output`` atomically: Parquet (with ``meta``) or CSV plus sidecar."""
-    from seriesfactory.lake.outputs import publish_table
-
-    publish_table(output, table, fmt, meta)
 
 
 @bars_app.command("build")
@@ -173,15 +154,8 @@ def build(
     quiet: Quiet = False,
 ) -> None:
     """Build bars from trades and write them to --output (or into the PostgreSQL store)."""
-    from seriesfactory.core.atomic import atomic_write_json
     from seriesfactory.lake.outputs import sidecar_path
-    from seriesfactory.transforms.bars import (
-        BarArrays,
-        BarBuilder,
-        BarSpec,
-        parse_columns,
-        read_trades_file,
-    )
+    from seriesfactory.transforms.bars import BarSpec, parse_columns
 
     spec = BarSpec(
         type=bar_type,  # type: ignore[arg-type]  # validated by BarSpec
@@ -214,106 +188,61 @@ def build(
     else:  # before any work: an unreachable store fails fast; an existing output is refused
         from seriesfactory.core.storage import check_reachable, published
 
+        if state_file is not None:
+            raise InputError(
+                f"--state with an object-store --output ({where}) is not supported (the state "
+                "would be saved before the bars are published); write the bars to a local file"
+            )
         check_reachable(where)
         if not overwrite and where.name in published(where.parent):
             raise InputError(f"--output {where} exists; pass --overwrite to replace it")
     out_format = _format(
         aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), Path(where.name)
     )
-    tier = (venue, symbol, from_, to)
-    if any(x is not None for x in tier):
+    from seriesfactory.pipeline.bars import TradesFile, build_bars
+
+    trades: TradesFile | TradesTier
+    if any(x is not None for x in (venue, symbol, from_, to)):
         if input_file is not None:
             raise InputError("give either --input FILE or --venue/--symbol/--from/--to, not both")
-        if venue is None or symbol is None or from_ is None or to is None:
-            raise InputError("the trades tier needs all of --venue, --symbol, --from and --to")
-        chunks, source = _tier_chunks(
-            venue, symbol, from_, to, cache_dir=cache_dir, config=config, on_bad_rows=on_bad_rows
-        )
+        trades = trades_tier(venue, symbol, from_, to, cache_dir, config, on_bad_rows)
     elif input_file is None:
         raise InputError(
             "give --input FILE (CSV or Parquet trades) or --venue/--symbol/--from/--to"
         )
     else:
-        chunks = iter([(read_trades_file(input_file, parse_columns(columns) if columns else None),
-                        str(input_file))])  # fmt: skip
-        source = {"input": str(input_file)}
-    from seriesfactory.pipeline.bars import load_state
-
-    builder = load_state(state_file, spec) if state_file is not None else BarBuilder(spec)
-    parts: list[BarArrays] = []
-    rows = 0
-    with progress.current().task(f"building {bar_type} bars", unit="trades") as task:
-        for trades, path in chunks:
-            try:
-                update = builder.update
-                parts.append(update(trades.ts_ns, trades.price, trades.qty_base, trades.side))
-            except DataError as exc:  # e.g. the first trade is older than the saved state's last
-                note = f" (continuing from --state {state_file})" if state_file is not None else ""
-                raise DataError(f"{exc}{note}", path=path) from None
-            rows += trades.rows
-            task.advance(trades.rows)
-    if venue is not None and rows == 0:
-        raise SourceError(
-            f"no trades of {symbol} on {venue} in [{from_}, {to}) in the trades tier under "
-            f"{cache_dir} (the server's files held none); check the symbol and the dates"
-        )
-    if emit_partial:
-        parts.append(builder.partial())
-    table = BarArrays.concat(parts).to_arrow(spec, with_partial=emit_partial)
-    meta = {META_KEY: json.dumps({"spec": spec.to_dict(), **source})}
+        trades = TradesFile(input_file, parse_columns(columns) if columns else None)
     from seriesfactory.lake.outputs import output_folder
 
     with output_folder(where.parent) as folder:
         local = folder.local / where.name
-        write_bars(table, local, out_format, meta)
+        built = build_bars(
+            spec, trades, local, fmt=out_format, state_file=state_file,
+            emit_partial=emit_partial, on_warning=lambda line: typer.echo(line, err=True),
+        )  # fmt: skip
         written = folder.publish(local)
-    if state_file is not None:
-        atomic_write_json(state_file, builder.state())
-    summary = f"{table.num_rows} {spec.type} bars from {rows} trades -> {written}"
-    print(written if quiet else summary)
+    rows = built.table.num_rows
+    print(written if quiet else f"{rows} {spec.type} bars from {built.trades} trades -> {written}")
 
 
-def _tier_chunks(
-    venue: str, symbol: str, from_text: str, to_text: str, *,
+def trades_tier(
+    venue: str | None, symbol: str | None, from_text: str | None, to_text: str | None,
     cache_dir: str | Path, config: Path | None, on_bad_rows: str,
-) -> tuple[Iterator[tuple[TradeArrays, str]], dict[str, object]]:  # fmt: skip
-    """Day-by-day trades of the tier (fetched first if missing), and what to record of them."""
-    import pyarrow as pa
-
+) -> TradesTier:  # fmt: skip
+    """``--venue/--symbol/--from/--to`` (all needed), checked, as the trades tier to read
+    (``cache_dir`` may be an object-store URL: docs/scale.md)."""
     from seriesfactory.config import load_settings
-    from seriesfactory.pipeline.exchange import split_symbol, venue_trades
-    from seriesfactory.transforms.bars import TradeArrays
+    from seriesfactory.pipeline.bars import TradesTier
 
+    if venue is None or symbol is None or from_text is None or to_text is None:
+        raise InputError("the trades tier needs all of --venue, --symbol, --from and --to")
     on_bad_rows_choice(on_bad_rows)
     from_ns, to_ns = day_range_ns(from_text, to_text)
-    base, quote = split_symbol(venue, symbol)
     local_cache, lake = lake_of(str(cache_dir), config=config)
-    summary, days = venue_trades(
-        venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=local_cache,
-        settings=load_settings(config), on_bad_rows=on_bad_rows, lake=lake,
+    return TradesTier(
+        venue, symbol, from_ns, to_ns, local_cache, load_settings(config),
+        on_bad_rows=on_bad_rows, lake=lake,
     )  # fmt: skip
-    if warning := summary.warning():
-        typer.echo(warning, err=True)
-
-    def chunks() -> Iterator[tuple[TradeArrays, str]]:
-        for table, path in days:
-            if table.num_rows == 0:
-                continue
-            yield (
-                TradeArrays(
-                    table.column("ts").cast(pa.int64()).to_numpy(),
-                    table.column("price").to_numpy(),
-                    table.column("qty").to_numpy(),
-                    table.column("side").to_numpy(),
-                ),
-                path,
-            )
-
-    source: dict[str, object] = {
-        "venue": venue, "symbol": summary.symbol, "from": from_text, "to": to_text,
-        "raw": [{"name": r.raw_name, "sha256": r.raw_sha256} for r in summary.records],
-    }  # fmt: skip
-    return chunks(), source
 
 
 @bars_app.command("export")
@@ -353,15 +282,12 @@ def export(
     quiet: Quiet = False,
 ) -> None:
     """Write built bars (a Parquet/CSV file, or the store's bars table) as Parquet or CSV."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
     from seriesfactory.lake.outputs import sidecar_path
-    from seriesfactory.transforms.bars import BAR_COLUMNS
+    from seriesfactory.pipeline.bars import META_KEY, export_bars, write_bars
 
     symbol = aliased(symbol, pair, name="--symbol", old_name="--pair")
     refuse_clobber(output, overwrite)
+    out_format = _format(aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), output)
     if _store_choice(store) == "postgres":
         from seriesfactory.cli.store import store_export
 
@@ -369,9 +295,6 @@ def export(
             raise InputError("--store postgres reads the bars table: drop --input")
         if bar_type is None:
             raise InputError("--store postgres needs --type, e.g. --type tib or tib_ewma15")
-        out_format = _format(
-            aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), output
-        )
         table = store_export(bar_type, venue, symbol, output, out_format, database_url, config)
         info = {"store": "postgres", "bar_type": bar_type, "venue": venue, "symbol": symbol}
         write_bars(table, output, out_format, {META_KEY: json.dumps(info)})
@@ -382,22 +305,5 @@ def export(
     if not input_file.is_file():
         raise InputError(f"--input {input_file}: no such file")
     check_output_not_input([output, sidecar_path(output)], [input_file])
-    try:
-        if input_file.suffix.lower() == ".csv":
-            table = pacsv.read_csv(input_file)
-            meta: dict[str, str] = {}
-        else:
-            table = pq.read_table(input_file)
-            raw = (table.schema.metadata or {}).get(META_KEY.encode())
-            meta = {META_KEY: raw.decode()} if raw else {}
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"cannot read bars ({exc})", path=str(input_file)) from None
-    missing = [c for c in BAR_COLUMNS[:-1] if c not in table.column_names]
-    if missing:
-        raise DataError(
-            f"not a bars file: columns {missing} are missing; build it with 'bars build'",
-            path=str(input_file),
-        )
-    fmt = aliased(fmt, fmt_alias, name="--out-format", old_name="--format")
-    write_bars(table, output, _format(fmt, output), meta)
+    table = export_bars(input_file, output, out_format)
     print(output if quiet else f"{table.num_rows} bars -> {output}")

@@ -243,11 +243,9 @@ def live(
 ) -> None:
     """Follow a native capture as it is written; write snapshot parts as rows close."""
     import signal
-    import time
 
-    from seriesfactory.raw.follow import NativeFollower
     from seriesfactory.raw.readers import on_bad_frames_choice
-    from seriesfactory.transforms.book.live import LiveBook
+    from seriesfactory.transforms.book.live import follow_book
 
     _names(venue, symbol)
     fmt = out_format_choice(out_format)
@@ -256,65 +254,22 @@ def live(
         raise InputError(f"--input-dir {input_dir}: no such folder")
     poll_s = parse_duration_ns(poll, option="--poll") / 1e9
     part_s = parse_duration_ns(part, option="--part") / 1e9
-    stop_at = (
-        time.monotonic() + parse_duration_ns(duration, option="--duration") / 1e9
-        if duration
-        else None
-    )
-    follower = NativeFollower(input_dir, on_bad_frames=on_bad_frames)
-    book = LiveBook(
-        follower,
-        venue=venue,
-        symbol=symbol,
-        price_decimals=price_decimals,
-        interval_ns=parse_duration_ns(interval, option="--interval"),
-        depth=depth,
-    )
+    duration_s = parse_duration_ns(duration, option="--duration") / 1e9 if duration else None
+    interval_ns = parse_duration_ns(interval, option="--interval")
     stopping = False
 
     def _stop(*_: object) -> None:
         nonlocal stopping
         stopping = True
 
-    meta = {
-        "seriesfactory.book": json.dumps(
-            {"venue": venue, "symbol": symbol, "interval_ns": book.interval_ns, "depth": depth,
-             "price_decimals": price_decimals, "input_dir": str(input_dir)}
-        )
-    }  # fmt: skip
     previous = signal.signal(signal.SIGTERM, _stop)
-    next_part = time.monotonic() + part_s
-
-    def write_part() -> None:
-        from seriesfactory.lake.outputs import publish_table
-
-        table = book.part()
-        if table.num_rows:
-            first = table.column("ts").cast("int64")[0].as_py()
-            path = output_dir / f"{symbol}-{first}.{fmt}"
-            publish_table(path, table, fmt, meta)
-            print(f"{path}: {table.num_rows} rows", flush=True)
-
     try:
-        while not stopping and (stop_at is None or time.monotonic() < stop_at):
-            book.poll()
-            if time.monotonic() >= next_part:
-                write_part()
-                next_part += part_s
-            time.sleep(poll_s)
-    except KeyboardInterrupt:
-        pass
+        follow_book(
+            input_dir, output_dir, venue=venue, symbol=symbol, price_decimals=price_decimals,
+            interval_ns=interval_ns, depth=depth, poll_s=poll_s, part_s=part_s,
+            duration_s=duration_s, fmt=fmt, on_bad_frames=on_bad_frames, stop=lambda: stopping,
+            on_part=lambda path, rows: print(f"{path}: {rows} rows", flush=True),
+            on_warning=lambda line: print(line, file=sys.stderr),
+        )  # fmt: skip
     finally:
         signal.signal(signal.SIGTERM, previous)
-    book.close()
-    write_part()
-    follower.close()
-    from seriesfactory.raw.readers import ReadReport
-
-    _warn(ReadReport(bad_frames=follower.bad_frames))
-    if book.parser.matched == 0:
-        seen = f"{book.records} records read" if book.records else "nothing was recorded there"
-        raise InputError(
-            f"--input-dir {input_dir}: no message for symbol {symbol!r} on {venue!r} "
-            f"({seen}); check --symbol, --venue and that the recorder writes this folder"
-        )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from seriesfactory.cli._app import CacheDir, Config, Quiet, app, day_range_ns
+from seriesfactory.cli._app import CacheDir, Config, Overwrite, Quiet, app, check_output
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -50,7 +50,6 @@ OutFmt = Annotated[
         "--out-format", metavar="parquet|csv", help="parquet or csv (default: --output's suffix)."
     ),
 ]
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --output.")]
 
 
 def parse_duration(text: str, option: str = "--interval") -> int:
@@ -79,14 +78,6 @@ def _out_format(text: str, output: Path) -> str:
     if suffix in (".csv", ".parquet", ".pq") and value != by_suffix:
         raise InputError(f"--output {output} does not end as --out-format {value} files do")
     return value
-
-
-def _check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:
-    for p in inputs:
-        if p.exists() and output.exists() and output.resolve() == p.resolve():
-            raise InputError(f"--output {output} is also an --input; write somewhere else")
-    if output.exists() and not overwrite:
-        raise InputError(f"--output {output} exists; pass --overwrite to replace it")
 
 
 def write_table(table: pa.Table, output: Path, fmt: str, meta: dict[str, Any]) -> None:
@@ -202,7 +193,7 @@ def book(
         if not p.is_file():
             raise InputError(f"--input {p}: no such file")
     fmt = _out_format(out_format, output)
-    _check_output(output, inputs, overwrite)
+    check_output(output, overwrite=overwrite, inputs=inputs)
     read = ReadReport()
     table = book_features(
         [str(p) for p in inputs],
@@ -368,7 +359,7 @@ def trades(
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from seriesfactory.cli.bars import _tier_chunks
+    from seriesfactory.cli.bars import trades_tier
     from seriesfactory.core.atomic import atomic_write_json
     from seriesfactory.transforms.bars import parse_columns, read_trades_file
     from seriesfactory.transforms.features.api import (
@@ -400,7 +391,7 @@ def trades(
     for p in sources:
         if not p.is_file():
             raise InputError(f"--{'bars' if p == bars_file else 'input'} {p}: no such file")
-    _check_output(output, sources, overwrite)
+    check_output(output, overwrite=overwrite, inputs=sources)
     meta: dict[str, Any] = {"kind": "trades", "params": params.to_dict()}
     if bars_file is not None:
         try:
@@ -424,14 +415,12 @@ def trades(
             )  # fmt: skip
             meta["input"] = str(input_file)
         else:
-            if venue is None or symbol is None or from_ is None or to is None:
-                raise InputError("the trades tier needs all of --venue, --symbol, --from and --to")
-            chunks, source = _tier_chunks(
-                venue, symbol, from_, to, cache_dir=cache_dir, config=config,
-                on_bad_rows=on_bad_rows,
-            )  # fmt: skip
+            from seriesfactory.pipeline.bars import tier_trades
+
+            days = trades_tier(venue, symbol, from_, to, cache_dir, config, on_bad_rows)
+            chunks, source = tier_trades(days, lambda line: typer.echo(line, err=True))
             meta.update(source)
-            end_ns = day_range_ns(from_, to)[1]
+            end_ns = days.to_ns
         parts: list[pa.Table] = []
         n_in = 0
         with progress.current().task("trade features", unit="trades") as task:
@@ -460,14 +449,12 @@ def trades(
 
 
 def _load_state(path: Path, params: Any) -> Any:
+    from seriesfactory.core.state import load_state
     from seriesfactory.transforms.features.api import TradeFeatureBuilder
 
-    if not path.exists():
-        return TradeFeatureBuilder(params)
-    try:
-        builder = TradeFeatureBuilder.from_state(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"--state {path} cannot be read ({exc}); remove it") from None
-    if builder.params != params:
-        raise InputError(f"--state {path} was saved with other options; give the same options")
-    return builder
+    return load_state(
+        path,
+        fresh=lambda: TradeFeatureBuilder(params),
+        from_state=TradeFeatureBuilder.from_state,
+        options=lambda builder: builder.params.to_dict(),
+    )

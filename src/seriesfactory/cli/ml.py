@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from seriesfactory.cli._app import CacheDir, Config, OutputDir, Quiet, app, day_range_ns
+from seriesfactory.cli._app import (
+    CacheDir,
+    Config,
+    OutputDir,
+    Overwrite,
+    Quiet,
+    app,
+    check_output,
+    day_range_ns,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -19,24 +28,10 @@ from seriesfactory.errors import InputError
 ml_app = typer.Typer(help="Labelled leak-free datasets, honest baselines, feature importance.")
 app.add_typer(ml_app, name="ml")
 
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
 DatasetFile = Annotated[
     Path,
     typer.Option("--dataset", metavar="FILE", help="A dataset written by 'ml dataset' (Parquet)."),
 ]
-
-
-def check_output(
-    path: Path, *, overwrite: bool, inputs: list[Path], suffixes: tuple[str, ...]
-) -> None:
-    """Refuse an output that is an input, has the wrong suffix, or exists without --overwrite."""
-    if path.suffix.lower() not in suffixes:
-        raise InputError(f"--output {path}: the name must end in {' or '.join(suffixes)}")
-    for given in inputs:
-        if given.exists() and path.exists() and path.resolve() == given.resolve():
-            raise InputError(f"--output {path} is also an input; choose another name")
-    if path.exists() and not overwrite:
-        raise InputError(f"--output {path} exists; add --overwrite to replace it")
 
 
 def _console(quiet: bool) -> Console:

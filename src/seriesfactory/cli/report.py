@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from seriesfactory.cli._app import Quiet, app
-from seriesfactory.cli.ml import Overwrite, check_output
+from seriesfactory.cli._app import Overwrite, Quiet, app, check_output
 from seriesfactory.errors import DataError
 
 report_app = typer.Typer(help="Human-facing reports: the offline EDA dashboard.")

@@ -13,8 +13,8 @@ Entries and their *last use*:
   (a run that crashed while writing it) counts from its newest file; gc removes
   it once that is older than the retention too (a running job's folder is
   young, and the next run of the same request rebuilds it whole anyway);
-- an aggregates file, ``aggregates/{inputs16}/{params16}.parquet`` (with its
-  ``.seal`` beside it): its modification time, refreshed each time a run is
+- an aggregates entry (:mod:`seriesfactory.lake.aggregates` has the layout), with
+  its seal beside it: its modification time, refreshed each time a run is
   served from it.
 
 A tick set is any folder under ``ticks/`` named by a 16-hex-digit key, whatever
@@ -39,7 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seriesfactory.core.atomic import STALE_TEMP_S, TMP_PREFIX
-from seriesfactory.lake import TIERS
+from seriesfactory.lake import AGGREGATES, TIERS
+from seriesfactory.lake.aggregates import entries as aggregate_entries
+from seriesfactory.lake.aggregates import orphan_seals, seal_path
 from seriesfactory.lake.ticks import MANIFEST
 
 __all__ = ["DerivedEntry", "DerivedGc", "gc_derived", "list_derived", "tier_usage"]
@@ -116,15 +118,13 @@ def list_derived(cache_dir: Path) -> list[DerivedEntry]:
             )
             size = sum(s.st_size for s in stats.values())
             entries.append(DerivedEntry("ticks", folder, size, used))
-    aggregates = cache_dir / "aggregates"
-    if aggregates.is_dir():
-        for path in sorted(aggregates.glob("*/*.parquet")):
-            if is_temp(path):
-                continue
-            st = path.stat()
-            seal = path.with_name(path.name + ".seal")
-            size = st.st_size + (seal.stat().st_size if seal.is_file() else 0)
-            entries.append(DerivedEntry("aggregates", path, size, st.st_mtime))
+    for path in aggregate_entries(cache_dir):
+        if is_temp(path):
+            continue
+        st = path.stat()
+        seal = seal_path(path)
+        size = st.st_size + (seal.stat().st_size if seal.is_file() else 0)
+        entries.append(DerivedEntry(AGGREGATES, path, size, st.st_mtime))
     entries.sort(key=lambda e: (e.last_used_s, str(e.path)))
     return entries
 
@@ -162,18 +162,15 @@ def gc_derived(cache_dir: Path, *, retention_days: float, now_s: float | None = 
             sets += 1
         else:
             e.path.unlink(missing_ok=True)
-            e.path.with_name(e.path.name + ".seal").unlink(missing_ok=True)
+            seal_path(e.path).unlink(missing_ok=True)
             aggs += 1
         freed += e.size_bytes
         _remove_empty_parents(e.path.parent, cache_dir / e.tier)
     # Orphans: a seal without its entry, files beside no tick set (older layouts).
-    aggregates = cache_dir / "aggregates"
-    if aggregates.is_dir():
-        for seal in aggregates.glob("*/*.parquet.seal"):
-            entry = seal.with_name(seal.name[: -len(".seal")])
-            if not entry.exists() and now - seal.stat().st_mtime > STALE_TEMP_S:
-                seal.unlink(missing_ok=True)
-                _remove_empty_parents(seal.parent, aggregates)
+    for seal in orphan_seals(cache_dir):
+        if now - seal.stat().st_mtime > STALE_TEMP_S:
+            seal.unlink(missing_ok=True)
+            _remove_empty_parents(seal.parent, cache_dir / AGGREGATES)
     return DerivedGc(sets, aggs, freed, temps)
 
 

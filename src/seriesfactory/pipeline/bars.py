@@ -16,7 +16,7 @@ A Parquet output carries its spec and its input under the metadata key
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -26,7 +26,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from seriesfactory.config import Settings
+from seriesfactory.core import progress
+from seriesfactory.core import state as core_state
 from seriesfactory.core.atomic import atomic_write_json
+from seriesfactory.core.storage import Remote
 from seriesfactory.core.time import to_datetime
 from seriesfactory.errors import DataError, InputError, SourceError
 from seriesfactory.lake.outputs import publish_table
@@ -77,6 +80,8 @@ class TradesTier:
     cache_dir: Path
     settings: Settings
     on_bad_rows: str = "error"
+    #: The trades tier on an object store (``cache_dir`` then holds the raw tier): scale.md.
+    lake: Remote | None = None
 
 
 @dataclass(slots=True)
@@ -92,19 +97,12 @@ class BarsBuilt:
 
 def load_state(path: Path, spec: BarSpec) -> BarBuilder:
     """The builder saved at ``path`` (a fresh one when the file does not exist yet)."""
-    if not path.exists():
-        return BarBuilder(spec)
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--state {path} cannot be read as JSON ({exc}); remove it") from None
-    builder = BarBuilder.from_state(state)
-    if builder.spec != spec:
-        raise InputError(
-            f"--state {path} was saved for {builder.spec.to_dict()}, not {spec.to_dict()}; "
-            "give the same options or another --state file"
-        )
-    return builder
+    return core_state.load_state(
+        path,
+        fresh=lambda: BarBuilder(spec),
+        from_state=BarBuilder.from_state,
+        options=lambda builder: builder.spec.to_dict(),
+    )
 
 
 def write_bars(table: pa.Table, output: Path, fmt: BarsFormat, meta: Mapping[str, str]) -> None:
@@ -117,19 +115,21 @@ def _day(ts_ns: int) -> str:
 
 
 def tier_trades(
-    tier: TradesTier, warnings: list[str]
+    tier: TradesTier, warn: Callable[[str], None]
 ) -> tuple[Iterator[tuple[TradeArrays, str]], dict[str, object]]:
     """Day-by-day trades of the tier (fetched first if missing), and what to record of them.
 
-    Warnings for the user (days the server has no file for) are appended to ``warnings``.
+    Warnings for the user (days the server has no file for) are passed to ``warn``
+    as soon as they are known, before the first day is read.
     """
     base, quote = split_symbol(tier.venue, tier.symbol)
     summary, days = venue_trades(
         tier.venue, base=base, quote=quote, from_ns=tier.from_ns, to_ns=tier.to_ns,
         cache_dir=tier.cache_dir, settings=tier.settings, on_bad_rows=tier.on_bad_rows,
+        lake=tier.lake,
     )  # fmt: skip
     if warning := summary.warning():
-        warnings.append(warning)
+        warn(warning)
 
     def chunks() -> Iterator[tuple[TradeArrays, str]]:
         for table, path in days:
@@ -161,13 +161,17 @@ def build_bars(
     fmt: BarsFormat = "parquet",
     state_file: Path | None = None,
     emit_partial: bool = False,
+    on_warning: Callable[[str], None] | None = None,
 ) -> BarsBuilt:
     """Build ``spec`` bars from ``trades``, write them to ``output``, then save the state.
 
     With ``state_file``, the builder continues from the state saved there (if the
     file exists; it must be for the same spec) and its state after the last
     trade is saved there once the bars are written. ``emit_partial`` appends the
-    unfinished last bar (flagged in the ``partial`` column).
+    unfinished last bar (flagged in the ``partial`` column). Warnings (days the
+    server has no file for) are returned in :attr:`BarsBuilt.warnings` and, when
+    ``on_warning`` is given, also passed to it as soon as they are known. Progress
+    goes to :func:`seriesfactory.core.progress.current`.
 
     Raises
     ------
@@ -177,8 +181,14 @@ def build_bars(
         Trades out of order (also: older than the saved state's last), naming the file.
     """
     warnings: list[str] = []
+
+    def warn(line: str) -> None:
+        warnings.append(line)
+        if on_warning is not None:
+            on_warning(line)
+
     if isinstance(trades, TradesTier):
-        chunks, source = tier_trades(trades, warnings)
+        chunks, source = tier_trades(trades, warn)
     else:
         table = read_trades_file(trades.path, dict(trades.columns) if trades.columns else None)
         chunks = iter([(table, str(trades.path))])
@@ -186,13 +196,15 @@ def build_bars(
     builder = load_state(state_file, spec) if state_file is not None else BarBuilder(spec)
     parts: list[BarArrays] = []
     rows = 0
-    for chunk, path in chunks:
-        try:
-            parts.append(builder.update(chunk.ts_ns, chunk.price, chunk.qty_base, chunk.side))
-        except DataError as exc:  # e.g. the first trade is older than the saved state's last
-            note = f" (continuing from --state {state_file})" if state_file is not None else ""
-            raise DataError(f"{exc}{note}", path=path) from None
-        rows += chunk.rows
+    with progress.current().task(f"building {spec.type} bars", unit="trades") as task:
+        for chunk, path in chunks:
+            try:
+                parts.append(builder.update(chunk.ts_ns, chunk.price, chunk.qty_base, chunk.side))
+            except DataError as exc:  # e.g. the first trade is older than the saved state's last
+                note = f" (continuing from --state {state_file})" if state_file is not None else ""
+                raise DataError(f"{exc}{note}", path=path) from None
+            rows += chunk.rows
+            task.advance(chunk.rows)
     if isinstance(trades, TradesTier) and rows == 0:
         raise SourceError(
             f"no trades of {trades.symbol} on {trades.venue} in [{source['from']}, "

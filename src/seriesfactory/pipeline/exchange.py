@@ -34,13 +34,13 @@ from seriesfactory.raw.archives import read_pieces
 from seriesfactory.raw.download import Downloader
 from seriesfactory.raw.hashes import raw_sha256
 from seriesfactory.schema import TickArrays
+from seriesfactory.schema.trades import ParsedTrades
 from seriesfactory.sources._history_base import (
     ArchiveKind,
     HistoryVenue,
     TradeFiles,
     history_venue,
 )
-from seriesfactory.sources.binance.parse import ParsedTrades
 from seriesfactory.transforms.ticks import TickBuilder
 
 I64 = np.ndarray[Any, np.dtype[np.int64]]

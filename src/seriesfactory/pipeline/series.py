@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -30,25 +29,20 @@ from seriesfactory.config import Settings, load_settings
 from seriesfactory.core import progress
 from seriesfactory.core.atomic import (
     atomic_path,
-    atomic_write_json,
     key_sha256,
-    mark_used,
     storage_error,
 )
 from seriesfactory.core.names import check_asset
 from seriesfactory.core.time import NS_PER_DAY, format_range_part
 from seriesfactory.errors import InputError, SourceError
-from seriesfactory.lake.integrity import (
-    DECODE_ERRORS,
-    CorruptEntryError,
-    Seal,
-    check_seal,
-    decode_error,
-    evict,
-    open_parquet,
-    seal_of,
-    warn,
+from seriesfactory.lake.aggregates import (
+    DayRowGroups,
+    EntryWriter,
+    entry_path,
+    read_entry,
+    seal_path,
 )
+from seriesfactory.lake.integrity import CorruptEntryError, evict, warn
 from seriesfactory.lake.outputs import clean_leftovers, seal_csv
 from seriesfactory.lake.shared import pull_sealed, push_sealed
 from seriesfactory.lake.ticks import TickSet, write_tick_set
@@ -59,7 +53,6 @@ from seriesfactory.sources.registry import resolve_venue
 from seriesfactory.sources.spec import format_number
 from seriesfactory.sources.synthetic import Model
 from seriesfactory.transforms.aggregates import (
-    BLOCK_ROWS,
     AggregateArrays,
     AggregateSummary,
     AggregationParams,
@@ -345,18 +338,11 @@ def build_ticks(request: TicksRequest) -> TicksResult:
 
 
 # -- aggregates -----------------------------------------------------------------------------------
-_AGG_COLUMNS = ("timestamp_ns", "start_ns", "tick_count")
-#: Bumped when the aggregates entry's format or key changes (part of every key).
-AGGREGATES_TIER_VERSION = 2
 #: An aggregates entry is kept only when it summarises at least this many ticks a row: a finer
 #: entry would cost about as much to read as recomputing it, and would duplicate the output.
 ENTRY_MIN_TICKS_PER_ROW = 10
 #: A request whose output is estimated above this many bytes is announced before it starts.
 LARGE_OUTPUT_BYTES = 1 << 30
-_ENTRY_SCHEMA = pa.schema(
-    [pa.field(c, pa.int64(), nullable=False) for c in _AGG_COLUMNS]
-    + [pa.field(f, pa.float64(), nullable=False) for f in AGGREGATE_FIELDS]
-)
 
 
 def aggregates_path(cache_dir: Path, inputs: list[str], request: SeriesRequest) -> Path:
@@ -366,20 +352,7 @@ def aggregates_path(cache_dir: Path, inputs: list[str], request: SeriesRequest) 
     aggregation parameters and the range ``[from, to)`` itself (empty buckets run to ``--to``,
     so two ranges over the same ticks give different rows).
     """
-    inputs_key = key_sha256(inputs)
-    params_key = key_sha256(
-        {
-            **request.params.key(),
-            "from_ns": request.from_ns,
-            "to_ns": request.to_ns,
-            "tier": AGGREGATES_TIER_VERSION,
-        }
-    )
-    return cache_dir / "aggregates" / inputs_key[:16] / f"{params_key[:16]}.parquet"
-
-
-def _seal_path(path: Path) -> Path:
-    return path.with_name(path.name + ".seal")
+    return entry_path(cache_dir, inputs, request.params.key(), request.from_ns, request.to_ns)
 
 
 def estimate_rows(request: SeriesRequest, tick_rows: int) -> int:
@@ -394,46 +367,6 @@ def estimate_bytes(request: SeriesRequest, rows: int) -> int:
     """Rough output size: 8 bytes a value in Parquet, ~20 characters a value in CSV."""
     per_value = 8 if request.out_format == "parquet" else 20
     return rows * per_value * (1 + len(request.fields))
-
-
-class _RowGroups:
-    """Writes aggregates blocks as row groups of one UTC day (by bucket start), at most
-    ``BLOCK_ROWS`` rows each, whatever the blocks fed: the same rows give the same file."""
-
-    def __init__(self, write: Any) -> None:
-        self._write = write
-        self._pending: list[AggregateArrays] = []
-        self._rows = 0
-        self._day: int | None = None
-
-    def add(self, block: AggregateArrays) -> None:
-        days = block.start_ns // NS_PER_DAY
-        for lo, hi in itertools.pairwise([*_day_offsets(block.start_ns), block.rows]):
-            if hi <= lo:
-                continue
-            day = int(days[lo])
-            if day != self._day:
-                self.flush()
-                self._day = day
-            part = block.slice(lo, hi)
-            while part.rows:
-                take = min(part.rows, BLOCK_ROWS - self._rows)
-                self._pending.append(part.slice(0, take))
-                self._rows += take
-                part = part.slice(take, part.rows)
-                if self._rows == BLOCK_ROWS:
-                    self.flush()
-
-    def flush(self) -> None:
-        if self._rows:
-            self._write(AggregateArrays.concat(self._pending))
-        self._pending, self._rows = [], 0
-
-
-def _entry_table(arrays: AggregateArrays) -> pa.Table:
-    columns: list[Any] = [arrays.timestamp_ns, arrays.start_ns, arrays.tick_count]
-    columns += [arrays.column(name) for name in AGGREGATE_FIELDS]
-    return pa.Table.from_arrays([pa.array(c) for c in columns], schema=_ENTRY_SCHEMA)
 
 
 @contextlib.contextmanager
@@ -458,7 +391,6 @@ class _Sinks:
         self.summary = AggregateSummary()
         self._stack = contextlib.ExitStack()
         self._out = out
-        self._entry = entry
         try:
             self._open(request, out, entry)
         except BaseException as exc:
@@ -481,21 +413,14 @@ class _Sinks:
                 self._out_tmp, schema, compression="zstd", store_schema=False, use_dictionary=False
             )
             self._stack.callback(self._pq.close)
-            self._out_groups = _RowGroups(
+            self._out_groups = DayRowGroups(
                 lambda a: self._pq.write_table(a.to_arrow(request.fields))
             )
         else:
             self._csv = pacsv.CSVWriter(str(self._out_tmp), schema)
             self._stack.callback(self._csv.close)
-            self._out_groups = _RowGroups(lambda a: self._csv.write(a.to_arrow(request.fields)))
-        self._entry_groups: _RowGroups | None = None
-        if entry is not None:
-            self._entry_tmp = self._stack.enter_context(atomic_path(entry))
-            self._epq = pq.ParquetWriter(
-                self._entry_tmp, _ENTRY_SCHEMA, compression="zstd", store_schema=False
-            )
-            self._stack.callback(self._epq.close)
-            self._entry_groups = _RowGroups(lambda a: self._epq.write_table(_entry_table(a)))
+            self._out_groups = DayRowGroups(lambda a: self._csv.write(a.to_arrow(request.fields)))
+        self._entry_writer = EntryWriter(entry, self._stack) if entry is not None else None
 
     def _seal_csv(self, exc_type: type[BaseException] | None, *_: object) -> bool:
         if exc_type is None and self._sidecar is not None:  # only on success, never aborting
@@ -507,66 +432,28 @@ class _Sinks:
         self.summary.add(block)
         with _writing(self._out):
             self._out_groups.add(block)
-        if self._entry_groups is not None and self._entry is not None:
-            with _writing(self._entry):
-                self._entry_groups.add(block)
+        if self._entry_writer is not None:
+            with _writing(self._entry_writer.path):
+                self._entry_writer.add(block)
 
     def close(self, counts: FilterCounts, metadata: dict[str, str]) -> None:
-        counts_json = json.dumps(dataclasses.asdict(counts))
         with _writing(self._out):
             self._out_groups.flush()
             if self.request.out_format == "parquet":
                 if self.summary.rows == 0:
                     self._pq.write_table(aggregate_schema(self.request.fields).empty_table())
                 self._pq.add_key_value_metadata(metadata)
-        if self._entry_groups is not None and self._entry is not None:
-            with _writing(self._entry):
-                self._entry_groups.flush()
-                if self.summary.rows == 0:
-                    self._epq.write_table(_ENTRY_SCHEMA.empty_table())
-                self._epq.add_key_value_metadata({"seriesfactory.counts": counts_json})
+        if self._entry_writer is not None:
+            with _writing(self._entry_writer.path):
+                self._entry_writer.finish(counts)
         if self.request.out_format == "csv":
             self._sidecar = metadata
         self._stack.close()  # writers closed, files fsynced and renamed, entry before its seal
-        if self._entry is not None:
-            seal = seal_of(self._entry)
-            atomic_write_json(_seal_path(self._entry), seal.to_json())
+        if self._entry_writer is not None:
+            self._entry_writer.seal()
 
     def abort(self, exc: BaseException) -> None:
         self._stack.__exit__(type(exc), exc, exc.__traceback__)
-
-
-def _entry_blocks(path: Path) -> tuple[Iterator[AggregateArrays], FilterCounts] | None:
-    """The verified blocks and filter counts of an aggregates entry, or None when absent."""
-    seal_file = _seal_path(path)
-    if not path.is_file() or not seal_file.is_file():
-        return None  # absent, or its writer stopped before the seal: rebuilt
-    try:
-        seal = Seal.from_json(json.loads(seal_file.read_text()))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CorruptEntryError(path, seal_file, f"unreadable seal: {exc}") from exc
-    check_seal(path, seal, entry=path)
-    pf = open_parquet(path, entry=path)
-    try:
-        meta = pf.metadata.metadata or {}
-        counts = FilterCounts(**json.loads(meta[b"seriesfactory.counts"]))
-        if pf.schema_arrow.remove_metadata() != _ENTRY_SCHEMA:
-            raise ValueError("unexpected columns")
-    except DECODE_ERRORS as exc:
-        raise decode_error(exc, entry=path, path=path) from exc
-
-    def blocks() -> Iterator[AggregateArrays]:
-        for g in range(pf.num_row_groups):
-            try:
-                t = pf.read_row_group(g)
-                fields = np.vstack([t.column(n).to_numpy() for n in AGGREGATE_FIELDS])
-                ts, start, n = (t.column(c).to_numpy() for c in _AGG_COLUMNS)
-            except DECODE_ERRORS as exc:
-                raise decode_error(exc, entry=path, path=path) from exc
-            yield AggregateArrays(ts, start, n, fields.reshape(len(AGGREGATE_FIELDS), -1))
-
-    mark_used(path)
-    return blocks(), counts
 
 
 def aggregate_blocks(
@@ -640,13 +527,6 @@ def series_suffix(request: SeriesRequest) -> str:
     return "_".join(parts)
 
 
-def _day_offsets(start_ns: np.ndarray[Any, Any]) -> list[int]:
-    if start_ns.shape[0] == 0:
-        return [0]
-    days = start_ns // NS_PER_DAY
-    return [0, *(np.flatnonzero(np.diff(days)) + 1).tolist()]
-
-
 def rebuilding(job: Callable[[], _T], *, attempts: int = 3) -> _T:
     """Run ``job``; when it meets a damaged cache entry, evict it (a warning) and run it again,
     so the entry is rebuilt from the tier below. A damage that persists is an error."""
@@ -682,8 +562,8 @@ def _build_series(request: SeriesRequest) -> SeriesResult:
             f"this output will hold up to {rows:,} rows, about {_size_text(size)} "
             f"({request.out_format}); a larger --agg-step or a shorter range makes it smaller"
         )
-    pull_sealed(agg_path, _seal_path(agg_path))  # inside a shared lake: its published copy
-    cached = _entry_blocks(agg_path)
+    pull_sealed(agg_path, seal_path(agg_path))  # inside a shared lake: its published copy
+    cached = read_entry(agg_path)
     metadata = {
         "seriesfactory.version": __version__,
         "seriesfactory.base": request.base,
@@ -722,7 +602,7 @@ def _build_series(request: SeriesRequest) -> SeriesResult:
     except BaseException as exc:
         sinks.abort(exc)
         raise
-    push_sealed(agg_path, _seal_path(agg_path))  # inside a shared lake: the entry, seal last
+    push_sealed(agg_path, seal_path(agg_path))  # inside a shared lake: the entry, seal last
     return SeriesResult(
         summary=sinks.summary,
         counts=counts,

@@ -20,6 +20,8 @@ event with ``side == 0``. Sequencing rules (checked once per message):
 =================  ====================================================================
 
 (``L`` = snapshot ``lastUpdateId``; a primed id is the previous applied message's.)
+A venue's rule and where its ids are is said once, in its ``sequence.py``
+(:mod:`seriesfactory.sources._sequence`); the recorder reads the same description.
 """
 
 from __future__ import annotations

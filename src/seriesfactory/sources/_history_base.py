@@ -29,8 +29,8 @@ from seriesfactory.errors import SourceError
 
 if TYPE_CHECKING:
     from seriesfactory.config import Settings
+    from seriesfactory.schema.trades import ParsedTrades
     from seriesfactory.sources._fetch import Fetcher
-    from seriesfactory.sources.binance.parse import ParsedTrades
 
 __all__ = [
     "ArchiveKind",

@@ -3,8 +3,9 @@
 A venue module (``sources/<venue>/ws.py``) is mostly declarations: its default
 WebSocket and REST hosts, the environment variables that override them, its default
 streams, how to subscribe, whether it needs an application-level ping, and where its
-sequence numbers are. The recorder (:mod:`seriesfactory.raw.recorder`) drives every
-venue through this one interface.
+sequence numbers are (read from the venue's ``sequence.py``, which the book parser
+reads too: :mod:`seriesfactory.sources._sequence`). The recorder
+(:mod:`seriesfactory.raw.recorder`) drives every venue through this one interface.
 
 A subclass that leaves an abstract method or a required declaration out is refused
 when it is defined, and every complete subclass registers itself under ``name``.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from seriesfactory.errors import ConfigError
+from seriesfactory.sources._sequence import SeqPoint, SequenceTracker
 
 __all__ = [
     "VENUES",
@@ -55,48 +57,6 @@ class ConnPlan:
     url: str
     subscribe: tuple[str, ...] = ()
     snapshots: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SeqPoint:
-    """Where one message sits in its sequence.
-
-    ``first`` is the id this message expects to follow ``previous last + 1`` and
-    ``last`` the id it ends at (both the same for venues with one number per
-    message); ``reset`` says the message restarts the sequence (a snapshot).
-    ``symbol`` names the book, for a REST resync.
-    """
-
-    key: str
-    first: int
-    last: int
-    reset: bool = False
-    symbol: str = ""
-
-
-class SequenceTracker:
-    """Follow each key's sequence within one connection session and report breaks.
-
-    A message continues its key when ``first == previous last + 1`` (or when it
-    resets the sequence, or is the key's first message). ``first <= previous last`` is
-    a duplicate or a stale repeat: nothing was lost, the position does not move back.
-    ``first > previous last + 1`` is a gap: ``first - (previous last + 1)`` ids are missing.
-    """
-
-    def __init__(self) -> None:
-        self.last: dict[str, int] = {}
-
-    def check(self, point: SeqPoint) -> dict[str, Any] | None:
-        """Advance ``point.key``; return the gap record's data on a break, else ``None``."""
-        prev = self.last.get(point.key)
-        if prev is None or point.reset or point.first == prev + 1:
-            self.last[point.key] = point.last
-            return None
-        if point.first <= prev:
-            self.last[point.key] = max(prev, point.last)
-            return None
-        self.last[point.key] = point.last
-        return {"reason": "sequence", "key": point.key, "expected": prev + 1, "got": point.first}
 
 
 class WsVenue(ABC):

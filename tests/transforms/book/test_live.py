@@ -134,3 +134,51 @@ def test_cli_live_writes_parts_until_its_duration(shared_real: Path, tmp_path: P
         price_decimals=1,
     )
     assert rows == len(batch.rows.ts)  # stopping flushes the last row, as batch does
+
+
+def test_follow_book_parts_by_the_injected_clock_equal_batch(
+    shared_real: Path, tmp_path: Path
+) -> None:
+    """The library loop: a part each ``part_s`` of its clock, CSV pairs, the same rows as batch."""
+    import pyarrow.csv as pacsv
+    import pytest
+
+    from seriesfactory.errors import InputError
+    from seriesfactory.lake.outputs import sidecar_path
+    from seriesfactory.transforms.book.live import follow_book
+
+    src = shared_real / "binance" / "hftbacktest" / "usdm" / "btcusdt_20240808.gz"
+    recs = list(read_records([src]))[:3000]
+    text = "".join(
+        json.dumps({"recv_ns": r.recv_ns, "conn": "c", "venue": "binance-usdm",
+                    "kind": r.kind, "data": r.data}) + "\n"
+        for r in recs
+    )  # fmt: skip
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    (folder / "cap-0001.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(text.encode()))
+    now = [0.0]
+    seen: list[tuple[Path, int]] = []
+    done = follow_book(
+        folder, tmp_path / "parts", venue="binance-usdm", symbol="BTCUSDT", price_decimals=1,
+        depth=2, poll_s=1.0, part_s=2.0, duration_s=5.0, fmt="csv",
+        on_part=lambda path, rows: seen.append((path, rows)),
+        clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s),
+    )  # fmt: skip
+    # polls at t = 0..4 (the first reads the whole capture); parts are due at t = 2 and t = 4
+    # and at the close: only the first has rows, the others write nothing
+    assert done.parts == [p for p, _ in seen] and len(done.parts) == 1
+    assert done.parts[0].suffix == ".csv"
+    assert done.records == len(recs) and done.bad_frames == []
+    assert all(sidecar_path(p).is_file() for p in done.parts)  # a CSV part is published as a pair
+    rows = sum(pacsv.read_csv(p).num_rows for p in done.parts)
+    batch = rebuild(
+        [str(folder / "cap-0001.jsonl.zst")], venue="binance-usdm", symbol="BTCUSDT",
+        price_decimals=1,
+    )  # fmt: skip
+    assert rows == len(batch.rows.ts) == sum(n for _, n in seen)
+    with pytest.raises(InputError, match="no message for symbol 'ETHUSDT'"):
+        follow_book(
+            folder, tmp_path / "none", venue="binance-usdm", symbol="ETHUSDT", price_decimals=1,
+            duration_s=0.0, clock=lambda: 0.0, sleep=lambda s: None,
+        )  # fmt: skip

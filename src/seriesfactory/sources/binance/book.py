@@ -32,8 +32,9 @@ from collections import deque
 from typing import Any, Final
 from urllib.parse import parse_qs, urlparse
 
-from seriesfactory.schema import RULE_BINANCE, RULE_BINANCE_F, RawRecord
+from seriesfactory.schema import RawRecord
 from seriesfactory.sources._book_base import BookParser, Level, levels, ms_to_ns
+from seriesfactory.sources.binance.sequence import SPOT_RULE, USDM_RULE, depth_ids
 
 __all__ = ["BinanceSpotBook", "BinanceUsdmBook"]
 
@@ -47,7 +48,7 @@ class BinanceSpotBook(BookParser):
     """Binance spot (``binance``): ``U``/``u`` sequencing, REST ``/api/v3/depth`` snapshot."""
 
     venues = ("binance",)
-    rule = RULE_BINANCE
+    rule = SPOT_RULE
 
     def __init__(self, symbol: str) -> None:
         super().__init__(symbol.upper())
@@ -60,14 +61,15 @@ class BinanceSpotBook(BookParser):
         event = data.get("e")
         if event == "depthUpdate":
             ts = self.event_ts(ms_to_ns(data["E"]), rec.recv_ns)
+            ids = depth_ids(data)
             diff = (
                 ts,
                 rec.recv_ns,
                 levels(data["b"]),
                 levels(data["a"]),
-                int(data["U"]),
-                int(data["u"]),
-                int(data.get("pu", -1)),
+                ids.first,
+                ids.last,
+                ids.prev,
             )
             self._ring.append(diff)
             self._emit(diff)
@@ -121,4 +123,4 @@ class BinanceUsdmBook(BinanceSpotBook):
     """Binance USD-M futures (``binance-usdm``): ``pu`` chaining, REST ``/fapi/v1/depth``."""
 
     venues = ("binance-usdm",)
-    rule = RULE_BINANCE_F
+    rule = USDM_RULE

@@ -30,6 +30,7 @@ from seriesfactory.config import Settings
 from seriesfactory.core.threads import prefetch
 from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import InputError, MissingFileError, SourceError
+from seriesfactory.schema.trades import ParsedTrades
 from seriesfactory.sources._fetch import Fetcher
 from seriesfactory.sources._history_base import (
     ArchiveKind,
@@ -41,7 +42,7 @@ from seriesfactory.sources._history_base import (
     pieces_bytes,
 )
 from seriesfactory.sources.binance import MARKETS as _MARKET_NAMES
-from seriesfactory.sources.binance.parse import Kind, Market, ParsedTrades, parse_trades_csv
+from seriesfactory.sources.binance.parse import Kind, Market, parse_trades_csv
 from seriesfactory.sources.binance.rest import fetch_rest_day, parse_rest_lines
 
 __all__ = [

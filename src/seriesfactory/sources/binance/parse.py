@@ -33,7 +33,6 @@ negative quantity, a time before the previous row's — raise
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -41,8 +40,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from seriesfactory.errors import DataError
 from seriesfactory.schema import TRADE_SCHEMA
+from seriesfactory.schema.trades import BadRow, ParsedTrades, raise_bad_rows
 from seriesfactory.sources.binance import csv_nb
 
 __all__ = ["BadRow", "ParsedTrades", "parse_trades_csv", "raise_bad_rows", "to_trade_table"]
@@ -54,22 +53,6 @@ MAX_MS, MAX_US = csv_nb.MAX_MS, csv_nb.MAX_US
 _NO_TS = -(2**63)
 _TRUE = ("true",)
 _FALSE = ("false",)
-
-
-@dataclass(frozen=True, slots=True)
-class BadRow:
-    line: int
-    reason: str
-
-
-@dataclass(slots=True)
-class ParsedTrades:
-    """A parsed file: the trade table and the rows dropped (``skip`` mode only)."""
-
-    table: pa.Table
-    bad_rows: list[BadRow] = field(default_factory=list)
-    #: Lines of the input read (empty ones included; None when not counted).
-    lines: int | None = None
 
 
 def _layout(market: Market, kind: Kind) -> tuple[int, int, int]:
@@ -264,23 +247,6 @@ def parse_trades_csv(
     table = to_trade_table(sel["ts"], sel["price"], sel["qty"], sel["m"], sel["id"], contract_size)
     lines = data.count(b"\n") + int(bool(data) and not data.endswith(b"\n"))
     return ParsedTrades(table, bad, lines)
-
-
-def raise_bad_rows(bad: list[BadRow], *, on_bad_rows: str, name: str) -> None:
-    """Unless ``on_bad_rows`` is ``"skip"``, raise a :class:`DataError` at the first bad row.
-
-    The message names the file ``name``, the first bad line and how many more
-    bad rows there are.
-    """
-    if not bad or on_bad_rows == "skip":
-        return
-    first = min(bad, key=lambda b: b.line)
-    more = f" ({len(bad) - 1} more bad rows)" if len(bad) > 1 else ""
-    raise DataError(
-        f"{first.reason}{more}; fix or remove the file, or pass --on-bad-rows=skip",
-        path=name,
-        line=first.line,
-    )
 
 
 def _check_values(

@@ -29,8 +29,9 @@ from seriesfactory.config import Settings
 from seriesfactory.core.atomic import atomic_write_bytes
 from seriesfactory.core.time import NS_PER_DAY, NS_PER_MS
 from seriesfactory.errors import DataError, SourceError
+from seriesfactory.schema.trades import ParsedTrades
 from seriesfactory.sources._fetch import Fetcher
-from seriesfactory.sources.binance.parse import Market, ParsedTrades, to_trade_table
+from seriesfactory.sources.binance.parse import Market, to_trade_table
 
 __all__ = ["PAGE_LIMIT", "fetch_rest_day", "parse_rest_lines"]
 

@@ -13,8 +13,8 @@ REST depth snapshot (``/api/v3/depth``, ``/fapi/v1/depth``), and fetch it again 
 its ``lastUpdateId`` is below that ``U``. The recorder follows it and records every
 body. The server pings; the client library answers with pongs.
 
-Sequence: spot ``U == previous u + 1``; USD-M ``pu == previous u``. A break makes the
-recorder fetch a fresh snapshot (``on_gap = "resnapshot"``).
+Sequence (``sequence.py``): spot ``U == previous u + 1``; USD-M ``pu == previous u``.
+A break makes the recorder fetch a fresh snapshot (``on_gap = "resnapshot"``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from seriesfactory.errors import ConfigError
-from seriesfactory.sources._ws_base import ConnPlan, SeqPoint, WsVenue
+from seriesfactory.sources._sequence import SeqPoint, seq_point
+from seriesfactory.sources._ws_base import ConnPlan, WsVenue
+from seriesfactory.sources.binance.sequence import SPOT_RULE, USDM_RULE, depth_ids
 
 __all__ = ["BinanceSpot", "BinanceUsdm"]
 
@@ -99,7 +101,7 @@ class BinanceSpot(_Binance):
         data = self._diff(msg)
         if data is None:
             return None
-        return SeqPoint(str(data["s"]), int(data["U"]), int(data["u"]), symbol=str(data["s"]))
+        return seq_point(depth_ids(data), SPOT_RULE, symbol=str(data["s"]))
 
 
 class BinanceUsdm(_Binance):
@@ -117,5 +119,4 @@ class BinanceUsdm(_Binance):
         data = self._diff(msg)
         if data is None:
             return None
-        # pu == previous u  <=>  (pu + 1) == previous u + 1
-        return SeqPoint(str(data["s"]), int(data["pu"]) + 1, int(data["u"]), symbol=str(data["s"]))
+        return seq_point(depth_ids(data), USDM_RULE, symbol=str(data["s"]))

@@ -32,8 +32,9 @@ from __future__ import annotations
 from typing import Any
 
 from seriesfactory.errors import InputError
-from seriesfactory.schema import RULE_NEXT, RawRecord
+from seriesfactory.schema import RawRecord
 from seriesfactory.sources._book_base import BookParser, levels, ms_to_ns
+from seriesfactory.sources.bybit.sequence import RULE, orderbook_ids
 
 __all__ = ["BybitBook"]
 
@@ -48,7 +49,7 @@ class BybitBook(BookParser):
     """Bybit v5 (``bybit``): ``u`` + 1 per message, snapshots replace the book."""
 
     venues = ("bybit",)
-    rule = RULE_NEXT
+    rule = RULE
 
     def __init__(self, symbol: str) -> None:
         category, _, name = symbol.rpartition(":")
@@ -76,16 +77,16 @@ class BybitBook(BookParser):
         if kind == "orderbook" and rest.rsplit(".", 1)[-1] == self.symbol and self._wanted(rec):
             data = msg["data"]
             ts = self.event_ts(ms_to_ns(msg["ts"]), rec.recv_ns)
-            u = int(data["u"])
+            ids = orderbook_ids(msg)
             self.out.message(
                 ts,
                 rec.recv_ns,
                 levels(data["b"]),
                 levels(data["a"]),
-                first_id=u,
-                last_id=u,
-                prev_id=u - 1,
-                snapshot=msg.get("type") == "snapshot" or u == 1,
+                first_id=ids.first,
+                last_id=ids.last,
+                prev_id=ids.prev,
+                snapshot=ids.reset,
             )
         elif kind == "publicTrade" and rest == self.symbol and self._wanted(rec):
             for t in msg["data"]:

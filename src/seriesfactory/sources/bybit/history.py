@@ -17,6 +17,7 @@ from pathlib import Path
 from seriesfactory.config import Settings
 from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import MissingFileError, SourceError
+from seriesfactory.schema.trades import ParsedTrades
 from seriesfactory.sources._fetch import Fetcher
 from seriesfactory.sources._history_base import (
     ArchiveKind,
@@ -27,7 +28,6 @@ from seriesfactory.sources._history_base import (
     TradeFiles,
     pieces_bytes,
 )
-from seriesfactory.sources.binance.parse import ParsedTrades
 from seriesfactory.sources.bybit.parse import parse_bybit_csv
 
 __all__ = ["BybitHistory", "bybit_symbol", "fetch_days"]

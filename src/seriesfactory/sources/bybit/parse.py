@@ -28,7 +28,7 @@ import pyarrow.csv as pacsv
 
 from seriesfactory.errors import DataError
 from seriesfactory.schema import TRADE_SCHEMA
-from seriesfactory.sources.binance.parse import BadRow, ParsedTrades, raise_bad_rows
+from seriesfactory.schema.trades import BadRow, ParsedTrades, raise_bad_rows
 
 __all__ = ["parse_bybit_csv"]
 

@@ -22,7 +22,9 @@ from typing import Any
 import orjson
 
 from seriesfactory.errors import ConfigError
-from seriesfactory.sources._ws_base import ConnPlan, SeqPoint, WsVenue
+from seriesfactory.sources._sequence import SeqPoint, seq_point
+from seriesfactory.sources._ws_base import ConnPlan, WsVenue
+from seriesfactory.sources.bybit.sequence import RULE, orderbook_ids
 
 __all__ = ["Bybit"]
 
@@ -62,5 +64,4 @@ class Bybit(WsVenue):
         data = msg.get("data")
         if not isinstance(data, dict) or "u" not in data:
             return None
-        u = int(data["u"])
-        return SeqPoint(topic, u, u, reset=msg.get("type") == "snapshot" or u == 1)
+        return seq_point(orderbook_ids(msg), RULE)

@@ -34,8 +34,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from seriesfactory.schema import RULE_NONE, RawRecord
+from seriesfactory.schema import RawRecord
 from seriesfactory.sources._book_base import BookParser, Level
+from seriesfactory.sources.coinbase.sequence import BOOK_RULE, connection_ids
 
 __all__ = ["CoinbaseBook", "iso_to_ns"]
 
@@ -53,7 +54,7 @@ class CoinbaseBook(BookParser):
     """Coinbase (``coinbase``): level2 books per product, gaps from ``sequence_num``."""
 
     venues = ("coinbase",)
-    rule = RULE_NONE
+    rule = BOOK_RULE
 
     def __init__(self, symbol: str) -> None:
         super().__init__(symbol.upper())
@@ -70,12 +71,12 @@ class CoinbaseBook(BookParser):
             self._legacy(msg, rec)
 
     def _advanced(self, msg: dict[str, Any], rec: RawRecord) -> None:
-        seq = msg.get("sequence_num")
+        ids = connection_ids(msg)
         ts = self.event_ts(iso_to_ns(msg["timestamp"]), rec.recv_ns)
-        if seq is not None:
+        if ids is not None:
             prev = self._seq.get(rec.conn)
-            self._seq[rec.conn] = int(seq)
-            if prev is not None and int(seq) != prev + 1:
+            self._seq[rec.conn] = ids.last
+            if prev is not None and ids.prev != prev:
                 self.stats["sequence_breaks"] = self.stats.get("sequence_breaks", 0) + 1
                 if rec.conn in self.book_conns:  # a break on a connection carrying our book
                     self.out.gap(ts, rec.recv_ns)

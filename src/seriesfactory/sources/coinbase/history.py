@@ -36,6 +36,7 @@ from seriesfactory.core.atomic import atomic_write_bytes
 from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import DataError, SourceError
 from seriesfactory.schema import TRADE_SCHEMA
+from seriesfactory.schema.trades import BadRow, ParsedTrades
 from seriesfactory.sources._fetch import Fetcher
 from seriesfactory.sources._history_base import (
     ArchiveKind,
@@ -46,7 +47,6 @@ from seriesfactory.sources._history_base import (
     TradeFiles,
     pieces_bytes,
 )
-from seriesfactory.sources.binance.parse import BadRow, ParsedTrades
 
 __all__ = [
     "LIMIT",

@@ -21,7 +21,9 @@ from typing import Any
 import orjson
 
 from seriesfactory.errors import ConfigError
-from seriesfactory.sources._ws_base import ConnPlan, SeqPoint, WsVenue
+from seriesfactory.sources._sequence import SeqPoint, seq_point
+from seriesfactory.sources._ws_base import ConnPlan, WsVenue
+from seriesfactory.sources.coinbase.sequence import CONNECTION_RULE, connection_ids
 
 __all__ = ["Coinbase"]
 
@@ -48,7 +50,5 @@ class Coinbase(WsVenue):
         return [ConnPlan(conn_id="coinbase-0", url=ws_url, subscribe=subscribe)]
 
     def sequence(self, msg: Any) -> SeqPoint | None:
-        if not isinstance(msg, dict) or "sequence_num" not in msg:
-            return None
-        seq = int(msg["sequence_num"])
-        return SeqPoint("sequence_num", seq, seq)
+        ids = connection_ids(msg) if isinstance(msg, dict) else None
+        return seq_point(ids, CONNECTION_RULE) if ids is not None else None

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from seriesfactory.schema import BOOK_FLAG_MSG_END, RULE_NEXT, RawRecord
+from seriesfactory.schema import BOOK_FLAG_MSG_END, RawRecord
 from seriesfactory.sources._book_base import BookParser, Level, ms_to_ns
+from seriesfactory.sources.extended.sequence import RULE, message_ids
 
 __all__ = ["ExtendedBook"]
 
@@ -35,7 +36,7 @@ class ExtendedBook(BookParser):
     """Extended (``extended``): ``seq`` + 1 per message, ``SNAPSHOT`` replaces the book."""
 
     venues = ("extended",)
-    rule = RULE_NEXT
+    rule = RULE
 
     def __init__(self, symbol: str) -> None:
         super().__init__(symbol.upper())
@@ -50,8 +51,8 @@ class ExtendedBook(BookParser):
                     self._trade(t, rec)
 
     def _book(self, msg: dict[str, Any], data: dict[str, Any], rec: RawRecord) -> None:
-        snapshot = msg.get("type") == "SNAPSHOT"
-        seq = int(msg["seq"])
+        ids = message_ids(msg)
+        snapshot = ids.reset
         ts = self.event_ts(ms_to_ns(msg["ts"]), rec.recv_ns)
         absolute: tuple[list[Level], list[Level]] = ([], [])
         relative: tuple[list[Level], list[Level]] = ([], [])
@@ -67,16 +68,18 @@ class ExtendedBook(BookParser):
         recv = rec.recv_ns
         bids, asks = absolute
         self.out.message(
-            ts, recv, bids, asks, first_id=seq, last_id=seq, prev_id=seq - 1, snapshot=snapshot
-        )
+            ts, recv, bids, asks, first_id=ids.first, last_id=ids.last, prev_id=ids.prev,
+            snapshot=snapshot,
+        )  # fmt: skip
         if relative[0] or relative[1]:
             # one message, two runs: absolute levels, then changes. The engine checks the
             # sequence on the first event and applies the relative run as the message's tail.
             self._merge_last_two()
             bids, asks = relative
             self.out.message(
-                ts, recv, bids, asks, first_id=seq, last_id=seq, prev_id=seq - 1, relative=True
-            )
+                ts, recv, bids, asks, first_id=ids.first, last_id=ids.last, prev_id=ids.prev,
+                relative=True,
+            )  # fmt: skip
 
     def _merge_last_two(self) -> None:
         """Clear the end-of-message flag just written, so the next run continues the message."""

@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from seriesfactory.errors import ConfigError
-from seriesfactory.sources._ws_base import ConnPlan, SeqPoint, WsVenue
+from seriesfactory.sources._sequence import SeqPoint, seq_point
+from seriesfactory.sources._ws_base import ConnPlan, WsVenue
+from seriesfactory.sources.extended.sequence import RULE, message_ids
 
 __all__ = ["Extended"]
 
@@ -56,5 +58,4 @@ class Extended(WsVenue):
     def sequence(self, msg: Any) -> SeqPoint | None:
         if not isinstance(msg, dict) or "seq" not in msg:
             return None
-        seq = int(msg["seq"])
-        return SeqPoint("seq", seq, seq, reset=msg.get("type") == "SNAPSHOT")
+        return seq_point(message_ids(msg), RULE)

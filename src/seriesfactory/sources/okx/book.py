@@ -25,8 +25,10 @@ import zlib
 from decimal import Decimal
 from typing import Any
 
-from seriesfactory.schema import RULE_PREV, RawRecord
+from seriesfactory.schema import RawRecord
 from seriesfactory.sources._book_base import BookParser, levels, ms_to_ns
+from seriesfactory.sources._sequence import SeqIds
+from seriesfactory.sources.okx.sequence import RULE, RULE_WITHOUT_IDS, book_ids
 
 __all__ = ["OkxBook", "okx_checksum"]
 
@@ -57,7 +59,7 @@ class OkxBook(BookParser):
     """OKX (``okx``): ``prevSeqId`` chaining when present; ``checksum`` kept for checks."""
 
     venues = ("okx",)
-    rule = RULE_PREV
+    rule = RULE
 
     def __init__(self, symbol: str) -> None:
         super().__init__(symbol.upper())
@@ -72,18 +74,18 @@ class OkxBook(BookParser):
         if channel.startswith("books"):
             for d in msg["data"]:
                 ts = self.event_ts(ms_to_ns(d["ts"]), rec.recv_ns)
-                seq = int(d.get("seqId", -1))
-                prev = int(d.get("prevSeqId", -1))
-                if "seqId" not in d:
-                    self.rule = 0  # RULE_NONE: an old recording without sequence ids
+                ids = book_ids(d, snapshot=msg.get("action") == "snapshot")
+                if ids is None:  # an old recording without sequence ids
+                    self.rule = RULE_WITHOUT_IDS
+                    ids = SeqIds("seqId", -1, -1, prev=int(d.get("prevSeqId", -1)))
                 self.out.message(
                     ts,
                     rec.recv_ns,
                     levels(d.get("bids", [])),
                     levels(d.get("asks", [])),
-                    first_id=seq,
-                    last_id=seq,
-                    prev_id=prev,
+                    first_id=ids.first,
+                    last_id=ids.last,
+                    prev_id=ids.prev,
                     snapshot=msg.get("action") == "snapshot",
                 )
                 self.checksums.append(d.get("checksum"))

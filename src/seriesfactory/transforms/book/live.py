@@ -13,15 +13,19 @@ a Parquet part every so often, stop on request, at a deadline or on Ctrl-C.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from seriesfactory.core.atomic import atomic_write_parquet
+from seriesfactory.errors import InputError
+from seriesfactory.lake.outputs import publish_table
 from seriesfactory.raw.follow import NativeFollower
 from seriesfactory.raw.readers import ReadReport
 from seriesfactory.schema import TRADE_DTYPE
@@ -29,7 +33,7 @@ from seriesfactory.sources._book_base import EventBuffer, get_parser
 from seriesfactory.transforms.book.api import MESSAGE_DTYPE, BookBuilder, BookResult, BookRows
 from seriesfactory.transforms.book.report import snapshot_table
 
-__all__ = ["LiveBook", "follow_book"]
+__all__ = ["BookFollowed", "LiveBook", "follow_book"]
 
 
 class LiveBook:
@@ -128,6 +132,18 @@ class LiveBook:
         return snapshot_table(res)
 
 
+@dataclass(slots=True)
+class BookFollowed:
+    """What :func:`follow_book` did."""
+
+    #: Parts written, in order.
+    parts: list[Path]
+    #: Records read from the capture (of any symbol).
+    records: int
+    #: Damaged frames skipped (``on_bad_frames="skip"``), ``(path, offset, reason)``.
+    bad_frames: list[tuple[str, int, str]] = field(default_factory=list)
+
+
 def follow_book(
     input_dir: Path,
     output_dir: Path,
@@ -140,35 +156,54 @@ def follow_book(
     poll_s: float = 0.1,
     part_s: float = 60.0,
     duration_s: float | None = None,
+    fmt: Literal["parquet", "csv"] = "parquet",
+    on_bad_frames: str = "error",
     stop: Callable[[], bool] = lambda: False,
     on_part: Callable[[Path, int], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> list[Path]:
+) -> BookFollowed:
     """Follow the native capture in ``input_dir``; write snapshot parts to ``output_dir``.
 
     Every ``poll_s`` the records completed since the last poll are applied; every
-    ``part_s`` the rows closed so far are written atomically as
-    ``{output_dir}/{symbol}-{first row ns}.parquet`` (the table of ``book snapshots``;
+    ``part_s`` the rows closed so far are published (Parquet, or CSV plus its
+    ``.meta.json``: :func:`~seriesfactory.lake.outputs.publish_table`) as
+    ``{output_dir}/{symbol}-{first row ns}.{fmt}`` (the table of ``book snapshots``;
     ``on_part(path, rows)`` is called after each). The loop ends when ``stop()``
     is true, after ``duration_s`` (by ``clock``), or on Ctrl-C; then the book is
-    closed and the last part written. Returns the parts written, in order.
+    closed and the last part written. ``on_bad_frames`` is the follower's
+    (:class:`~seriesfactory.raw.follow.NativeFollower`); the frames it skipped are
+    returned and, at the end, passed to ``on_warning`` one line each.
+
+    Raises
+    ------
+    InputError
+        No message of ``symbol`` on ``venue`` was read (the parts written so far stay).
     """
+    follower = NativeFollower(input_dir, on_bad_frames=on_bad_frames)
     book = LiveBook(
-        NativeFollower(input_dir),
+        follower,
         venue=venue,
         symbol=symbol,
         price_decimals=price_decimals,
         interval_ns=interval_ns,
         depth=depth,
     )
+    meta = {
+        "seriesfactory.book": json.dumps(
+            {"venue": venue, "symbol": symbol, "interval_ns": interval_ns, "depth": depth,
+             "price_decimals": price_decimals, "input_dir": str(input_dir)}
+        )
+    }  # fmt: skip
     written: list[Path] = []
 
     def write_part() -> None:
         table = book.part()
         if table.num_rows:
             first = table.column("ts").cast("int64")[0].as_py()
-            path = atomic_write_parquet(output_dir / f"{symbol}-{first}.parquet", table)
+            path = output_dir / f"{symbol}-{first}.{fmt}"
+            publish_table(path, table, fmt, meta)
             written.append(path)
             if on_part is not None:
                 on_part(path, table.num_rows)
@@ -186,4 +221,14 @@ def follow_book(
         pass
     book.close()
     write_part()
-    return written
+    follower.close()
+    if on_warning is not None:
+        for line in ReadReport(bad_frames=follower.bad_frames).warnings():
+            on_warning(line)
+    if book.parser.matched == 0:
+        seen = f"{book.records} records read" if book.records else "nothing was recorded there"
+        raise InputError(
+            f"--input-dir {input_dir}: no message for symbol {symbol!r} on {venue!r} "
+            f"({seen}); check --symbol, --venue and that the recorder writes this folder"
+        )
+    return BookFollowed(written, book.records, list(follower.bad_frames))
