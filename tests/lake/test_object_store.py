@@ -277,7 +277,11 @@ def test_series_to_s3_is_byte_identical_to_a_local_run(
 
 
 def test_trades_and_bars_build_to_s3_equal_local(
-    bucket: str, mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bucket: str,
+    mirror,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     day = "2024-01-01"
     start_ms = 1704067200000
@@ -302,6 +306,11 @@ def test_trades_and_bars_build_to_s3_equal_local(
     assert got == (tmp_path / "b.parquet").read_bytes()
     # an existing output is refused without --overwrite, before any work
     assert main([*bars, "--output", f"s3://{bucket}/b/b.parquet", "--quiet"]) == 2
+    # a saved state would run ahead of a failed publish: refused in one line
+    state = ["--state", str(tmp_path / "s.json"), "--overwrite"]
+    assert main([*bars, *state, "--output", f"s3://{bucket}/b/c.parquet"]) == 2
+    assert "--state with an object-store --output" in capsys.readouterr().err
+    assert not (tmp_path / "s.json").exists()
 
 
 # -- faults ---------------------------------------------------------------------------------------
