@@ -21,8 +21,11 @@ ids, one day file per ~1 M trades) into a trades tier, then in one run:
   COPY, bigint vs text ids, float8 vs numeric, partitions vs one table, batch
   size, a plain COPY (no staging, no conflict handling: ranges past a pair's
   stored maximum), and a re-ingest where every row conflicts;
-* reading every trade back (binary COPY into Arrow, day by day) and building
-  dollar bars.
+* reading every trade back (binary COPY into Arrow, day by day; each day as two
+  halves on two connections) and building dollar bars; then, reading only, on
+  the first ``--slice`` trades' days: ours, psycopg's own COPY iteration (the
+  previous reader), and the peer: ``SELECT`` + ``fetchall`` (rows as Python
+  tuples), with the ratio.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import pyarrow.csv as pacsv
 from seriesfactory.lake.trades import TradeStore
 from seriesfactory.schema import TRADE_SCHEMA
 from seriesfactory.store import cluster
-from seriesfactory.store.io import Store, _us, encode_copy
+from seriesfactory.store.io import Store, _us, encode_copy, from_ns
 from seriesfactory.store.schema import migrate
 from seriesfactory.transforms.bars import BarBuilder, BarSpec
 
@@ -280,7 +283,7 @@ def main() -> None:
         server = n / timed(lambda: insert(conn, text_id=False, numeric=True))
         print(
             f"server side alone: INSERT…SELECT…ON CONFLICT from staging {server:12,.0f} trades/s;"
-            f" ours end to end = {ours_rate / server:.2f} of it"
+            f" ours end to end takes {server / ours_rate:.2f}x its time per trade (aim <= 1.5x)"
         )
         reingest = n / timed(lambda: insert(conn, text_id=False, numeric=True))
         print(f"re-ingest (every row conflicts)     {reingest:12,.0f} trades/s")
@@ -329,11 +332,14 @@ def main() -> None:
         # -- reading back + dollar bars -----------------------------------------------------
         conn.execute("DROP TABLE IF EXISTS v, arcana, floor CASCADE")
         conn.execute("VACUUM ANALYZE raw_trades")
+        conn.execute("CHECKPOINT")  # the ingest's dirty pages flushed before timing reads
         builder = BarBuilder(BarSpec(type="dollar", threshold=5_000_000.0))
         got = {"rows": 0, "bars": 0}
 
         def read_back() -> None:
-            for table in store.iter_trades("bench", "BTCUSDT", T0, T0 + 400 * DAY):
+            for table in store.iter_trades(
+                "bench", "BTCUSDT", T0, T0 + -(-args.rows // 1_000_000) * DAY
+            ):
                 bars = builder.update(
                     table.column("ts").cast(pa.int64()).to_numpy(),
                     table.column("price").to_numpy(),
@@ -344,6 +350,7 @@ def main() -> None:
                 got["bars"] += bars.rows
 
         builder.update(np.array([0], np.int64), np.ones(1), np.ones(1), np.ones(1, np.int8))
+        store.read_trades("bench", "BTCUSDT", T0, T0 + 10**9)  # kernels loaded/compiled
         builder = BarBuilder(BarSpec(type="dollar", threshold=5_000_000.0))  # compiled, fresh
         elapsed = timed(read_back)
         read_rate = got["rows"] / elapsed
@@ -351,6 +358,44 @@ def main() -> None:
             f"read back (binary COPY -> Arrow) + dollar bars: {got['rows']:,} trades, "
             f"{got['bars']:,} bars, {read_rate:,.0f} trades/s (peak RSS {peak_rss_mb():,.0f} MB)"
         )
+        ours_bars = got["bars"]
+
+        # -- the read-back peers, on the first --slice trades' days ---------------------------
+        days = max(1, args.slice // 1_000_000)
+        span = (T0, T0 + days * DAY)
+
+        def read_only() -> None:
+            got["rows"] = sum(t.num_rows for t in store.iter_trades("bench", "BTCUSDT", *span))
+
+        elapsed = timed(read_only)
+        ours_read = got["rows"] / elapsed
+        store.fast_copy = False  # psycopg's own COPY iteration, numeric cast on the server
+
+        def peer_read() -> None:
+            n = 0
+            with conn.cursor() as cur:
+                for lo in range(span[0], span[1], DAY):
+                    cur.execute(
+                        "SELECT timestamp, trade_id, price::float8, size::float8, side"
+                        " FROM raw_trades WHERE source = 'bench' AND pair = 'BTCUSDT'"
+                        " AND timestamp >= %s AND timestamp < %s ORDER BY timestamp, trade_id",
+                        (from_ns(lo), from_ns(lo + DAY)),
+                    )
+                    n += len(cur.fetchall())
+            got["rows"] = n
+
+        elapsed = timed(read_only)
+        iter_rate = got["rows"] / elapsed
+        store.fast_copy = True
+        elapsed = timed(peer_read)
+        peer_rate_read = got["rows"] / elapsed
+        print(
+            f"read only, {got['rows']:,} trades: ours {ours_read:,.0f} trades/s;"
+            f" psycopg COPY iteration {iter_rate:,.0f} ({ours_read / iter_rate:.2f}x);"
+            f" peer: SELECT + fetchall (rows as Python tuples) {peer_rate_read:,.0f}"
+            f" (ratio ours / peer {ours_read / peer_rate_read:.2f}x)"
+        )
+        assert ours_bars > 0
         conn.close()
     finally:
         cluster.down(pg.data_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -12,9 +13,9 @@ import pytest
 
 from seriesfactory.cli import main
 from seriesfactory.config import load_settings
-from seriesfactory.errors import NetworkError
+from seriesfactory.errors import DataError, NetworkError
 from seriesfactory.service.ingest import ingest, ingest_settings, parse_duration_s, parse_when
-from seriesfactory.store.io import Store
+from seriesfactory.store.io import Store, to_ns
 
 from .conftest import TICKER, CoinbaseTape, stored
 
@@ -321,3 +322,103 @@ def test_binance_usdm_beside_spot_same_symbol(mirror, conn, tmp_path: Path) -> N
         "SELECT source, count(*), min(side), max(side) FROM raw_trades GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert got == [("binance", 200, "sell", "sell"), ("binance-usdm", 300, "buy", "buy")]
+
+
+class _StopAfter(threading.Event):
+    """A stop event that reads as set from its ``n``-th check on (a stop between batches)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.checks, self.n = 0, n
+
+    def is_set(self) -> bool:
+        self.checks += 1
+        return self.checks >= self.n
+
+
+def _duplicates(conn: psycopg.Connection) -> list[tuple[object, ...]]:
+    return conn.execute(
+        "SELECT source, pair, trade_id, count(*) FROM raw_trades GROUP BY 1, 2, 3"
+        " HAVING count(*) > 1"
+    ).fetchall()
+
+
+def test_the_key_with_the_time_lets_no_duplicate_in(
+    mirror, conn, tmp_path: Path, monkeypatch
+) -> None:
+    """Overlapping re-ingests and a stop between batches: every trade id stored once.
+
+    The key is ``(source, pair, timestamp, trade_id)`` (a partitioned table needs
+    the time in it). A trade id could only be stored twice if it came back with
+    another time: the same source always gives the same time, and coverage spans
+    end on whole milliseconds, so a trade's millisecond (REST) and microsecond
+    (spot archive) times fall on the same side of every span boundary.
+    """
+    monkeypatch.setattr("seriesfactory.service.ingest.BATCH_ROWS", 100)
+    day_us = 1_735_689_600 * 10**6  # 2025-01-01: spot archives in microseconds
+    rows = [  # three trades per millisecond, so batch cuts fall inside a millisecond
+        f"{i},{90000 + i % 7}.5,0.0{i % 9 + 1},{i},{i},{day_us + (i // 3) * 1000 + i % 3},true,true"
+        for i in range(500)
+    ]
+    rel = "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2025-01-01.zip"
+    mirror.add_archive(mirror.roots[0], rel, "\n".join(rows) + "\n")
+    store = Store(conn)
+    lo, hi = day_us * 1000, day_us * 1000 + 86_400 * 10**9
+    settings = _settings(mirror)
+    # stopped after the first batch of 100: covered up to the millisecond of trade 100
+    first = ingest(store, "binance", "BTCUSDT", lo, hi, settings=settings, cache_dir=tmp_path,
+                   stop=_StopAfter(2))  # fmt: skip
+    assert first.inserted == 100
+    spans = conn.execute("SELECT from_ts, to_ts FROM ingest_log ORDER BY id").fetchall()
+    cut_ns = (day_us + (100 // 3) * 1000) * 1000  # trade 100 is the 2nd of its millisecond
+    assert [(to_ns(a), to_ns(b)) for a, b in spans] == [(lo, cut_ns)]
+    # the rerun fetches from that millisecond: trade 99 (same millisecond) again, stored once
+    again = ingest(store, "binance", "BTCUSDT", lo, hi, settings=settings, cache_dir=tmp_path)
+    assert again.inserted == 400 and again.trades == 401
+    assert _duplicates(conn) == []
+    every = conn.execute("SELECT from_ts, to_ts FROM ingest_log").fetchall()
+    assert all(to_ns(b) % 10**6 == 0 for _, b in every)  # whole milliseconds
+    # an overlapping re-ingest with the coverage forgotten: every row conflicts, none is new
+    conn.execute("DELETE FROM ingest_log")
+    third = ingest(store, "binance", "BTCUSDT", lo + 10**9 // 7, hi, settings=settings,
+                   cache_dir=tmp_path)  # fmt: skip
+    assert third.inserted == 0 and third.trades > 0
+    assert _duplicates(conn) == []
+    assert conn.execute("SELECT count(*) FROM raw_trades").fetchone() == (500,)
+
+
+def test_a_trade_id_that_is_not_an_integer_is_refused_not_coerced(
+    mirror, conn, tmp_path: Path
+) -> None:
+    now = int(time.time())
+    body = json.dumps(
+        {
+            "trades": [
+                {"trade_id": "5f3c2a1e-9b7d-4c2e-8f1a-0d9e8c7b6a54", "product_id": "UUID-USD",
+                 "price": "10.5", "size": "1", "side": "BUY",
+                 "time": time.strftime("%Y-%m-%dT%H:%M:%S.5Z", time.gmtime(now - 600))},
+            ]
+        }
+    ).encode()  # fmt: skip
+    mirror.handlers[TICKER.format("UUID-USD")] = lambda q: body
+    with pytest.raises(DataError, match="bad trade"):
+        ingest(Store(conn), "coinbase", "UUID-USD", (now - 3600) * 10**9, (now - 60) * 10**9,
+               settings=_settings(mirror), cache_dir=tmp_path)  # fmt: skip
+    assert conn.execute("SELECT count(*) FROM raw_trades").fetchone() == (0,)
+
+
+def test_progress_line_hand_example(capsys) -> None:
+    from seriesfactory.service.ingest import Progress
+
+    lo = DAY * 10**9
+    progress = Progress("coinbase ETH-USD", lo, lo + 4 * 3600 * 10**9)  # not a terminal: lines
+    progress.t0 = time.monotonic() - 10.0  # 10 s elapsed
+    # a quarter of the range in 10 s with 500 trades: 50 trades/s, ETA 10 × 0.75 / 0.25 = 30 s
+    progress.update(lo + 3600 * 10**9, 500)
+    progress.update(lo + 2 * 3600 * 10**9, 100)  # within 5 s of the last line: not printed
+    progress.close()
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["coinbase ETH-USD: 500 trades to 2024-01-01 01:00:00 UTC, 50/s, ETA 30 s"]
+    quiet = Progress("x", lo, lo + 10, quiet=True)
+    quiet.update(lo + 5, 3)
+    assert quiet.trades == 3 and capsys.readouterr().err == ""

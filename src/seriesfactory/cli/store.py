@@ -73,7 +73,11 @@ def _store(url: str | None, config: Path | None, *, init: bool = True) -> Iterat
     try:
         if init:
             migrate(conn)
-        yield Store(conn)
+        store = Store(conn)
+        try:
+            yield store
+        finally:
+            store.close()
     finally:
         conn.close()
 

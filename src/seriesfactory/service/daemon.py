@@ -164,8 +164,11 @@ def run_daemon(
                         log(f"reconnected to {mask_url(url)}")
                         lost = False
                 store = Store(conn)
-                run_cycle(store, jobs, specs, settings=settings, cache_dir=cache_dir,
-                          since_ns=since_ns if first else None, stop=stop, log=log)  # fmt: skip
+                try:
+                    run_cycle(store, jobs, specs, settings=settings, cache_dir=cache_dir,
+                              since_ns=since_ns if first else None, stop=stop, log=log)  # fmt: skip
+                finally:
+                    store.close()  # its second connection, if a long read opened one
                 first = False
                 backoff = 1.0
                 done += 1

@@ -12,8 +12,8 @@ Each batch is one transaction: its trades and the ``ingest_log`` row saying
 that every trade of its time span is stored. A rerun starts where the covered
 spans end (:meth:`~seriesfactory.store.io.Coverage.resume`), so a crash loses
 nothing committed and re-ingesting a range stores nothing twice. The last
-``SETTLE_S`` seconds before now are fetched but not marked covered (trades may
-still be arriving there); the next run fetches them again.
+``SETTLE_S`` seconds before now are left for the next run (trades may still be
+arriving there): an ingest ends at now - ``SETTLE_S``, the next starts there.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from seriesfactory.config import Settings
-from seriesfactory.core.time import NS_PER_DAY, NS_PER_S, parse_duration_ns
+from seriesfactory.core.time import NS_PER_DAY, NS_PER_MS, NS_PER_S, parse_duration_ns
 from seriesfactory.errors import InputError
 from seriesfactory.lake.trades import TradeStore
 from seriesfactory.pipeline.exchange import ensure_trades, split_symbol
@@ -181,6 +181,11 @@ def ingest(
     end = min(to_ns if to_ns is not None else now, now - SETTLE_S * NS_PER_S)
     if to_ns is not None and to_ns <= from_ns:
         raise InputError("--from must be before --to (--to is exclusive)")
+    # Every covered span starts and ends on a whole millisecond: a trade then falls on the same
+    # side of every boundary whether its time came in milliseconds (Binance REST) or in
+    # microseconds (Binance spot archives since 2025), so no trade is stored twice at two times.
+    from_ns -= from_ns % NS_PER_MS
+    end -= end % NS_PER_MS
     start = store.coverage(venue, pair).resume(from_ns)
     result = IngestResult(venue, pair, from_ns, end, covered_to_ns=start)
     if start >= end:
@@ -274,15 +279,25 @@ def _binance(
             continue
         table = table.select(["ts", "price", "qty", "side", "trade_id"])
         n = table.num_rows
+        ts_all = table.column("ts").cast(pa.int64())
         cuts = list(range(0, n, BATCH_ROWS)) or [0]
+        span_lo = lo
         for i, cut in enumerate(cuts):
             last = i == len(cuts) - 1
+            # each batch covers up to the millisecond of the next batch's first trade: what a
+            # crash leaves stored is covered, but for trades sharing that millisecond (fetched
+            # again from the same source by the rerun, so stored once)
+            span_hi = hi
+            if not last:
+                next_ts = int(ts_all[cut + BATCH_ROWS].as_py())
+                span_hi = next_ts - next_ts % NS_PER_MS
             added = _commit(
-                store, result, table.slice(cut, BATCH_ROWS), lo, hi if last else None, note
-            )
+                store, result, table.slice(cut, BATCH_ROWS), span_lo,
+                span_hi if span_hi > span_lo else None, note,
+            )  # fmt: skip
+            span_lo = max(span_lo, span_hi)
             if progress is not None:
-                ts_end = table.column("ts").cast(pa.int64())[min(cut + BATCH_ROWS, n) - 1]
-                progress.update(hi if last else int(ts_end.as_py()), added)
+                progress.update(span_lo, added)
             if stop is not None and stop.is_set() and not last:
                 return
 

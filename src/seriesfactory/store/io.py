@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import io
 import json
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from seriesfactory._jit import JIT_DISABLED
 from seriesfactory.errors import DataError
 from seriesfactory.schema import TS_TYPE
 from seriesfactory.store.schema import ensure_partitions, uses_timescale
@@ -116,6 +118,96 @@ def _us(ts_ns: I64) -> I64:
     return np.floor_divide(ts_ns, 1000) - PG_EPOCH_US
 
 
+_ERRORS = {
+    1: "has no binary header",
+    2: "is cut short",
+    3: "has a row of unexpected fields",
+    4: "has a malformed numeric",
+    5: "has more rows than its size allows",
+}
+
+
+def decode_trades(data: npt.NDArray[Any], n: int) -> pa.Table:
+    """Binary ``COPY`` rows (timestamptz, int8, numeric, numeric, text) -> :data:`TRADES_SCHEMA`."""
+    from seriesfactory.store import nb
+
+    cap = max(0, (n - nb.HEADER_LEN) // nb.MIN_ROW_BYTES + 1)
+    ts = np.empty(cap, np.int64)
+    ids = np.empty(cap, np.int64)
+    price = np.empty(cap, np.float64)
+    size = np.empty(cap, np.float64)
+    side = np.empty(cap, np.int8)
+    flags = np.empty(cap, np.uint8)
+    off_p = np.empty(cap, np.int64)
+    off_s = np.empty(cap, np.int64)
+    rows, err, where = nb.parse_trades(data, n, ts, ids, price, size, side, flags, off_p, off_s,
+                                       _P10)  # fmt: skip
+    if err:
+        raise DataError(f"the server's COPY output {_ERRORS.get(err, '?')} (byte {where})")
+    flags = flags[:rows]
+    for bit, values, offsets in ((nb.FLAG_PRICE, price, off_p), (nb.FLAG_SIZE, size, off_s)):
+        todo = np.flatnonzero(flags & bit)
+        if todo.size:  # beyond the exact fast path: decimal text, parsed correctly rounded
+            text, offs = nb.numeric_text(data, offsets[todo])
+            strings = pa.StringArray.from_buffers(todo.size, pa.py_buffer(offs), pa.py_buffer(text))
+            values[todo] = strings.cast(pa.float64()).to_numpy()
+    return pa.Table.from_arrays(
+        [
+            pa.array(ts[:rows], pa.int64()).cast(TS_TYPE),
+            pa.array(price[:rows]),
+            pa.array(size[:rows]),
+            pa.array(side[:rows]),
+            pa.array(ids[:rows]),
+        ],
+        schema=TRADES_SCHEMA,
+    )
+
+
+#: Ranges at least this long are read as two halves on two connections at once.
+SPLIT_NS = 3_600 * 10**9
+_P10 = np.array([10.0**k for k in range(23)])
+_LIBPQ: list[tuple[int, int] | None] = []
+
+
+def _libpq() -> tuple[int, int] | None:
+    """Addresses of ``PQgetCopyData`` and ``PQfreemem`` in the libpq psycopg uses, if known.
+
+    psycopg's "binary" build bundles its libpq (``psycopg_binary.libs``), the "c"
+    build links the system's, the "python" one loads it with ctypes: the loaded
+    library is found in ``/proc/self/maps`` and opened again by path (the same
+    instance). ``None`` (read through psycopg's iteration) when it is not exactly
+    one library or its version differs from psycopg's.
+    """
+    if _LIBPQ:
+        return _LIBPQ[0]
+    found: tuple[int, int] | None = None
+    try:
+        import ctypes
+
+        from psycopg import pq
+
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {
+                line.split(None, 5)[-1].strip()
+                for line in maps
+                if "/libpq" in line and ".so" in line
+            }
+        if pq.__impl__ == "binary":
+            paths = {p for p in paths if "psycopg_binary" in p}
+        if len(paths) == 1:
+            lib = ctypes.CDLL(paths.pop())
+            lib.PQlibVersion.restype = ctypes.c_int
+            if lib.PQlibVersion() == pq.version():
+                get = ctypes.cast(lib.PQgetCopyData, ctypes.c_void_p).value
+                free = ctypes.cast(lib.PQfreemem, ctypes.c_void_p).value
+                if get and free:
+                    found = (int(get), int(free))
+    except (OSError, AttributeError, ImportError):
+        found = None
+    _LIBPQ.append(found)
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Coverage:
     """Spans of time whose trades are all stored, per ``ingest_log`` (merged, ns)."""
@@ -156,6 +248,11 @@ class Store:
         self.timescale = uses_timescale(conn)
         self._months: dict[str, set[tuple[int, int]]] = {"raw_trades": set(), "bars": set()}
         self._staged: set[str] = set()
+        #: Read through libpq by the numba kernels (else psycopg's COPY iteration).
+        self.fast_copy = not JIT_DISABLED
+        self._copy_bufs = [np.empty(1 << 22, np.uint8), np.empty(1 << 22, np.uint8)]
+        self._helper_conn: psycopg.Connection | None = None
+        self._helper_failed = False
 
     # -- partitions --------------------------------------------------------------------------
     def _partitions(self, table: str, lo_ns: int, hi_ns: int) -> None:
@@ -293,51 +390,193 @@ class Store:
     def read_trades(
         self, source: str, pair: str, from_ns_: int | None = None, to_ns_: int | None = None
     ) -> pa.Table:
-        """Trades of ``[from, to)`` in (time, trade id) order, via binary ``COPY``, as Arrow."""
+        """Trades of ``[from, to)`` in (time, trade id) order, via binary ``COPY``, as Arrow.
+
+        The columns travel as stored (``numeric`` in binary, no cast on the
+        server) and :mod:`seriesfactory.store.nb` drains and decodes them. A range
+        of an hour or more, read outside a transaction, is read as two halves at
+        once on this connection and a second one (the server's side of a COPY is
+        most of the cost): ``docs/store.md``, *Writes and reads*.
+        """
+        if (
+            from_ns_ is not None
+            and to_ns_ is not None
+            and to_ns_ - from_ns_ >= SPLIT_NS
+            and self.fast_copy
+            and _libpq() is not None  # psycopg's own iteration would hold the GIL: one reader
+            and self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        ):
+            helper = self._helper()
+            if helper is not None:
+                return self._read_split(helper, source, pair, from_ns_, to_ns_)
+        return self._read(self.conn, 0, source, pair, from_ns_, to_ns_)
+
+    def _read_split(
+        self, helper: psycopg.Connection, source: str, pair: str, lo: int, hi: int
+    ) -> pa.Table:
+        """``[lo, mid)`` on the helper connection in a thread while ``[mid, hi)`` is read here."""
+        import threading
+
+        mid = lo + (hi - lo) // 2
+        got: list[pa.Table | BaseException] = []
+
+        def first_half() -> None:
+            try:
+                got.append(self._read(helper, 1, source, pair, lo, mid))
+            except BaseException as exc:  # handed to the caller's thread
+                got.append(exc)
+
+        worker = threading.Thread(target=first_half, name="sf-store-read", daemon=True)
+        worker.start()
+        try:
+            second = self._read(self.conn, 0, source, pair, mid, hi)
+        finally:
+            worker.join()
+        first = got[0]
+        if isinstance(first, BaseException):
+            if isinstance(first, psycopg.Error):
+                self._drop_helper()
+            raise first
+        return pa.concat_tables([first, second])
+
+    def _helper(self) -> psycopg.Connection | None:
+        """The second connection (same server, user and database), opened on first use."""
+        if self._helper_conn is None and not self._helper_failed:
+            info = self.conn.info
+            try:
+                self._helper_conn = psycopg.connect(
+                    info.dsn, autocommit=True, password=info.password or None
+                )
+            except psycopg.Error:
+                self._helper_failed = True  # e.g. no connection slot left: read on one
+                return None
+            weakref.finalize(self, self._helper_conn.close)
+        return self._helper_conn
+
+    def _drop_helper(self) -> None:
+        if self._helper_conn is not None:
+            self._helper_conn.close()
+            self._helper_conn = None
+
+    def close(self) -> None:
+        """Close the second connection, if one was opened (the caller closes its own)."""
+        self._drop_helper()
+
+    def _read(
+        self, conn: psycopg.Connection, lane: int, source: str, pair: str,
+        from_ns_: int | None, to_ns_: int | None,
+    ) -> pa.Table:  # fmt: skip
+        from psycopg import sql
+
         lo = from_ns(from_ns_) if from_ns_ is not None else None
         hi = from_ns(to_ns_) if to_ns_ is not None else None
-        query = (
-            "COPY (SELECT timestamp, trade_id, price::float8, size::float8,"
-            " (CASE side WHEN 'buy' THEN 1 WHEN 'sell' THEN -1 ELSE 0 END)::smallint"
+        stmt = sql.SQL(
+            "COPY (SELECT timestamp, trade_id, price, size, side"
             " FROM raw_trades WHERE source = {} AND pair = {}"
             " AND ({}::timestamptz IS NULL OR timestamp >= {})"
             " AND ({}::timestamptz IS NULL OR timestamp < {})"
             " ORDER BY timestamp, trade_id) TO STDOUT (FORMAT BINARY)"
-        )
-        from psycopg import sql
-
-        stmt = sql.SQL(query).format(
+        ).format(
             sql.Literal(source), sql.Literal(pair), sql.Literal(lo), sql.Literal(lo),
             sql.Literal(hi), sql.Literal(hi),
         )  # fmt: skip
-        buf = bytearray()
-        with self.conn.cursor() as cur, cur.copy(stmt) as copy:
-            for chunk in copy:
-                buf += chunk
-        rows = decode_copy(buf, ["i8", "i8", "f8", "f8", "i2"])
-        ts_ns = (rows["v0"].astype(np.int64) + PG_EPOCH_US) * 1000
-        return pa.Table.from_arrays(
-            [
-                pa.array(ts_ns, pa.int64()).cast(TS_TYPE),
-                pa.array(rows["v2"].astype(np.float64)),
-                pa.array(rows["v3"].astype(np.float64)),
-                pa.array(rows["v4"].astype(np.int8)),
-                pa.array(rows["v1"].astype(np.int64)),
-            ],
-            schema=TRADES_SCHEMA,
+        with conn.cursor() as cur, cur.copy(stmt) as copy:
+            libpq = _libpq() if self.fast_copy else None
+            ptr = getattr(conn.pgconn, "pgconn_ptr", None)
+            if libpq is not None and ptr:
+                data, n = self._drain(int(ptr), lane, copy, libpq)
+            else:
+                buf = bytearray()
+                for chunk in copy:
+                    buf += chunk
+                data, n = np.frombuffer(buf, np.uint8), len(buf)
+        return decode_trades(data, n)
+
+    def _drain(
+        self, ptr: int, lane: int, copy: psycopg.Copy, libpq: tuple[int, int]
+    ) -> tuple[npt.NDArray[Any], int]:
+        """The COPY's bytes through :func:`nb.drain`; psycopg then reads the end of it."""
+        from seriesfactory.store import nb
+
+        out = self._copy_bufs[lane]
+        slot = np.zeros(1, np.uint64)
+        get, free = np.uint64(libpq[0]), np.uint64(libpq[1])
+        pos, pending = 0, 0
+        while True:
+            pos, code = nb.drain(get, free, np.uint64(ptr), out, pos, slot, pending)
+            if code == 0:
+                break
+            if code > 0:  # the next message does not fit: grow, keep what is there
+                bigger = np.empty(max(2 * out.size, pos + code), np.uint8)
+                bigger[:pos] = out[:pos]
+                out = self._copy_bufs[lane] = bigger
+                pending = code
+                continue
+            self._copy_failed(copy.connection, code)
+        if copy.read():
+            raise DataError("the server's COPY output goes on after its trailer")
+        return out, pos
+
+    @staticmethod
+    def _copy_failed(conn: psycopg.Connection, code: int) -> None:
+        """Raise the error that ended a COPY early (server error or lost connection)."""
+        pgconn = conn.pgconn
+        message = pgconn.error_message.decode("utf-8", "replace").strip()
+        if code == -1:  # the server ended the COPY with an error: collect it
+            while (result := pgconn.get_result()) is not None:
+                if result.error_message:
+                    message = result.error_message.decode("utf-8", "replace").strip()
+        raise psycopg.OperationalError(
+            f"reading trades by COPY failed: {message or 'connection lost'}"
         )
 
     def iter_trades(
         self, source: str, pair: str, from_ns_: int, to_ns_: int, *, step_ns: int = 86_400 * 10**9
     ) -> Iterator[pa.Table]:
-        """:meth:`read_trades` of ``[from, to)`` in consecutive spans of ``step_ns``."""
+        """:meth:`read_trades` of ``[from, to)`` in consecutive spans of ``step_ns``.
+
+        The next span is read in a thread while the caller works on the current one
+        (the server's side of the read overlaps the caller's), so the caller must not
+        use this store while iterating; closing the iterator waits for that read.
+        """
+        import threading
+
+        spans = []
         lo = from_ns_
         while lo < to_ns_:
             hi = min(to_ns_, lo + step_ns)
-            table = self.read_trades(source, pair, lo, hi)
-            if table.num_rows:
-                yield table
+            spans.append((lo, hi))
             lo = hi
+        if not spans:
+            return
+
+        def start(span: tuple[int, int]) -> tuple[threading.Thread, list[Any]]:
+            box: list[Any] = []
+
+            def read() -> None:
+                try:
+                    box.append(self.read_trades(source, pair, *span))
+                except BaseException as exc:  # handed to the caller's thread
+                    box.append(exc)
+
+            thread = threading.Thread(target=read, name="sf-store-prefetch", daemon=True)
+            thread.start()
+            return thread, box
+
+        pending = start(spans[0])
+        try:
+            for i in range(len(spans)):
+                thread, box = pending
+                thread.join()
+                got = box[0]
+                if isinstance(got, BaseException):
+                    raise got
+                if i + 1 < len(spans):
+                    pending = start(spans[i + 1])
+                if got.num_rows:
+                    yield got
+        finally:
+            pending[0].join()
 
     # -- coverage (ingest_log) ---------------------------------------------------------------
     def log_ingest(

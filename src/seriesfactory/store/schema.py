@@ -21,6 +21,7 @@ from psycopg import sql
 
 __all__ = [
     "MIGRATIONS",
+    "TIMESCALE_SQL",
     "SchemaInfo",
     "ensure_partitions",
     "migrate",
@@ -33,8 +34,16 @@ LOCK_KEY = 0x5E1E5FAC
 
 
 def _tables(cur: psycopg.Cursor, *, timescale: bool) -> None:
-    part_trades = "" if timescale else " PARTITION BY RANGE (timestamp)"
-    part_bars = "" if timescale else " PARTITION BY RANGE (time_start)"
+    create_tables(cur, partitioned=not timescale)
+    if timescale:
+        for statement in TIMESCALE_SQL:
+            cur.execute(statement)
+
+
+def create_tables(cur: psycopg.Cursor, *, partitioned: bool) -> None:
+    """The tables of migration 1: range-partitioned by time, or plain (to become hypertables)."""
+    part_trades = " PARTITION BY RANGE (timestamp)" if partitioned else ""
+    part_bars = " PARTITION BY RANGE (time_start)" if partitioned else ""
     cur.execute(
         f"""
         CREATE TABLE raw_trades (
@@ -119,15 +128,18 @@ def _tables(cur: psycopg.Cursor, *, timescale: bool) -> None:
         )
         """
     )
-    if timescale:
-        cur.execute("SELECT create_hypertable('raw_trades', 'timestamp')")
-        cur.execute("SELECT create_hypertable('bars', 'time_start')")
-        cur.execute(
-            "ALTER TABLE raw_trades SET (timescaledb.compress, "
-            "timescaledb.compress_segmentby = 'source, pair', "
-            "timescaledb.compress_orderby = 'timestamp, trade_id')"
-        )
-        cur.execute("SELECT add_compression_policy('raw_trades', INTERVAL '7 days')")
+
+
+#: What migration 1 runs after creating the tables when TimescaleDB is installed (the tables are
+#: then created without ``PARTITION BY``): hypertables, and compression after 7 days.
+TIMESCALE_SQL: tuple[str, ...] = (
+    "SELECT create_hypertable('raw_trades', 'timestamp')",
+    "SELECT create_hypertable('bars', 'time_start')",
+    "ALTER TABLE raw_trades SET (timescaledb.compress, "
+    "timescaledb.compress_segmentby = 'source, pair', "
+    "timescaledb.compress_orderby = 'timestamp, trade_id')",
+    "SELECT add_compression_policy('raw_trades', INTERVAL '7 days')",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,15 +175,20 @@ def _current(conn: psycopg.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def migrate(conn: psycopg.Connection) -> list[int]:
-    """Apply the missing migrations, one transaction each; return the versions applied."""
+def migrate(conn: psycopg.Connection, *, timescale: bool | None = None) -> list[int]:
+    """Apply the missing migrations, one transaction each; return the versions applied.
+
+    ``timescale`` (default: whether the extension is installed, :func:`uses_timescale`)
+    picks hypertables or native partitions.
+    """
     applied: list[int] = []
     for migration in MIGRATIONS:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
             if _current(conn) >= migration.version:
                 continue
-            timescale = uses_timescale(conn)
+            if timescale is None:
+                timescale = uses_timescale(conn)
             with conn.cursor() as cur:
                 migration.apply(cur, timescale)
             conn.execute(
