@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from seriesfactory.backtest.calibration import SideSample, calibrate, fit_side, sigma_fit
+from seriesfactory.backtest.calibration import (
+    SideSample,
+    _robust_cov,
+    calibrate,
+    fit_side,
+    side_sample,
+    sigma_fit,
+)
 from seriesfactory.backtest.config import BacktestConfig
 from seriesfactory.backtest.data import Market
 from seriesfactory.sources.synthetic.mm import MMModel
@@ -158,3 +165,112 @@ def test_a_continuous_fit_on_tick_depths_would_be_biased(make_mm: Callable[..., 
     continuous = 1.0 / depth.mean() / mk.tick
     assert abs(continuous / truth["kappa_bid"] - 1) > 0.25
     assert c.kappa_bid == pytest.approx(truth["kappa_bid"], rel=0.05)
+
+
+def _row_loglik(a: float, k: float, s: SideSample, r: int) -> float:
+    """Book row r's term of ℓ(A, κ), from the per-row structure."""
+    assert s.row_group is not None and s.row_w is not None and s.trade_row is not None
+    g = s.row_group[r]
+    d = s.depths[s.trade_row == r]
+    expo = s.row_w[r] * (math.exp(-k * s.lo[g]) - math.exp(-k * s.hp[g]))
+    return len(d) * (math.log(a) + math.log(1 - math.exp(-k))) - k * float(d.sum()) - a * expo
+
+
+def test_robust_variance_is_the_clustered_sandwich() -> None:
+    """Four rows in two exposure groups: numerical row scores give H⁻¹ M H⁻¹ (each row a
+    cluster, then two rows a cluster), and they sum to 0 at the maximum."""
+    s = SideSample(
+        lo=np.array([0.5, 1.5]),
+        hp=np.array([5.5, 4.5]),
+        w=np.array([10.0, 5.0]),
+        depths=np.array([0.5, 0.5, 0.5, 1.5, 1.5, 2.5, 1.5, 3.5]),
+        outside=0,
+        row_group=np.array([0, 1, 0, 1]),
+        row_w=np.array([4.0, 2.0, 6.0, 3.0]),
+        trade_row=np.array([0, 0, 0, 1, 2, 2, 3, 3]),
+    )
+    fit = fit_side(s)
+    assert fit is not None
+    a, k = fit.a, fit.kappa
+    h = 1e-6
+    u = np.array(
+        [
+            [
+                (_row_loglik(a + h, k, s, r) - _row_loglik(a - h, k, s, r)) / (2 * h),
+                (_row_loglik(a, k + h, s, r) - _row_loglik(a, k - h, s, r)) / (2 * h),
+            ]
+            for r in range(4)
+        ]
+    )
+    assert np.abs(u.sum(axis=0)).max() < 1e-6  # the maximum: the scores balance
+
+    def ll(x: float, y: float) -> float:
+        return sum(_row_loglik(x, y, s, r) for r in range(4))
+
+    e = 1e-4  # observed information H by second differences of ℓ
+    hess = np.empty((2, 2))
+    hess[0, 0] = -(ll(a + e, k) - 2 * ll(a, k) + ll(a - e, k)) / e**2
+    hess[1, 1] = -(ll(a, k + e) - 2 * ll(a, k) + ll(a, k - e)) / e**2
+    hess[0, 1] = hess[1, 0] = -(
+        ll(a + e, k + e) - ll(a + e, k - e) - ll(a - e, k + e) + ll(a - e, k - e)
+    ) / (4 * e * e)
+    bread = np.asarray(np.linalg.inv(hess), np.float64)
+    want = bread @ (u.T @ u) @ bread
+    got = _robust_cov(k, a, bread, s)
+    assert got is not None
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+    # rows 0-1 and 2-3 in one cluster each: the cluster's score is the sum of its rows'
+    uc = np.array([u[0] + u[1], u[2] + u[3]])
+    got_c = _robust_cov(k, a, bread, replace(s, row_cluster=np.array([0, 0, 1, 1])))
+    assert got_c is not None
+    np.testing.assert_allclose(got_c, bread @ (uc.T @ uc) @ bread, rtol=1e-4)
+    # the reported interval uses the larger of the model-based and the robust variance
+    se_k = math.sqrt(max(bread[1, 1], want[1, 1]))
+    assert fit.kappa_hi == pytest.approx(k * math.exp(1.959963984540054 * se_k / k), rel=1e-4)
+
+
+def test_bursts_of_trades_widen_the_interval() -> None:
+    """Each trade printed four times in its row (a sweep): the model-based information is 4x
+    larger, the robust interval stays as wide as with single prints."""
+    mk, _ = _mm(0.5, seed=11, seconds=900.0)
+    gap = int(1800e9)
+    end = int(mk.ts[-1]) + 1
+    single = fit_side(side_sample(mk, 0, len(mk.ts), end, 1, gap))
+    rep = np.repeat(np.arange(len(mk.tr_ts)), 4)
+    burst = Market(
+        mk.ts, mk.valid, mk.bid_px, mk.bid_sz, mk.ask_px, mk.ask_sz,
+        mk.tr_ts[rep], mk.tr_px[rep], mk.tr_qty[rep], mk.tr_side[rep], mk.tick,
+    )  # fmt: skip
+    s4 = side_sample(burst, 0, len(mk.ts), end, 1, gap)
+    assert s4.row_cluster is not None  # one-second clusters of 100 ms rows
+    assert np.array_equal(s4.row_cluster, np.arange(len(mk.ts)) // 10)
+    four = fit_side(s4)
+    assert single is not None and four is not None
+    assert four.kappa == pytest.approx(single.kappa, rel=1e-9)  # same depths, same maximum
+    width1 = math.log(single.kappa_hi / single.kappa)
+    width4 = math.log(four.kappa_hi / four.kappa)
+    assert width4 == pytest.approx(width1, rel=0.1)
+    model4 = fit_side(replace(s4, row_group=None, row_w=None, trade_row=None))
+    assert model4 is not None
+    assert math.log(model4.kappa_hi / model4.kappa) == pytest.approx(width1 / 2, rel=0.1)
+
+
+@pytest.mark.parametrize("kappa", [0.05, 1.0, 3.0])
+def test_kappa_root_equals_bisection(kappa: float) -> None:
+    """The Newton root of the mean-depth equation equals 200 plain bisections (log scale)."""
+    mk, _ = _mm(kappa, seed=5, seconds=120.0)
+    s = side_sample(mk, 0, len(mk.ts), int(mk.ts[-1]) + 1, 1, int(1800e9))
+    fit = fit_side(s)
+    assert fit is not None
+    mean = float(s.depths.mean())
+    lo, hi = 1e-4, 200.0
+    for _ in range(200):
+        mid = math.sqrt(lo * hi)
+        x, y = np.exp(-mid * s.lo), np.exp(-mid * s.hp)
+        e0 = float(np.dot(s.w, x - y))
+        e1 = float(np.dot(s.w, s.hp * y - s.lo * x))
+        if 1 / math.expm1(mid) - e1 / e0 > mean:
+            lo = mid
+        else:
+            hi = mid
+    assert fit.kappa == pytest.approx(math.sqrt(lo * hi), rel=1e-12)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("numpy", "pyarrow", "polars", "numba", "scipy", "httpx", "pydantic", "rich")
+HEAVY: tuple[str, ...] = ("numpy", "pyarrow", "polars", "numba", "scipy", "httpx", "pydantic")
+HEAVY += ("rich", "dask", "distributed")  # dask: universe jobs (docs/scale.md)
 
 
 def test_loading_the_cli_imports_no_heavy_library() -> None:

@@ -21,7 +21,15 @@ from seriesfactory.core.names import check_asset, check_symbol, check_venue
 from seriesfactory.errors import InputError
 
 #: Options whose value becomes a path component somewhere.
-NAME_OPTIONS = ("--symbol", "--base", "--quote", "--venue", "--source", "--sources")
+NAME_OPTIONS: tuple[str, ...] = (
+    "--symbol",
+    "--base",
+    "--quote",
+    "--venue",
+    "--source",
+    "--sources",
+)
+NAME_OPTIONS += ("--symbols",)  # a universe job's list: every entry is a name
 #: A harmless value of each name option (used when another one is the hostile one).
 GOOD = {
     "--symbol": "BTCUSDT",
@@ -147,6 +155,10 @@ def test_hostile_name_is_refused_with_one_line_and_nothing_written(
             args += [opt, value]
         elif opt == "--symbol" and option in ("--base", "--quote"):
             continue  # a --symbol would take precedence over the hostile --base/--quote
+        elif (opt in ("--symbol", "--base", "--quote") and option == "--symbols") or (
+            opt == "--symbols"
+        ):
+            continue  # one pair or a universe, not both
         elif opt in GOOD:
             args += [opt, GOOD[opt]]
         elif required or opt in ALWAYS or (opt == "--input" and "--from" not in options):
@@ -155,6 +167,8 @@ def test_hostile_name_is_refused_with_one_line_and_nothing_written(
             args += [opt, fill[opt]]
     if path == ["bars", "build"]:
         args += ["--threshold", "10"]
+    if option == "--symbols" and "--output" in args:  # a universe's outputs name the symbol
+        args[args.index("--output") + 1] = fill["--output"].replace("o.parquet", "{symbol}.parquet")
     if value == "a/b" and option == "--symbol" and "--from" in options:
         args[args.index(value)] = "a/b/c"  # the trades tier's documented BASE/QUOTE spelling
     before = _tree(tmp_path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import logging
 import os
 import signal
 import subprocess
@@ -30,30 +29,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("s3fs", reason="the [s3] extra (s3fs) is not installed")
-moto_server = pytest.importorskip("moto.server", reason="moto[server] (dev extra) is missing")
+pytest.importorskip("moto.server", reason="moto[server] (dev extra) is missing")
 
-from seriesfactory.cli import main  # noqa: E402
-from seriesfactory.core import storage  # noqa: E402
-from seriesfactory.core.storage import Remote, StorageOptions, parse_location  # noqa: E402
-from seriesfactory.errors import InputError, StorageError  # noqa: E402
+from tests.conftest import aws_env as _aws_env
+
+from seriesfactory.cli import main
+from seriesfactory.core import storage
+from seriesfactory.core.storage import Remote, StorageOptions, parse_location
+from seriesfactory.errors import InputError, StorageError
 
 GBM = "gbm(0.05,0.5,50000)"
 
 
 # -- the servers ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    """A moto S3 server on 127.0.0.1 for the session."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @dataclass
@@ -137,26 +125,6 @@ def proxy(moto_url: str) -> Iterator[FaultProxy]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-def _aws_env(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-
-
-@pytest.fixture
-def bucket(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh bucket on moto; the AWS_* variables point at moto."""
-    import s3fs
-
-    _aws_env(monkeypatch, moto_url)
-    name = f"lake-{uuid.uuid4().hex[:10]}"
-    s3fs.S3FileSystem(skip_instance_cache=True).mkdir(name)
-    return name
 
 
 def _keys(bucket: str) -> list[str]:

@@ -19,9 +19,11 @@ Formulas, units and edge cases: ``docs/backtest.md``. In short, for a window
 
   ``Â = N / E(κ̂)``; ``κ̂`` solves ``1/(e^κ - 1) - E'(κ)/E(κ) = mean δ`` — the
   model's mean depth, strictly decreasing in κ (its derivative is minus a
-  variance), found by bracketing and Brent's method. 95 % intervals from the
-  observed information, on the log scale. κ is reported per unit of quote
-  currency (``κ_ticks / tick``), A per second.
+  variance), found by a Newton iteration kept inside a shrinking bracket. 95 %
+  intervals on the log scale from the larger of the model-based (observed
+  information) and the robust (sandwich clustered by second) standard error:
+  see :func:`_robust_cov`.
+  κ is reported per unit of quote currency (``κ_ticks / tick``), A per second.
 * Trades outside the reachable depths of their row (a sell above the best bid,
   beyond the furthest level, off the grid, or after an invalid row) are not part
   of the truncated likelihood; they are counted in ``n_outside_bid/ask``.
@@ -40,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import brentq
 
 from seriesfactory.backtest.config import BacktestConfig
 from seriesfactory.backtest.data import Market
@@ -50,8 +51,12 @@ from seriesfactory.errors import DataError
 __all__ = ["Calibration", "SideFit", "calibrate", "fit_side", "rolling", "side_sample", "sigma_fit"]
 
 F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 Z95 = 1.959963984540054
 KAPPA_BRACKET = (1e-4, 200.0)  # per tick
+#: The robust variance's clusters: blocks of one second of book time (a sweep of several
+#: levels, printed as several trades, falls in one block whatever the book's row rate).
+CLUSTER_NS = 1_000_000_000
 
 
 @dataclass(slots=True)
@@ -69,13 +74,24 @@ class SideFit:
 
 @dataclass(slots=True)
 class SideSample:
-    """A side's sufficient statistics: exposure by ``(a, b)`` and the trades' depths (ticks)."""
+    """A side's sufficient statistics: exposure by ``(a, b)`` and the trades' depths (ticks).
+
+    ``row_group``, ``row_w`` (one entry per exposing book row: its index into ``lo``/``hp``
+    and its seconds), ``trade_row`` (per trade, its row's index into those) and
+    ``row_cluster`` (per exposing row, its :data:`CLUSTER_NS` block of time; ``None``: each
+    row its own) keep the structure the robust variance needs; a sample without them
+    (hand-made) gets the model-based interval alone.
+    """
 
     lo: F64  # a_r
     hp: F64  # b_r + 1
     w: F64  # seconds
     depths: F64
     outside: int
+    row_group: I64 | None = None
+    row_w: F64 | None = None
+    trade_row: I64 | None = None
+    row_cluster: I64 | None = None
 
 
 def side_sample(mk: Market, i0: int, i1: int, t1: int, side: int, gap_ns: int) -> SideSample:
@@ -122,7 +138,19 @@ def side_sample(mk: Market, i0: int, i1: int, t1: int, side: int, gap_ns: int) -
             & (d2 <= hi2[r])
             & ((d2 - lo2[r]) % 2 == 0)
         )
-    return SideSample(lo, hp, wsum, d2[inside] / 2, int((~inside).sum()))
+    # per exposing row: its pooled group and seconds; per fitted trade: its row among those
+    pos = np.cumsum(ok) - 1
+    return SideSample(
+        lo,
+        hp,
+        wsum,
+        d2[inside] / 2,
+        int((~inside).sum()),
+        row_group=inv.astype(np.int64).ravel(),
+        row_w=w[ok],
+        trade_row=pos[r[inside]].astype(np.int64),
+        row_cluster=((ts[ok] - ts[0]) // CLUSTER_NS).astype(np.int64),
+    )
 
 
 def _e(kappa: float, s: SideSample) -> tuple[float, float, float]:
@@ -138,6 +166,36 @@ def _e(kappa: float, s: SideSample) -> tuple[float, float, float]:
 def _model_mean(kappa: float, s: SideSample) -> float:
     e0, e1, _ = _e(kappa, s)
     return 1.0 / math.expm1(kappa) - e1 / e0
+
+
+def _solve_kappa(s: SideSample, mean: float, lo: float, hi: float) -> float:
+    """The root of ``m(κ) - mean`` in ``(lo, hi)``, given ``m(lo) > mean > m(hi)``.
+
+    ``m`` is the model's mean depth, strictly decreasing, with
+    ``m'(κ) = -e^κ/(e^κ - 1)² - (E″E - E′²)/E²``. Newton steps from the bracket's
+    geometric middle; a step leaving the bracket (or a non-negative slope) is replaced
+    by the bracket's geometric middle, and every evaluation shrinks the bracket, so
+    the iteration always converges.
+    """
+    k = math.sqrt(lo * hi)
+    for _ in range(200):
+        e0, e1, e2 = _e(k, s)
+        em = math.expm1(k)
+        g = 1.0 / em - e1 / e0 - mean
+        if g == 0.0:
+            return k
+        if g > 0:
+            lo = k
+        else:
+            hi = k
+        slope = -(em + 1.0) / (em * em) - (e2 * e0 - e1 * e1) / (e0 * e0)
+        nxt = k - g / slope if slope < 0 else math.nan
+        if not lo < nxt < hi:
+            nxt = math.sqrt(lo * hi)
+        if abs(nxt - k) <= 1e-13 * k or hi - lo <= 1e-13 * hi:
+            return nxt
+        k = nxt
+    return k
 
 
 def fit_side(s: SideSample) -> SideFit | None:
@@ -157,7 +215,7 @@ def fit_side(s: SideSample) -> SideFit | None:
         return None
     if not (math.isfinite(g_lo) and math.isfinite(g_hi)) or g_lo <= 0 or g_hi >= 0:
         return None
-    kappa = float(brentq(g, lo_k, hi_k, xtol=1e-12, rtol=1e-12, maxiter=200))
+    kappa = _solve_kappa(s, mean, lo_k, hi_k)
     e0, e1, e2 = _e(kappa, s)
     a = n / e0
     # observed information of (A, κ)
@@ -172,11 +230,44 @@ def fit_side(s: SideSample) -> SideFit | None:
         cov = np.linalg.inv(info)
     except np.linalg.LinAlgError:
         return None
-    se_a = math.sqrt(max(cov[0, 0], 0.0))
-    se_k = math.sqrt(max(cov[1, 1], 0.0))
+    var = np.maximum(np.diag(cov), 0.0)
+    robust = _robust_cov(kappa, a, cov, s)
+    if robust is not None:  # never narrower than the model-based interval
+        var = np.maximum(var, np.diag(robust))
+    se_a = math.sqrt(float(var[0]))
+    se_k = math.sqrt(float(var[1]))
     fk = math.exp(Z95 * se_k / kappa)
     fa = math.exp(Z95 * se_a / a)
     return SideFit(kappa, a, kappa / fk, kappa * fk, a / fa, a * fa, n)
+
+
+def _robust_cov(kappa: float, a: float, bread: F64, s: SideSample) -> F64 | None:
+    """The sandwich ``H⁻¹ M H⁻¹`` with ``M = Σ_c u_c u_cᵀ``, ``u_c`` the score of cluster c:
+    the sum of the scores ``u_r`` of its book rows (one second of book time, see
+    :data:`CLUSTER_NS`).
+
+    Row r contributes ``n_r (ln A + ln(1 - e^{-κ})) - κ D_r - A w_r X_r`` to ℓ (``n_r``
+    trades of total depth ``D_r`` mapped to it, ``X_r = e^{-κ a_r} - e^{-κ (b_r + 1)}``),
+    so ``u_r = (n_r / A - w_r X_r, n_r / (e^κ - 1) - D_r + A w_r (a_r e^{-κ a_r}
+    - (b_r + 1) e^{-κ (b_r + 1)}))``. ``None`` without the per-row structure.
+    """
+    if s.row_group is None or s.row_w is None or s.trade_row is None:
+        return None
+    rows = len(s.row_w)
+    x = np.exp(-kappa * s.lo)
+    y = np.exp(-kappa * s.hp)
+    xg = (x - y)[s.row_group]
+    yg = (s.hp * y - s.lo * x)[s.row_group]
+    n_r = np.bincount(s.trade_row, minlength=rows).astype(np.float64)
+    d_r = np.bincount(s.trade_row, weights=s.depths, minlength=rows)
+    u = np.empty((rows, 2))
+    u[:, 0] = n_r / a - s.row_w * xg
+    u[:, 1] = n_r / math.expm1(kappa) - d_r - a * s.row_w * yg
+    if s.row_cluster is not None:  # a cluster's score is the sum of its rows'
+        u = np.column_stack([np.bincount(s.row_cluster, weights=u[:, j]) for j in (0, 1)])
+    meat = u.T @ u
+    out: F64 = bread @ meat @ bread
+    return out
 
 
 @dataclass(slots=True)

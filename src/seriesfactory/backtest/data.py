@@ -25,7 +25,6 @@ import pyarrow.parquet as pq
 
 from seriesfactory.errors import DataError, InputError
 from seriesfactory.transforms.bars.io import read_trades_file
-from seriesfactory.transforms.book.api import infer_price_decimals, rebuild
 
 __all__ = ["Market", "load_book_file", "load_market", "load_recordings", "load_trades_file"]
 
@@ -92,7 +91,7 @@ def load_book_file(path: Path) -> tuple[I64, npt.NDArray[np.bool_], F64, F64, F6
     if not path.is_file():
         raise InputError(f"--book {path}: no such file")
     try:
-        table = pq.read_table(path)
+        table = pq.ParquetFile(path).read()  # (read_table would import pyarrow.dataset)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"cannot read the Parquet file ({exc})", path=str(path)) from None
     names = table.column_names
@@ -149,6 +148,8 @@ def _tick(prices: F64, tick: float) -> float:
     p = prices[np.isfinite(prices)]
     if p.size == 0:
         return 1.0
+    from seriesfactory.transforms.book.api import infer_price_decimals  # the book engine: lazy
+
     return float(10.0 ** -infer_price_decimals(p[:200_000]))
 
 
@@ -198,7 +199,14 @@ def load_recordings(
     tick: float = 0.0,
     on_bad_frames: str = "error",
 ) -> Market:
-    """A :class:`Market` rebuilt from recordings (as ``book snapshots`` reads them)."""
+    """A :class:`Market` rebuilt from recordings (as ``book snapshots`` reads them).
+
+    ``interval_ns > 0``: one row per grid time (the book after every message up to it);
+    ``interval_ns == 0``: one row after every book message, at the message's exchange time
+    (``valid`` as the book engine marks it), so the engine steps on every book change.
+    """
+    from seriesfactory.transforms.book.api import rebuild  # the book engine: only for recordings
+
     for p in inputs:
         if not p.is_file():
             raise InputError(f"--input {p}: no such file")
@@ -210,8 +218,9 @@ def load_recordings(
         interval_ns=interval_ns,
         depth=depth,
         on_bad_frames=on_bad_frames,
+        message_depth=depth if interval_ns == 0 else 0,
     )
-    r = res.rows
+    r = res.message_rows if res.message_rows is not None else res.rows
     tr = res.trades[np.argsort(res.trades["ts"], kind="stable")]
     tick = tick if tick > 0 else 10.0**-res.price_decimals
     book = (r.ts, r.valid, r.bid_px, r.bid_qty, r.ask_px, r.ask_qty)

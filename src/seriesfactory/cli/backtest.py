@@ -56,7 +56,12 @@ InputFormat = Annotated[
     typer.Option("--input-format", metavar="NAME", help="auto, native, hftbacktest, cryptofeed."),
 ]
 Interval = Annotated[
-    str, typer.Option("--interval", metavar="DURATION", help="Book grid of --input recordings.")
+    str,
+    typer.Option(
+        "--interval",
+        metavar="DURATION",
+        help="Book grid of --input recordings; 'message': a row after every book message.",
+    ),
 ]
 Depth = Annotated[
     int, typer.Option("--depth", metavar="N", help="Levels per side for --input recordings.")
@@ -187,7 +192,9 @@ def _market(
             venue=venue,
             symbol=symbol,
             input_format=input_format,
-            interval_ns=parse_duration_ns(interval, option="--interval"),
+            interval_ns=0
+            if interval.strip().lower() == "message"
+            else parse_duration_ns(interval, option="--interval"),
             depth=depth,
             tick=tick,
             on_bad_frames=on_bad_frames,

@@ -27,6 +27,7 @@ from seriesfactory.cli._app import (
 if TYPE_CHECKING:
     from seriesfactory.pipeline.bars import TradesTier
 
+from seriesfactory.cli._universe import Scheduler, Symbols, SymbolsFile, wants_universe
 from seriesfactory.errors import InputError
 
 __all__ = ["bars_app"]
@@ -151,9 +152,15 @@ def build(
         typer.Option("--database-url", metavar="URL", help="postgresql://... (--store postgres)."),
     ] = None,
     overwrite: Overwrite = False,
+    symbols: Symbols = None,
+    symbols_file: SymbolsFile = None,
+    scheduler: Scheduler = None,
     quiet: Quiet = False,
 ) -> None:
-    """Build bars from trades and write them to --output (or into the PostgreSQL store)."""
+    """Build bars from trades and write them to --output (or into the PostgreSQL store).
+
+    With --symbols (the trades tier), --output holds {symbol}: one file per symbol.
+    """
     from seriesfactory.lake.outputs import sidecar_path
     from seriesfactory.transforms.bars import BarSpec, parse_columns
 
@@ -168,6 +175,15 @@ def build(
         sign=sign,  # type: ignore[arg-type]
     )
     symbol = aliased(symbol, pair, name="--symbol", old_name="--pair")
+    if wants_universe(symbols, symbols_file, symbol, scheduler):
+        _universe_bars(
+            spec, output=output, input_file=input_file, venue=venue, from_=from_, to=to,
+            cache_dir=cache_dir, config=config, on_bad_rows=on_bad_rows, emit_partial=emit_partial,
+            fmt=aliased(fmt, fmt_alias, name="--out-format", old_name="--format"),
+            state_file=state_file, store=store, overwrite=overwrite, symbols=symbols,
+            symbols_file=symbols_file, scheduler=scheduler, quiet=quiet,
+        )  # fmt: skip
+        return
     if _store_choice(store) == "postgres":
         from seriesfactory.cli.store import store_build
 
@@ -223,6 +239,55 @@ def build(
         written = folder.publish(local)
     rows = built.table.num_rows
     print(written if quiet else f"{rows} {spec.type} bars from {built.trades} trades -> {written}")
+
+
+def _universe_bars(
+    spec: object, *, output: str | None, input_file: Path | None, venue: str | None,
+    from_: str | None, to: str | None, cache_dir: str, config: Path | None, on_bad_rows: str,
+    emit_partial: bool, fmt: str, state_file: Path | None, store: str, overwrite: bool,
+    symbols: str | None, symbols_file: Path | None, scheduler: str | None, quiet: bool,
+) -> None:  # fmt: skip
+    """``bars build --symbols``: the trades tier of every symbol, one --output per symbol."""
+    from seriesfactory.cli._universe import pairs_of, run_job
+    from seriesfactory.config import load_settings
+    from seriesfactory.core.storage import check_reachable, published
+    from seriesfactory.lake.outputs import sidecar_path
+    from seriesfactory.pipeline.universe import SYMBOL_FIELD, BarsJob, output_location
+
+    if _store_choice(store) != "files" or input_file is not None or state_file is not None:
+        raise InputError(
+            "--symbols builds from the trades tier into files: drop --input, --state and "
+            "--store postgres"
+        )
+    if venue is None or from_ is None or to is None:
+        raise InputError("--symbols needs --venue, --from and --to (the trades tier)")
+    if output is None or SYMBOL_FIELD not in str(output):
+        raise InputError(
+            "with --symbols, --output must hold {symbol} (one file per symbol), e.g. "
+            "--output 'bars/{symbol}.parquet'"
+        )
+    on_bad_rows_choice(on_bad_rows)
+    from_ns, to_ns = day_range_ns(from_, to)
+    out_format = _format(fmt, Path(output))
+    settings = load_settings(config)
+    local_cache, lake = lake_of(cache_dir, config=config)
+    pairs = pairs_of(symbols, symbols_file, venue=venue, settings=settings)
+    for p in pairs:
+        out = output_location(output, p.symbol, settings)
+        if isinstance(out, Path):
+            check_output_not_input([out, sidecar_path(out)], [])
+            refuse_clobber(out, overwrite)
+        else:  # before any work: an unreachable store fails fast; an existing output is refused
+            check_reachable(out)
+            if not overwrite and out.name in published(out.parent):
+                raise InputError(f"--output {out} exists; pass --overwrite to replace it")
+    template = output if "://" in output else str(Path(output).absolute())
+    job = BarsJob(
+        venue=venue, from_ns=from_ns, to_ns=to_ns, cache_dir=local_cache, lake=lake,
+        settings=settings, spec=spec, output=template, fmt=out_format,  # type: ignore[arg-type]
+        on_bad_rows=on_bad_rows, emit_partial=emit_partial,
+    )  # fmt: skip
+    run_job(job, pairs, scheduler, quiet=quiet)
 
 
 def trades_tier(

@@ -22,12 +22,13 @@ from seriesfactory.cli._app import (
     pair_of,
     refuse_future_end,
 )
+from seriesfactory.cli._universe import Scheduler, Symbols, SymbolsFile, wants_universe
 from seriesfactory.sources._history_base import ArchiveKind
 
 if TYPE_CHECKING:
     pass
 
-from seriesfactory.core.time import format_range_part, parse_date
+from seriesfactory.core.time import parse_date
 from seriesfactory.errors import InputError
 
 #: The kline widths Binance archives (data.binance.vision ``klines/<SYMBOL>/<width>/``).
@@ -47,6 +48,7 @@ def _kind(text: str) -> ArchiveKind:
 
 @app.command()
 def download(
+    ctx: typer.Context,
     from_: Annotated[str, typer.Option("--from", metavar="WHEN", help="Start day, YYYY-MM-DD.")],
     to: Annotated[
         str, typer.Option("--to", metavar="WHEN", help="End day, exclusive, YYYY-MM-DD.")
@@ -79,6 +81,9 @@ def download(
         Path | None,
         typer.Option("--candles-dir", metavar="DIR", hidden=True, help="Old name of --output-dir."),
     ] = None,
+    symbols: Symbols = None,
+    symbols_file: SymbolsFile = None,
+    scheduler: Scheduler = None,
     quiet: Quiet = False,
 ) -> None:
     """Download raw files into the raw tier (verified; resumes; reuses what is there).
@@ -94,7 +99,9 @@ def download(
     from seriesfactory.sources._history_base import history_names, history_venue
 
     source = aliased(venue, source, name="--venue", old_name="--source")
-    base, quote = pair_of(source, symbol, base, quote)
+    universe = wants_universe(symbols, symbols_file, symbol, scheduler, ctx, ("base", "quote"))
+    if not universe:
+        base, quote = pair_of(source, symbol, base, quote)
     candles_dir = aliased(output_dir, candles_dir, name="--output-dir", old_name="--candles-dir")
     settings = load_settings(config)
     from_ns = parse_date(from_, option="--from")
@@ -116,6 +123,17 @@ def download(
         raise InputError("--output-dir needs --kind klines (it is where the candles go)")
     if candles_dir is not None:
         check_output_dir(candles_dir, cache_dir)
+    if universe:
+        from seriesfactory.cli._universe import pairs_of, run_job
+        from seriesfactory.pipeline.universe import DownloadJob
+
+        pairs = pairs_of(symbols, symbols_file, venue=source, settings=settings)
+        job = DownloadJob(
+            venue=source, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir, settings=settings,
+            kind=archive_kind, interval=interval, candles_dir=candles_dir,
+        )  # fmt: skip
+        run_job(job, pairs, scheduler, quiet=quiet)
+        return
     got = download_raw(
         source, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
         settings=settings, kind=archive_kind, interval=interval,
@@ -129,12 +147,13 @@ def download(
         console.print(f"{len(got.paths)} file(s); {len(got.missing_days)} day(s) not on the server")
         return
     if candles_dir is not None:
+        from seriesfactory.pipeline.universe import klines_name
+
         table = klines_table(
             got.paths, from_ns=from_ns, to_ns=to_ns, max_bytes=settings.max_member_bytes
         )
         if table is not None:
-            span = f"{format_range_part(from_ns)}-{format_range_part(to_ns)}"
-            out = candles_dir / f"{base}-{quote}_{source}_{span}_klines-{interval}.parquet".lower()
+            out = candles_dir / klines_name(base, quote, source, from_ns, to_ns, interval)
             atomic_write_parquet(out, table)
             console.print(f"{table.num_rows:,} candles; wrote {out}")
             if quiet:

@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from seriesfactory.cli._app import CacheDir, Config, Overwrite, Quiet, app, check_output
+from seriesfactory.cli._app import (
+    CacheDir,
+    Config,
+    Overwrite,
+    Quiet,
+    app,
+    check_output,
+    day_range_ns,
+    on_bad_rows_choice,
+)
+from seriesfactory.cli._universe import Scheduler, Symbols, SymbolsFile, wants_universe
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -352,9 +362,15 @@ def trades(
         ),
     ] = None,
     overwrite: Overwrite = False,
+    symbols: Symbols = None,
+    symbols_file: SymbolsFile = None,
+    scheduler: Scheduler = None,
     quiet: Quiet = False,
 ) -> None:
-    """Trade features (OHLCV, flow, rolling stats, lags, VPIN, Kyle, Amihud, Roll, ...)."""
+    """Trade features (OHLCV, flow, rolling stats, lags, VPIN, Kyle, Amihud, Roll, ...).
+
+    With --symbols (the trades tier), --output holds {symbol}: one file per symbol.
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -382,6 +398,14 @@ def trades(
         bvc_sigma_window=bvc_sigma_window,
     )
     fmt = _out_format(out_format, output)
+    if wants_universe(symbols, symbols_file, symbol, scheduler):
+        _universe_features(
+            params, output=output, fmt=fmt, others=[input_file, bars_file, state_file],
+            venue=venue, from_=from_, to=to, cache_dir=cache_dir, config=config,
+            on_bad_rows=on_bad_rows, overwrite=overwrite, symbols=symbols,
+            symbols_file=symbols_file, scheduler=scheduler, quiet=quiet,
+        )  # fmt: skip
+        return
     sources = [p for p in (input_file, bars_file) if p is not None]
     tier = (venue, symbol, from_, to)
     if sum([input_file is not None, bars_file is not None, any(x is not None for x in tier)]) != 1:
@@ -446,6 +470,39 @@ def trades(
         print(output)
     else:
         print(f"{output}: {table.num_rows} rows, {table.num_columns} columns from {n_in} inputs")
+
+
+def _universe_features(
+    params: Any, *, output: Path, fmt: str, others: list[Path | None], venue: str | None,
+    from_: str | None, to: str | None, cache_dir: Path, config: Path | None, on_bad_rows: str,
+    overwrite: bool, symbols: str | None, symbols_file: Path | None, scheduler: str | None,
+    quiet: bool,
+) -> None:  # fmt: skip
+    """``features trades --symbols``: every symbol's trades tier, one --output per symbol."""
+    from seriesfactory.cli._universe import pairs_of, run_job
+    from seriesfactory.config import load_settings
+    from seriesfactory.pipeline.universe import SYMBOL_FIELD, FeaturesJob, output_for
+
+    if any(p is not None for p in others):
+        raise InputError("--symbols reads the trades tier: drop --input, --bars and --state")
+    if venue is None or from_ is None or to is None:
+        raise InputError("--symbols needs --venue, --from and --to (the trades tier)")
+    if SYMBOL_FIELD not in str(output):
+        raise InputError(
+            "with --symbols, --output must hold {symbol} (one file per symbol), e.g. "
+            "--output 'features/{symbol}.parquet'"
+        )
+    on_bad_rows_choice(on_bad_rows)
+    from_ns, to_ns = day_range_ns(from_, to)
+    settings = load_settings(config)
+    pairs = pairs_of(symbols, symbols_file, venue=venue, settings=settings)
+    for p in pairs:
+        check_output(output_for(str(output), p.symbol), overwrite=overwrite, inputs=[])
+    job = FeaturesJob(
+        venue=venue, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir, settings=settings,
+        params=params, output=str(output.absolute()), fmt=fmt, on_bad_rows=on_bad_rows,
+    )  # fmt: skip
+    run_job(job, pairs, scheduler, quiet=quiet)
 
 
 def _load_state(path: Path, params: Any) -> Any:

@@ -24,6 +24,7 @@ from seriesfactory.cli._app import (
     location_of,
     out_format_choice,
 )
+from seriesfactory.cli._universe import Scheduler, Symbols, SymbolsFile, wants_universe
 from seriesfactory.errors import InputError
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ def _step(text: str) -> float:
 
 @app.command()
 def series(
+    ctx: typer.Context,
     from_: From,
     to: To,
     agg_step: Annotated[
@@ -128,8 +130,14 @@ def series(
             "every field when the output is not a terminal).",
         ),
     ] = None,
+    symbols: Symbols = None,
+    symbols_file: SymbolsFile = None,
+    scheduler: Scheduler = None,
 ) -> None:
-    """Aggregate ticks from exchanges or models into a time or price-brick series."""
+    """Aggregate ticks from exchanges or models into a time or price-brick series.
+
+    With --symbols, one venue (--sources NAME) and one output per symbol (docs/scale.md).
+    """
     from rich.console import Console
 
     from seriesfactory.core.time import parse_date
@@ -181,6 +189,10 @@ def series(
                 f"--preview-fields: {', '.join(missing)} not in the output; add them to "
                 "--agg-fields or leave them out"
             )
+    if wants_universe(symbols, symbols_file, None, scheduler, ctx, ("base", "quote")):
+        _universe(dataclasses.replace(request, cache_dir=local_cache), lake, where, symbols,
+                  symbols_file, scheduler, quiet)  # fmt: skip
+        return
     with output_folder(where) as folder, shared_lake(local_cache, lake):
         result = build_series(dataclasses.replace(request, output_dir=folder.local))
         written = folder.publish(result.output)
@@ -195,6 +207,33 @@ def series(
         cached = ", ".join(k for k, v in result.from_cache.items() if v) or "nothing"
         console.print(f"from cache: {cached}  time: {result.seconds:.2f} s")
     console.print(f"wrote {written}")
+
+
+def _universe(
+    request: Any, lake: Any, where: Any, symbols: str | None, symbols_file: Path | None,
+    scheduler: str | None, quiet: bool,
+) -> None:  # fmt: skip
+    """``series --symbols``: the request's options for every symbol of one venue."""
+    from seriesfactory.cli._universe import pairs_of, run_job
+    from seriesfactory.config import load_settings
+    from seriesfactory.pipeline.universe import SeriesJob
+    from seriesfactory.sources._history_base import history_names
+
+    venue = request.sources.strip().lower()
+    if venue not in history_names():
+        raise InputError(
+            f"--symbols needs one venue in --sources (one of {', '.join(history_names())}), "
+            f"not {request.sources!r}"
+        )
+    settings = load_settings()
+    pairs = pairs_of(symbols, symbols_file, venue=venue, settings=settings)
+    job = SeriesJob(
+        venue=venue, from_ns=request.from_ns, to_ns=request.to_ns, cache_dir=request.cache_dir,
+        settings=settings, params=request.params, output_dir=where, lake=lake,
+        fields=request.fields, weight_mode=request.weight_mode, weights=request.weights,
+        out_format=request.out_format, on_bad_rows=request.on_bad_rows,
+    )  # fmt: skip
+    run_job(job, pairs, scheduler, quiet=quiet)
 
 
 @app.command()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -30,16 +29,17 @@ from seriesfactory.cli._app import (
     out_format_choice,
     pair_of,
 )
+from seriesfactory.cli._universe import Scheduler, Symbols, SymbolsFile, wants_universe
 
 if TYPE_CHECKING:
     pass
 
-from seriesfactory.core.time import format_range_part
 from seriesfactory.errors import InputError
 
 
 @app.command()
 def trades(
+    ctx: typer.Context,
     from_: Annotated[str, typer.Option("--from", metavar="WHEN", help="Start day, YYYY-MM-DD.")],
     to: Annotated[
         str, typer.Option("--to", metavar="WHEN", help="End day, exclusive, YYYY-MM-DD.")
@@ -57,24 +57,25 @@ def trades(
     cache_dir: CacheLocation = "cache",
     output_dir: OutputLocation = "output",
     config: Config = None,
+    symbols: Symbols = None,
+    symbols_file: SymbolsFile = None,
+    scheduler: Scheduler = None,
     quiet: Quiet = False,
 ) -> None:
     """Fetch what is missing, then write the trades (ts, price, qty, side, trade_id) to a file.
 
     The file is ``{base}-{quote}_{venue}_{from}-{to}_{kind}.{fmt}`` in --output-dir, named like
-    ``series`` outputs (docs/cli.md, "Output names").
+    ``series`` outputs (docs/cli.md, "Output names"); with --symbols, one such file per symbol.
     """
-    import pyarrow as pa
     from rich.console import Console
 
     from seriesfactory.config import load_settings
-    from seriesfactory.lake.outputs import output_folder, publish_table
-    from seriesfactory.pipeline.exchange import venue_trades
-    from seriesfactory.schema import TRADE_SCHEMA
-    from seriesfactory.sources.binance.history import MARKETS
+    from seriesfactory.pipeline.universe import write_trades
 
     source = aliased(venue, source, name="--venue", old_name="--source")
-    base, quote = pair_of(source, symbol, base, quote)
+    universe = wants_universe(symbols, symbols_file, symbol, scheduler, ctx, ("base", "quote"))
+    if not universe:
+        base, quote = pair_of(source, symbol, base, quote)
     if kind not in ("aggTrades", "trades"):
         raise InputError(f"--kind {kind!r} is unknown; use aggTrades or trades")
     on_bad_rows_choice(on_bad_rows)
@@ -89,42 +90,29 @@ def trades(
 
         check_reachable(where)  # before any download: an unreachable store fails fast
     from_ns, to_ns = day_range_ns(from_, to)
-    summary, days = venue_trades(
-        source,
-        base=base,
-        quote=quote,
-        from_ns=from_ns,
-        to_ns=to_ns,
-        cache_dir=local_cache,
-        settings=load_settings(config),
-        on_bad_rows=on_bad_rows,
-        kind="trades" if kind == "trades" else "aggTrades",
-        lake=lake,
-    )
-    if warning := summary.warning():
-        typer.echo(warning, err=True)
-    parts = [t for t, _ in days]
-    table = pa.concat_tables(parts) if parts else TRADE_SCHEMA.empty_table()
-    # History files carry no receive time: the column would be null in every row (docs/cli.md).
-    table = table.drop_columns(["recv_ts"])
-    named = kind if source in MARKETS else "trades"  # Bybit and Coinbase have one kind
-    name = trades_name(base, quote, source, from_ns, to_ns, named, fmt)
-    meta = {"seriesfactory.trades": json.dumps(
-        {"venue": source, "symbol": summary.symbol, "kind": kind, "from": from_, "to": to}
-    )}  # fmt: skip
-    with output_folder(where) as folder:
-        out = folder.publish(publish_table(folder.local / name, table, fmt, meta))
+    settings = load_settings(config)
+    if universe:
+        from seriesfactory.cli._universe import pairs_of, run_job
+        from seriesfactory.pipeline.universe import TradesJob
+
+        pairs = pairs_of(symbols, symbols_file, venue=source, settings=settings)
+        job = TradesJob(
+            venue=source, from_ns=from_ns, to_ns=to_ns, cache_dir=local_cache, lake=lake,
+            settings=settings, output_dir=where, from_text=from_, to_text=to,
+            kind="trades" if kind == "trades" else "aggTrades", on_bad_rows=on_bad_rows, fmt=fmt,
+        )  # fmt: skip
+        run_job(job, pairs, scheduler, quiet=quiet)
+        return
+    got = write_trades(
+        source, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=local_cache,
+        output_dir=where, settings=settings, on_bad_rows=on_bad_rows, kind=kind, fmt=fmt,
+        from_text=from_, to_text=to, lake=lake,
+    )  # fmt: skip
+    if got.warning:
+        typer.echo(got.warning, err=True)
     if quiet:
-        print(out)
+        print(got.output)
         return
     Console(highlight=False).print(
-        f"{table.num_rows:,} trades; {summary.bad_rows} bad row(s) skipped; wrote {out}"
+        f"{got.rows:,} trades; {got.bad_rows} bad row(s) skipped; wrote {got.output}"
     )
-
-
-def trades_name(
-    base: str, quote: str, venue: str, from_ns: int, to_ns: int, kind: str, fmt: str
-) -> str:
-    """``{base}-{quote}_{venue}_{from}-{to}_{kind}.{fmt}``, lower case: the scheme of ``series``."""
-    span = f"{format_range_part(from_ns)}-{format_range_part(to_ns)}"
-    return f"{base}-{quote}_{venue}_{span}_{kind}.{fmt}".lower()

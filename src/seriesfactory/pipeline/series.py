@@ -47,11 +47,11 @@ from seriesfactory.lake.outputs import clean_leftovers, seal_csv
 from seriesfactory.lake.shared import pull_sealed, push_sealed
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.schema import AGGREGATE_FIELDS, TICK_SCHEMA, aggregate_schema
-from seriesfactory.sources import SourceSpec, parse_sources, resolve_model
+from seriesfactory.sources import SourceSpec, parse_sources, resolve_tick_model
 from seriesfactory.sources._history_base import history_names, history_venue
 from seriesfactory.sources.registry import resolve_venue
 from seriesfactory.sources.spec import format_number
-from seriesfactory.sources.synthetic import Model
+from seriesfactory.sources.synthetic import MMModel, Model
 from seriesfactory.transforms.aggregates import (
     AggregateArrays,
     AggregateSummary,
@@ -211,15 +211,15 @@ def parse_weights(text: str) -> tuple[float, ...] | None:
 
 
 # -- ticks ----------------------------------------------------------------------------------------
-def _single_model(request: TicksRequest) -> Model:
+def _single_model(request: TicksRequest) -> Model | MMModel:
     specs = request.specs()
-    models = [resolve_model(s) for s in specs]
+    models = [resolve_tick_model(s) for s in specs]
     if len(models) != 1:
         raise SourceError(f"--sources names {len(models)} models; give one model")
     return models[0]
 
 
-def _model_key(model: Model, request: TicksRequest) -> tuple[str, dict[str, Any]]:
+def _model_key(model: Model | MMModel, request: TicksRequest) -> tuple[str, dict[str, Any]]:
     info = {
         **model.describe(),
         "seed": request.seed,
@@ -229,7 +229,7 @@ def _model_key(model: Model, request: TicksRequest) -> tuple[str, dict[str, Any]
     return key_sha256(info), info
 
 
-def _model_root(cache_dir: Path, model: Model, key: str) -> Path:
+def _model_root(cache_dir: Path, model: Model | MMModel, key: str) -> Path:
     return cache_dir / "ticks" / "synthetic" / model.name / key[:16]
 
 

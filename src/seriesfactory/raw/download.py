@@ -26,11 +26,13 @@ raises :class:`~seriesfactory.errors.IntegrityError`.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import os
 import random
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -64,6 +66,34 @@ def parse_checksum(text: str, *, url: str) -> str:
     if len(token) != 64 or any(c not in "0123456789abcdefABCDEF" for c in token):
         raise IntegrityError(f"{url}: not a sha256 checksum file (got {text[:80]!r})")
     return token.lower()
+
+
+@contextmanager
+def _writer_lock(partial: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on ``partial`` (created empty if absent); yields whether another
+    process held it first. Two processes fetching one file (a Dask task run twice) take turns
+    instead of appending to one partial file; the second finds the file in place. The lock
+    goes with the holder's death (``flock``). An empty partial file left unused is removed.
+    """
+    import fcntl
+
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        waited = False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waited = True
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield waited
+        finally:
+            with contextlib.suppress(OSError):
+                now = partial.stat()
+                if now.st_ino == os.fstat(fd).st_ino and now.st_size == 0:
+                    partial.unlink()
+    finally:
+        os.close(fd)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -158,6 +188,12 @@ class Downloader:
     def _fetch(self, url: str, dest: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(PARTIAL_PREFIX + dest.name)
+        with _writer_lock(partial) as waited:
+            if waited and dest.is_file():  # another process just fetched the same file
+                return dest
+            return self._fetch_locked(url, dest, partial)
+
+    def _fetch_locked(self, url: str, dest: Path, partial: Path) -> Path:
         last = ""
         for attempt in range(self.settings.download_retries + 1):
             try:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -49,10 +50,12 @@ import pyarrow as pa
 from seriesfactory.core.atomic import atomic_path
 from seriesfactory.errors import SpecError
 from seriesfactory.schema import TRADE_DTYPE, TS_TYPE, book_snapshot_schema
+from seriesfactory.schema.ticks import TickArrays
 from seriesfactory.sources.spec import SourceSpec, format_number
 from seriesfactory.sources.synthetic.base import Param
 
 __all__ = [
+    "BLOCK_ROWS",
     "LEVELS",
     "ROW_INTERVAL_NS",
     "MMMarket",
@@ -66,6 +69,8 @@ __all__ = [
 LEVELS: Final = 20
 #: One book row every 100 ms.
 ROW_INTERVAL_NS: Final = 100_000_000
+#: Rows per generated block of :meth:`MMModel.stream` (one hour).
+BLOCK_ROWS: Final = 36_000
 _MS: Final = 1_000_000
 
 
@@ -144,22 +149,48 @@ class MMModel:
     def describe(self) -> dict[str, Any]:
         return {"model": "mm", "spec": self.spec(), "version": self.version, **self.truth()}
 
-    def generate(self, *, start_ns: int, seconds: float, seed: int) -> MMMarket:
-        """The market over ``[start_ns, start_ns + seconds)`` (``start_ns`` on the 100 ms grid)."""
+    def generate(
+        self,
+        *,
+        start_ns: int,
+        seconds: float,
+        seed: int,
+        block: int = 0,
+        first_best: int | None = None,
+    ) -> MMMarket:
+        """The market over ``[start_ns, start_ns + seconds)`` (``start_ns`` on the 100 ms grid).
+
+        ``block``/``first_best`` continue a longer stream (:meth:`stream`): block ``b > 0``
+        draws from ``SeedSequence(seed, spawn_key=(100 + k, b))`` and its first row moves
+        from ``first_best`` (the previous block's last best bid, ticks) like any row.
+        """
         if start_ns % ROW_INTERVAL_NS:
             raise SpecError("mm: the start must be a whole multiple of 100 ms")
         v = self.values
         tick, d = v["tick"], self.decimals
         n = max(1, round(seconds * 1e9 / ROW_INTERVAL_NS))
         rng = [
-            np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(100 + k,))))
+            np.random.Generator(
+                np.random.PCG64(
+                    np.random.SeedSequence(
+                        seed, spawn_key=(100 + k,) if block == 0 else (100 + k, block)
+                    )
+                )
+            )
             for k in range(4)
         ]
         p_move = v["moves_per_s"] * ROW_INTERVAL_NS / 1e9 / 2
         u = rng[0].random(n)
         step = np.where(u < p_move, 1, np.where(u > 1 - p_move, -1, 0)).astype(np.int64)
-        step[0] = 0
-        best = round(v["base"] / tick) + np.cumsum(step)  # best bid, ticks
+        if first_best is None:
+            step[0] = 0
+        start = round(v["base"] / tick) if first_best is None else first_best
+        best = start + np.cumsum(step)  # best bid, ticks
+        if int(best.min()) < LEVELS + 1:
+            raise SpecError(
+                f"{self.spec()}: the mid walks within {LEVELS} ticks of zero; "
+                "give a larger base, fewer moves_per_s or a shorter range"
+            )
         lv = np.arange(LEVELS, dtype=np.int64)
         bid_t = best[:, None] - lv[None, :]
         ask_t = best[:, None] + 1 + lv[None, :]
@@ -192,6 +223,45 @@ class MMModel:
         trades = trades[np.argsort(trades["ts"], kind="stable")]
         trades["trade_id"] = np.arange(1, len(trades) + 1)
         return MMMarket(ts, bid_px, sz[:, :LEVELS], ask_px, sz[:, LEVELS:], trades, tick, d)
+
+    def stream(
+        self, *, start_ns: int, end_ns: int, seed: int, chunk_ticks: int = 1 << 20
+    ) -> Iterator[TickArrays]:
+        """The trades of ``[start_ns, end_ns)`` as ticks (``series --sources 'mm(...)'``).
+
+        One tick per trade: its time, the touch of the book row in force (``bid``, ``ask``)
+        and its notional ``price * qty`` as ``vbid`` (a taker sell) or ``vask`` (a taker
+        buy). Generated in whole blocks of :data:`BLOCK_ROWS` rows (one hour) cut at
+        ``end_ns``: block 0 is exactly :meth:`generate` of one hour from the same start and
+        seed, block ``b`` continues it (see :meth:`generate`). Memory stays bounded, and a
+        range's ticks are the first ticks of any longer range from the same start.
+        ``chunk_ticks`` is accepted for the model interface; a chunk is one block's trades.
+        """
+        if start_ns % ROW_INTERVAL_NS:
+            raise SpecError("mm: --from must be a whole multiple of 100 ms")
+        total = -(-(end_ns - start_ns) // ROW_INTERVAL_NS)
+        done, block, best = 0, 0, None
+        while done < total:
+            g = self.generate(
+                start_ns=start_ns + done * ROW_INTERVAL_NS,
+                seconds=BLOCK_ROWS * ROW_INTERVAL_NS / 1e9,
+                seed=seed,
+                block=block,
+                first_best=best,
+            )
+            t = g.trades[g.trades["ts"] < end_ns]
+            row = (t["ts"] - g.ts[0]) // ROW_INTERVAL_NS
+            notional = t["price"] * t["qty"]
+            yield TickArrays(
+                t["ts"].astype(np.int64),
+                g.bid_px[row, 0],
+                g.ask_px[row, 0],
+                np.where(t["side"] < 0, notional, 0.0),
+                np.where(t["side"] > 0, notional, 0.0),
+            )
+            best = round(float(g.bid_px[-1, 0]) / g.tick)
+            done += BLOCK_ROWS
+            block += 1
 
 
 def snapshot_table(m: MMMarket) -> pa.Table:

@@ -339,6 +339,9 @@ class BookResult:
     parser_stats: dict[str, int]
     problems: list[str] = field(default_factory=list)
     read: ReadReport = field(default_factory=ReadReport)
+    #: With ``rebuild(message_depth=N)``: the top ``N`` levels after every message, one row
+    #: per record of ``messages`` (``ts`` = the message's time, ``valid`` its validity).
+    message_rows: BookRows | None = None
 
 
 def parse_records(
@@ -362,6 +365,7 @@ def rebuild(
     chunk_events: int = 1 << 18,
     window_ticks: int = 1 << 20,
     on_bad_frames: str = "error",
+    message_depth: int = 0,
 ) -> BookResult:
     """Rebuild the book of ``symbol`` on ``venue`` from recorded files (batch, streamed).
 
@@ -373,9 +377,11 @@ def rebuild(
     than the one a native capture names, is an :class:`InputError`: a REST snapshot
     without a symbol in its URL is never taken as a book of its own.
     ``on_bad_frames``: damaged capture data, ``error`` or ``skip`` (see
-    :mod:`seriesfactory.raw.readers`).
+    :mod:`seriesfactory.raw.readers`). ``message_depth > 0`` also keeps that many levels
+    after every message (:attr:`BookResult.message_rows`).
     """
     report = ReadReport()
+    levels: list[BookRows] = []
     parser = get_parser(venue, symbol)
     builder: BookBuilder | None = None
     msgs: list[npt.NDArray[np.void]] = []
@@ -397,10 +403,23 @@ def rebuild(
                 interval_ns=interval_ns,
                 depth=depth,
                 window_ticks=window_ticks,
+                message_depth=message_depth,
             )
         m, r = builder.update(events)
         msgs.append(m)
         rows.append(r)
+        if message_depth > 0:
+            bt, bq, at, aq = builder.message_levels
+            levels.append(
+                BookRows(
+                    m["ts"].astype(np.int64),
+                    m["valid"].astype(np.bool_),
+                    np.where(bt >= 0, bt / builder.scale, np.nan),
+                    bq,
+                    np.where(at >= 0, at / builder.scale, np.nan),
+                    aq,
+                )
+            )
 
     with progress.current().task(f"rebuilding the {symbol} book", unit="events") as task:
         for rec in read_records(inputs, input_format, report, on_bad_frames=on_bad_frames):
@@ -431,4 +450,5 @@ def rebuild(
         parser_stats=parser.stats,
         problems=parser.problems,
         read=report,
+        message_rows=BookRows.concat(levels, message_depth) if message_depth > 0 else None,
     )
