@@ -304,3 +304,42 @@ def synthetic_feature_table(n: int = 5_000, seed: int = 0, price: str = "close")
 def make_features() -> Callable[..., pa.Table]:
     """:func:`synthetic_feature_table`: ``make_features(n=5_000, seed=0, price="close")``."""
     return synthetic_feature_table
+
+
+# -- a real S3 API (moto in server mode), shared by the object-store and universe tests ----------
+import logging  # noqa: E402
+import uuid  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """A moto S3 server on 127.0.0.1 (a random port) for the session."""
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] (dev extra) is missing")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def aws_env(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
+    """The usual AWS_* variables, pointing at ``endpoint`` with test credentials."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+
+
+@pytest.fixture
+def bucket(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket on moto; the AWS_* variables point at moto."""
+    s3fs = pytest.importorskip("s3fs", reason="the [s3] extra (s3fs) is not installed")
+    aws_env(monkeypatch, moto_url)
+    name = f"lake-{uuid.uuid4().hex[:10]}"
+    s3fs.S3FileSystem(skip_instance_cache=True).mkdir(name)
+    return name

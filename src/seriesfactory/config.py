@@ -22,11 +22,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from seriesfactory.errors import ConfigError
+
+if TYPE_CHECKING:
+    from seriesfactory.core.storage import StorageOptions
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings"]
 
@@ -82,6 +85,35 @@ class Settings(BaseModel):
     store_bars: tuple[str, ...] = ()
     #: Start of a pair's first backfill when the daemon finds nothing stored (YYYY-MM-DD).
     store_since: str | None = None
+    #: The object store of ``s3://`` cache and output URLs (docs/scale.md). Unset: the usual
+    #: ``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``
+    #: (and botocore's other sources) apply. Prefer the environment for the secret.
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    #: This machine's folder for the raw tier (downloads) and the local copies of the derived
+    #: tiers when ``--cache-dir`` is an object-store URL: raw files stay per machine.
+    local_cache_dir: Path = Path("cache")
+    #: Retries of one object-store call after a 5xx reply or a timeout (the project's backoff).
+    storage_retries: int = Field(default=5, ge=0, le=50)
+    #: Connect and read timeouts of one object-store request.
+    storage_connect_timeout_s: float = Field(default=5.0, gt=0)
+    storage_read_timeout_s: float = Field(default=30.0, gt=0)
+
+    def storage_options(self) -> StorageOptions:
+        """How to reach the object store of ``s3://`` locations (core/storage.py)."""
+        from seriesfactory.core.storage import StorageOptions
+
+        return StorageOptions(
+            endpoint_url=self.s3_endpoint_url,
+            region=self.s3_region,
+            access_key_id=self.s3_access_key_id,
+            secret_access_key=self.s3_secret_access_key,
+            retries=self.storage_retries,
+            connect_timeout_s=self.storage_connect_timeout_s,
+            read_timeout_s=self.storage_read_timeout_s,
+        )
 
     @field_validator(
         "binance_data_url",

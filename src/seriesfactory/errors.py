@@ -33,6 +33,7 @@ __all__ = [
     "SeriesFactoryError",
     "SourceError",
     "SpecError",
+    "StorageError",
 ]
 
 
@@ -109,4 +110,11 @@ class CacheWarning(UserWarning):
 
     Not an error: the one warning meant for users, kept here so the CLI can print it as
     one ``warning:`` line without loading the lake.
+    """
+
+
+class StorageError(CacheError):
+    """An object store (``--cache-dir``/``--output-dir`` URL) that cannot be reached or written.
+
+    One line naming the URL; exit status 1 (the input may be right and the store down).
     """

@@ -215,7 +215,7 @@ TRADES = {"base": "BTC", "quote": "USDT", "venue": "binance", "from_ns": 0, "to_
      ("to_ns", 2 * 86_400 * 10**9), ("kind", "trades"), ("fmt", "csv")],
 )  # fmt: skip
 def test_every_trades_option_changes_its_name(field: str, value: object) -> None:
-    from seriesfactory.cli.trades import trades_name
+    from seriesfactory.pipeline.universe import trades_name
 
     assert trades_name(**{**TRADES, field: value}) != trades_name(**TRADES)  # type: ignore[arg-type]
     assert trades_name(**TRADES) == "btc-usdt_binance_19700101-19700102_aggtrades.parquet"  # type: ignore[arg-type]

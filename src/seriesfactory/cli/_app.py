@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
@@ -18,10 +18,15 @@ from seriesfactory.core import progress
 from seriesfactory.core.time import parse_date
 from seriesfactory.errors import InputError
 
+if TYPE_CHECKING:
+    from seriesfactory.core.storage import Remote
+
 __all__ = [
     "CacheDir",
+    "CacheLocation",
     "Config",
     "OutFormat",
+    "OutputLocation",
     "Overwrite",
     "PairAlias",
     "Quiet",
@@ -35,6 +40,7 @@ __all__ = [
     "check_output_not_input",
     "day_range_ns",
     "fail",
+    "location_of",
     "on_bad_rows_choice",
     "out_format_choice",
     "pair_of",
@@ -97,7 +103,32 @@ Quiet = Annotated[
         callback=_install_reporter,
     ),
 ]
-CacheDir = Annotated[Path, typer.Option("--cache-dir", metavar="DIR", help="Cache directory.")]
+
+
+def _local_cache_dir(value: Path) -> Path:
+    """A command whose cache stays local refuses a URL (a Path would fold ``s3://`` to ``s3:/``)."""
+    scheme, sep, _ = str(value).partition(":/")
+    if sep and scheme.isalnum() and scheme.lower() != "file" and len(scheme) > 1:
+        raise typer.BadParameter(
+            f"{scheme}:// URLs are taken by series, ticks, trades and bars build only "
+            "(docs/scale.md); "
+            "give this command a local folder",
+            param_hint="--cache-dir",
+        )
+    return value
+
+
+CacheDir = Annotated[
+    Path,
+    typer.Option("--cache-dir", metavar="DIR", help="Cache directory.", callback=_local_cache_dir),
+]
+#: ``--cache-dir`` of the commands whose trades tier may live on an object store.
+CacheLocation = Annotated[
+    str,
+    typer.Option(
+        "--cache-dir", metavar="DIR", help="Cache directory, or an s3:// URL (docs/scale.md)."
+    ),
+]
 Config = Annotated[
     Path | None, typer.Option("--config", metavar="FILE", help="TOML settings file.")
 ]
@@ -105,6 +136,13 @@ OutFormat = Annotated[
     str, typer.Option("--out-format", metavar="parquet|csv", help="parquet or csv.")
 ]
 OutputDir = Annotated[Path, typer.Option("--output-dir", metavar="DIR", help="Output directory.")]
+#: ``--output-dir`` of the commands that also publish to an object store (docs/scale.md).
+OutputLocation = Annotated[
+    str,
+    typer.Option(
+        "--output-dir", metavar="DIR", help="Output directory, or a file:// or s3:// URL."
+    ),
+]
 Base = Annotated[str, typer.Option("--base", metavar="ASSET", help="Base asset, e.g. BTC.")]
 Quote = Annotated[str, typer.Option("--quote", metavar="ASSET", help="Quote asset, e.g. USDT.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")]
@@ -283,3 +321,31 @@ def refuse_existing(paths: list[Path], overwrite: bool) -> None:
     for p in paths:
         if p.exists():
             raise InputError(f"{p} exists; pass --overwrite to replace it")
+
+
+def location_of(text: str, *, option: str, config: Path | None = None) -> Path | Remote:
+    """``text`` (an option's value) as a local :class:`Path` or a ``core.storage.Remote``
+    whose store settings come from ``config`` / the environment (docs/scale.md)."""
+    from seriesfactory.core.storage import is_url, parse_location
+
+    if not is_url(text):
+        return parse_location(text, option=option)
+    from seriesfactory.config import load_settings
+
+    return parse_location(text, option=option, options=load_settings(config).storage_options())
+
+
+def lake_of(cache_dir: str, *, config: Path | None = None) -> tuple[Path, Remote | None]:
+    """``--cache-dir`` as (this machine's cache folder, the object-store lake or None).
+
+    A URL puts the trades tier on the object store (checked reachable here, before any
+    work) and keeps the raw tier in the ``local_cache_dir`` setting (docs/scale.md).
+    """
+    where = location_of(cache_dir, option="--cache-dir", config=config)
+    if isinstance(where, Path):
+        return where, None
+    from seriesfactory.config import load_settings
+    from seriesfactory.core.storage import check_reachable
+
+    check_reachable(where)
+    return load_settings(config).local_cache_dir, where

@@ -17,6 +17,8 @@ from seriesfactory.cli._app import (
     app,
     check_output_not_input,
     day_range_ns,
+    lake_of,
+    location_of,
     on_bad_rows_choice,
     out_format_choice,
     refuse_clobber,
@@ -61,7 +63,8 @@ def build(
         ),
     ],
     output: Annotated[
-        Path | None, typer.Option("--output", metavar="FILE", help="Output file.")
+        str | None,
+        typer.Option("--output", metavar="FILE", help="Output file, or a file:// or s3:// URL."),
     ] = None,
     input_file: Annotated[
         Path | None, typer.Option("--input", metavar="FILE", help="Trades file: CSV or Parquet.")
@@ -80,8 +83,11 @@ def build(
         str | None, typer.Option("--to", metavar="WHEN", help="End day, exclusive (trades tier).")
     ] = None,
     cache_dir: Annotated[
-        Path, typer.Option("--cache-dir", metavar="DIR", help="Cache holding the trades tier.")
-    ] = Path("cache"),
+        str,
+        typer.Option(
+            "--cache-dir", metavar="DIR", help="Cache holding the trades tier, or an s3:// URL."
+        ),
+    ] = "cache",
     config: Config = None,
     on_bad_rows: Annotated[
         str, typer.Option("--on-bad-rows", metavar="error|skip", help="Trades tier: error or skip.")
@@ -190,10 +196,25 @@ def build(
         return
     if output is None:
         raise InputError("give --output FILE (or --store postgres)")
-    given = [p for p in (input_file, state_file) if p is not None]
-    check_output_not_input([output, sidecar_path(output)], given)
-    refuse_clobber(output, overwrite)
-    out_format = _format(aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), output)
+    where = location_of(output, option="--output", config=config)
+    if isinstance(where, Path):
+        given = [p for p in (input_file, state_file) if p is not None]
+        check_output_not_input([where, sidecar_path(where)], given)
+        refuse_clobber(where, overwrite)
+    else:  # before any work: an unreachable store fails fast; an existing output is refused
+        from seriesfactory.core.storage import check_reachable, published
+
+        if state_file is not None:
+            raise InputError(
+                f"--state with an object-store --output ({where}) is not supported (the state "
+                "would be saved before the bars are published); write the bars to a local file"
+            )
+        check_reachable(where)
+        if not overwrite and where.name in published(where.parent):
+            raise InputError(f"--output {where} exists; pass --overwrite to replace it")
+    out_format = _format(
+        aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), Path(where.name)
+    )
     from seriesfactory.pipeline.bars import TradesFile, build_bars
 
     trades: TradesFile | TradesTier
@@ -207,25 +228,31 @@ def build(
         )
     else:
         trades = TradesFile(input_file, parse_columns(columns) if columns else None)
-    built = build_bars(
-        spec, trades, output, fmt=out_format, state_file=state_file,
-        emit_partial=emit_partial, on_warning=lambda line: typer.echo(line, err=True),
-    )  # fmt: skip
+    from seriesfactory.lake.outputs import output_folder
+
+    with output_folder(where.parent) as folder:
+        local = folder.local / where.name
+        built = build_bars(
+            spec, trades, local, fmt=out_format, state_file=state_file,
+            emit_partial=emit_partial, on_warning=lambda line: typer.echo(line, err=True),
+        )  # fmt: skip
+        written = folder.publish(local)
     rows = built.table.num_rows
-    print(output if quiet else f"{rows} {spec.type} bars from {built.trades} trades -> {output}")
+    print(written if quiet else f"{rows} {spec.type} bars from {built.trades} trades -> {written}")
 
 
 def _universe_bars(
-    spec: object, *, output: Path | None, input_file: Path | None, venue: str | None,
-    from_: str | None, to: str | None, cache_dir: Path, config: Path | None, on_bad_rows: str,
+    spec: object, *, output: str | None, input_file: Path | None, venue: str | None,
+    from_: str | None, to: str | None, cache_dir: str, config: Path | None, on_bad_rows: str,
     emit_partial: bool, fmt: str, state_file: Path | None, store: str, overwrite: bool,
     symbols: str | None, symbols_file: Path | None, scheduler: str | None, quiet: bool,
 ) -> None:  # fmt: skip
     """``bars build --symbols``: the trades tier of every symbol, one --output per symbol."""
     from seriesfactory.cli._universe import pairs_of, run_job
     from seriesfactory.config import load_settings
+    from seriesfactory.core.storage import check_reachable, published
     from seriesfactory.lake.outputs import sidecar_path
-    from seriesfactory.pipeline.universe import SYMBOL_FIELD, BarsJob, output_for
+    from seriesfactory.pipeline.universe import SYMBOL_FIELD, BarsJob, output_location
 
     if _store_choice(store) != "files" or input_file is not None or state_file is not None:
         raise InputError(
@@ -241,16 +268,23 @@ def _universe_bars(
         )
     on_bad_rows_choice(on_bad_rows)
     from_ns, to_ns = day_range_ns(from_, to)
-    out_format = _format(fmt, output)
+    out_format = _format(fmt, Path(output))
     settings = load_settings(config)
+    local_cache, lake = lake_of(cache_dir, config=config)
     pairs = pairs_of(symbols, symbols_file, venue=venue, settings=settings)
     for p in pairs:
-        out = output_for(str(output), p.symbol)
-        check_output_not_input([out, sidecar_path(out)], [])
-        refuse_clobber(out, overwrite)
+        out = output_location(output, p.symbol, settings)
+        if isinstance(out, Path):
+            check_output_not_input([out, sidecar_path(out)], [])
+            refuse_clobber(out, overwrite)
+        else:  # before any work: an unreachable store fails fast; an existing output is refused
+            check_reachable(out)
+            if not overwrite and out.name in published(out.parent):
+                raise InputError(f"--output {out} exists; pass --overwrite to replace it")
+    template = output if "://" in output else str(Path(output).absolute())
     job = BarsJob(
-        venue=venue, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir, settings=settings,
-        spec=spec, output=str(output.absolute()), fmt=out_format,  # type: ignore[arg-type]
+        venue=venue, from_ns=from_ns, to_ns=to_ns, cache_dir=local_cache, lake=lake,
+        settings=settings, spec=spec, output=template, fmt=out_format,  # type: ignore[arg-type]
         on_bad_rows=on_bad_rows, emit_partial=emit_partial,
     )  # fmt: skip
     run_job(job, pairs, scheduler, quiet=quiet)
@@ -258,9 +292,10 @@ def _universe_bars(
 
 def trades_tier(
     venue: str | None, symbol: str | None, from_text: str | None, to_text: str | None,
-    cache_dir: Path, config: Path | None, on_bad_rows: str,
+    cache_dir: str | Path, config: Path | None, on_bad_rows: str,
 ) -> TradesTier:  # fmt: skip
-    """``--venue/--symbol/--from/--to`` (all needed), checked, as the trades tier to read."""
+    """``--venue/--symbol/--from/--to`` (all needed), checked, as the trades tier to read
+    (``cache_dir`` may be an object-store URL: docs/scale.md)."""
     from seriesfactory.config import load_settings
     from seriesfactory.pipeline.bars import TradesTier
 
@@ -268,9 +303,11 @@ def trades_tier(
         raise InputError("the trades tier needs all of --venue, --symbol, --from and --to")
     on_bad_rows_choice(on_bad_rows)
     from_ns, to_ns = day_range_ns(from_text, to_text)
+    local_cache, lake = lake_of(str(cache_dir), config=config)
     return TradesTier(
-        venue, symbol, from_ns, to_ns, cache_dir, load_settings(config), on_bad_rows=on_bad_rows
-    )
+        venue, symbol, from_ns, to_ns, local_cache, load_settings(config),
+        on_bad_rows=on_bad_rows, lake=lake,
+    )  # fmt: skip
 
 
 @bars_app.command("export")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -11,14 +12,16 @@ import typer
 
 from seriesfactory.cli._app import (
     Base,
-    CacheDir,
+    CacheLocation,
     OnBadRows,
     OutFormat,
-    OutputDir,
+    OutputLocation,
     Quiet,
     Quote,
     app,
     check_output_dir,
+    lake_of,
+    location_of,
     out_format_choice,
 )
 from seriesfactory.cli._universe import Scheduler, Symbols, SymbolsFile, wants_universe
@@ -113,8 +116,8 @@ def series(
         float, typer.Option("--tick-max-deviation", metavar="RATIO", help="Outlier filter, ratio.")
     ] = 0.001,
     out_format: OutFormat = "parquet",
-    cache_dir: CacheDir = Path("cache"),
-    output_dir: OutputDir = Path("output"),
+    cache_dir: CacheLocation = "cache",
+    output_dir: OutputLocation = "output",
     seed: Seed = 0,
     quiet: Quiet = False,
     on_bad_rows: OnBadRows = "error",
@@ -138,6 +141,8 @@ def series(
     from rich.console import Console
 
     from seriesfactory.core.time import parse_date
+    from seriesfactory.lake.outputs import output_folder
+    from seriesfactory.lake.shared import shared_lake
     from seriesfactory.pipeline.series import (
         SeriesRequest,
         build_series,
@@ -147,7 +152,10 @@ def series(
     from seriesfactory.reports.preview import render_preview
     from seriesfactory.transforms.aggregates import AggregationParams
 
-    check_output_dir(output_dir, cache_dir)
+    local_cache, lake = lake_of(cache_dir)
+    where = location_of(output_dir, option="--output-dir")
+    if isinstance(where, Path) and lake is None:
+        check_output_dir(where, local_cache)
     mode = agg_mode.lower()
     if mode not in ("time", "tick"):
         raise InputError(f"--agg-mode {agg_mode!r} is unknown; use 'time' or 'tick'")
@@ -158,7 +166,7 @@ def series(
         base=base,
         quote=quote,
         seed=seed,
-        cache_dir=cache_dir,
+        cache_dir=local_cache,
         params=AggregationParams(
             mode="time" if mode == "time" else "tick",
             step=_step(agg_step),
@@ -169,7 +177,7 @@ def series(
         weight_mode=weight_mode.lower(),  # type: ignore[arg-type]  # validated by the request
         weights=parse_weights(weights),
         out_format=out_format_choice(out_format),
-        output_dir=output_dir,
+        output_dir=Path(output_dir),
         on_bad_rows=on_bad_rows,
     )
     shown = request.fields
@@ -182,9 +190,12 @@ def series(
                 "--agg-fields or leave them out"
             )
     if wants_universe(symbols, symbols_file, None, scheduler, ctx, ("base", "quote")):
-        _universe(request, symbols, symbols_file, scheduler, quiet)
+        _universe(dataclasses.replace(request, cache_dir=local_cache), lake, where, symbols,
+                  symbols_file, scheduler, quiet)  # fmt: skip
         return
-    result = build_series(request)
+    with output_folder(where) as folder, shared_lake(local_cache, lake):
+        result = build_series(dataclasses.replace(request, output_dir=folder.local))
+        written = folder.publish(result.output)
     terminal = sys.stdout.isatty()
     console = Console(highlight=False, width=None if terminal else 400)
     _report_sources(console, json.loads(result.metadata["seriesfactory.sources"]))
@@ -195,12 +206,12 @@ def series(
         render_preview(console, result.summary, result.counts, shown, fit=fit)
         cached = ", ".join(k for k, v in result.from_cache.items() if v) or "nothing"
         console.print(f"from cache: {cached}  time: {result.seconds:.2f} s")
-    console.print(f"wrote {result.output}")
+    console.print(f"wrote {written}")
 
 
 def _universe(
-    request: Any, symbols: str | None, symbols_file: Path | None, scheduler: str | None,
-    quiet: bool,
+    request: Any, lake: Any, where: Any, symbols: str | None, symbols_file: Path | None,
+    scheduler: str | None, quiet: bool,
 ) -> None:  # fmt: skip
     """``series --symbols``: the request's options for every symbol of one venue."""
     from seriesfactory.cli._universe import pairs_of, run_job
@@ -218,7 +229,7 @@ def _universe(
     pairs = pairs_of(symbols, symbols_file, venue=venue, settings=settings)
     job = SeriesJob(
         venue=venue, from_ns=request.from_ns, to_ns=request.to_ns, cache_dir=request.cache_dir,
-        settings=settings, params=request.params, output_dir=request.output_dir,
+        settings=settings, params=request.params, output_dir=where, lake=lake,
         fields=request.fields, weight_mode=request.weight_mode, weights=request.weights,
         out_format=request.out_format, on_bad_rows=request.on_bad_rows,
     )  # fmt: skip
@@ -233,8 +244,8 @@ def ticks(
     quote: Quote = "USDT",
     sources: Sources = "binance",
     out_format: OutFormat = "parquet",
-    cache_dir: CacheDir = Path("cache"),
-    output_dir: OutputDir = Path("output"),
+    cache_dir: CacheLocation = "cache",
+    output_dir: OutputLocation = "output",
     seed: Seed = 0,
     on_bad_rows: OnBadRows = "error",
     quiet: Quiet = False,
@@ -243,9 +254,14 @@ def ticks(
     from rich.console import Console
 
     from seriesfactory.core.time import parse_date
+    from seriesfactory.lake.outputs import output_folder
+    from seriesfactory.lake.shared import shared_lake
     from seriesfactory.pipeline.series import TicksRequest, write_ticks_file
 
-    check_output_dir(output_dir, cache_dir)
+    local_cache, lake = lake_of(cache_dir)
+    where = location_of(output_dir, option="--output-dir")
+    if isinstance(where, Path) and lake is None:
+        check_output_dir(where, local_cache)
     request = TicksRequest(
         sources=sources,
         from_ns=parse_date(from_, option="--from"),
@@ -253,14 +269,14 @@ def ticks(
         base=base,
         quote=quote,
         seed=seed,
-        cache_dir=cache_dir,
+        cache_dir=local_cache,
         on_bad_rows=on_bad_rows,
     )
-    out, result = write_ticks_file(
-        request,
-        out_format=out_format_choice(out_format),
-        output_dir=output_dir,
-    )
+    with output_folder(where) as folder, shared_lake(local_cache, lake):
+        local, result = write_ticks_file(
+            request, out_format=out_format_choice(out_format), output_dir=folder.local
+        )
+        out = folder.publish(local)
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200, quiet=quiet)
     _report_sources(console, result.sources)
     console.print(f"{result.ticks.rows:,} ticks; wrote {out}")

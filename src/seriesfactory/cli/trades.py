@@ -9,11 +9,11 @@ import typer
 
 from seriesfactory.cli._app import (
     Base,
-    CacheDir,
+    CacheLocation,
     Config,
     OnBadRows,
     OutFormat,
-    OutputDir,
+    OutputLocation,
     Quiet,
     Quote,
     SourceAlias,
@@ -23,6 +23,8 @@ from seriesfactory.cli._app import (
     app,
     check_output_dir,
     day_range_ns,
+    lake_of,
+    location_of,
     on_bad_rows_choice,
     out_format_choice,
     pair_of,
@@ -32,7 +34,6 @@ from seriesfactory.cli._universe import Scheduler, Symbols, SymbolsFile, wants_u
 if TYPE_CHECKING:
     pass
 
-from seriesfactory.core.time import format_range_part
 from seriesfactory.errors import InputError
 
 
@@ -53,8 +54,8 @@ def trades(
     ] = "aggTrades",
     on_bad_rows: OnBadRows = "error",
     out_format: OutFormat = "parquet",
-    cache_dir: CacheDir = Path("cache"),
-    output_dir: OutputDir = Path("output"),
+    cache_dir: CacheLocation = "cache",
+    output_dir: OutputLocation = "output",
     config: Config = None,
     symbols: Symbols = None,
     symbols_file: SymbolsFile = None,
@@ -79,7 +80,15 @@ def trades(
         raise InputError(f"--kind {kind!r} is unknown; use aggTrades or trades")
     on_bad_rows_choice(on_bad_rows)
     fmt = out_format_choice(out_format)
-    check_output_dir(output_dir, cache_dir)
+    local_cache, lake = lake_of(cache_dir, config=config)
+    where = location_of(output_dir, option="--output-dir", config=config)
+    if isinstance(where, Path):
+        if lake is None:
+            check_output_dir(where, local_cache)
+    else:
+        from seriesfactory.core.storage import check_reachable
+
+        check_reachable(where)  # before any download: an unreachable store fails fast
     from_ns, to_ns = day_range_ns(from_, to)
     settings = load_settings(config)
     if universe:
@@ -88,16 +97,16 @@ def trades(
 
         pairs = pairs_of(symbols, symbols_file, venue=source, settings=settings)
         job = TradesJob(
-            venue=source, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir, settings=settings,
-            output_dir=output_dir, from_text=from_, to_text=to,
+            venue=source, from_ns=from_ns, to_ns=to_ns, cache_dir=local_cache, lake=lake,
+            settings=settings, output_dir=where, from_text=from_, to_text=to,
             kind="trades" if kind == "trades" else "aggTrades", on_bad_rows=on_bad_rows, fmt=fmt,
         )  # fmt: skip
         run_job(job, pairs, scheduler, quiet=quiet)
         return
     got = write_trades(
-        source, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
-        output_dir=output_dir, settings=settings, on_bad_rows=on_bad_rows, kind=kind, fmt=fmt,
-        from_text=from_, to_text=to,
+        source, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=local_cache,
+        output_dir=where, settings=settings, on_bad_rows=on_bad_rows, kind=kind, fmt=fmt,
+        from_text=from_, to_text=to, lake=lake,
     )  # fmt: skip
     if got.warning:
         typer.echo(got.warning, err=True)
@@ -107,11 +116,3 @@ def trades(
     Console(highlight=False).print(
         f"{got.rows:,} trades; {got.bad_rows} bad row(s) skipped; wrote {got.output}"
     )
-
-
-def trades_name(
-    base: str, quote: str, venue: str, from_ns: int, to_ns: int, kind: str, fmt: str
-) -> str:
-    """``{base}-{quote}_{venue}_{from}-{to}_{kind}.{fmt}``, lower case: the scheme of ``series``."""
-    span = f"{format_range_part(from_ns)}-{format_range_part(to_ns)}"
-    return f"{base}-{quote}_{venue}_{span}_{kind}.{fmt}".lower()

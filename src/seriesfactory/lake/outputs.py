@@ -24,8 +24,11 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,8 +41,17 @@ from seriesfactory.core.atomic import (
     atomic_write_json,
     atomic_write_parquet,
 )
+from seriesfactory.core.storage import Remote
 
-__all__ = ["DATA_SHA256_KEY", "clean_leftovers", "publish_table", "seal_csv", "sidecar_path"]
+__all__ = [
+    "DATA_SHA256_KEY",
+    "OutputFolder",
+    "clean_leftovers",
+    "output_folder",
+    "publish_table",
+    "seal_csv",
+    "sidecar_path",
+]
 
 DATA_SHA256_KEY = "seriesfactory.data_sha256"
 DATA_FILE_KEY = "seriesfactory.data_file"
@@ -126,3 +138,54 @@ def publish_table(
         pacsv.write_csv(table, tmp)
         seal_csv(tmp, path, meta)
     return path
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFolder:
+    """Where a command writes its outputs: ``local``, then :meth:`publish` each file.
+
+    For a local ``--output-dir`` ``local`` is that folder and :meth:`publish` does nothing
+    (the writers already rename into place). For an object store ``local`` is a private
+    staging folder; :meth:`publish` uploads a file (and a CSV's sidecar) to ``remote``
+    with a temporary key each, then its manifest entry (core/storage.py), so the bytes
+    published are exactly the bytes a local run writes.
+    """
+
+    local: Path
+    remote: Remote | None = None
+
+    def publish(self, path: Path) -> str:
+        """Publish the finished output ``path`` (in :attr:`local`); return where it now is."""
+        if self.remote is None:
+            return str(path)
+        from seriesfactory.core.storage import publish_files
+
+        files = [path]
+        if path.suffix.lower() == ".csv" and sidecar_path(path).is_file():
+            files.append(sidecar_path(path))
+        return str(publish_files(self.remote, files)[0])
+
+    def exists(self, name: str) -> bool:
+        """Whether an output ``name`` is already there (published, for an object store)."""
+        if self.remote is None:
+            return (self.local / name).exists()
+        from seriesfactory.core.storage import published
+
+        return name in published(self.remote)
+
+
+@contextlib.contextmanager
+def output_folder(where: Path | Remote) -> Iterator[OutputFolder]:
+    """An :class:`OutputFolder` for ``where``; a remote one is checked reachable first (one
+    line, before any work) and its staging folder is removed on leaving."""
+    if isinstance(where, Path):
+        yield OutputFolder(where)
+        return
+    from seriesfactory.core.storage import check_reachable
+
+    check_reachable(where)
+    stage = Path(tempfile.mkdtemp(prefix="seriesfactory-out-"))
+    try:
+        yield OutputFolder(stage, where)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from seriesfactory.core.atomic import atomic_write_json, mark_used
 from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import CacheError
-from seriesfactory.lake import integrity
+from seriesfactory.lake import integrity, shared
 from seriesfactory.lake.days import DayFiles
 from seriesfactory.lake.integrity import (
     DECODE_ERRORS,
@@ -112,7 +112,12 @@ class TickSet:
 
     @classmethod
     def open(cls, root: Path) -> TickSet | None:
-        """The tick set at ``root``, or None when it is absent or incomplete."""
+        """The tick set at ``root``, or None when it is absent or incomplete.
+
+        Inside a :func:`~seriesfactory.lake.shared.shared_lake`, a set missing here is
+        fetched from the lake when it is published there, and one found here is published.
+        """
+        pulled = shared.pull_tick_set(root, MANIFEST)
         manifest = root / MANIFEST
         if not manifest.is_file():
             return None
@@ -137,6 +142,8 @@ class TickSet:
                     root, f.path, f"{f.path.stat().st_size:,} bytes, {f.seal.bytes:,} written"
                 )
         mark_used(manifest)  # the manifest's time is the set's last use (lake/derived.py)
+        if not pulled:
+            shared.push_tick_set(root, MANIFEST, [f.path for f in files])
         return cls(root=root, key=str(doc["key"]), files=files, info=dict(doc.get("info", {})))
 
     def chunks(
@@ -323,4 +330,5 @@ def write_tick_set(
         ],
     }
     atomic_write_json(root / MANIFEST, manifest)
+    shared.push_tick_set(root, MANIFEST, [f.path for f in files])  # inside a shared lake
     return TickSet(root=root, key=key, files=tuple(files), info=info)

@@ -29,6 +29,7 @@ from seriesfactory.config import Settings
 from seriesfactory.core import progress
 from seriesfactory.core import state as core_state
 from seriesfactory.core.atomic import atomic_write_json
+from seriesfactory.core.storage import Remote
 from seriesfactory.core.time import to_datetime
 from seriesfactory.errors import DataError, InputError, SourceError
 from seriesfactory.lake.outputs import publish_table
@@ -79,6 +80,8 @@ class TradesTier:
     cache_dir: Path
     settings: Settings
     on_bad_rows: str = "error"
+    #: The trades tier on an object store (``cache_dir`` then holds the raw tier): scale.md.
+    lake: Remote | None = None
 
 
 @dataclass(slots=True)
@@ -123,6 +126,7 @@ def tier_trades(
     summary, days = venue_trades(
         tier.venue, base=base, quote=quote, from_ns=tier.from_ns, to_ns=tier.to_ns,
         cache_dir=tier.cache_dir, settings=tier.settings, on_bad_rows=tier.on_bad_rows,
+        lake=tier.lake,
     )  # fmt: skip
     if warning := summary.warning():
         warn(warning)

@@ -22,8 +22,10 @@ from seriesfactory.config import Settings
 from seriesfactory.core import progress
 from seriesfactory.core.atomic import key_sha256
 from seriesfactory.core.names import check_asset, check_symbol
+from seriesfactory.core.storage import Remote
 from seriesfactory.core.threads import prefetch
 from seriesfactory.errors import DataError, InputError, SourceError
+from seriesfactory.lake.shared import SharedTrades
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.lake.trades import IngestRecord, TradeStore
 from seriesfactory.pipeline.missing import day_dates, missing_days_warning
@@ -134,7 +136,7 @@ def _raw_files(
 def ensure_trades(
     venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
     settings: Settings, on_bad_rows: str = "error", kind: ArchiveKind = "aggTrades",
-    downloader: Downloader | None = None,
+    downloader: Downloader | None = None, lake: Remote | None = None,
 ) -> IngestSummary:  # fmt: skip
     """Make sure the trades tier holds ``[from_ns, to_ns)`` of ``venue``; return a summary.
 
@@ -142,20 +144,32 @@ def ensure_trades(
     trades, ``kind`` is ignored). A day whose file the server does not have
     holds no data and is listed in ``summary.missing_days``; a range without
     any file is an error.
+
+    With ``lake`` (an object store, docs/scale.md) the trades tier that counts is the
+    published one there: a raw file whose record is published is not ingested again; one
+    that is not is ingested into the local tier under ``cache_dir`` and published.
     """
     symbol, files = _raw_files(
         venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
         settings=settings, on_bad_rows=on_bad_rows, kind=kind, downloader=downloader,
     )  # fmt: skip
     store = TradeStore(cache_dir, venue, symbol)
+    shared = SharedTrades(lake, venue, symbol) if lake is not None else None
     summary = IngestSummary(venue, symbol, missing_days=files.missing_days)
-    todo = [p for p in files.paths if store.record(files.sha256[p]) is None]
+    if shared is not None:
+        published = {p: shared.record(files.sha256[p]) for p in files.paths}
+        todo = [p for p in files.paths if published[p] is None]
+    else:
+        todo = [p for p in files.paths if store.record(files.sha256[p]) is None]
     task = progress.current().task(
         f"ingesting {venue} {symbol} trades", total=len(todo), unit="days"
     ) if todo else None  # fmt: skip
     for path in files.paths:
         sha = files.sha256[path]
-        rec = store.record(sha)
+        rec = published[path] if shared is not None else None
+        if rec is None:
+            rec = store.record(sha)
+        fresh = rec is None
         if rec is None:
             lines: list[int] = []
 
@@ -169,7 +183,9 @@ def ensure_trades(
             summary.ingested += 1
             if task is not None:
                 task.advance(1)
-        elif rec.bad_rows and on_bad_rows != "skip":
+        if shared is not None and published[path] is None:
+            shared.publish(store, rec)  # day files first, the record (its manifest) last
+        if not fresh and rec.bad_rows and on_bad_rows != "skip":
             raise DataError(
                 f"{rec.bad_rows} malformed row(s) (skipped by an earlier run); fix or remove the "
                 "file, or pass --on-bad-rows=skip",
@@ -229,27 +245,33 @@ def split_symbol(venue: str, symbol: str) -> tuple[str, str]:
 def venue_trades(
     venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
     settings: Settings, on_bad_rows: str = "error", kind: ArchiveKind = "aggTrades",
+    lake: Remote | None = None,
 ) -> tuple[IngestSummary, Iterator[tuple[pa.Table, str]]]:  # fmt: skip
     """Fill the trades tier for ``[from_ns, to_ns)`` (:func:`ensure_trades`), then read it.
 
     Returns the ingest summary and an iterator of ``(trades, day file)``, one
     time-ordered ``TRADE_SCHEMA`` table per UTC day, so at most one day of
     trades is in memory at a time. ``side`` is the taker side (+1 buy, -1 sell).
+    With ``lake`` the days are read from the object store (lake/shared.py; ranged reads).
     """
 
     def ensure() -> IngestSummary:
         return ensure_trades(
             venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
-            settings=settings, on_bad_rows=on_bad_rows, kind=kind,
+            settings=settings, on_bad_rows=on_bad_rows, kind=kind, lake=lake,
         )  # fmt: skip
 
     summary = ensure()
-    store = TradeStore(cache_dir, venue, summary.symbol)
 
-    # A damaged day file is evicted by the reader; ensure() then re-ingests its raw file.
+    # A damaged day file is evicted by the reader; ensure() then re-ingests its raw file
+    # (and, with a lake, publishes it again).
     def repair() -> None:
         ensure()
 
+    if lake is not None:
+        shared = SharedTrades(lake, venue, summary.symbol)
+        return summary, shared.read_range(from_ns, to_ns, repair=repair)
+    store = TradeStore(cache_dir, venue, summary.symbol)
     return summary, store.read_range(from_ns, to_ns, repair=repair)
 
 

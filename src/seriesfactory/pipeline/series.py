@@ -36,9 +36,16 @@ from seriesfactory.core.names import check_asset
 from seriesfactory.core.threads import Background
 from seriesfactory.core.time import NS_PER_DAY, format_range_part
 from seriesfactory.errors import InputError, SourceError
-from seriesfactory.lake.aggregates import DayRowGroups, EntryWriter, entry_path, read_entry
+from seriesfactory.lake.aggregates import (
+    DayRowGroups,
+    EntryWriter,
+    entry_path,
+    read_entry,
+    seal_path,
+)
 from seriesfactory.lake.integrity import CorruptEntryError, evict, warn
 from seriesfactory.lake.outputs import clean_leftovers, seal_csv
+from seriesfactory.lake.shared import pull_sealed, push_sealed
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.schema import AGGREGATE_FIELDS, TICK_SCHEMA, aggregate_schema
 from seriesfactory.sources import SourceSpec, parse_sources, resolve_tick_model
@@ -565,6 +572,7 @@ def _build_series(request: SeriesRequest) -> SeriesResult:
             f"this output will hold up to {rows:,} rows, about {_size_text(size)} "
             f"({request.out_format}); a larger --agg-step or a shorter range makes it smaller"
         )
+    pull_sealed(agg_path, seal_path(agg_path))  # inside a shared lake: its published copy
     cached = read_entry(agg_path)
     metadata = {
         "seriesfactory.version": __version__,
@@ -604,6 +612,7 @@ def _build_series(request: SeriesRequest) -> SeriesResult:
     except BaseException as exc:
         sinks.abort(exc)
         raise
+    push_sealed(agg_path, seal_path(agg_path))  # inside a shared lake: the entry, seal last
     return SeriesResult(
         summary=sinks.summary,
         counts=counts,

@@ -34,6 +34,7 @@ file-name rule of :mod:`seriesfactory.core.names`, duplicates, and (on Binance, 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -52,6 +53,7 @@ from seriesfactory.core.time import NS_PER_DAY, format_range_part
 from seriesfactory.errors import InputError, NetworkError, SeriesFactoryError
 
 if TYPE_CHECKING:
+    from seriesfactory.core.storage import Remote
     from seriesfactory.transforms.aggregates import AggregationParams
     from seriesfactory.transforms.bars import BarSpec
 
@@ -300,7 +302,7 @@ class SymbolDone:
     """What a symbol pass returns: rows written, the outputs, warnings for the user."""
 
     rows: int
-    outputs: list[Path]
+    outputs: Sequence[Path | str]
     warnings: list[str] = field(default_factory=list)
 
 
@@ -370,8 +372,12 @@ class _TierJob:
     venue: str
     from_ns: int
     to_ns: int
+    #: This machine's cache folder (the raw tier; the whole lake when ``lake`` is None).
     cache_dir: Path
     settings: Settings
+    #: The lake on an object store (docs/scale.md): the trades tier, tick sets and aggregates
+    #: entries published there; the raw tier stays in ``cache_dir`` on each machine.
+    lake: Remote | None = None
 
     def _download(self, pair: Pair, lo_ns: int, hi_ns: int, kind: Any = "aggTrades") -> bool:
         from seriesfactory.pipeline.raw_files import download_raw
@@ -390,7 +396,7 @@ class _TierJob:
             ensure_trades(
                 self.venue, base=pair.base, quote=pair.quote, from_ns=lo_ns, to_ns=hi_ns,
                 cache_dir=self.cache_dir, settings=self.settings, on_bad_rows=on_bad_rows,
-                kind=kind,
+                kind=kind, lake=self.lake,
             )  # fmt: skip
 
 
@@ -453,7 +459,8 @@ def trades_name(
 
 @dataclass(slots=True)
 class TradesWritten:
-    output: Path
+    #: Where the file is: a local path or an object-store URL.
+    output: str
     rows: int
     bad_rows: int
     warning: str | None
@@ -461,16 +468,18 @@ class TradesWritten:
 
 def write_trades(
     venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
-    output_dir: Path, settings: Settings, on_bad_rows: str, kind: str, fmt: str,
-    from_text: str, to_text: str,
+    output_dir: Path | Remote, settings: Settings, on_bad_rows: str, kind: str, fmt: str,
+    from_text: str, to_text: str, lake: Remote | None = None,
 ) -> TradesWritten:  # fmt: skip
     """What ``trades`` writes for one symbol: the trades tier's range as one file.
 
-    ``from_text`` / ``to_text`` are the range as the user wrote it (kept in the metadata).
+    ``from_text`` / ``to_text`` are the range as the user wrote it (kept in the metadata);
+    ``output_dir`` may be an object-store folder and ``lake`` the trades tier's store
+    (docs/scale.md).
     """
     import pyarrow as pa
 
-    from seriesfactory.lake.outputs import publish_table
+    from seriesfactory.lake.outputs import output_folder, publish_table
     from seriesfactory.pipeline.exchange import venue_trades
     from seriesfactory.schema import TRADE_SCHEMA
     from seriesfactory.sources.binance.history import MARKETS
@@ -478,18 +487,19 @@ def write_trades(
     summary, days = venue_trades(
         venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
         settings=settings, on_bad_rows=on_bad_rows,
-        kind="trades" if kind == "trades" else "aggTrades",
+        kind="trades" if kind == "trades" else "aggTrades", lake=lake,
     )  # fmt: skip
     parts = [t for t, _ in days]
     table = pa.concat_tables(parts) if parts else TRADE_SCHEMA.empty_table()
     # History files carry no receive time: the column would be null in every row (docs/cli.md).
     table = table.drop_columns(["recv_ts"])
     named = kind if venue in MARKETS else "trades"  # Bybit and Coinbase have one kind
-    out = output_dir / trades_name(base, quote, venue, from_ns, to_ns, named, fmt)
+    name = trades_name(base, quote, venue, from_ns, to_ns, named, fmt)
     meta = {"seriesfactory.trades": json.dumps(
         {"venue": venue, "symbol": summary.symbol, "kind": kind, "from": from_text, "to": to_text}
     )}  # fmt: skip
-    publish_table(out, table, fmt, meta)
+    with output_folder(output_dir) as folder:
+        out = folder.publish(publish_table(folder.local / name, table, fmt, meta))
     return TradesWritten(out, table.num_rows, summary.bad_rows, summary.warning())
 
 
@@ -497,7 +507,7 @@ def write_trades(
 class TradesJob(_TierJob):
     """``trades``: the trades tier's range of each symbol as one file in ``output_dir``."""
 
-    output_dir: Path
+    output_dir: Path | Remote
     from_text: str
     to_text: str
     kind: Literal["aggTrades", "trades"] = "aggTrades"
@@ -512,7 +522,7 @@ class TradesJob(_TierJob):
             self.venue, base=pair.base, quote=pair.quote, from_ns=self.from_ns, to_ns=self.to_ns,
             cache_dir=self.cache_dir, output_dir=self.output_dir, settings=self.settings,
             on_bad_rows=self.on_bad_rows, kind=self.kind, fmt=self.fmt,
-            from_text=self.from_text, to_text=self.to_text,
+            from_text=self.from_text, to_text=self.to_text, lake=self.lake,
         )  # fmt: skip
         return SymbolDone(got.rows, [got.output], [got.warning] if got.warning else [])
 
@@ -522,7 +532,7 @@ class SeriesJob(_TierJob):
     """``series`` from one venue: each symbol's ticks tier, aggregated into one output file."""
 
     params: AggregationParams
-    output_dir: Path
+    output_dir: Path | Remote
     fields: tuple[str, ...]
     weight_mode: Literal["static", "volume", "mixed"] = "static"
     weights: tuple[float, ...] | None = None
@@ -533,6 +543,8 @@ class SeriesJob(_TierJob):
         self._download(pair, lo_ns, hi_ns)
 
     def run(self, pair: Pair) -> SymbolDone:
+        from seriesfactory.lake.outputs import output_folder
+        from seriesfactory.lake.shared import shared_lake
         from seriesfactory.pipeline.missing import missing_days_warning
         from seriesfactory.pipeline.series import SeriesRequest, build_series
 
@@ -541,11 +553,13 @@ class SeriesJob(_TierJob):
             quote=pair.quote, cache_dir=self.cache_dir, on_bad_rows=self.on_bad_rows,
             settings=self.settings, params=self.params, fields=self.fields,
             weight_mode=self.weight_mode, weights=self.weights, out_format=self.out_format,
-            output_dir=self.output_dir,
+            output_dir=Path("."),
         )  # fmt: skip
-        result = build_series(request)
+        with output_folder(self.output_dir) as folder, shared_lake(self.cache_dir, self.lake):
+            result = build_series(dataclasses.replace(request, output_dir=folder.local))
+            written = folder.publish(result.output)
         warning = missing_days_warning(json.loads(result.metadata["seriesfactory.sources"]))
-        return SymbolDone(result.summary.rows, [result.output], [warning] if warning else [])
+        return SymbolDone(result.summary.rows, [written], [warning] if warning else [])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -562,15 +576,19 @@ class BarsJob(_TierJob):
         self._ingest(pair, lo_ns, hi_ns, "aggTrades", self.on_bad_rows)
 
     def run(self, pair: Pair) -> SymbolDone:
+        from seriesfactory.lake.outputs import output_folder
         from seriesfactory.pipeline.bars import TradesTier, build_bars
 
         tier = TradesTier(
             self.venue, pair.symbol, self.from_ns, self.to_ns, self.cache_dir, self.settings,
-            self.on_bad_rows,
+            self.on_bad_rows, lake=self.lake,
         )  # fmt: skip
-        out = output_for(self.output, pair.symbol)
-        built = build_bars(self.spec, tier, out, fmt=self.fmt, emit_partial=self.emit_partial)
-        return SymbolDone(built.table.num_rows, [out], built.warnings)
+        where = output_location(self.output, pair.symbol, self.settings)
+        with output_folder(where.parent) as folder:
+            local = folder.local / where.name
+            built = build_bars(self.spec, tier, local, fmt=self.fmt, emit_partial=self.emit_partial)
+            written = folder.publish(local)
+        return SymbolDone(built.table.num_rows, [written], built.warnings)
 
 
 #: Parquet metadata key of a feature table (as ``features`` writes it).
@@ -592,7 +610,7 @@ def write_feature_table(table: Any, output: Path, fmt: str, meta: dict[str, Any]
 
 def tier_trade_features(
     venue: str, symbol: str, *, from_ns: int, to_ns: int, cache_dir: Path, settings: Settings,
-    on_bad_rows: str, params: Any,
+    on_bad_rows: str, params: Any, lake: Remote | None = None,
 ) -> tuple[Any, dict[str, Any], int, list[str]]:  # fmt: skip
     """Trade features of a symbol's trades tier (fetched first if missing), day by day, as
     ``features trades --venue --symbol --from --to`` computes them.
@@ -606,7 +624,7 @@ def tier_trade_features(
     from seriesfactory.transforms.features.api import TradeFeatureBuilder
 
     warnings: list[str] = []
-    tier = TradesTier(venue, symbol, from_ns, to_ns, cache_dir, settings, on_bad_rows)
+    tier = TradesTier(venue, symbol, from_ns, to_ns, cache_dir, settings, on_bad_rows, lake=lake)
     chunks, source = tier_trades(tier, warnings.append)
     meta: dict[str, Any] = {"kind": "trades", "params": params.to_dict(), **source}
     feats = TradeFeatureBuilder(params)
@@ -642,7 +660,7 @@ class FeaturesJob(_TierJob):
         table, meta, _, warnings = tier_trade_features(
             self.venue, pair.symbol, from_ns=self.from_ns, to_ns=self.to_ns,
             cache_dir=self.cache_dir, settings=self.settings, on_bad_rows=self.on_bad_rows,
-            params=self.params,
+            params=self.params, lake=self.lake,
         )  # fmt: skip
         out = output_for(self.output, pair.symbol)
         write_feature_table(table, out, self.fmt, meta)
@@ -656,6 +674,17 @@ SYMBOL_FIELD = "{symbol}"
 def output_for(template: str, symbol: str) -> Path:
     """``template`` with ``{symbol}`` replaced by ``symbol`` in lower case."""
     return Path(template.replace(SYMBOL_FIELD, symbol.lower()))
+
+
+def output_location(template: str, symbol: str, settings: Settings) -> Path | Remote:
+    """As :func:`output_for`, where ``template`` may also be a ``file://`` or object-store URL
+    (its store settings from ``settings``: docs/scale.md)."""
+    from seriesfactory.core.storage import is_url, parse_location
+
+    text = template.replace(SYMBOL_FIELD, symbol.lower())
+    if not is_url(text):
+        return Path(text)
+    return parse_location(text, option="--output", options=settings.storage_options())
 
 
 # -- tasks and the graph --------------------------------------------------------------------------
