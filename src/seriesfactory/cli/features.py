@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-from seriesfactory.core import progress
 from seriesfactory.core.names import check_symbol, check_venue
 from seriesfactory.core.time import parse_duration_ns
 from seriesfactory.errors import DataError, InputError, SourceError
@@ -445,16 +444,9 @@ def trades(
             chunks, source = tier_trades(days, lambda line: typer.echo(line, err=True))
             meta.update(source)
             end_ns = days.to_ns
-        parts: list[pa.Table] = []
-        n_in = 0
-        with progress.current().task("trade features", unit="trades") as task:
-            for tr, path in chunks:
-                try:
-                    parts.append(builder.update(tr.ts_ns, tr.price, tr.qty_base, tr.side))
-                except DataError as exc:
-                    raise DataError(str(exc), path=path) from None
-                n_in += tr.rows
-                task.advance(tr.rows)
+        from seriesfactory.pipeline.universe import feed_trade_features
+
+        parts, n_in = feed_trade_features(builder, chunks)
         if n_in == 0:
             where = f"{input_file}" if input_file is not None else f"{symbol} on {venue}"
             raise (InputError if input_file is not None else SourceError)(

@@ -41,7 +41,7 @@ import os
 import re
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -619,7 +619,7 @@ def tier_trade_features(
     """
     import pyarrow as pa
 
-    from seriesfactory.errors import DataError, SourceError
+    from seriesfactory.errors import SourceError
     from seriesfactory.pipeline.bars import TradesTier, tier_trades
     from seriesfactory.transforms.features.api import TradeFeatureBuilder
 
@@ -628,20 +628,30 @@ def tier_trade_features(
     chunks, source = tier_trades(tier, warnings.append)
     meta: dict[str, Any] = {"kind": "trades", "params": params.to_dict(), **source}
     feats = TradeFeatureBuilder(params)
-    parts: list[pa.Table] = []
-    rows = 0
-    with progress.current().task("trade features", unit="trades") as task:
-        for tr, path in chunks:
-            try:
-                parts.append(feats.update(tr.ts_ns, tr.price, tr.qty_base, tr.side))
-            except DataError as exc:
-                raise DataError(str(exc), path=path) from None
-            rows += tr.rows
-            task.advance(tr.rows)
+    parts, rows = feed_trade_features(feats, chunks)
     if rows == 0:
         raise SourceError(f"no trades in {symbol} on {venue}; check the symbol and the dates")
     parts.append(feats.finish(to_ns))
     return pa.concat_tables(parts), meta, rows, warnings
+
+
+def feed_trade_features(builder: Any, chunks: Iterable[tuple[Any, str]]) -> tuple[list[Any], int]:
+    """Feed every chunk of trades (``TradeArrays``, where it came from) to ``builder`` (a
+    ``TradeFeatureBuilder``), with a progress bar; returns the feature tables and the trades read.
+    A bad value is a ``DataError`` naming the chunk's file."""
+    from seriesfactory.errors import DataError
+
+    parts: list[Any] = []
+    rows = 0
+    with progress.current().task("trade features", unit="trades") as task:
+        for tr, path in chunks:
+            try:
+                parts.append(builder.update(tr.ts_ns, tr.price, tr.qty_base, tr.side))
+            except DataError as exc:
+                raise DataError(str(exc), path=path) from None
+            rows += tr.rows
+            task.advance(tr.rows)
+    return parts, rows
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
