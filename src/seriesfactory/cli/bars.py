@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from seriesfactory.cli._app import (
+    CacheLocation,
     Config,
+    OnBadRows,
     Overwrite,
     PairAlias,
     Quiet,
@@ -82,16 +84,9 @@ def build(
     to: Annotated[
         str | None, typer.Option("--to", metavar="WHEN", help="End day, exclusive (trades tier).")
     ] = None,
-    cache_dir: Annotated[
-        str,
-        typer.Option(
-            "--cache-dir", metavar="DIR", help="Cache holding the trades tier, or an s3:// URL."
-        ),
-    ] = "cache",
+    cache_dir: CacheLocation = "cache",
     config: Config = None,
-    on_bad_rows: Annotated[
-        str, typer.Option("--on-bad-rows", metavar="error|skip", help="Trades tier: error or skip.")
-    ] = "error",
+    on_bad_rows: OnBadRows = "error",
     threshold: Annotated[
         float | None,
         typer.Option("--threshold", metavar="NUMBER", help="tick/volume/dollar: size of a bar."),

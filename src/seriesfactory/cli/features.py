@@ -12,6 +12,7 @@ import typer
 from seriesfactory.cli._app import (
     CacheDir,
     Config,
+    OnBadRows,
     Overwrite,
     Quiet,
     app,
@@ -314,9 +315,7 @@ def trades(
     ] = None,
     cache_dir: CacheDir = Path("cache"),
     config: Config = None,
-    on_bad_rows: Annotated[
-        str, typer.Option("--on-bad-rows", metavar="error|skip", help="Trades tier: error or skip.")
-    ] = "error",
+    on_bad_rows: OnBadRows = "error",
     columns: Annotated[
         str | None,
         typer.Option("--columns", metavar="MAP", help="e.g. 'ts=time,price=Price,qty=Volume'."),

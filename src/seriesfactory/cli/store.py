@@ -16,6 +16,7 @@ import typer
 from seriesfactory.cli._app import (
     CacheDir,
     Config,
+    OnBadRows,
     PairAlias,
     Quiet,
     aliased,
@@ -240,9 +241,7 @@ def ingest_cmd(
     database_url: DatabaseUrl = None,
     config: Config = None,
     cache_dir: CacheDir = Path("cache"),
-    on_bad_rows: Annotated[
-        str, typer.Option("--on-bad-rows", metavar="error|skip", help="error or skip.")
-    ] = "error",
+    on_bad_rows: OnBadRows = "error",
     quiet: Quiet = False,
     since: SinceAlias = None,
     until: UntilAlias = None,

@@ -36,14 +36,12 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import datetime as dt
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,7 +53,14 @@ from seriesfactory.core.atomic import atomic_write_bytes
 from seriesfactory.core.storage import Remote
 from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.lake.integrity import DECODE_ERRORS, CorruptEntryError, Seal, warn
-from seriesfactory.lake.trades import RECORD_VERSION, IngestRecord, TradeStore
+from seriesfactory.lake.trades import (
+    RECORD_VERSION,
+    IngestRecord,
+    TradeStore,
+    day_name,
+    day_relpath,
+    record_relpath,
+)
 from seriesfactory.schema import TRADE_SCHEMA
 
 __all__ = [
@@ -67,24 +72,6 @@ __all__ = [
     "push_tick_set",
     "shared_lake",
 ]
-
-
-def _day_name(day_index: int) -> str:
-    return (dt.date(1970, 1, 1) + dt.timedelta(days=day_index)).strftime("%Y%m%d")
-
-
-def _record_from_json(doc: Any) -> IngestRecord | None:
-    if doc.get("version") != RECORD_VERSION:
-        return None
-    return IngestRecord(
-        doc["raw_sha256"],
-        doc["raw_name"],
-        tuple(doc["days"]),
-        int(doc["rows"]),
-        int(doc["bad_rows"]),
-        tuple(doc["bad_lines"]),
-        tuple(Seal.from_json(x) for x in doc["seals"]),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,17 +87,17 @@ class SharedTrades:
         return self.lake / "trades" / self.venue / self.symbol
 
     def day_key(self, day: str) -> Remote:
-        return self.root / day[:4] / day[4:6] / f"{day}.parquet"
+        return self.root / day_relpath(day)
 
     def _record_key(self, raw_sha256: str) -> Remote:
-        return self.root / "_ingested" / f"{raw_sha256[:32]}.json"
+        return self.root / record_relpath(raw_sha256)
 
     def record(self, raw_sha256: str) -> IngestRecord | None:
         """The published ingest record of a raw file, or None (absent, older version)."""
         key = self._record_key(raw_sha256)
         try:
             doc = json.loads(storage.read_bytes(key))
-            return _record_from_json(doc)
+            return IngestRecord.from_json(doc)
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -188,7 +175,7 @@ class SharedTrades:
         that is absent costs one request). An object no record lists is a damaged day.
         """
         for day_index in range(from_ns // NS_PER_DAY, (to_ns - 1) // NS_PER_DAY + 1):
-            day = _day_name(day_index)
+            day = day_name(day_index)
             try:
                 table = self.read_day(day)
             except FileNotFoundError:

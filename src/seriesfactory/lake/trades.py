@@ -73,8 +73,19 @@ PARQUET_OPTIONS: dict[str, Any] = {
 RECORD_VERSION = 3
 
 
-def _day_name(day_index: int) -> str:
+def day_name(day_index: int) -> str:
+    """``YYYYMMDD`` of a day counted from 1970-01-01."""
     return (dt.date(1970, 1, 1) + dt.timedelta(days=day_index)).strftime("%Y%m%d")
+
+
+def day_relpath(day: str) -> str:
+    """Where a day file lives below a symbol's folder: ``YYYY/MM/YYYYMMDD.parquet``."""
+    return f"{day[:4]}/{day[4:6]}/{day}.parquet"
+
+
+def record_relpath(raw_sha256: str) -> str:
+    """Where a raw file's ingest record lives below a symbol's folder."""
+    return f"_ingested/{raw_sha256[:32]}.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +100,21 @@ class IngestRecord:
     bad_lines: tuple[int, ...]
     #: Each day file's seal (how pieces were cut changes the bytes, not the record's meaning).
     seals: tuple[Seal, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_json(cls, doc: Any) -> IngestRecord | None:
+        """The record :meth:`to_json` wrote; None for an older version (ingested again)."""
+        if doc.get("version") != RECORD_VERSION:
+            return None
+        return cls(
+            doc["raw_sha256"],
+            doc["raw_name"],
+            tuple(doc["days"]),
+            int(doc["rows"]),
+            int(doc["bad_rows"]),
+            tuple(doc["bad_lines"]),
+            tuple(Seal.from_json(x) for x in doc["seals"]),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,10 +142,10 @@ class TradeStore:
         return self.cache_dir / "trades" / self.venue / self.symbol
 
     def day_path(self, day: str) -> Path:
-        return self.root / day[:4] / day[4:6] / f"{day}.parquet"
+        return self.root / day_relpath(day)
 
     def _record_path(self, raw_sha256: str) -> Path:
-        return self.root / "_ingested" / f"{raw_sha256[:32]}.json"
+        return self.root / record_relpath(raw_sha256)
 
     def record(self, raw_sha256: str) -> IngestRecord | None:
         """The ingest record of a raw file, or None when absent or incomplete."""
@@ -127,18 +153,9 @@ class TradeStore:
         if not path.is_file():
             return None
         try:
-            doc = json.loads(path.read_text())
-            if doc.get("version") != RECORD_VERSION:
+            rec = IngestRecord.from_json(json.loads(path.read_text()))
+            if rec is None:
                 return None  # written before seals: ingested again
-            rec = IngestRecord(
-                doc["raw_sha256"],
-                doc["raw_name"],
-                tuple(doc["days"]),
-                int(doc["rows"]),
-                int(doc["bad_rows"]),
-                tuple(doc["bad_lines"]),
-                tuple(Seal.from_json(x) for x in doc["seals"]),
-            )
         except (ValueError, KeyError, TypeError) as exc:
             evict(path, f"{path}: unreadable ingest record ({exc})")
             return None
@@ -175,14 +192,14 @@ class TradeStore:
         meta = {b"seriesfactory.raw_sha256": raw_sha256.encode(),
                 b"seriesfactory.raw_name": raw_name.encode()}  # fmt: skip
         schema = TRADE_SCHEMA.with_metadata(meta)
-        with DayFiles(lambda day: self.day_path(_day_name(day)), rename="end") as out:
+        with DayFiles(lambda day: self.day_path(day_name(day)), rename="end") as out:
             for table in tables:
 
                 def piece(lo: int, hi: int, table: pa.Table = table) -> pa.Table:
                     return table.slice(lo, hi - lo).cast(schema)
 
                 out.write(int64_values(table.column("ts")), piece, options=PARQUET_OPTIONS)
-        names = [_day_name(f.day) for f in out.files]
+        names = [day_name(f.day) for f in out.files]
         rows = sum(f.rows for f in out.files)
         seals = tuple(f.seal for f in out.files)
         rec = IngestRecord(
@@ -227,7 +244,7 @@ class TradeStore:
         first = from_ns // NS_PER_DAY
         last = (to_ns - 1) // NS_PER_DAY
         for day_index in range(first, last + 1):
-            path = self.day_path(_day_name(day_index))
+            path = self.day_path(day_name(day_index))
             if not path.is_file():
                 continue
             try:
