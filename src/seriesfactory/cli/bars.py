@@ -27,6 +27,7 @@ from seriesfactory.cli._app import (
 )
 
 if TYPE_CHECKING:
+    from seriesfactory.core.storage import Remote
     from seriesfactory.pipeline.bars import TradesTier
 
 from seriesfactory.cli._universe import Scheduler, Symbols, SymbolsFile, wants_universe
@@ -196,17 +197,13 @@ def build(
         given = [p for p in (input_file, state_file) if p is not None]
         check_output_not_input([where, sidecar_path(where)], given)
         refuse_clobber(where, overwrite)
-    else:  # before any work: an unreachable store fails fast; an existing output is refused
-        from seriesfactory.core.storage import check_reachable, published
-
+    else:
         if state_file is not None:
             raise InputError(
                 f"--state with an object-store --output ({where}) is not supported (the state "
                 "would be saved before the bars are published); write the bars to a local file"
             )
-        check_reachable(where)
-        if not overwrite and where.name in published(where.parent):
-            raise InputError(f"--output {where} exists; pass --overwrite to replace it")
+        _refuse_remote_clobber(where, overwrite)
     out_format = _format(
         aliased(fmt, fmt_alias, name="--out-format", old_name="--format"), Path(where.name)
     )
@@ -236,6 +233,15 @@ def build(
     print(written if quiet else f"{rows} {spec.type} bars from {built.trades} trades -> {written}")
 
 
+def _refuse_remote_clobber(where: Remote, overwrite: bool) -> None:
+    """Before any work: an unreachable store fails fast; an existing output is refused."""
+    from seriesfactory.core.storage import check_reachable, published
+
+    check_reachable(where)
+    if not overwrite and where.name in published(where.parent):
+        raise InputError(f"--output {where} exists; pass --overwrite to replace it")
+
+
 def _universe_bars(
     spec: object, *, output: str | None, input_file: Path | None, venue: str | None,
     from_: str | None, to: str | None, cache_dir: str, config: Path | None, on_bad_rows: str,
@@ -245,7 +251,6 @@ def _universe_bars(
     """``bars build --symbols``: the trades tier of every symbol, one --output per symbol."""
     from seriesfactory.cli._universe import pairs_of, run_job
     from seriesfactory.config import load_settings
-    from seriesfactory.core.storage import check_reachable, published
     from seriesfactory.lake.outputs import sidecar_path
     from seriesfactory.pipeline.universe import SYMBOL_FIELD, BarsJob, output_location
 
@@ -272,10 +277,8 @@ def _universe_bars(
         if isinstance(out, Path):
             check_output_not_input([out, sidecar_path(out)], [])
             refuse_clobber(out, overwrite)
-        else:  # before any work: an unreachable store fails fast; an existing output is refused
-            check_reachable(out)
-            if not overwrite and out.name in published(out.parent):
-                raise InputError(f"--output {out} exists; pass --overwrite to replace it")
+        else:
+            _refuse_remote_clobber(out, overwrite)
     template = output if "://" in output else str(Path(output).absolute())
     job = BarsJob(
         venue=venue, from_ns=from_ns, to_ns=to_ns, cache_dir=local_cache, lake=lake,

@@ -165,14 +165,6 @@ class OutputFolder:
             files.append(sidecar_path(path))
         return str(publish_files(self.remote, files)[0])
 
-    def exists(self, name: str) -> bool:
-        """Whether an output ``name`` is already there (published, for an object store)."""
-        if self.remote is None:
-            return (self.local / name).exists()
-        from seriesfactory.core.storage import published
-
-        return name in published(self.remote)
-
 
 @contextlib.contextmanager
 def output_folder(where: Path | Remote) -> Iterator[OutputFolder]:
