@@ -10,6 +10,7 @@ onto ``window.sfDrawn`` once drawn) and takes a screenshot. Chromium is the Debi
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -104,7 +105,8 @@ def open_page(
 
     binary = chromium_binary()
     report = PageReport()
-    with tempfile.TemporaryDirectory(prefix="sf-chromium-") as profile:
+    profile = tempfile.mkdtemp(prefix="sf-chromium-")
+    try:
         proc = subprocess.Popen(
             [
                 binary,
@@ -124,6 +126,7 @@ def open_page(
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -188,13 +191,45 @@ def open_page(
                             )
                         )
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            _end_group(proc)
+    finally:
+        _remove_profile(Path(profile))
     return report
+
+
+def _end_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop Chromium and every helper process it started (they share its process group).
+
+    Helpers (renderer, utility, crashpad) can outlive the browser process for a moment and
+    keep writing into the profile, so the group is ended as a whole and waited for.
+    """
+    for sig, grace in ((15, 10.0), (9, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+
+def _remove_profile(profile: Path) -> None:
+    """Remove the throw-away profile; a straggling write is retried for up to 5 s."""
+    for _ in range(50):
+        try:
+            shutil.rmtree(profile)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    shutil.rmtree(profile)
 
 
 def png_pixels(data: bytes) -> tuple[int, int, int, bytes]:
