@@ -63,7 +63,24 @@ def wants_universe(
         source = ctx.get_parameter_source(name) if ctx is not None else None
         if source is not None and source.name != "DEFAULT":
             raise InputError(f"--{name} names one pair; with --symbols/--symbols-file leave it out")
+    _start_pool_early(symbols, scheduler)
     return True
+
+
+def _start_pool_early(symbols: str | None, scheduler: str | None) -> None:
+    """When the job will run on the local process pool, start the process its workers are forked
+    from now: it imports what the tasks need while this process checks the options and the
+    symbols (docs/scale.md). A wrong ``--scheduler`` is reported later, where it always is."""
+    from seriesfactory.errors import InputError
+    from seriesfactory.pipeline.universe import scheduler_choice, start_local_pool
+
+    several = symbols is None or "," in symbols or ":top:" in symbols.lower()
+    try:
+        choice = scheduler_choice(scheduler, 2 if several else 1)
+    except InputError:
+        return
+    if choice == "processes":
+        start_local_pool()
 
 
 def pairs_of(

@@ -729,19 +729,37 @@ def _symbol_task(job: UniverseJob, pair: Pair, *fetched: str | None) -> SymbolOu
     )
 
 
+def _whole_symbol_task(job: UniverseJob, pair: Pair, lo_ns: int, hi_ns: int) -> SymbolOutcome:
+    """A symbol whose range is one fetch unit: the fetch, then the pass, in one task."""
+    return _symbol_task(job, pair, _fetch_task(job, pair, lo_ns, hi_ns))
+
+
 def build_graph(job: UniverseJob, pairs: Sequence[Pair]) -> tuple[list[Any], int]:
-    """The job's task graph: one delayed symbol pass per pair (and the number of tasks)."""
+    """The job's task graph: one delayed symbol pass per pair (and the number of tasks).
+
+    A symbol whose range is one fetch unit is one task (nothing of the symbol could run beside
+    its fetch; and a cluster places a task where its inputs are, so separate fetch tasks, done in
+    a moment wherever a worker was free, would pull several symbols' passes onto one worker).
+    """
     from dask.delayed import delayed
 
     nodes: list[Any] = []
     tasks = 0
     for pair in pairs:
         slug = pair.symbol.lower()
+        units = fetch_units(job.from_ns, job.to_ns)
+        if len(units) == 1:
+            (lo, hi), key = units[0], f"pass-{slug}"
+            nodes.append(
+                delayed(_whole_symbol_task, pure=False)(job, pair, lo, hi, dask_key_name=key)
+            )
+            tasks += 1
+            continue
         fetches = [
             delayed(_fetch_task, pure=False)(
                 job, pair, lo, hi, dask_key_name=f"fetch-{slug}-{format_range_part(lo)}"
             )
-            for lo, hi in fetch_units(job.from_ns, job.to_ns)
+            for lo, hi in units
         ]
         nodes.append(
             delayed(_symbol_task, pure=False)(job, pair, *fetches, dask_key_name=f"pass-{slug}")
@@ -784,11 +802,63 @@ def _local(
         task.advance(1)
 
     options: dict[str, Any] = {"scheduler": scheduler}
+    pool = None
     if scheduler == "processes":
         options["num_workers"] = workers or os.cpu_count() or 1
         options["chunksize"] = 1  # Dask's default (6) hands 6 of 8 symbol passes to one worker
-    with Callback(posttask=done):  # type: ignore[no-untyped-call]
-        return list(compute(*nodes, **options))  # type: ignore[no-untyped-call]
+        pool = options["pool"] = local_pool(options["num_workers"])
+    try:
+        with Callback(posttask=done):  # type: ignore[no-untyped-call]
+            return list(compute(*nodes, **options))  # type: ignore[no-untyped-call]
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+# -- the local process pool -----------------------------------------------------------------------
+#: The module the fork server imports before it forks a worker (what every task needs).
+PRELOAD = "seriesfactory.pipeline._preload"
+
+
+def _forkserver() -> Any:
+    """The ``forkserver`` multiprocessing context, preloading :data:`PRELOAD` (None where the
+    platform has no fork server: Dask's own pool of spawned processes is used there)."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([PRELOAD])
+    return context
+
+
+def start_local_pool() -> None:
+    """Start the fork server of :func:`local_pool` now, in the background (it imports what the
+    tasks need while the client parses its options and checks the symbols)."""
+    if _forkserver() is not None:
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+def _worker_start(environ: dict[str, str]) -> None:
+    """A pool worker's first step: the client's environment, as a spawned worker would have."""
+    os.environ.clear()
+    os.environ.update(environ)
+
+
+def local_pool(workers: int) -> Any:
+    """The executor the ``processes`` scheduler runs on: ``workers`` processes forked from a fork
+    server that has imported :data:`PRELOAD` (docs/scale.md); None where there is no fork server
+    (Dask then spawns its own pool)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = _forkserver()
+    if context is None:
+        return None
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_start, initargs=(dict(os.environ),)
+    )
 
 
 def connect(address: str) -> Any:
