@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from seriesfactory.cli import _app
+from seriesfactory.cli import _app, _universe
 from seriesfactory.cli._app import app
 from seriesfactory.core import progress
 from seriesfactory.errors import CacheWarning, SeriesFactoryError
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    _universe.start_pool_from_argv(args)  # a universe job's local pool starts forking now
     previous = progress.install(progress.reporter(quiet=False))  # --quiet replaces it
     try:
         return _run(args)

@@ -63,23 +63,44 @@ def wants_universe(
         source = ctx.get_parameter_source(name) if ctx is not None else None
         if source is not None and source.name != "DEFAULT":
             raise InputError(f"--{name} names one pair; with --symbols/--symbols-file leave it out")
-    _start_pool_early(symbols, scheduler)
+    start_pool_early(symbols, scheduler)
     return True
 
 
-def _start_pool_early(symbols: str | None, scheduler: str | None) -> None:
+def _option_value(args: list[str], name: str) -> str | None:
+    """The value of ``name`` on a raw command line (``--name VALUE`` or ``--name=VALUE``)."""
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(f"{name}="):
+            return arg.partition("=")[2]
+    return None
+
+
+def start_pool_from_argv(args: list[str]) -> None:
+    """:func:`start_pool_early` from the raw command line, before typer parses it (the earliest
+    moment: the fork server's imports then overlap all of the client's start-up)."""
+    if (
+        "--symbols" in args
+        or "--symbols-file" in args
+        or any(a.startswith(("--symbols=", "--symbols-file=")) for a in args)
+    ):
+        start_pool_early(_option_value(args, "--symbols"), _option_value(args, "--scheduler"))
+
+
+def start_pool_early(symbols: str | None, scheduler: str | None) -> None:
     """When the job will run on the local process pool, start the process its workers are forked
     from now: it imports what the tasks need while this process checks the options and the
     symbols (docs/scale.md). A wrong ``--scheduler`` is reported later, where it always is."""
-    from seriesfactory.errors import InputError
-    from seriesfactory.pipeline.universe import scheduler_choice, start_local_pool
+    import os
+
+    from seriesfactory.pipeline.pool import start_local_pool
 
     several = symbols is None or "," in symbols or ":top:" in symbols.lower()
-    try:
-        choice = scheduler_choice(scheduler, 2 if several else 1)
-    except InputError:
-        return
-    if choice == "processes":
+    value = scheduler if scheduler is not None else os.environ.get("SERIESFACTORY_SCHEDULER")
+    # scheduler_choice's rule, without importing the runner: processes when named, or by default
+    # for several symbols
+    if (value or "").strip().lower() == "processes" or (not value and several):
         start_local_pool()
 
 

@@ -806,6 +806,8 @@ def _local(
     if scheduler == "processes":
         options["num_workers"] = workers or os.cpu_count() or 1
         options["chunksize"] = 1  # Dask's default (6) hands 6 of 8 symbol passes to one worker
+        from seriesfactory.pipeline.pool import local_pool
+
         pool = options["pool"] = local_pool(options["num_workers"])
     try:
         with Callback(posttask=done):  # type: ignore[no-untyped-call]
@@ -813,52 +815,6 @@ def _local(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-# -- the local process pool -----------------------------------------------------------------------
-#: The module the fork server imports before it forks a worker (what every task needs).
-PRELOAD = "seriesfactory.pipeline._preload"
-
-
-def _forkserver() -> Any:
-    """The ``forkserver`` multiprocessing context, preloading :data:`PRELOAD` (None where the
-    platform has no fork server: Dask's own pool of spawned processes is used there)."""
-    import multiprocessing
-
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return None
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([PRELOAD])
-    return context
-
-
-def start_local_pool() -> None:
-    """Start the fork server of :func:`local_pool` now, in the background (it imports what the
-    tasks need while the client parses its options and checks the symbols)."""
-    if _forkserver() is not None:
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
-
-
-def _worker_start(environ: dict[str, str]) -> None:
-    """A pool worker's first step: the client's environment, as a spawned worker would have."""
-    os.environ.clear()
-    os.environ.update(environ)
-
-
-def local_pool(workers: int) -> Any:
-    """The executor the ``processes`` scheduler runs on: ``workers`` processes forked from a fork
-    server that has imported :data:`PRELOAD` (docs/scale.md); None where there is no fork server
-    (Dask then spawns its own pool)."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = _forkserver()
-    if context is None:
-        return None
-    return ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_worker_start, initargs=(dict(os.environ),)
-    )
 
 
 def connect(address: str) -> Any:
