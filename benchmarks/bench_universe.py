@@ -2,9 +2,10 @@
 
 Issue 15's speed target: ``download`` + ``series`` 1-minute candles for 8 symbols x 30 days of
 generated Binance archives served by a local mirror, ``--scheduler sync`` vs ``processes`` vs a
-2-worker cluster (``dask scheduler`` + two ``dask worker --nthreads 1`` processes on 127.0.0.1,
-started before the clock runs, as a cluster a user points at is already running). Aim: the
-cluster within 15 % of the process pool's wall time, both >= 1.3x faster than ``sync``.
+2-worker cluster (``dask scheduler`` + two ``dask worker --nthreads 1 --no-nanny`` processes on
+127.0.0.1, started and warmed before the clock runs, as a cluster a user points at is already
+running). Aim: the cluster within 15 % of the process pool's wall time, both >= 1.3x faster than
+``sync``.
 
 1. Generates ``--days`` (default 30: 2024-04-01 .. 2024-04-30, a whole month, so each symbol's
    fetch unit is the month: the monthly file is a 404, then the daily files) daily aggTrades
@@ -16,6 +17,9 @@ cluster within 15 % of the process pool's wall time, both >= 1.3x faster than ``
 4. For each scheduler, on an empty cache: ``seriesfactory download --symbols ... --scheduler X``
    then ``seriesfactory series --sources binance --agg-step 60000 --symbols ...``, each a child
    process timed from spawn to exit; checks the outputs are byte-identical across schedulers.
+   CPU seconds of each scheduler's runs: the commands, the ``processes`` pool's fork server and
+   workers (this process adopts them as a subreaper, so their CPU is counted once reaped) and,
+   for the cluster, its scheduler's and workers' CPU over the run (from ``/proc``).
 5. Per-task overheads, in this process: the wall time per no-op task on each scheduler (200
    tasks, minus one task's time: the marginal cost of scheduling one more task), and the
    serialisation of what travels per task (a ``SeriesJob`` + ``Pair`` out, a ``SymbolOutcome``
@@ -150,7 +154,9 @@ def serve(root: Path) -> Iterator[str]:
 
 # -- a local cluster ------------------------------------------------------------------------------
 @contextmanager
-def cluster(folder: Path, workers: int = 2) -> Iterator[tuple[str, list[int]]]:
+def cluster(
+    folder: Path, workers: int = 2, extra: tuple[str, ...] = ()
+) -> Iterator[tuple[str, list[int]]]:
     """``dask scheduler`` + ``workers`` single-threaded ``dask worker`` processes: the address and
     the processes' ids."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -197,6 +203,10 @@ def cluster(folder: Path, workers: int = 2) -> Iterator[tuple[str, list[int]]]:
                             "127.0.0.1",
                             "--nthreads",
                             "1",
+                            # no nanny: its default environment for the worker sets
+                            # MALLOC_TRIM_THRESHOLD_=65536, which costs a symbol's pass 15-25 %
+                            # more CPU here (docs/scale.md)
+                            "--no-nanny",
                             "--no-dashboard",
                             "--lifetime",
                             "3600s",
@@ -204,6 +214,7 @@ def cluster(folder: Path, workers: int = 2) -> Iterator[tuple[str, list[int]]]:
                             f"w{i}",
                             "--local-directory",
                             str(folder / f"w{i}"),
+                            *extra,
                         ],
                         stdout=log,
                         stderr=subprocess.STDOUT,
@@ -339,7 +350,19 @@ def per_task_overhead(scheduler: str, address: str | None, n: int = 200) -> floa
                 t0 = time.perf_counter()
                 client.gather(client.compute(nodes))
                 return time.perf_counter() - t0
-        compute(*nodes, scheduler=scheduler, num_workers=os.cpu_count() or 1)
+        if scheduler == "processes":  # as a universe job runs it
+            from seriesfactory.pipeline.pool import local_pool
+
+            workers = os.cpu_count() or 1
+            pool = local_pool(workers)
+            try:
+                t0 = time.perf_counter()
+                compute(*nodes, scheduler=scheduler, num_workers=workers, chunksize=1, pool=pool)
+                return time.perf_counter() - t0
+            finally:
+                if pool is not None:
+                    pool.shutdown()
+        compute(*nodes, scheduler=scheduler)
         return time.perf_counter() - t0
 
     timed(1)  # a first call pays pool start-up
