@@ -14,11 +14,13 @@ independent and idempotent:
   aggregation, bars, features carry state in time order), fed partition by partition from
   the tiers, writing the symbol's output. It is the very function a single-symbol run calls,
   so its output is byte-identical to that run's.
+- a symbol whose range is one fetch unit is one task: the fetch, then the pass.
 
 :func:`run_universe` builds the graph once (``dask.delayed``) and hands it to the scheduler
 ``--scheduler`` names: ``sync`` (Dask's synchronous scheduler, in process), ``processes``
-(Dask's process-pool scheduler over the local cores) or ``tcp://host:port`` (a running Dask
-cluster through ``distributed.Client``). Workers read and write the tiers themselves; what
+(Dask's process-pool scheduler over the local cores, on workers forked from a fork server that
+has imported what the tasks need: :mod:`seriesfactory.pipeline.pool`) or ``tcp://host:port`` (a
+running Dask cluster through ``distributed.Client``). Workers read and write the tiers themselves; what
 travels back to the client is one small :class:`SymbolOutcome` per symbol. A symbol that
 fails is reported in its outcome and does not stop the others.
 
