@@ -63,7 +63,6 @@ def wants_universe(
         source = ctx.get_parameter_source(name) if ctx is not None else None
         if source is not None and source.name != "DEFAULT":
             raise InputError(f"--{name} names one pair; with --symbols/--symbols-file leave it out")
-    start_pool_early(symbols, scheduler)
     return True
 
 
@@ -78,30 +77,24 @@ def _option_value(args: list[str], name: str) -> str | None:
 
 
 def start_pool_from_argv(args: list[str]) -> None:
-    """:func:`start_pool_early` from the raw command line, before typer parses it (the earliest
-    moment: the fork server's imports then overlap all of the client's start-up)."""
-    if (
-        "--symbols" in args
-        or "--symbols-file" in args
-        or any(a.startswith(("--symbols=", "--symbols-file=")) for a in args)
-    ):
-        start_pool_early(_option_value(args, "--symbols"), _option_value(args, "--scheduler"))
-
-
-def start_pool_early(symbols: str | None, scheduler: str | None) -> None:
-    """When the job will run on the local process pool, start the process its workers are forked
-    from now: it imports what the tasks need while this process checks the options and the
-    symbols (docs/scale.md). A wrong ``--scheduler`` is reported later, where it always is."""
+    """When the command line is a universe job that will run on the local process pool, start
+    the process its workers are forked from now, before typer parses anything: it imports what
+    the tasks need while this process starts up and checks the options and the symbols
+    (docs/scale.md). A wrong option is reported later, where it always is."""
     import os
 
-    from seriesfactory.pipeline.pool import start_local_pool
+    if not any(a.split("=")[0] in ("--symbols", "--symbols-file") for a in args):
+        return
+    from seriesfactory.pipeline.pool import PRELOAD, PRELOAD_FETCH, start_local_pool
 
+    symbols, scheduler = _option_value(args, "--symbols"), _option_value(args, "--scheduler")
     several = symbols is None or "," in symbols or ":top:" in symbols.lower()
     value = scheduler if scheduler is not None else os.environ.get("SERIESFACTORY_SCHEDULER")
     # scheduler_choice's rule, without importing the runner: processes when named, or by default
     # for several symbols
     if (value or "").strip().lower() == "processes" or (not value and several):
-        start_local_pool()
+        command = next((a for a in args if not a.startswith("-")), None)
+        start_local_pool(PRELOAD_FETCH if command == "download" else PRELOAD)
 
 
 def pairs_of(

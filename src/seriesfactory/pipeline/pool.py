@@ -14,28 +14,32 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["PRELOAD", "local_pool", "start_local_pool"]
+__all__ = ["PRELOAD", "PRELOAD_FETCH", "local_pool", "start_local_pool"]
 
 #: The module the fork server imports before it forks a worker (what every task needs).
 PRELOAD = "seriesfactory.pipeline._preload"
+#: What a ``download`` job's tasks need (fetch tasks only: no numba, pandas or series modules).
+PRELOAD_FETCH = "seriesfactory.pipeline._preload_fetch"
 
 
-def _forkserver() -> Any:
-    """The ``forkserver`` multiprocessing context, preloading :data:`PRELOAD` (None where the
-    platform has no fork server: Dask's own pool of spawned processes is used there)."""
+def _forkserver(preload: str) -> Any:
+    """The ``forkserver`` multiprocessing context, preloading ``preload`` if the fork server is
+    not running yet (None where the platform has no fork server: Dask's own pool of spawned
+    processes is used there)."""
     import multiprocessing
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return None
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([PRELOAD])
+    context.set_forkserver_preload([preload])
     return context
 
 
-def start_local_pool() -> None:
-    """Start the fork server of :func:`local_pool` now, in the background (it imports what the
-    tasks need while the client parses its options and checks the symbols)."""
-    if _forkserver() is not None:
+def start_local_pool(preload: str = PRELOAD) -> None:
+    """Start the fork server of :func:`local_pool` now, in the background (it imports
+    ``preload``, what the tasks need, while the client parses its options and checks the
+    symbols)."""
+    if _forkserver(preload) is not None:
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
@@ -47,13 +51,13 @@ def _worker_start(environ: dict[str, str]) -> None:
     os.environ.update(environ)
 
 
-def local_pool(workers: int) -> Any:
+def local_pool(workers: int, preload: str = PRELOAD) -> Any:
     """The executor the ``processes`` scheduler runs on: ``workers`` processes forked from a fork
-    server that has imported :data:`PRELOAD` (docs/scale.md); None where there is no fork server
-    (Dask then spawns its own pool)."""
+    server that has imported ``preload`` (unless one was started already: docs/scale.md); None
+    where there is no fork server (Dask then spawns its own pool)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    context = _forkserver()
+    context = _forkserver(preload)
     if context is None:
         return None
     return ProcessPoolExecutor(

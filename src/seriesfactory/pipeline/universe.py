@@ -20,9 +20,9 @@ independent and idempotent:
 ``--scheduler`` names: ``sync`` (Dask's synchronous scheduler, in process), ``processes``
 (Dask's process-pool scheduler over the local cores, on workers forked from a fork server that
 has imported what the tasks need: :mod:`seriesfactory.pipeline.pool`) or ``tcp://host:port`` (a
-running Dask cluster through ``distributed.Client``). Workers read and write the tiers themselves; what
-travels back to the client is one small :class:`SymbolOutcome` per symbol. A symbol that
-fails is reported in its outcome and does not stop the others.
+running Dask cluster through ``distributed.Client``). Workers read and write the tiers
+themselves; what travels back to the client is one small :class:`SymbolOutcome` per symbol. A
+symbol that fails is reported in its outcome and does not stop the others.
 
 Every path is made by the job from ``cache_dir`` / ``output_dir`` (:class:`Paths`), the one
 place a storage layer other than the local file system would slot in.
@@ -790,12 +790,15 @@ def run_universe(
                 return _on_cluster(client, nodes, t)
         finally:
             client.close(timeout=CONNECT_TIMEOUT_S)
+    from seriesfactory.pipeline.pool import PRELOAD, PRELOAD_FETCH
+
+    preload = PRELOAD_FETCH if isinstance(job, DownloadJob) else PRELOAD
     with progress.current().task(what, total=tasks, unit="tasks") as t:
-        return _local(nodes, scheduler, t, workers)
+        return _local(nodes, scheduler, t, workers, preload)
 
 
 def _local(
-    nodes: list[Any], scheduler: str, task: progress.Task, workers: int | None
+    nodes: list[Any], scheduler: str, task: progress.Task, workers: int | None, preload: str
 ) -> list[SymbolOutcome]:
     from dask.base import compute
     from dask.callbacks import Callback
@@ -810,7 +813,7 @@ def _local(
         options["chunksize"] = 1  # Dask's default (6) hands 6 of 8 symbol passes to one worker
         from seriesfactory.pipeline.pool import local_pool
 
-        pool = options["pool"] = local_pool(options["num_workers"])
+        pool = options["pool"] = local_pool(options["num_workers"], preload)
     try:
         with Callback(posttask=done):  # type: ignore[no-untyped-call]
             return list(compute(*nodes, **options))  # type: ignore[no-untyped-call]
