@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -204,7 +204,8 @@ def test_reads_run_in_parallel_and_stay_bounded(
     rest = list(reader)
     assert len(rest) == DAYS - 1 and len(started) == DAYS
     assert now[1] >= 2  # days were read concurrently
-    reader = lake.shared.read_range(from_ns, to_ns)
-    next(reader)
-    reader.close()  # a caller that stops early: the reads ahead are finished or cancelled
+    early = lake.shared.read_range(from_ns, to_ns)
+    next(early)
+    assert isinstance(early, Generator)
+    early.close()  # a caller that stops early: the reads ahead are finished or cancelled
     assert now[0] == 0
