@@ -631,7 +631,8 @@ def test_a_second_machine_reads_the_lake_without_downloading_archives(
     def run(machine: str, *command: str) -> bytes:
         monkeypatch.setenv("SERIESFACTORY_LOCAL_CACHE_DIR", str(tmp_path / machine))
         out = tmp_path / f"out-{machine}-{command[0]}"
-        assert main([*command, *span, "--cache-dir", lake, "--output-dir", str(out)]) == 0
+        which = span if command[0] == "trades" else span[2:]  # series: --base/--quote
+        assert main([*command, *which, "--cache-dir", lake, "--output-dir", str(out)]) == 0
         (only,) = out.iterdir()
         return only.read_bytes()
 
@@ -665,6 +666,16 @@ def test_a_second_machine_reads_the_lake_without_downloading_archives(
     assert [Path(p).name for p in _archive_requests(mirror)] == ["BTCUSDT-aggTrades-2024-01-03.zip"]
     mirror.requests.clear()
     assert run("m5", "trades") == changed and _archive_requests(mirror) == []
+    # series: the tick set's key comes from the archives' checksums, so a machine that finds
+    # the set published downloads no archive either (the first one downloads and publishes)
+    series = ("series", "--sources", "binance", "--agg-step", "3600000", "--base", "BTC")
+    mirror.requests.clear()
+    built = run("m6", *series)
+    assert len(_archive_requests(mirror)) == 3
+    mirror.requests.clear()
+    assert run("m7", *series) == built and _archive_requests(mirror) == []
+    assert len(mirror.requests) == 3  # the three checksums
+    assert list((tmp_path / "m7" / "ticks").rglob("manifest.json"))  # fetched from the lake
 
 
 def test_a_venue_without_checksums_still_downloads_its_files(

@@ -25,7 +25,7 @@ from seriesfactory.core.names import check_asset, check_symbol
 from seriesfactory.core.storage import Remote
 from seriesfactory.core.threads import prefetch
 from seriesfactory.errors import DataError, InputError, SourceError
-from seriesfactory.lake.shared import SharedTrades
+from seriesfactory.lake.shared import SharedTrades, lake_key
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.lake.trades import IngestRecord, TradeStore
 from seriesfactory.pipeline.missing import day_dates, missing_days_warning
@@ -370,28 +370,39 @@ def venue_ticks(
     The raw files are parsed straight into ticks (the trades tier is not
     needed); inflating, parsing with the trades-to-ticks kernel, and writing
     run as three overlapping stages.
+
+    Inside a :func:`~seriesfactory.lake.shared.shared_lake` (``--cache-dir s3://…``) the
+    set's key is first computed from the archives' published checksums alone, without
+    downloading them: a set published (or held here) under that key is used as it is, and
+    the archives are downloaded only when it is not (docs/scale.md).
     """
-    symbol, files = _raw_files(
-        venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
-        settings=settings, on_bad_rows=on_bad_rows, kind="aggTrades", downloader=downloader,
-    )  # fmt: skip
-    info: dict[str, Any] = {
-        "venue": venue,
-        "symbol": symbol,
-        "kind": _venue(venue).trade_kind,
-        "from_ns": from_ns,
-        "to_ns": to_ns,
-        "on_bad_rows": on_bad_rows,
-        "rules": TICKS_RULES_VERSION,
-        "raw": [{"name": p.name, "sha256": files.sha256[p]} for p in files.paths],
-    }
-    key = key_sha256(info)
-    info["missing_days"] = day_dates(files.missing_days)
-    root = cache_dir / "ticks" / venue / symbol / key[:16]
-    existing = TickSet.open(root)
-    if existing is not None:
-        info["bad_rows"] = int(existing.info.get("bad_rows", 0))
-        return VenueTicks(existing, info, False)
+    checksums_first = lake_key(cache_dir / "ticks") is not None
+    while True:
+        symbol, files = _raw_files(
+            venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
+            settings=settings, on_bad_rows=on_bad_rows, kind="aggTrades", downloader=downloader,
+            skip=(lambda _sha: True) if checksums_first else None,
+        )  # fmt: skip
+        info: dict[str, Any] = {
+            "venue": venue,
+            "symbol": symbol,
+            "kind": _venue(venue).trade_kind,
+            "from_ns": from_ns,
+            "to_ns": to_ns,
+            "on_bad_rows": on_bad_rows,
+            "rules": TICKS_RULES_VERSION,
+            "raw": [{"name": p.name, "sha256": files.sha256[p]} for p in files.paths],
+        }
+        key = key_sha256(info)
+        info["missing_days"] = day_dates(files.missing_days)
+        root = cache_dir / "ticks" / venue / symbol / key[:16]
+        existing = TickSet.open(root)
+        if existing is not None:
+            info["bad_rows"] = int(existing.info.get("bad_rows", 0))
+            return VenueTicks(existing, info, False)
+        if not files.skipped:
+            break
+        checksums_first = False  # not published: the archives are needed after all
     # Counted while the chunks are consumed; the manifest (with ``info``) is written after.
     info["bad_rows"] = 0
     chunks = prefetch(
