@@ -407,3 +407,33 @@ def test_every_book_message_is_a_row(files: dict[str, Path], tmp_path: Path) -> 
     assert abs(tc.num_rows - ta.num_rows) <= 1  # warm-up starts 1 ms later
     fa, fc = pq.read_table(a / "fills.parquet"), pq.read_table(c / "fills.parquet")
     assert abs(fc.num_rows - fa.num_rows) <= max(3, fa.num_rows // 20)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "needle"),
+    [
+        ("c.toml", "risk_aversion_gamma = [", "invalid TOML"),
+        ("c.json", '{"risk_aversion_gamma": ', "invalid JSON"),
+        ("c.json", "[1, 2]", "the JSON must be an object of settings"),
+        ("c.toml", "backtest = 5\n", "[backtest] must be a table"),
+        ("missing.toml", None, "cannot read the file"),
+        (
+            "c.toml",
+            "[backtest]\nmin_spread_bps = 9\nmax_spread_bps = 3\n",
+            "min_spread_bps must not exceed max_spread_bps",
+        ),
+    ],
+)
+def test_a_bad_config_file_is_one_line_naming_it(
+    files: dict[str, Path], tmp_path: Path, capsys, name: str, text: str | None, needle: str
+) -> None:
+    cfg = tmp_path / name
+    if text is not None:
+        cfg.write_text(text)
+    args = ["backtest", "run", *_args(files), "--config", str(cfg), "--output-dir", str(tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and needle in err and "\n" not in err, err
+    if text is not None and "spread" not in needle:
+        assert err.startswith(f"error: --config {cfg}: "), err
+    assert not (tmp_path / "summary.json").exists()
