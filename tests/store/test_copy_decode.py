@@ -274,3 +274,37 @@ def test_iter_trades_with_prefetch_equals_one_read(conn: psycopg.Connection) -> 
         break
     assert store.read_trades("coinbase", "SOL-USD").num_rows == n
     store.close()
+
+
+@pytest.mark.skipif(JIT_DISABLED, reason="the libpq drain runs compiled only (JIT disabled)")
+def test_a_user_without_a_second_connection_slot_reads_on_one(
+    conn: psycopg.Connection, db_url: str
+) -> None:
+    """A role limited to one connection: the split read's helper cannot connect, so a long
+    range is read whole on the one connection, with the same rows, and it is not retried."""
+    role = "sf_one_slot"
+    conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+    conn.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 1')
+    conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"')
+    conn.commit()
+    writer = Store(conn)
+    table = _table([float(i % 97) + 0.5 for i in range(4000)], [1.25] * 4000, T0, 3 * SPLIT_NS)
+    with writer.transaction():
+        writer.write_trades("coinbase", "X-USD", table)
+    rest = db_url.split("@", 1)[1]  # host:port/database of the session's cluster
+    try:
+        with psycopg.connect(f"postgresql://{role}@{rest}") as limited:
+            store = Store(limited)
+            hi = T0 + 3 * SPLIT_NS
+            got = store.read_trades("coinbase", "X-USD", T0, hi)
+            assert store._helper_conn is None and store._helper_failed
+            assert got.equals(writer.read_trades("coinbase", "X-USD", T0, hi))
+            assert got.num_rows == 4000
+            store.read_trades("coinbase", "X-USD", T0, hi)  # no second attempt to connect
+            assert store._helper_conn is None
+            store.close()
+    finally:
+        writer.close()
+        conn.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"')
+        conn.execute(f'DROP ROLE "{role}"')
+        conn.commit()
