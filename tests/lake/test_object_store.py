@@ -691,3 +691,29 @@ def test_a_trades_day_with_an_unreadable_ingest_record_is_ingested_again(
     assert "; ingesting its raw file again" in err, err
     assert json.loads(storage.read_bytes(record_key)) == json.loads(good)  # published again
     assert shared.days() == ["20240101"]
+
+
+def test_a_missing_bucket_is_one_line_before_any_work(
+    bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = f"{bucket}-absent"
+    assert main(_series(f"s3://{missing}/out", tmp_path / "cache", "parquet")) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: s3://{missing}/out: no bucket {missing!r} at http://127.0.0.1:")
+    assert err.endswith("create it or fix the URL") and "\n" not in err, err
+    assert not (tmp_path / "cache").exists()
+
+
+def test_an_unreadable_manifest_entry_is_named_and_a_foreign_file_is_ignored(
+    bucket: str, tmp_path: Path
+) -> None:
+    folder = parse_location(f"s3://{bucket}/o", option="o")
+    assert isinstance(folder, Remote)
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    storage.publish_files(folder, [tmp_path / "a.csv"])
+    storage.write_bytes_atomic(folder / "_manifest" / "README.txt", b"not an entry")
+    assert set(storage.published(folder)) == {"a.csv"}  # only .json entries are read
+    storage.write_bytes_atomic(folder / "_manifest" / "a.csv.json", b'{"files": [{"name": 1}]}')
+    with pytest.raises(StorageError) as info:
+        storage.published(folder)
+    assert str(info.value).startswith(f"{folder}/_manifest/a.csv.json: unreadable manifest (")
