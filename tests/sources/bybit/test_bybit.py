@@ -111,6 +111,9 @@ def test_every_kind_of_bad_row_is_named_by_its_line() -> None:
     assert [(b.line, b.reason.split(" ")[0]) for b in parsed.bad_rows] == [
         (3, "4"), (4, "non-numeric"), (6, "price"), (7, "time"),
     ]  # fmt: skip
+    assert parsed.bad_rows[2].reason == (
+        "price must be positive, quantity >= 0 (price=-5.0, qty=0.1)"
+    )  # plain numbers, as written in the file
     t = parsed.table
     assert t.column("price").to_pylist() == [42000.0, 42002.0]
     assert t.column("side").to_pylist() == [1, -1]
