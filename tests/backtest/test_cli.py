@@ -437,3 +437,54 @@ def test_a_bad_config_file_is_one_line_naming_it(
     if text is not None and "spread" not in needle:
         assert err.startswith(f"error: --config {cfg}: "), err
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_more_bad_options_are_one_line(files: dict[str, Path], tmp_path: Path, capsys) -> None:
+    rec = ["--input", str(files["rec"]), "--venue", "binance", "--symbol", "BTCUSDT"]
+    out = ["--output-dir", str(tmp_path / "o")]
+    calib = ["backtest", "calibrate", *_args(files)]
+    grid = ["backtest", "grid", *_args(files), *out]
+    cases = [
+        (["backtest", "run", *_args(files), *out, "--set", "maker_fee_bps"],
+         "--set 'maker_fee_bps': write key=value, e.g. --set maker_fee_bps=1.0"),
+        (["backtest", "run", *_args(files), *rec, *out],
+         "give either --book with --trades, or --input recordings, not both"),
+        (["backtest", "run", *rec, "--depth", "0", *out], "--depth must be at least 1, got 0"),
+        (["backtest", "run", *out], "give --book FILE with --trades FILE, or --input recordings"),
+        ([*calib, "--output", str(tmp_path / "c.json"), "--window", "3600"],
+         "--window and --every go together (e.g. --window 3600 --every 600)"),
+        ([*calib, "--output", str(tmp_path / "c.json"), "--window", "60", "--every", "30"],
+         f"--output {tmp_path / 'c.json'}: rolling refits are a table; name a .parquet or .csv"),
+        ([*calib, "--output", str(tmp_path / "c.csv"), "--window", "60", "--every", "30",
+          "--set", "warmup_period_seconds=100000"],
+         "the input is shorter than the warm-up (100000 s): no refit"),
+        ([*grid, "--grid", "min_spread_bps"], "--grid 'min_spread_bps': write key=v1,v2"),
+        (grid, "give at least one of --horizons, --gammas or --grid key=v1,v2"),
+        ([*grid, "--gammas", "0.1", "--metric", "luck"], "--metric 'luck' is unknown; use one of"),
+        ([*grid, "--gammas", "0.1", "--jobs", "-1"],
+         "--jobs must be 0 (every core) or more, got -1"),
+    ]  # fmt: skip
+    for args, needle in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and needle in err and err.count("\n") == 1, (args, err)
+    assert not (tmp_path / "o").exists() and not list(tmp_path.glob("c.*"))
+
+
+def test_load_config_layers_defaults_the_file_and_overrides(tmp_path: Path) -> None:
+    from seriesfactory.backtest.config import BacktestConfig, load_config
+    from seriesfactory.errors import ConfigError
+
+    defaults = BacktestConfig()
+    assert load_config() == defaults
+    cfg = tmp_path / "mm.toml"
+    cfg.write_text("risk_aversion_gamma = 0.3\n[backtest]\nmin_spread_bps = 2.0\n")
+    got = load_config(cfg, risk_aversion_gamma=None, max_spread_bps=40.0)
+    assert (got.risk_aversion_gamma, got.min_spread_bps, got.max_spread_bps) == (0.3, 2.0, 40.0)
+    assert got.order_size == defaults.order_size  # untouched keys keep their defaults
+    assert load_config(cfg, risk_aversion_gamma=0.7).risk_aversion_gamma == 0.7  # flag wins
+    with pytest.raises(ConfigError, match=f"^--config {cfg}: unknown key 'bogus'"):
+        cfg.write_text("bogus = 1\n")
+        load_config(cfg)
+    with pytest.raises(ConfigError, match=r"^--min-spread-bps: "):
+        load_config(None, min_spread_bps=-1.0)
