@@ -161,15 +161,17 @@ def test_download_klines_universe_writes_one_candles_file_per_symbol(
             universe.mirror.add_archive(universe.mirror.roots[0], rel, _klines_csv(symbol, day))
     span = ["--from", days[0], "--to", "2024-02-03", "--kind", "klines", "--interval", "1m"]
     got = {}
-    for name, how in (("universe", ["--symbols", "BTCUSDT,ETHUSDT"]), ("single", [])):
+    universe_runs = [(s, ["--symbols", "BTCUSDT,ETHUSDT", "--scheduler", s])
+                     for s in ("processes", "sync")]  # fmt: skip
+    for name, how in (*universe_runs, ("single", [])):
         root = tmp_path / name
         dirs = ["--cache-dir", str(root / "cache"), "--output-dir", str(root / "k")]
         if how:
-            assert main(["download", *span, *how, *dirs, "--scheduler", "processes"]) == 0
+            assert main(["download", *span, *how, *dirs]) == 0
         for symbol in ("BTCUSDT", "ETHUSDT") if not how else ():
             assert main(["download", *span, "--symbol", symbol, *dirs]) == 0
         got[name] = _digests(root / "k")
-    assert got["universe"] == got["single"]
+    assert got["processes"] == got["sync"] == got["single"]
     assert sorted(got["single"]) == [
         "btc-usdt_binance_20240201-20240203_klines-1m.parquet",
         "eth-usdt_binance_20240201-20240203_klines-1m.parquet",
