@@ -361,7 +361,7 @@ def test_each_malformed_field_is_a_data_error_naming_its_byte(data: bytes, needl
 
 def test_zero_and_negative_numerics_beyond_the_fast_path() -> None:
     """17 significant digits take the text path: 0 with a scale, and a negative value."""
-    rows = [
+    rows: list[tuple[int, int, Decimal, Decimal, str | None]] = [
         (0, 1, Decimal("-0.10000000000000001"), Decimal("0.000"), "sell"),
         (1, 2, Decimal("-12345678901234567.5"), Decimal("1E-20"), "buy"),
     ]
@@ -374,7 +374,9 @@ def test_more_rows_than_the_arrays_hold_is_reported_not_written() -> None:
     from seriesfactory.store import nb
 
     data = np.frombuffer(encode_rows([(0, 1, Decimal(1), Decimal(2), "buy")] * 2), np.uint8)
-    arrays = [np.empty(1, t) for t in (np.int64, np.int64, np.float64, np.float64, np.int8,
-                                       np.uint8, np.int64, np.int64)]  # fmt: skip
-    rows, err, _ = nb.parse_trades(data, data.size, *arrays, np.array([10.0**k for k in range(23)]))
+    one = [np.empty(1, t) for t in (np.int64, np.int64, np.float64, np.float64, np.int8,
+                                    np.uint8, np.int64, np.int64)]  # fmt: skip
+    p10 = np.array([10.0**k for k in range(23)])
+    rows, err, _ = nb.parse_trades(data, data.size, one[0], one[1], one[2], one[3], one[4],
+                                   one[5], one[6], one[7], p10)  # fmt: skip
     assert (rows, err) == (1, nb.ERR_ROOM)

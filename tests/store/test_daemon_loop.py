@@ -91,7 +91,9 @@ def test_daemon_waits_for_its_database_and_a_failing_pair_does_not_stop_the_othe
         assert f"coinbase ETH-USD: +{n} trades, +{n // 25} bars, lag " in lines[-1], lines
         with psycopg.connect(url) as c:
             assert stored(c, "coinbase", "ETH-USD") == tape.expected()
-            beats = dict(c.execute("SELECT pair, last_error FROM heartbeat").fetchall())
+            beats: dict[str, str | None] = dict(
+                c.execute("SELECT pair, last_error FROM heartbeat").fetchall()
+            )
             assert beats["ETH-USD"] is None
             assert beats["BTC-USD"] and "404" in beats["BTC-USD"], beats
             assert c.execute("SELECT count(*) FROM bars").fetchone() == (n // 25,)

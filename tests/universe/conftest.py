@@ -131,8 +131,8 @@ def start_cluster(folder: Path, workers: int = 2, lifetime_s: int = 900) -> Clus
         except (FileNotFoundError, ValueError, KeyError):
             if scheduler.poll() is not None or time.monotonic() > deadline:
                 _stop(scheduler)
-                log = (folder / "scheduler.log").read_text()
-                pytest.fail(f"dask scheduler did not start: {log}")
+                text = (folder / "scheduler.log").read_text()
+                pytest.fail(f"dask scheduler did not start: {text}")
             time.sleep(0.1)
     procs = []
     for i in range(workers):

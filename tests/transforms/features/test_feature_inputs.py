@@ -3,6 +3,8 @@ table of wrong rows; trades without a side count as unknown side."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -33,7 +35,7 @@ S = 10**9
         ({"vpin_bucket_volume": float("nan")}, "the VPIN bucket volume must be positive"),
     ],
 )
-def test_bad_trade_feature_parameters_are_refused(kwargs: dict, message: str) -> None:
+def test_bad_trade_feature_parameters_are_refused(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(InputError, match=message):
         TradeFeatureParams(**kwargs)
 
@@ -46,7 +48,7 @@ def test_bad_trade_feature_parameters_are_refused(kwargs: dict, message: str) ->
         ({"ofi_window": 0}, "--ofi-window must be at least 1, got 0"),
     ],
 )
-def test_bad_book_feature_parameters_are_refused(kwargs: dict, message: str) -> None:
+def test_bad_book_feature_parameters_are_refused(kwargs: dict[str, Any], message: str) -> None:
     args = {"rule": 0, "price_decimals": 2, "interval_ns": S, **kwargs}
     with pytest.raises(InputError, match=message):
         BookFeatureBuilder(**args)
