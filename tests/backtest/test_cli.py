@@ -488,3 +488,35 @@ def test_load_config_layers_defaults_the_file_and_overrides(tmp_path: Path) -> N
         load_config(cfg)
     with pytest.raises(ConfigError, match=r"^--min-spread-bps: "):
         load_config(None, min_spread_bps=-1.0)
+
+
+def test_book_files_the_backtest_cannot_use_are_named(tmp_path: Path) -> None:
+    """Hand example: integer ``ts``, no ``book_valid`` (a row is valid when both tops are
+    finite), then the same file out of order and a file that is not Parquet."""
+    import pyarrow as pa
+
+    from seriesfactory.backtest.data import load_book_file, load_trades_file
+    from seriesfactory.errors import DataError, InputError
+
+    book = pa.table({"ts": pa.array([1, 2, 3], pa.int64()),
+                     "bid_px_01": [10.0, float("nan"), 10.5], "bid_sz_01": [1.0, 1.0, 1.0],
+                     "ask_px_01": [11.0, 11.0, 11.5], "ask_sz_01": [2.0, 2.0, 2.0]})  # fmt: skip
+    path = tmp_path / "book.parquet"
+    atomic_write_parquet(path, book)
+    ts, valid, bid_px, _, ask_px, _ = load_book_file(path)
+    assert ts.tolist() == [1, 2, 3] and valid.tolist() == [True, False, True]
+    assert bid_px[:, 0].tolist()[::2] == [10.0, 10.5] and ask_px[:, 0].tolist() == [
+        11.0,
+        11.0,
+        11.5,
+    ]
+    atomic_write_parquet(path, book.set_column(0, "ts", pa.array([1, 3, 2], pa.int64())))
+    with pytest.raises(DataError, match=rf"^{path}:3: ts goes backwards; sort the rows by time"):
+        load_book_file(path)
+    path.write_bytes(b"PAR1 but not really")
+    with pytest.raises(DataError, match=rf"^{path}: cannot read the Parquet file"):
+        load_book_file(path)
+    with pytest.raises(InputError, match="no such file"):
+        load_book_file(tmp_path / "absent.parquet")
+    with pytest.raises(InputError, match=r"^--trades .*absent\.csv: no such file"):
+        load_trades_file(tmp_path / "absent.csv")

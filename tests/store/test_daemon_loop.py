@@ -145,7 +145,7 @@ def test_duration_ends_the_daemon_and_store_since_is_where_an_empty_store_starts
     with cfg.open("a") as f:
         f.write(f'store_since = "{_since(tape)}"\n')
     code = main(
-        ["daemon", "ETH-USD", "--interval", "1s", "--duration", "3s", "--config", str(cfg),
+        ["daemon", "ETH-USD", "--interval", "1s", "--duration", "2s", "--config", str(cfg),
          "--database-url", db_url, "--cache-dir", str(tmp_path / "cache")]
     )  # fmt: skip
     err = capsys.readouterr().err
@@ -166,3 +166,20 @@ def test_a_pair_on_an_unknown_venue_is_one_line_and_status_2(
     expected = "error: pair 'kraken:XBTUSD': venue 'kraken' is not one of coinbase, binance"
     assert code == 2 and err.startswith(expected) and err.count("\n") == 1, err
     assert "Traceback" not in err
+
+
+def test_a_stop_before_the_cycle_fetches_nothing(
+    conn: psycopg.Connection, mirror, tape: CoinbaseTape, cfg: Path, tmp_path: Path
+) -> None:
+    from seriesfactory.service.daemon import run_cycle
+    from seriesfactory.store.io import Store
+
+    stop = threading.Event()
+    stop.set()  # SIGTERM arrived before the first pair
+    settings = load_settings(cfg, env={})
+    got = run_cycle(Store(conn), [Job("coinbase", "ETH-USD")], [], settings=settings,
+                    cache_dir=tmp_path / "cache", stop=stop, log=lambda m: None)  # fmt: skip
+    assert got == {}
+    assert mirror.requests == [] and conn.execute("SELECT count(*) FROM heartbeat").fetchone() == (
+        0,
+    )
