@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from isal import isal_zlib
 
@@ -186,6 +185,8 @@ class SharedTrades:
                 self.evict(day)
                 repair()
                 table = self.read_day(day)
+            import pyarrow.compute as pc  # here: 0.1 s that no other read needs
+
             ts = table.column("ts").cast(pa.int64())
             mask = pc.and_(pc.greater_equal(ts, from_ns), pc.less(ts, to_ns))
             yield table.filter(mask), str(self.day_key(day))

@@ -18,14 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from seriesfactory import __version__
-from seriesfactory.config import Settings, load_settings
 from seriesfactory.core import progress
 from seriesfactory.core.atomic import (
     atomic_path,
@@ -60,6 +59,9 @@ from seriesfactory.transforms.aggregates import (
     Aggregator,
     FilterCounts,
 )
+
+if TYPE_CHECKING:
+    from seriesfactory.config import Settings
 
 __all__ = [
     "SeriesRequest",
@@ -263,6 +265,7 @@ def _days_done(chunks: Iterator[Any], start_ns: int, task: progress.Task) -> Ite
 
 
 def _venue_ticks(request: TicksRequest, spec: SourceSpec) -> TicksResult:
+    from seriesfactory.config import load_settings  # pydantic: only for venues
     from seriesfactory.pipeline.combine import cross_tick_set, needs_rebase
     from seriesfactory.pipeline.exchange import venue_ticks
 
