@@ -147,17 +147,20 @@ class TickSet:
         return cls(root=root, key=str(doc["key"]), files=files, info=dict(doc.get("info", {})))
 
     def chunks(
-        self, *, workers: int = 2, prefetch: int = 4
+        self, *, workers: int = 1, prefetch: int = 4
     ) -> Iterator[tuple[TickArrays, str, int]]:
-        """Yield ``(ticks, file, first_row)`` per row group, in order, decoded ahead by threads.
+        """Yield ``(ticks, file, first_row)`` per row group, in order, decoded ahead.
 
-        Decoding (pyarrow, GIL released) runs on ``workers`` threads, each single-threaded,
-        and overlaps the consumer's work (a ``nogil`` kernel), so both cores stay busy.
+        ``workers`` threads (one by default) map, check and decode the files ahead of the
+        consumer; pyarrow decodes a row group's columns in parallel on its own thread pool
+        (GIL released), overlapping the consumer's work (a ``nogil`` kernel), so both cores
+        stay busy. One Python thread, not several: each more was another taker of the GIL,
+        handed over tens of thousands of times a year of ticks (issue 16).
         """
         for ticks, _age, path, first in self.aged_chunks(workers=workers, prefetch=prefetch):
             yield ticks, path, first
 
-    def aged_chunks(self, *, workers: int = 2, prefetch: int = 4) -> Iterator[AgedChunk]:
+    def aged_chunks(self, *, workers: int = 1, prefetch: int = 4) -> Iterator[AgedChunk]:
         """Like :meth:`chunks`, with the ``age_ns`` column (None where the files have none)."""
         groups: list[tuple[TickFile, Any, int, int]] = []
         buffers: dict[Path, cf.Future[pa.Buffer]] = {}
@@ -198,7 +201,8 @@ class TickSet:
             # checks off (benchmarks only): the decoder reads the file itself, as before seals
             source = pa.BufferReader(data(f)) if integrity.VERIFY else f.path
             try:
-                table = pq.ParquetFile(source, metadata=meta).read_row_group(g, use_threads=False)
+                # the columns decoded in parallel, on pyarrow's threads
+                table = pq.ParquetFile(source, metadata=meta).read_row_group(g)
                 age = table.column("age_ns").to_numpy() if "age_ns" in table.column_names else None
                 return _arrays(table), age, str(f.path), first
             except DECODE_ERRORS as exc:
