@@ -160,15 +160,24 @@ class TickSet:
         return threads.prefetch(self._decoded(), depth=prefetch)
 
     def _decoded(self) -> Iterator[AgedChunk]:
-        """Every row group in order: each file mapped and checked once (size, checksum, row
-        count; its footer read from the checked bytes), then decoded a row group at a time."""
+        """Every row group in order: each file read and checked once (size, checksum, row
+        count; its footer read from the checked bytes), then decoded a row group at a time.
+
+        The files are read into one buffer, reused from file to file as long as nothing
+        decoded points into it (pyarrow decompresses into buffers of its own; were it ever
+        to keep a slice of the input, the next file gets a new buffer)."""
+        spare: bytearray | None = None
         for f in self.files:
             assert f.seal is not None
             if integrity.VERIFY:
-                data = read_verified(f.path, f.seal, entry=self.root)
+                if spare is None or len(spare) < f.seal.bytes:
+                    spare = bytearray(f.seal.bytes)
+                data = read_verified(f.path, f.seal, entry=self.root, into=spare)
                 pf = open_parquet(f.path, entry=self.root, data=data)
+                lo, hi = data.address, data.address + len(spare)
             else:  # checks off (benchmarks only): the decoder reads the file, as before seals
                 pf = open_parquet(f.path, entry=self.root)
+                lo = hi = 0
             meta = pf.metadata
             if meta.num_rows != f.rows or meta.num_row_groups == 0:
                 raise CorruptEntryError(
@@ -183,6 +192,8 @@ class TickSet:
                     chunk = _arrays(table)
                 except DECODE_ERRORS as exc:
                     raise decode_error(exc, entry=self.root, path=f.path) from exc
+                if _points_into(table, lo, hi):
+                    spare = None  # still read through the table: the next file gets a new one
                 yield chunk, age, str(f.path), first
                 first += table.num_rows
 
@@ -228,6 +239,16 @@ class TickSet:
                 zeros = pa.array(np.zeros(table.num_rows, np.int64))
                 table = table.append_column(AGED_TICK_SCHEMA.field("age_ns"), zeros)
             yield table
+
+
+def _points_into(table: pa.Table, lo: int, hi: int) -> bool:
+    """Whether any buffer of ``table`` lies in the memory ``[lo, hi)``."""
+    return any(
+        b is not None and lo <= b.address < hi
+        for column in table.columns
+        for chunk in column.chunks
+        for b in chunk.buffers()
+    )
 
 
 def _arrays(table: pa.Table) -> TickArrays:
