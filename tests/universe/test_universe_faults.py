@@ -128,7 +128,7 @@ def test_an_interrupted_client_leaves_no_partial_output_and_a_rerun_completes(
             os.killpg(child.pid, signal.SIGKILL)
             child.wait(timeout=10)
     assert child.returncode == 130, err.decode()[-2000:]
-    assert "error: interrupted; what was published is whole" in err.decode()
+    assert "error: interrupted; what was written is whole" in err.decode()
     reference = _reference(slow_universe, tmp_path)
     out = root / "out"
     done = _digests(out) if out.is_dir() else {}
@@ -189,7 +189,7 @@ def test_an_interrupted_cluster_client_cancels_and_a_rerun_completes(
             child.kill()
             child.wait(timeout=10)
     assert child.returncode == 130, err[-2000:]
-    assert "error: interrupted; what was published is whole" in err
+    assert "error: interrupted; what was written is whole" in err
     reference = _reference(slow_universe, tmp_path)
     out = root / "out"
     done = _digests(out) if out.is_dir() else {}

@@ -5,13 +5,20 @@ One module per command group registers its commands on :data:`app`. Every
 one line on standard error and a non-zero exit status (2 for bad input). An
 ``OSError`` that reaches the top (a full disk, a read-only folder, a name too long)
 is the last safety net: one line naming the path and what to do, exit status 1.
+Ctrl-C (SIGINT) ends a command with one line and exit status 130, whatever it was doing
+(typer would end it silently; a numba call it lands in may wrap it in a SystemError);
+commands that treat SIGINT as their stop signal (``record``, ``book live``) end normally.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -66,7 +73,43 @@ def _main(argv: list[str] | None) -> int:
         progress.install(previous)
 
 
+class _Interrupts:
+    seen = False
+
+
+@contextmanager
+def _watch_interrupts() -> Iterator[_Interrupts]:
+    """Note whether SIGINT arrived while a command ran (the main thread only)."""
+    seen = _Interrupts()
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        seen.seen = True
+        signal.default_int_handler(signum, frame)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run(args: list[str]) -> int:
+    with _watch_interrupts() as interrupts:
+        try:
+            status = _invoke(args)
+        except Exception:
+            if not interrupts.seen:
+                raise
+            status = 130
+    if interrupts.seen and status == 130:
+        _app.fail("interrupted; what was written is whole: run again to finish")
+    return status
+
+
+def _invoke(args: list[str]) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="seriesfactory", standalone_mode=False)
@@ -99,8 +142,7 @@ def _run(args: list[str]) -> int:
             "rebuilt on the next run) or restore it"
         )
         return 1
-    except KeyboardInterrupt:
-        _app.fail("interrupted")
+    except KeyboardInterrupt:  # not through a command (typer turns those into 130)
         return 130
     return int(result) if isinstance(result, int) else 0
 

@@ -89,13 +89,7 @@ def run_job(job: UniverseJob, pairs: list[Pair], scheduler: str | None, *, quiet
         if not quiet:
             print(f"dask dashboard: {link}", file=sys.stderr)
 
-    try:
-        outcomes = run_universe(job, pairs, where, on_cluster=dashboard)
-    except KeyboardInterrupt:  # typer would turn it into a silent exit status 130
-        print(
-            "error: interrupted; what was published is whole: run again to finish", file=sys.stderr
-        )
-        raise typer.Exit(130) from None
+    outcomes = run_universe(job, pairs, where, on_cluster=dashboard)  # Ctrl-C: cli._run
     _summary(outcomes, quiet=quiet, where=where)
     if any(o.error is not None for o in outcomes):
         raise typer.Exit(1)
