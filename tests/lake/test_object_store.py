@@ -36,7 +36,7 @@ from tests.conftest import aws_env as _aws_env
 from seriesfactory.cli import main
 from seriesfactory.core import storage
 from seriesfactory.core.storage import Remote, StorageOptions, parse_location
-from seriesfactory.errors import InputError, StorageError
+from seriesfactory.errors import CacheWarning, InputError, StorageError
 
 GBM = "gbm(0.05,0.5,50000)"
 
@@ -608,3 +608,103 @@ def test_tier_publish_and_fetch_survive_500s_and_slow_replies(
     (a,), (b,) = (list((tmp_path / f"o-{m}").iterdir()) for m in ("m1", "m2"))
     assert a.read_bytes() == b.read_bytes()
     assert not any(".tmp-" in k for k in _keys(bucket))
+
+
+# -- a second machine: published records found through the venue's checksums -----------------
+
+
+def _archive_requests(mirror) -> list[str]:
+    return [p for p, _ in mirror.requests if p.endswith(".zip")]
+
+
+def test_a_second_machine_reads_the_lake_without_downloading_archives(
+    bucket: str, mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The .CHECKSUM (a few bytes) names the published record: no archive is requested."""
+    days = ("2024-01-01", "2024-01-02", "2024-01-03")
+    for day in days:
+        _archive(mirror, day, 3000)
+    monkeypatch.setenv("SERIESFACTORY_BINANCE_DATA_URL", mirror.url)
+    span = ["--symbol", "BTCUSDT", "--from", "2024-01-01", "--to", "2024-01-04", "--quiet"]
+    lake = f"s3://{bucket}/lake"
+
+    def run(machine: str, *command: str) -> bytes:
+        monkeypatch.setenv("SERIESFACTORY_LOCAL_CACHE_DIR", str(tmp_path / machine))
+        out = tmp_path / f"out-{machine}-{command[0]}"
+        which = span if command[0] == "trades" else span[2:]  # series: --base/--quote
+        assert main([*command, *which, "--cache-dir", lake, "--output-dir", str(out)]) == 0
+        (only,) = out.iterdir()
+        return only.read_bytes()
+
+    first = run("m1", "trades")
+    assert len(_archive_requests(mirror)) == 3  # the first machine downloads and publishes
+    mirror.requests.clear()
+    assert run("m2", "trades") == first
+    assert _archive_requests(mirror) == []  # the second reads the lake: no archive requested
+    assert sorted(p for p, _ in mirror.requests) == sorted(
+        f"/data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-{d}.zip.CHECKSUM" for d in days
+    )
+    raw = tmp_path / "m2" / "raw"
+    assert not list(raw.rglob("*.zip")) and len(list(raw.rglob("*.CHECKSUM"))) == 3
+    assert not (tmp_path / "m2" / "trades").exists()  # nothing ingested there either
+    # a record withdrawn from the lake (a damaged day evicted elsewhere): only its archive
+    # is downloaded again, ingested and republished; the output is unchanged
+    from seriesfactory.lake.shared import SharedTrades
+
+    shared = SharedTrades(Remote("s3", f"{bucket}/lake"), "binance", "BTCUSDT")
+    with pytest.warns(CacheWarning, match="20240102.parquet: damaged"):
+        shared.evict("20240102")
+    mirror.requests.clear()
+    assert run("m3", "trades") == first
+    assert [Path(p).name for p in _archive_requests(mirror)] == ["BTCUSDT-aggTrades-2024-01-02.zip"]
+    # a republished archive (its checksum changed): the old record does not match, so the
+    # new archive is downloaded and its trades are what the output shows
+    _archive(mirror, "2024-01-03", 2000)
+    mirror.requests.clear()
+    changed = run("m4", "trades")
+    assert changed != first
+    assert [Path(p).name for p in _archive_requests(mirror)] == ["BTCUSDT-aggTrades-2024-01-03.zip"]
+    mirror.requests.clear()
+    assert run("m5", "trades") == changed and _archive_requests(mirror) == []
+    # series: the tick set's key comes from the archives' checksums, so a machine that finds
+    # the set published downloads no archive either (the first one downloads and publishes)
+    series = ("series", "--sources", "binance", "--agg-step", "3600000", "--base", "BTC")
+    mirror.requests.clear()
+    built = run("m6", *series)
+    assert len(_archive_requests(mirror)) == 3
+    mirror.requests.clear()
+    assert run("m7", *series) == built and _archive_requests(mirror) == []
+    assert len(mirror.requests) == 3  # the three checksums
+    assert list((tmp_path / "m7" / "ticks").rglob("manifest.json"))  # fetched from the lake
+
+
+def test_a_venue_without_checksums_still_downloads_its_files(
+    bucket: str, mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bybit publishes no checksum: a second machine downloads the file to learn its hash (the
+    documented fallback), then finds the record and reads the lake, ingesting nothing."""
+    import gzip
+
+    from seriesfactory.core.time import parse_date
+
+    start_s = parse_date("2024-01-02", option="d") // 10**9
+    body = "timestamp,symbol,side,size,price\n" + "".join(
+        f"{start_s + i}.5,BTCUSDT,{'Buy' if i % 2 else 'Sell'},0.01,{42000 + i}.0\n"
+        for i in range(50)
+    )
+    path = mirror.roots[0] / "trading" / "BTCUSDT" / "BTCUSDT2024-01-02.csv.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(gzip.compress(body.encode()))
+    monkeypatch.setenv("SERIESFACTORY_BYBIT_DATA_URL", mirror.url)
+    args = ["trades", "--venue", "bybit", "--symbol", "BTCUSDT", "--from", "2024-01-02",
+            "--to", "2024-01-03", "--cache-dir", f"s3://{bucket}/lake", "--quiet"]  # fmt: skip
+    outputs = []
+    for machine in ("m1", "m2"):
+        monkeypatch.setenv("SERIESFACTORY_LOCAL_CACHE_DIR", str(tmp_path / machine))
+        mirror.requests.clear()
+        assert main([*args, "--output-dir", str(tmp_path / f"o-{machine}")]) == 0
+        assert [p for p, _ in mirror.requests] == ["/trading/BTCUSDT/BTCUSDT2024-01-02.csv.gz"]
+        (only,) = (tmp_path / f"o-{machine}").iterdir()
+        outputs.append(only.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert (tmp_path / "m1" / "trades").is_dir() and not (tmp_path / "m2" / "trades").exists()

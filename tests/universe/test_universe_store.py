@@ -77,3 +77,22 @@ def test_universe_on_a_store_equals_the_local_run(
     for symbol in universe.symbols:
         assert any(k.startswith(f"lake/trades/binance/{symbol}/") for k in keys), symbol
     assert not any(".tmp-" in k for k in keys)
+
+
+def test_a_second_machine_runs_the_universe_from_the_lake_without_archives(
+    universe, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fetch tasks look the published records up by the archives' checksums first."""
+    lake = f"s3://{bucket}/lake"
+    args = ["trades", *universe.span(), "--symbols", ",".join(universe.symbols), "--quiet"]
+    args += ["--scheduler", "sync", "--cache-dir", lake]
+    outputs = []
+    for machine in ("m1", "m2"):
+        monkeypatch.setenv("SERIESFACTORY_LOCAL_CACHE_DIR", str(tmp_path / machine))
+        universe.mirror.requests.clear()
+        assert main([*args, "--output-dir", str(tmp_path / f"out-{machine}")]) == 0
+        outputs.append(_local(tmp_path / f"out-{machine}"))
+        zips = [p for p, _ in universe.mirror.requests if p.endswith(".zip")]
+        assert len(zips) == (9 if machine == "m1" else 0), machine
+    assert outputs[0] == outputs[1] and len(outputs[0]) == len(universe.symbols)
+    assert not (tmp_path / "m2" / "trades").exists()

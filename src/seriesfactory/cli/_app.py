@@ -115,7 +115,8 @@ def _local_cache_dir(value: Path) -> Path:
     scheme, sep, _ = str(value).partition(":/")
     if sep and scheme.isalnum() and scheme.lower() != "file" and len(scheme) > 1:
         raise typer.BadParameter(
-            f"{scheme}:// URLs are taken by series, ticks, trades and bars build only "
+            f"{scheme}:// URLs are taken by series, ticks, trades, bars build, cache ls and "
+            "cache gc only "
             "(docs/scale.md); "
             "give this command a local folder",
             param_hint="--cache-dir",

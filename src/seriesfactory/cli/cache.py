@@ -4,42 +4,97 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from seriesfactory.cli._app import CacheDir, Config, Quiet, app, fail
+from seriesfactory.cli._app import CacheDir, CacheLocation, Config, Quiet, app, fail
 from seriesfactory.errors import InputError
 from seriesfactory.lake import TIERS
+
+if TYPE_CHECKING:
+    from seriesfactory.core.storage import Remote
 
 cache_app = typer.Typer(help="Inspect and trim the cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
 
+def _store(cache_dir: str, config: Path | None) -> Path | Remote:
+    """``--cache-dir``: a local folder, or a lake on an object store (checked reachable)."""
+    from seriesfactory.cli._app import location_of
+
+    where = location_of(cache_dir, option="--cache-dir", config=config)
+    if not isinstance(where, Path):
+        from seriesfactory.core.storage import check_reachable
+
+        check_reachable(where)
+    return where
+
+
 @cache_app.command("ls")
-def ls(cache_dir: CacheDir = Path("cache"), quiet: Quiet = False) -> None:
-    """List raw files, least recently used first, with sizes and last use; then each tier's size."""
+def ls(cache_dir: CacheLocation = "cache", config: Config = None, quiet: Quiet = False) -> None:
+    """List raw files, least recently used first, with sizes and last use; then each tier's size.
+
+    With an s3:// --cache-dir: what the lake holds, tier by tier (docs/scale.md)."""
     from rich.console import Console
 
     from seriesfactory.lake import derived
     from seriesfactory.raw import cache as raw_cache
 
     console = Console(highlight=False)
-    entries = raw_cache.list_entries(cache_dir)
+    where = _store(cache_dir, config)
+    if not isinstance(where, Path):
+        _ls_lake(console, where)
+        return
+    cache_path = where
+    entries = raw_cache.list_entries(cache_path)
     for e in entries:
         console.print(f"{_when(e.last_used_s)}  {e.size_bytes:>14,}  {e.path}")
     console.print(f"{len(entries)} raw file(s), {sum(e.size_bytes for e in entries):,} bytes")
-    entries_derived = derived.list_derived(cache_dir)
-    for tier, (files, size) in derived.tier_usage(cache_dir).items():
+    entries_derived = derived.list_derived(cache_path)
+    for tier, (files, size) in derived.tier_usage(cache_path).items():
         units = [e for e in entries_derived if e.tier == tier]
         oldest = f", oldest use {_when(units[0].last_used_s)}" if units else ""
         sets_part = f"{len(units)} tick set(s), " if tier == "ticks" else ""
         console.print(f"{tier}: {sets_part}{files} file(s), {size:,} bytes{oldest}")
-    if temps := derived.temp_files(cache_dir):
+    if temps := derived.temp_files(cache_path):
         console.print(
             f"temporary: {len(temps)} file(s) of unfinished or crashed writes, not data "
             "(cache gc removes them after an hour)"
         )
+
+
+def _ls_lake(console: Any, lake: Remote) -> None:
+    """``cache ls`` of a lake on a store: the derived tiers' lines as for a folder, then what
+    gc would look at (lake/shared_cache.py)."""
+    from seriesfactory.lake.shared_cache import inventory
+
+    inv = inventory(lake)
+    console.print(f"{lake}: raw files stay on each machine (cache ls there)")
+    units = {"trades": "symbol(s)", "ticks": "tick set(s)", "aggregates": "entries"}
+    for tier, use in inv.tiers.items():
+        oldest = f", oldest published {_when(use.oldest_s)}" if use.oldest_s is not None else ""
+        console.print(
+            f"{tier}: {use.units} {units.get(tier, 'unit(s)')}, {use.files} file(s), "
+            f"{use.bytes:,} bytes{oldest}"
+        )
+    if inv.temp:
+        console.print(
+            f"temporary: {len(inv.temp)} object(s) of unfinished or crashed writes, not data "
+            "(cache gc removes them after an hour)"
+        )
+    if inv.unlisted:
+        size = sum(o.size for o in inv.unlisted)
+        console.print(
+            f"unlisted: {len(inv.unlisted)} object(s), {size:,} bytes no manifest or ingest "
+            "record lists (cache gc removes them after an hour)"
+        )
+    if inv.unsure:
+        console.print(
+            f"kept: {len(inv.unsure)} object(s) beside a manifest this version cannot read"
+        )
+    if inv.other:
+        console.print(f"other: {len(inv.other)} object(s) outside the tiers (never touched)")
 
 
 def _when(seconds: float) -> str:
@@ -48,7 +103,7 @@ def _when(seconds: float) -> str:
 
 @cache_app.command("gc")
 def gc(
-    cache_dir: CacheDir = Path("cache"),
+    cache_dir: CacheLocation = "cache",
     retention_days: Annotated[
         float | None,
         typer.Option(
@@ -73,26 +128,51 @@ def gc(
     quiet: Quiet = False,
 ) -> None:
     """Remove raw files unused for longer than the retention, then LRU down to the size limit;
-    then tick sets and aggregates unused for longer than theirs."""
+    then tick sets and aggregates unused for longer than theirs.
+
+    With an s3:// --cache-dir: the lake's temporary and unlisted objects older than an hour."""
     from rich.console import Console
 
     from seriesfactory.config import load_settings
     from seriesfactory.lake import derived
     from seriesfactory.raw import cache as raw_cache
 
+    where = _store(cache_dir, config)
+    console = Console(highlight=False)
+    if not isinstance(where, Path):
+        given = [
+            name for name, value in (("--retention-days", retention_days),
+            ("--max-bytes", max_bytes), ("--derived-retention-days", derived_retention_days))
+            if value is not None
+        ]  # fmt: skip
+        if given:
+            raise InputError(
+                f"{given[0]} does not apply to a lake on an object store ({where}): it keeps no "
+                "last use and no raw files; use the store's lifecycle rules, or drop the option"
+            )
+        from seriesfactory.lake.shared_cache import gc_lake
+
+        g = gc_lake(where)
+        unsure = f", {g.kept_unsure} beside unreadable manifests" if g.kept_unsure else ""
+        console.print(
+            f"{where}: removed {g.removed_temp} stale temporary and {g.removed_unlisted} "
+            f"unlisted object(s); freed {g.freed_bytes:,} bytes; kept {g.kept_young} younger "
+            f"than an hour{unsure}"
+        )
+        return
+    cache_path = where
     s = load_settings(config)
     r = raw_cache.gc(
-        cache_dir,
+        cache_path,
         retention_days=s.raw_retention_days if retention_days is None else retention_days,
         max_bytes=s.raw_max_bytes if max_bytes is None else max_bytes,
     )
     d = derived.gc_derived(
-        cache_dir,
+        cache_path,
         retention_days=(
             s.derived_retention_days if derived_retention_days is None else derived_retention_days
         ),
     )
-    console = Console(highlight=False)
     console.print(
         f"raw: removed {r.removed_expired} expired, {r.removed_lru} over the size limit, "
         f"{r.removed_temp} stale temporary file(s); freed {r.freed_bytes:,} bytes, "

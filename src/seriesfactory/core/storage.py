@@ -53,6 +53,7 @@ __all__ = [
     "PROTOCOLS",
     "TMP_PREFIX",
     "FileEntry",
+    "ObjectInfo",
     "Remote",
     "StorageOptions",
     "call",
@@ -68,8 +69,10 @@ __all__ = [
     "read_bytes",
     "read_published",
     "remove",
+    "stat",
     "stats",
     "unpublish",
+    "walk",
     "write_bytes_atomic",
 ]
 
@@ -427,6 +430,53 @@ def list_names(folder: Remote) -> list[str]:
         return []
     names = (str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries)
     return sorted(n for n in names if not n.startswith(TMP_PREFIX))
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """One object found by :func:`walk`: its key below the folder, size, last write."""
+
+    name: str
+    size: int
+    #: Seconds since the epoch the object was last written (None: the store did not say).
+    modified_s: float | None
+
+
+def _stamp(info: dict[str, Any]) -> float | None:
+    modified: Any = info.get("LastModified") or info.get("created")
+    if isinstance(modified, int | float):
+        return float(modified)
+    return float(modified.timestamp()) if hasattr(modified, "timestamp") else None
+
+
+def walk(folder: Remote) -> list[ObjectInfo]:
+    """Every object under ``folder`` at any depth, temporary keys included, sorted by key;
+    [] when there is none. One listing (paged by the store), no object is read."""
+    fs = _filesystem(folder)
+    try:
+        found = call(folder, "list", lambda: fs.find(folder.path, detail=True))
+    except FileNotFoundError:
+        return []
+    base = folder.path.rstrip("/") + "/"
+    out: list[ObjectInfo] = []
+    for path, info in dict(found).items():
+        key = str(path)
+        if info.get("type") == "directory" or not key.startswith(base):
+            continue
+        out.append(ObjectInfo(key[len(base) :], int(info.get("size") or 0), _stamp(info)))
+    return sorted(out, key=lambda o: o.name)
+
+
+def stat(remote: Remote) -> ObjectInfo | None:
+    """The object's size and last write (its ``name``: the key's last part); None when absent."""
+    fs = _filesystem(remote)
+    try:
+        info = call(remote, "check", lambda: fs.info(remote.path))
+    except FileNotFoundError:
+        return None
+    if info.get("type") == "directory":
+        return None
+    return ObjectInfo(remote.name, int(info.get("size") or 0), _stamp(info))
 
 
 def _temp_key(final: Remote) -> Remote:

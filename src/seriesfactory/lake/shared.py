@@ -34,11 +34,12 @@ job ingests the raw file again.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,10 @@ __all__ = [
     "push_tick_set",
     "shared_lake",
 ]
+
+
+#: Days :meth:`SharedTrades.read_range` reads ahead of the one it yields, on threads.
+READ_AHEAD = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,30 +171,69 @@ class SharedTrades:
         warn(f"{self.day_key(day)}: damaged; evicted it and its ingest record, rebuilding it")
 
     def read_range(
-        self, from_ns: int, to_ns: int, *, repair: Callable[[], None] | None = None
-    ) -> Iterator[tuple[pa.Table, str]]:
+        self, from_ns: int, to_ns: int, *, repair: Callable[[], None] | None = None,
+        listed: Collection[str] = (), read_ahead: int | None = None,
+    ) -> Iterator[tuple[pa.Table, str]]:  # fmt: skip
         """Yield ``(trades, object URL)`` per day of ``[from_ns, to_ns)`` present in the lake.
 
         Per day: the object's size, its footer, the record it names, then its body (a day
-        that is absent costs one request). An object no record lists is a damaged day.
-        """
-        for day_index in range(from_ns // NS_PER_DAY, (to_ns - 1) // NS_PER_DAY + 1):
-            day = day_name(day_index)
-            try:
-                table = self.read_day(day)
-            except FileNotFoundError:
-                continue
-            except CorruptEntryError:
-                if repair is None:
-                    raise
-                self.evict(day)
-                repair()
-                table = self.read_day(day)
-            import pyarrow.compute as pc  # here: 0.1 s that no other read needs
+        that is absent costs one request). An object no record lists is a damaged day, and so
+        is a day of ``listed`` (the days the caller's records list) whose object is absent.
 
-            ts = table.column("ts").cast(pa.int64())
-            mask = pc.and_(pc.greater_equal(ts, from_ns), pc.less(ts, to_ns))
-            yield table.filter(mask), str(self.day_key(day))
+        The next ``read_ahead`` days (:data:`READ_AHEAD`) are read on threads while the
+        caller works on the current one; days are yielded in order and a day's failure is
+        raised at its turn, so at most ``read_ahead + 1`` days are held at once. A damaged
+        day is evicted and ``repair`` called (or the error raised without it); the days read
+        ahead of a repair are read again after it, since it may republish them.
+        """
+        ahead = READ_AHEAD if read_ahead is None else max(1, read_ahead)
+        first, last = from_ns // NS_PER_DAY, (to_ns - 1) // NS_PER_DAY
+        days = iter([day_name(i) for i in range(first, last + 1)])
+        must = frozenset(listed)
+        pool = cf.ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="lake-read")
+        pending: collections.deque[tuple[str, cf.Future[pa.Table]]] = collections.deque()
+
+        def fill() -> None:
+            while len(pending) < ahead and (day := next(days, None)) is not None:
+                pending.append((day, pool.submit(self.read_day, day)))
+
+        def take(day: str, job: cf.Future[pa.Table]) -> pa.Table | None:
+            try:
+                return job.result()
+            except FileNotFoundError:
+                if day not in must:
+                    return None  # no trades that day
+                missing = Path(str(self.day_key(day)))
+                problem = CorruptEntryError(missing, missing, "listed by its record but absent")
+            except CorruptEntryError as exc:
+                problem = exc
+            if repair is None:
+                raise problem
+            self.evict(day)
+            again = [d for d, _ in pending]  # read again after the repair: it may republish
+            for _, job_ahead in pending:
+                job_ahead.cancel()
+            cf.wait([job_ahead for _, job_ahead in pending])
+            pending.clear()
+            repair()
+            pending.extend((d, pool.submit(self.read_day, d)) for d in again)
+            return self.read_day(day)
+
+        import pyarrow.compute as pc  # here: 0.1 s that no other read needs
+
+        try:
+            fill()
+            while pending:
+                day, job = pending.popleft()
+                fill()  # ``ahead`` days in flight while this one is awaited and worked on
+                table = take(day, job)
+                if table is None:
+                    continue
+                ts = table.column("ts").cast(pa.int64())
+                mask = pc.and_(pc.greater_equal(ts, from_ns), pc.less(ts, to_ns))
+                yield table.filter(mask), str(self.day_key(day))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def days(self) -> list[str]:
         """Every day a published record lists, sorted."""

@@ -10,7 +10,7 @@ a changed archive gives a new tick set.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from seriesfactory.core.names import check_asset, check_symbol
 from seriesfactory.core.storage import Remote
 from seriesfactory.core.threads import prefetch
 from seriesfactory.errors import DataError, InputError, SourceError
-from seriesfactory.lake.shared import SharedTrades
+from seriesfactory.lake.shared import SharedTrades, lake_key
 from seriesfactory.lake.ticks import TickSet, write_tick_set
 from seriesfactory.lake.trades import IngestRecord, TradeStore
 from seriesfactory.pipeline.missing import day_dates, missing_days_warning
@@ -103,23 +103,31 @@ def _parse(files: TradeFiles, path: Path, max_bytes: int) -> Iterator[ParsedTrad
     return files.parse(path, pieces)
 
 
-def _raw_files(
-    venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
-    settings: Settings, on_bad_rows: str, kind: ArchiveKind, downloader: Downloader | None,
-) -> tuple[str, TradeFiles]:  # fmt: skip
-    """The venue symbol and the verified raw files of the range (downloaded if missing)."""
+def _trades_symbol(venue: str, *, base: str, quote: str, kind: ArchiveKind) -> str:
+    """The checked venue symbol of ``base/quote`` whose trades are asked for."""
     history = _venue(venue)
     if kind == "klines":
         raise InputError("klines are candles, not trades; use 'download --kind klines'")
     check_asset(base, option="--base", venue=venue)
     check_asset(quote, option="--quote", venue=venue)
-    symbol = check_symbol(history.symbol(base, quote), venue=venue)
+    return check_symbol(history.symbol(base, quote), venue=venue)
+
+
+def _raw_files(
+    venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
+    settings: Settings, on_bad_rows: str, kind: ArchiveKind, downloader: Downloader | None,
+    skip: Callable[[str], bool] | None = None, empty_ok: bool = False,
+) -> tuple[str, TradeFiles]:  # fmt: skip
+    """The venue symbol and the verified raw files of the range (downloaded if missing,
+    except those whose published checksum passes ``skip``: ``TradeFiles.skipped``)."""
+    history = _venue(venue)
+    symbol = _trades_symbol(venue, base=base, quote=quote, kind=kind)
     with downloader or Downloader(settings) as dl:
         files = history.trade_files(
             symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, fetcher=dl,
-            kind=kind, on_bad_rows=on_bad_rows,
+            kind=kind, on_bad_rows=on_bad_rows, skip=skip,
         )  # fmt: skip
-    if not files.paths:
+    if not files.paths and not empty_ok:
         raise SourceError(
             f"{venue}: no trade file of {symbol} exists for the range on the server; "
             "check the pair, the dates and the mirror URL"
@@ -129,36 +137,57 @@ def _raw_files(
         # raw file's is remembered beside it while the file is unchanged.
         if path not in files.sha256:
             files.sha256[path] = raw_sha256(path)
-        raw_cache.touch(path)
+        if path not in files.skipped:
+            raw_cache.touch(path)
     return symbol, files
 
 
 def ensure_trades(
     venue: str, *, base: str, quote: str, from_ns: int, to_ns: int, cache_dir: Path,
     settings: Settings, on_bad_rows: str = "error", kind: ArchiveKind = "aggTrades",
-    downloader: Downloader | None = None, lake: Remote | None = None,
+    downloader: Downloader | None = None, lake: Remote | None = None, empty_ok: bool = False,
 ) -> IngestSummary:  # fmt: skip
     """Make sure the trades tier holds ``[from_ns, to_ns)`` of ``venue``; return a summary.
 
     Binance: verified ``kind`` archives; Bybit: the daily trading files (raw
     trades, ``kind`` is ignored). A day whose file the server does not have
     holds no data and is listed in ``summary.missing_days``; a range without
-    any file is an error.
+    any file is an error (with ``empty_ok``, an empty summary).
 
     With ``lake`` (an object store, docs/scale.md) the trades tier that counts is the
-    published one there: a raw file whose record is published is not ingested again; one
-    that is not is ingested into the local tier under ``cache_dir`` and published.
+    published one there: a raw file whose record is published is not ingested again, nor
+    downloaded when the venue publishes its checksum (the record is looked up by the
+    checksum's SHA-256 first); one that is not is ingested into the local tier under
+    ``cache_dir`` and published.
     """
+    shared = None
+    if lake is not None:
+        symbol = _trades_symbol(venue, base=base, quote=quote, kind=kind)
+        shared = SharedTrades(lake, venue, symbol)
+    #: Published records looked up, by raw SHA-256 (None: not published, or without seals).
+    found: dict[str, IngestRecord | None] = {}
+
+    def lookup(sha: str) -> IngestRecord | None:
+        assert shared is not None
+        if sha not in found:
+            rec = shared.record(sha)
+            found[sha] = rec if rec is not None and len(rec.seals) == len(rec.days) else None
+        return found[sha]
+
+    def published(sha: str) -> bool:
+        """The raw file need not be downloaded: its record is published, with its seals."""
+        return lookup(sha) is not None
+
     symbol, files = _raw_files(
         venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
         settings=settings, on_bad_rows=on_bad_rows, kind=kind, downloader=downloader,
+        skip=published if shared is not None else None, empty_ok=empty_ok,
     )  # fmt: skip
     store = TradeStore(cache_dir, venue, symbol)
-    shared = SharedTrades(lake, venue, symbol) if lake is not None else None
     summary = IngestSummary(venue, symbol, missing_days=files.missing_days)
     if shared is not None:
-        published = {p: shared.record(files.sha256[p]) for p in files.paths}
-        todo = [p for p in files.paths if published[p] is None]
+        published_recs = {p: lookup(files.sha256[p]) for p in files.paths}
+        todo = [p for p in files.paths if published_recs[p] is None]
     else:
         todo = [p for p in files.paths if store.record(files.sha256[p]) is None]
     task = progress.current().task(
@@ -166,7 +195,7 @@ def ensure_trades(
     ) if todo else None  # fmt: skip
     for path in files.paths:
         sha = files.sha256[path]
-        rec = published[path] if shared is not None else None
+        rec = published_recs[path] if shared is not None else None
         if rec is None:
             rec = store.record(sha)
         fresh = rec is None
@@ -183,7 +212,7 @@ def ensure_trades(
             summary.ingested += 1
             if task is not None:
                 task.advance(1)
-        if shared is not None and published[path] is None:
+        if shared is not None and published_recs[path] is None:
             shared.publish(store, rec)  # day files first, the record (its manifest) last
         if not fresh and rec.bad_rows and on_bad_rows != "skip":
             raise DataError(
@@ -270,7 +299,8 @@ def venue_trades(
 
     if lake is not None:
         shared = SharedTrades(lake, venue, summary.symbol)
-        return summary, shared.read_range(from_ns, to_ns, repair=repair)
+        listed = {day for rec in summary.records for day in rec.days}  # must be in the lake
+        return summary, shared.read_range(from_ns, to_ns, repair=repair, listed=listed)
     store = TradeStore(cache_dir, venue, summary.symbol)
     return summary, store.read_range(from_ns, to_ns, repair=repair)
 
@@ -340,28 +370,39 @@ def venue_ticks(
     The raw files are parsed straight into ticks (the trades tier is not
     needed); inflating, parsing with the trades-to-ticks kernel, and writing
     run as three overlapping stages.
+
+    Inside a :func:`~seriesfactory.lake.shared.shared_lake` (``--cache-dir s3://…``) the
+    set's key is first computed from the archives' published checksums alone, without
+    downloading them: a set published (or held here) under that key is used as it is, and
+    the archives are downloaded only when it is not (docs/scale.md).
     """
-    symbol, files = _raw_files(
-        venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
-        settings=settings, on_bad_rows=on_bad_rows, kind="aggTrades", downloader=downloader,
-    )  # fmt: skip
-    info: dict[str, Any] = {
-        "venue": venue,
-        "symbol": symbol,
-        "kind": _venue(venue).trade_kind,
-        "from_ns": from_ns,
-        "to_ns": to_ns,
-        "on_bad_rows": on_bad_rows,
-        "rules": TICKS_RULES_VERSION,
-        "raw": [{"name": p.name, "sha256": files.sha256[p]} for p in files.paths],
-    }
-    key = key_sha256(info)
-    info["missing_days"] = day_dates(files.missing_days)
-    root = cache_dir / "ticks" / venue / symbol / key[:16]
-    existing = TickSet.open(root)
-    if existing is not None:
-        info["bad_rows"] = int(existing.info.get("bad_rows", 0))
-        return VenueTicks(existing, info, False)
+    checksums_first = lake_key(cache_dir / "ticks") is not None
+    while True:
+        symbol, files = _raw_files(
+            venue, base=base, quote=quote, from_ns=from_ns, to_ns=to_ns, cache_dir=cache_dir,
+            settings=settings, on_bad_rows=on_bad_rows, kind="aggTrades", downloader=downloader,
+            skip=(lambda _sha: True) if checksums_first else None,
+        )  # fmt: skip
+        info: dict[str, Any] = {
+            "venue": venue,
+            "symbol": symbol,
+            "kind": _venue(venue).trade_kind,
+            "from_ns": from_ns,
+            "to_ns": to_ns,
+            "on_bad_rows": on_bad_rows,
+            "rules": TICKS_RULES_VERSION,
+            "raw": [{"name": p.name, "sha256": files.sha256[p]} for p in files.paths],
+        }
+        key = key_sha256(info)
+        info["missing_days"] = day_dates(files.missing_days)
+        root = cache_dir / "ticks" / venue / symbol / key[:16]
+        existing = TickSet.open(root)
+        if existing is not None:
+            info["bad_rows"] = int(existing.info.get("bad_rows", 0))
+            return VenueTicks(existing, info, False)
+        if not files.skipped:
+            break
+        checksums_first = False  # not published: the archives are needed after all
     # Counted while the chunks are consumed; the manifest (with ``info``) is written after.
     info["bad_rows"] = 0
     chunks = prefetch(

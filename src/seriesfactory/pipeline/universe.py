@@ -389,14 +389,15 @@ class _TierJob:
         return bool(got.paths)
 
     def _ingest(self, pair: Pair, lo_ns: int, hi_ns: int, kind: Any, on_bad_rows: str) -> None:
-        """Download the unit's raw files, then parse them into the trades tier."""
+        """Download the unit's raw files, then parse them into the trades tier (with a lake,
+        a raw file whose ingest record is published there is not downloaded: docs/scale.md)."""
         from seriesfactory.pipeline.exchange import ensure_trades
 
-        if self._download(pair, lo_ns, hi_ns, kind):
+        if self.lake is not None or self._download(pair, lo_ns, hi_ns, kind):
             ensure_trades(
                 self.venue, base=pair.base, quote=pair.quote, from_ns=lo_ns, to_ns=hi_ns,
                 cache_dir=self.cache_dir, settings=self.settings, on_bad_rows=on_bad_rows,
-                kind=kind, lake=self.lake,
+                kind=kind, lake=self.lake, empty_ok=True,
             )  # fmt: skip
 
 

@@ -231,25 +231,39 @@ class Downloader:
         with tempfile.TemporaryDirectory(prefix="seriesfactory-") as tmp:
             return self.fetch(url, Path(tmp) / "body").read_bytes()
 
-    def fetch_verified(self, url: str, dest: Path) -> Path:
+    def published_sha256(self, url: str, dest: Path) -> str:
+        """The SHA-256 the venue publishes for ``url``: its ``url + '.CHECKSUM'`` (a few
+        bytes), fetched beside ``dest`` as :meth:`fetch_verified` keeps it. The archive
+        itself is not requested: a caller that already has its product (a published ingest
+        record keyed by this hash, docs/scale.md) skips it; one that does not passes the
+        hash on as ``fetch_verified(url, dest, expected=...)``."""
+        sums = dest.with_name(dest.name + ".CHECKSUM")
+        self.fetch(url + ".CHECKSUM", sums)
+        return parse_checksum(sums.read_text(), url=url + ".CHECKSUM")
+
+    def fetch_verified(self, url: str, dest: Path, *, expected: str | None = None) -> Path:
         """Download an archive and its ``url + '.CHECKSUM'``; verify; retry a mismatch once.
 
         A file already present under ``dest`` with a matching checksum file is
         re-verified (against its remembered hash while the file is unchanged:
         :mod:`seriesfactory.raw.hashes`) and reused without network traffic. The
-        verified hash is kept in :attr:`verified_sha256` under ``dest``.
+        verified hash is kept in :attr:`verified_sha256` under ``dest``. ``expected``:
+        the checksum :meth:`published_sha256` just fetched, used for the first attempt
+        instead of fetching it again (a retry after a mismatch fetches it afresh).
         """
         sums = dest.with_name(dest.name + ".CHECKSUM")
         if dest.is_file() and sums.is_file():
-            expected = parse_checksum(sums.read_text(), url=str(sums))
-            if raw_sha256(dest) == expected:
-                self.verified_sha256[dest] = expected
+            known = parse_checksum(sums.read_text(), url=str(sums))
+            if raw_sha256(dest) == known:
+                self.verified_sha256[dest] = known
                 return dest
             self._discard(dest, sums)
-        got = expected = ""
-        for _ in range(2):
-            self.fetch(url + ".CHECKSUM", sums)
-            expected = parse_checksum(sums.read_text(), url=url + ".CHECKSUM")
+            expected = None
+        got = ""
+        for attempt in range(2):
+            if attempt or expected is None or not sums.is_file():
+                self.fetch(url + ".CHECKSUM", sums)
+                expected = parse_checksum(sums.read_text(), url=url + ".CHECKSUM")
             self.fetch(url, dest)
             got = hash_file(dest)
             if got == expected:

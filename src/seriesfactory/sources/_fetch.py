@@ -29,8 +29,13 @@ class Fetcher(Protocol):
         """Download ``url`` to ``dest``."""
         ...
 
-    def fetch_verified(self, url: str, dest: Path) -> Path:
-        """Download an archive and its ``url + '.CHECKSUM'``, verified."""
+    def fetch_verified(self, url: str, dest: Path, *, expected: str | None = None) -> Path:
+        """Download an archive and its ``url + '.CHECKSUM'``, verified (``expected``: the
+        checksum :meth:`published_sha256` returned, not fetched again)."""
+        ...
+
+    def published_sha256(self, url: str, dest: Path) -> str:
+        """The SHA-256 in ``url + '.CHECKSUM'`` (kept beside ``dest``), without the archive."""
         ...
 
     def get_bytes(self, url: str) -> bytes:

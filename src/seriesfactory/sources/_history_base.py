@@ -81,6 +81,8 @@ class TradeFiles:
     missing_days: list[int] = field(default_factory=list)
     #: SHA-256 already known (verified against a checksum file), by path.
     sha256: dict[Path, str] = field(default_factory=dict)
+    #: Paths not downloaded: their published SHA-256 passed ``trade_files(skip=...)``.
+    skipped: set[Path] = field(default_factory=set)
 
 
 class HistoryVenue(ABC):
@@ -128,8 +130,15 @@ class HistoryVenue(ABC):
     def trade_files(
         self, symbol: str, from_ns: int, to_ns: int, *, cache_dir: Path, settings: Settings,
         fetcher: Fetcher, kind: ArchiveKind = "aggTrades", on_bad_rows: str = "error",
+        skip: Callable[[str], bool] | None = None,
     ) -> TradeFiles:  # fmt: skip
-        """The raw files holding the trades of ``[from_ns, to_ns)`` and how to parse them."""
+        """The raw files holding the trades of ``[from_ns, to_ns)`` and how to parse them.
+
+        ``skip``: a test of a raw file's SHA-256. A venue that publishes checksums beside its
+        files reads them first and does not download a file whose hash passes (listed in
+        ``TradeFiles.skipped``, its hash in ``sha256``); a venue without them ignores it
+        and downloads every file, as a hash is then known only from the file itself.
+        """
 
 
 @cache

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -157,6 +157,8 @@ def fetch_archives(
     kind: ArchiveKind,
     symbol: str,
     interval: str = "1m",
+    skip: Callable[[str], bool] | None = None,
+    skipped: dict[Path, str] | None = None,
 ) -> list[tuple[Archive, Path]]:
     """Download (or reuse) every archive, verified; monthly 404 -> that month's daily files.
 
@@ -165,6 +167,10 @@ def fetch_archives(
     warm run needs no server. A daily file the server does not have (404) is
     left out: the venue had no trading that day or the symbol did not exist.
     Every other failure raises.
+
+    ``skip``: a test of an archive's published SHA-256 (its ``.CHECKSUM``, fetched first);
+    an archive not in the raw tier whose hash passes is not downloaded, and its path and
+    hash go into ``skipped`` (the caller has its product already: docs/scale.md).
     """
 
     def cached(a: Archive) -> bool:
@@ -178,7 +184,13 @@ def fetch_archives(
             if all(cached(d) for d in dailies):
                 return [pair for part in downloader.map(one, dailies) for pair in part]
         try:
-            return [(a, downloader.fetch_verified(url, raw_path(cache_dir, a)))]
+            path, expected = raw_path(cache_dir, a), None
+            if skip is not None and skipped is not None and not path.is_file():
+                expected = downloader.published_sha256(url, path)
+                if skip(expected):
+                    skipped[path] = expected
+                    return [(a, path)]
+            return [(a, downloader.fetch_verified(url, path, expected=expected))]
         except MissingFileError:
             if not a.monthly:
                 return []
@@ -271,6 +283,7 @@ class BinanceHistory(HistoryVenue):
     def _archives(
         self, kind: ArchiveKind, symbol: str, from_ns: int, to_ns: int, *, cache_dir: Path,
         settings: Settings, fetcher: Fetcher, today_index: int, interval: str = "1m",
+        skip: Callable[[str], bool] | None = None, skipped: dict[Path, str] | None = None,
     ) -> tuple[list[tuple[Archive, Path]], list[int], list[int]]:  # fmt: skip
         """Verified archives of the range, the days from today on, the days without a file."""
         plan, recent = plan_archives(
@@ -278,7 +291,8 @@ class BinanceHistory(HistoryVenue):
         )
         fetched = fetch_archives(
             plan, cache_dir=cache_dir, settings=settings, downloader=fetcher,
-            market=self.market, kind=kind, symbol=symbol, interval=interval,
+            market=self.market, kind=kind, symbol=symbol, interval=interval, skip=skip,
+            skipped=skipped,
         )  # fmt: skip
         got_days = {d for a, _ in fetched for d in a.days}
         missing = sorted({d for a in plan for d in a.days} - got_days)
@@ -297,14 +311,17 @@ class BinanceHistory(HistoryVenue):
     def trade_files(
         self, symbol: str, from_ns: int, to_ns: int, *, cache_dir: Path, settings: Settings,
         fetcher: Fetcher, kind: ArchiveKind = "aggTrades", on_bad_rows: str = "error",
+        skip: Callable[[str], bool] | None = None,
     ) -> TradeFiles:  # fmt: skip
         """Archives of the past days; today, and the last two days when their archive is
-        not published yet, from REST aggTrades (``rest.py``)."""
+        not published yet, from REST aggTrades (``rest.py``). ``skip``: every archive's
+        ``.CHECKSUM`` is read first and one whose hash passes is not downloaded."""
         now_ns = time.time_ns()
         today = now_ns // NS_PER_DAY
+        skipped: dict[Path, str] = {}
         fetched, recent, missing_all = self._archives(
             kind, symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings,
-            fetcher=fetcher, today_index=today,
+            fetcher=fetcher, today_index=today, skip=skip, skipped=skipped,
         )  # fmt: skip
         size = (
             contract_size(symbol, cache_dir=cache_dir, settings=settings, downloader=fetcher)
@@ -349,4 +366,5 @@ class BinanceHistory(HistoryVenue):
 
         paths = [p for _a, p in fetched]
         hashes = {p: fetcher.verified_sha256[p] for p in paths if p in fetcher.verified_sha256}
-        return TradeFiles(paths + list(spans), container, parse, missing, hashes)
+        hashes.update(skipped)
+        return TradeFiles(paths + list(spans), container, parse, missing, hashes, set(skipped))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from seriesfactory.config import Settings
@@ -95,6 +95,7 @@ class BybitHistory(HistoryVenue):
     def trade_files(
         self, symbol: str, from_ns: int, to_ns: int, *, cache_dir: Path, settings: Settings,
         fetcher: Fetcher, kind: ArchiveKind = "aggTrades", on_bad_rows: str = "error",
+        skip: Callable[[str], bool] | None = None,  # no published checksums: not used
     ) -> TradeFiles:  # fmt: skip
         today = time.time_ns() // NS_PER_DAY
         if (to_ns - 1) // NS_PER_DAY >= today:

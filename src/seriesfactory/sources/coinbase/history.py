@@ -244,6 +244,7 @@ class CoinbaseHistory(HistoryVenue):
     def trade_files(
         self, symbol: str, from_ns: int, to_ns: int, *, cache_dir: Path, settings: Settings,
         fetcher: Fetcher, kind: ArchiveKind = "aggTrades", on_bad_rows: str = "error",
+        skip: Callable[[str], bool] | None = None,  # no published checksums: not used
     ) -> TradeFiles:  # fmt: skip
         paths = fetch_days(
             symbol, from_ns, to_ns, cache_dir=cache_dir, settings=settings, downloader=fetcher
