@@ -88,19 +88,65 @@ def _preload_blas() -> None:
     sys.meta_path.insert(0, _LinkBlas())
 
 
+def _preload_blas_before_registries() -> None:
+    """Run :func:`_preload_blas` when numba first loads its lowering registries (a compilation,
+    which imports its BLAS check), not at import: a kernel loaded from the cache needs no BLAS
+    (:func:`_light_load`), and loading scipy's OpenBLAS starts threads that spin for a while
+    (~0.1 s of CPU on the other core, issue 16)."""
+    from numba.core.cpu import CPUContext
+
+    load = CPUContext.load_additional_registries
+
+    def load_additional_registries(self: CPUContext) -> None:
+        _preload_blas()
+        load(self)  # type: ignore[no-untyped-call]
+
+    CPUContext.load_additional_registries = load_additional_registries  # type: ignore[method-assign]
+
+
 if not JIT_DISABLED:
-    _preload_blas()
+    _preload_blas_before_registries()
+
+
+def _light_load(cache: Any) -> Callable[[Any, Any], Any]:
+    """``cache.load_overload`` without refreshing the whole target context first.
+
+    numba's loader calls ``target_context.refresh()`` before it reads a kernel from its cache:
+    that imports and registers every lowering numba has (arrays, lists, dicts, random,
+    linear algebra...), about 0.15 s of CPU in every process that calls a kernel, though
+    a cached kernel is machine code that needs none of them, only numba's runtime (NRT)
+    for the arrays it allocates. This loads it with the runtime alone; when anything fails
+    the loader runs as numba wrote it. A compilation (no cache yet, a new signature)
+    refreshes the context itself, as before.
+    """
+    from numba.core.runtime.nrt import rtsys
+
+    full = cache.load_overload
+
+    def load_overload(sig: Any, target_context: Any) -> Any:
+        try:
+            rtsys.initialize(target_context)
+            with cache._guard_against_spurious_io_errors():
+                return cache._load_overload(sig, target_context)
+        except Exception:  # an unexpected numba: its own loader
+            return full(sig, target_context)
+
+    return load_overload
 
 
 def kernel(func: F) -> F:
     """Compile ``func`` with ``numba.njit(cache=True, nogil=True)`` unless JIT is off.
 
     ``nogil`` lets a kernel run on one core while another thread decodes the next
-    chunk of input on the other.
+    chunk of input on the other. A kernel found in numba's cache is loaded without
+    the rest of numba's compiler (:func:`_light_load`).
     """
     if JIT_DISABLED:
         return func
     compiled: F = numba.njit(cache=True, nogil=True)(func)  # type: ignore[assignment]
+    cache = getattr(compiled, "_cache", None)
+    if all(hasattr(cache, a) for a in ("_load_overload", "_guard_against_spurious_io_errors")):
+        cache.load_overload = _light_load(cache)  # type: ignore[union-attr]
     return compiled
 
 

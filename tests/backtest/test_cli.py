@@ -407,3 +407,116 @@ def test_every_book_message_is_a_row(files: dict[str, Path], tmp_path: Path) -> 
     assert abs(tc.num_rows - ta.num_rows) <= 1  # warm-up starts 1 ms later
     fa, fc = pq.read_table(a / "fills.parquet"), pq.read_table(c / "fills.parquet")
     assert abs(fc.num_rows - fa.num_rows) <= max(3, fa.num_rows // 20)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "needle"),
+    [
+        ("c.toml", "risk_aversion_gamma = [", "invalid TOML"),
+        ("c.json", '{"risk_aversion_gamma": ', "invalid JSON"),
+        ("c.json", "[1, 2]", "the JSON must be an object of settings"),
+        ("c.toml", "backtest = 5\n", "[backtest] must be a table"),
+        ("missing.toml", None, "cannot read the file"),
+        (
+            "c.toml",
+            "[backtest]\nmin_spread_bps = 9\nmax_spread_bps = 3\n",
+            "min_spread_bps must not exceed max_spread_bps",
+        ),
+    ],
+)
+def test_a_bad_config_file_is_one_line_naming_it(
+    files: dict[str, Path], tmp_path: Path, capsys, name: str, text: str | None, needle: str
+) -> None:
+    cfg = tmp_path / name
+    if text is not None:
+        cfg.write_text(text)
+    args = ["backtest", "run", *_args(files), "--config", str(cfg), "--output-dir", str(tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and needle in err and "\n" not in err, err
+    if text is not None and "spread" not in needle:
+        assert err.startswith(f"error: --config {cfg}: "), err
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_more_bad_options_are_one_line(files: dict[str, Path], tmp_path: Path, capsys) -> None:
+    rec = ["--input", str(files["rec"]), "--venue", "binance", "--symbol", "BTCUSDT"]
+    out = ["--output-dir", str(tmp_path / "o")]
+    calib = ["backtest", "calibrate", *_args(files)]
+    grid = ["backtest", "grid", *_args(files), *out]
+    cases = [
+        (["backtest", "run", *_args(files), *out, "--set", "maker_fee_bps"],
+         "--set 'maker_fee_bps': write key=value, e.g. --set maker_fee_bps=1.0"),
+        (["backtest", "run", *_args(files), *rec, *out],
+         "give either --book with --trades, or --input recordings, not both"),
+        (["backtest", "run", *rec, "--depth", "0", *out], "--depth must be at least 1, got 0"),
+        (["backtest", "run", *out], "give --book FILE with --trades FILE, or --input recordings"),
+        ([*calib, "--output", str(tmp_path / "c.json"), "--window", "3600"],
+         "--window and --every go together (e.g. --window 3600 --every 600)"),
+        ([*calib, "--output", str(tmp_path / "c.json"), "--window", "60", "--every", "30"],
+         f"--output {tmp_path / 'c.json'}: rolling refits are a table; name a .parquet or .csv"),
+        ([*calib, "--output", str(tmp_path / "c.csv"), "--window", "60", "--every", "30",
+          "--set", "warmup_period_seconds=100000"],
+         "the input is shorter than the warm-up (100000 s): no refit"),
+        ([*grid, "--grid", "min_spread_bps"], "--grid 'min_spread_bps': write key=v1,v2"),
+        (grid, "give at least one of --horizons, --gammas or --grid key=v1,v2"),
+        ([*grid, "--gammas", "0.1", "--metric", "luck"], "--metric 'luck' is unknown; use one of"),
+        ([*grid, "--gammas", "0.1", "--jobs", "-1"],
+         "--jobs must be 0 (every core) or more, got -1"),
+    ]  # fmt: skip
+    for args, needle in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and needle in err and err.count("\n") == 1, (args, err)
+    assert not (tmp_path / "o").exists() and not list(tmp_path.glob("c.*"))
+
+
+def test_load_config_layers_defaults_the_file_and_overrides(tmp_path: Path) -> None:
+    from seriesfactory.backtest.config import BacktestConfig, load_config
+    from seriesfactory.errors import ConfigError
+
+    defaults = BacktestConfig()
+    assert load_config() == defaults
+    cfg = tmp_path / "mm.toml"
+    cfg.write_text("risk_aversion_gamma = 0.3\n[backtest]\nmin_spread_bps = 2.0\n")
+    got = load_config(cfg, risk_aversion_gamma=None, max_spread_bps=40.0)
+    assert (got.risk_aversion_gamma, got.min_spread_bps, got.max_spread_bps) == (0.3, 2.0, 40.0)
+    assert got.order_size == defaults.order_size  # untouched keys keep their defaults
+    assert load_config(cfg, risk_aversion_gamma=0.7).risk_aversion_gamma == 0.7  # flag wins
+    with pytest.raises(ConfigError, match=f"^--config {cfg}: unknown key 'bogus'"):
+        cfg.write_text("bogus = 1\n")
+        load_config(cfg)
+    with pytest.raises(ConfigError, match=r"^--min-spread-bps: "):
+        load_config(None, min_spread_bps=-1.0)
+
+
+def test_book_files_the_backtest_cannot_use_are_named(tmp_path: Path) -> None:
+    """Hand example: integer ``ts``, no ``book_valid`` (a row is valid when both tops are
+    finite), then the same file out of order and a file that is not Parquet."""
+    import pyarrow as pa
+
+    from seriesfactory.backtest.data import load_book_file, load_trades_file
+    from seriesfactory.errors import DataError, InputError
+
+    book = pa.table({"ts": pa.array([1, 2, 3], pa.int64()),
+                     "bid_px_01": [10.0, float("nan"), 10.5], "bid_sz_01": [1.0, 1.0, 1.0],
+                     "ask_px_01": [11.0, 11.0, 11.5], "ask_sz_01": [2.0, 2.0, 2.0]})  # fmt: skip
+    path = tmp_path / "book.parquet"
+    atomic_write_parquet(path, book)
+    ts, valid, bid_px, _, ask_px, _ = load_book_file(path)
+    assert ts.tolist() == [1, 2, 3] and valid.tolist() == [True, False, True]
+    assert bid_px[:, 0].tolist()[::2] == [10.0, 10.5] and ask_px[:, 0].tolist() == [
+        11.0,
+        11.0,
+        11.5,
+    ]
+    atomic_write_parquet(path, book.set_column(0, "ts", pa.array([1, 3, 2], pa.int64())))
+    with pytest.raises(DataError, match=rf"^{path}:3: ts goes backwards; sort the rows by time"):
+        load_book_file(path)
+    path.write_bytes(b"PAR1 but not really")
+    with pytest.raises(DataError, match=rf"^{path}: cannot read the Parquet file"):
+        load_book_file(path)
+    with pytest.raises(InputError, match="no such file"):
+        load_book_file(tmp_path / "absent.parquet")
+    with pytest.raises(InputError, match=r"^--trades .*absent\.csv: no such file"):
+        load_trades_file(tmp_path / "absent.csv")

@@ -108,3 +108,52 @@ def test_follow_writes_the_batch_rows(shared_real: Path, tmp_path: Path) -> None
     assert live.num_rows == ref.num_rows > 100
     assert _same_nan(live, ref)
     assert main([*args, "--follow"]) == 2  # no --input-dir
+
+
+def _bad_feature_args(d: Path) -> list[tuple[list[str], str]]:
+    rec, csv, junk = str(d / "rec.jsonl"), str(d / "out.csv"), str(d / "junk.parquet")
+    book = ["features", "book", "--venue", "binance", "--symbol", "BTCUSDT"]
+    trades = ["features", "trades", "--output", str(d / "f.parquet")]
+    tier = ["--venue", "binance", "--from", "2024-01-01", "--to", "2024-01-02"]
+    return [
+        (["features", "book", "--input", rec], "give --venue and --symbol"),
+        ([*book, "--input", rec, "--depth", "0"], "--depth must be at least 1, got 0"),
+        ([*book, "--input", rec, "--ofi-window", "0"], "--ofi-window must be at least 1, got 0"),
+        ([*book, "--input", rec, "--input-format", "nope"], "--input-format 'nope' is unknown"),
+        ([*book, "--follow"], "--follow needs --input-dir (the folder the recorder writes)"),
+        ([*book, "--follow", "--input-dir", str(d)], "--follow needs --price-decimals"),
+        (
+            [*book, "--follow", "--input-dir", str(d / "absent"), "--price-decimals", "2"],
+            f"--input-dir {d / 'absent'}: no such folder",
+        ),
+        (book, "give --input FILE (a recording), or --follow --input-dir DIR"),
+        ([*book, "--input", rec], "give --output FILE"),
+        ([*book, "--input", str(d / "no.jsonl"), "--output", csv], "no.jsonl: no such file"),
+        (
+            [*book, "--input", rec, "--output", csv, "--out-format", "parquet"],
+            f"--output {csv} does not end as --out-format parquet files do",
+        ),
+        ([*book, "--input", rec, "--output", csv, "--out-format", "xml"], "'xml' is unknown"),
+        (["features", "trades", "--input", rec], "give --output FILE"),
+        ([*trades, "--input", rec, "--bars", junk], "give one of --input FILE (trades), --bars"),
+        ([*trades, "--bars", str(d / "no.parquet")], "--bars"),
+        ([*trades, "--symbols", "BTCUSDT", "--input", rec], "--symbols reads the trades tier"),
+        ([*trades, "--symbols", "BTCUSDT"], "--symbols needs --venue, --from and --to"),
+        ([*trades, "--symbols", "BTCUSDT", *tier], "--output must hold {symbol}"),
+    ]
+
+
+def test_bad_feature_options_are_one_line_before_any_work(tmp_path: Path, capsys) -> None:
+    (tmp_path / "rec.jsonl").write_text("")
+    (tmp_path / "junk.parquet").write_bytes(b"not a parquet file at all")
+    for args, needle in _bad_feature_args(tmp_path):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and needle in err and err.count("\n") == 1, (args, err)
+    # a damaged bars file is a data failure (status 1), named
+    assert main(["features", "trades", "--output", str(tmp_path / "f.parquet"),
+                 "--bars", str(tmp_path / "junk.parquet")]) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "junk.parquet" in err and "cannot read bars" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.parquet", "rec.jsonl"]

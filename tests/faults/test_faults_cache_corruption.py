@@ -212,7 +212,7 @@ def test_damage_that_persists_ends_in_one_error_line(
     cache = _copy(baseline, tmp_path)
     shutil.rmtree(cache / "aggregates")
 
-    def always_bad(path: Path, seal: object, *, entry: Path) -> object:
+    def always_bad(path: Path, seal: object, *, entry: Path, **_: object) -> object:
         raise CorruptEntryError(entry, path, "checksum mismatch")
 
     monkeypatch.setattr(ticks, "read_verified", always_bad)

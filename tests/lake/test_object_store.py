@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import signal
 import subprocess
@@ -608,6 +609,114 @@ def test_tier_publish_and_fetch_survive_500s_and_slow_replies(
     (a,), (b,) = (list((tmp_path / f"o-{m}").iterdir()) for m in ("m1", "m2"))
     assert a.read_bytes() == b.read_bytes()
     assert not any(".tmp-" in k for k in _keys(bucket))
+
+
+def test_damaged_published_seals_and_manifests_are_rebuilt_here_and_replaced(
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An unreadable aggregates seal, an aggregates object that fails its seal and an
+    unreadable tick-set manifest are never used: each entry is built again here (with a
+    warning where data was withdrawn), published again, and the output never changes."""
+    lake = f"s3://{bucket}/lake"
+    args = ["series", "--from", "2024-01-01", "--to", "2024-01-02", "--agg-step", "3600000",
+            "--sources", GBM, "--out-format", "csv", "--cache-dir", lake]  # fmt: skip
+
+    def run(machine: str) -> tuple[str, str, dict[str, bytes]]:
+        monkeypatch.setenv("SERIESFACTORY_LOCAL_CACHE_DIR", str(tmp_path / machine))
+        out = tmp_path / f"out-{machine}"
+        capsys.readouterr()
+        assert main([*args, "--output-dir", str(out)]) == 0
+        said = capsys.readouterr()
+        return said.out, said.err, {p.name: p.read_bytes() for p in out.iterdir()}
+
+    _, _, reference = run("m1")
+    keys = _keys(bucket)
+    (seal,) = [k for k in keys if k.startswith("lake/aggregates/") and k.endswith(".seal")]
+    (manifest,) = [k for k in keys if k.startswith("lake/ticks/") and k.endswith("manifest.json")]
+    seal_key, manifest_key = Remote("s3", f"{bucket}/{seal}"), Remote("s3", f"{bucket}/{manifest}")
+    good_seal = storage.read_bytes(seal_key)
+    # an unreadable seal: the entry is not fetched; it is aggregated here from the lake's ticks
+    storage.write_bytes_atomic(seal_key, b'{"bytes": ')
+    said, _, got = run("m2")
+    assert got == reference and "from cache: ticks" in said, said
+    assert storage.read_bytes(seal_key) == good_seal  # published again
+    # the aggregates object fails its seal and the tick manifest is unreadable: both rebuilt
+    entry = Remote("s3", f"{bucket}/{seal.removesuffix('.seal')}")
+    data = bytearray(storage.read_bytes(entry))
+    data[len(data) // 2] ^= 0xFF
+    storage.write_bytes_atomic(entry, bytes(data))
+    storage.write_bytes_atomic(manifest_key, b"not a manifest")
+    said, err, got = run("m3")
+    assert got == reference and "from cache: nothing" in said, said
+    assert f"fails its seal; withdrew {seal_key}, rebuilding the entry here" in err, err
+    assert f"{manifest_key}: unreadable published manifest" in err, err
+    assert storage.read_bytes(entry) != bytes(data)
+    assert json.loads(storage.read_bytes(manifest_key))["files"]
+    said, _, got = run("m4")
+    assert got == reference and "from cache: ticks, aggregates" in said, said
+
+
+def test_a_trades_day_with_an_unreadable_ingest_record_is_ingested_again(
+    bucket: str, mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from seriesfactory.lake.shared import SharedTrades
+
+    _archive(mirror, "2024-01-01", 3000)
+    monkeypatch.setenv("SERIESFACTORY_BINANCE_DATA_URL", mirror.url)
+    span = ["--symbol", "BTCUSDT", "--from", "2024-01-01", "--to", "2024-01-02", "--quiet"]
+    lake = f"s3://{bucket}/lake"
+
+    def run(machine: str) -> tuple[bytes, str]:
+        monkeypatch.setenv("SERIESFACTORY_LOCAL_CACHE_DIR", str(tmp_path / machine))
+        out = tmp_path / f"o-{machine}"
+        capsys.readouterr()
+        assert main(["trades", *span, "--cache-dir", lake, "--output-dir", str(out)]) == 0
+        (only,) = out.iterdir()
+        return only.read_bytes(), capsys.readouterr().err
+
+    reference, _ = run("m1")
+    shared = SharedTrades(Remote("s3", f"{bucket}/lake"), "binance", "BTCUSDT")
+    assert shared.days() == ["20240101"]
+    (record,) = [k for k in _keys(bucket) if "/_ingested/" in k]
+    record_key = Remote("s3", f"{bucket}/{record}")
+    good = storage.read_bytes(record_key)
+    storage.write_bytes_atomic(record_key, b'{"version": ')
+    assert shared.days() == []  # a record that cannot be read lists nothing
+    got, err = run("m2")
+    assert got == reference
+    assert f"warning: {record_key}: unreadable ingest record" in err, err
+    assert "; ingesting its raw file again" in err, err
+    assert json.loads(storage.read_bytes(record_key)) == json.loads(good)  # published again
+    assert shared.days() == ["20240101"]
+
+
+def test_a_missing_bucket_is_one_line_before_any_work(
+    bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = f"{bucket}-absent"
+    assert main(_series(f"s3://{missing}/out", tmp_path / "cache", "parquet")) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: s3://{missing}/out: no bucket {missing!r} at http://127.0.0.1:")
+    assert err.endswith("create it or fix the URL") and "\n" not in err, err
+    assert not (tmp_path / "cache").exists()
+
+
+def test_an_unreadable_manifest_entry_is_named_and_a_foreign_file_is_ignored(
+    bucket: str, tmp_path: Path
+) -> None:
+    folder = parse_location(f"s3://{bucket}/o", option="o")
+    assert isinstance(folder, Remote)
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    storage.publish_files(folder, [tmp_path / "a.csv"])
+    storage.write_bytes_atomic(folder / "_manifest" / "README.txt", b"not an entry")
+    assert set(storage.published(folder)) == {"a.csv"}  # only .json entries are read
+    storage.write_bytes_atomic(folder / "_manifest" / "a.csv.json", b'{"files": [{"name": 1}]}')
+    with pytest.raises(StorageError) as info:
+        storage.published(folder)
+    assert str(info.value).startswith(f"{folder}/_manifest/a.csv.json: unreadable manifest (")
 
 
 # -- a second machine: published records found through the venue's checksums -----------------

@@ -51,3 +51,34 @@ def test_a_day_without_ages_reads_as_age_zero_beside_aged_days(tmp_path: Path) -
 def test_empty_set_reads_as_an_empty_plain_table(tmp_path: Path) -> None:
     table = _set(tmp_path, []).read()
     assert table.num_rows == 0 and table.schema.equals(TICK_SCHEMA)
+
+
+def test_chunks_kept_by_the_consumer_stay_intact_while_later_files_are_read(
+    tmp_path: Path,
+) -> None:
+    # the files are read into one reused buffer: what was decoded from one file must not
+    # change when the next file is read (days of growing and shrinking sizes)
+    sizes = [5, 300, 40, 7, 1000, 2]
+    ticks = _set(tmp_path, [_ticks(day, n) for day, n in enumerate(sizes)])
+    kept = [(c, path, first) for c, _age, path, first in ticks.aged_chunks(prefetch=1)]
+    assert [len(c.ts) for c, _, _ in kept] == sizes
+    whole = ticks.read()
+    assert (
+        np.concatenate([c.ts for c, _, _ in kept]).tolist()
+        == whole.column("ts").cast(pa.int64()).to_pylist()
+    )
+    assert np.concatenate([c.bid for c, _, _ in kept]).tolist() == whole.column("bid").to_pylist()
+    assert [first for _, _, first in kept] == [0] * len(sizes)
+    assert [Path(path).name for _, path, _ in kept] == [f.path.name for f in ticks.files]
+
+
+def test_a_decoded_buffer_inside_the_read_buffer_is_found() -> None:
+    from seriesfactory.lake.ticks import _points_into
+
+    raw = pa.py_buffer(np.arange(8, dtype=np.int64).tobytes())
+    inside = pa.Array.from_buffers(pa.int64(), 4, [None, raw.slice(16, 32)])
+    outside = pa.array(np.arange(4, dtype=np.int64))
+    lo, hi = raw.address, raw.address + raw.size
+    assert _points_into(pa.table({"x": inside}), lo, hi)
+    assert not _points_into(pa.table({"x": outside}), lo, hi)
+    assert inside.to_pylist() == [2, 3, 4, 5]

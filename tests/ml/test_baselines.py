@@ -171,3 +171,17 @@ def test_from_venue_symbol_and_dates(
     capsys.readouterr()
     with pytest.raises(InputError):
         build_ml_dataset("BTCUSDT", "2024-12-02", "2024-12-01", cache_dir=cache)
+
+
+def test_the_one_calls_need_symbol_and_both_dates_together() -> None:
+    from seriesfactory.pipeline.ml import get_feature_importance, run_baseline
+
+    needle = "give symbol, start_date and end_date together"
+    with pytest.raises(InputError, match=needle):
+        run_baseline("BTCUSDT")
+    with pytest.raises(InputError, match=needle):
+        run_baseline(start_date="2024-01-01", end_date="2024-01-02")
+    with pytest.raises(InputError, match=needle):
+        get_feature_importance(symbol="BTCUSDT", start_date="2024-01-01")
+    with pytest.raises(InputError, match="give a dataset or a feature table"):
+        run_baseline()

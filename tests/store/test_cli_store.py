@@ -225,3 +225,38 @@ def test_store_options_refuse_bad_input_in_one_line(db_url: str, tmp_path: Path,
         assert main(args) == 2, args
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1, (args, err)
+
+
+def test_db_up_refuses_data_dirs_it_cannot_use_in_one_line(tmp_path: Path, capsys) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    long_dir = tmp_path / ("d" * 120)
+    cases = [
+        (afile, f"--data-dir {afile} exists and is not a folder"),
+        (long_dir, "path too long for the server's unix socket"),
+    ]
+    if os.geteuid() == 0:  # as root the server runs as 'postgres', who cannot enter tmp_path
+        private = tmp_path / "private"
+        private.mkdir(mode=0o700)
+        cases.append((private / "pg", "is not reachable by the 'postgres' user"))
+    for data_dir, needle in cases:
+        assert main(["db", "up", "--data-dir", str(data_dir)]) == 2, data_dir
+        err = capsys.readouterr().err
+        assert err.startswith("error: --data-dir ") and needle in err, err
+        assert err.count("\n") == 1
+    assert not long_dir.exists() and afile.read_text() == "x"
+
+
+def test_db_up_on_a_port_in_use_says_why_the_server_did_not_start(pg, capsys) -> None:
+    root = Path(tempfile.mkdtemp(prefix="sf-busy-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    try:
+        code = main(["db", "up", "--data-dir", str(root / "pg"), "--port", str(pg.port)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith(f"error: the server in {root / 'pg'} did not start")
+        assert err.count("\n") == 1, err
+        assert main(["db", "down", "--data-dir", str(root / "pg")]) == 0
+        assert "no server was running" in capsys.readouterr().out
+    finally:
+        main(["db", "down", "--data-dir", str(root / "pg")])
+        shutil.rmtree(root, ignore_errors=True)

@@ -274,3 +274,109 @@ def test_iter_trades_with_prefetch_equals_one_read(conn: psycopg.Connection) -> 
         break
     assert store.read_trades("coinbase", "SOL-USD").num_rows == n
     store.close()
+
+
+@pytest.mark.skipif(JIT_DISABLED, reason="the libpq drain runs compiled only (JIT disabled)")
+def test_a_user_without_a_second_connection_slot_reads_on_one(
+    conn: psycopg.Connection, db_url: str
+) -> None:
+    """A role limited to one connection: the split read's helper cannot connect, so a long
+    range is read whole on the one connection, with the same rows, and it is not retried."""
+    role = "sf_one_slot"
+    conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+    conn.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 1')
+    conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"')
+    conn.commit()
+    writer = Store(conn)
+    table = _table([float(i % 97) + 0.5 for i in range(4000)], [1.25] * 4000, T0, 3 * SPLIT_NS)
+    with writer.transaction():
+        writer.write_trades("coinbase", "X-USD", table)
+    rest = db_url.split("@", 1)[1]  # host:port/database of the session's cluster
+    try:
+        with psycopg.connect(f"postgresql://{role}@{rest}") as limited:
+            store = Store(limited)
+            hi = T0 + 3 * SPLIT_NS
+            got = store.read_trades("coinbase", "X-USD", T0, hi)
+            assert store._helper_conn is None and store._helper_failed
+            assert got.equals(writer.read_trades("coinbase", "X-USD", T0, hi))
+            assert got.num_rows == 4000
+            store.read_trades("coinbase", "X-USD", T0, hi)  # no second attempt to connect
+            assert store._helper_conn is None
+            store.close()
+    finally:
+        writer.close()
+        conn.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"')
+        conn.execute(f'DROP ROLE "{role}"')
+        conn.commit()
+
+
+def _message(*fields: bytes | None, after: bytes = b"") -> bytes:
+    """One row of the given raw fields (``None``: NULL) between the header and the trailer."""
+    row = [struct.pack(">h", len(fields))]
+    for f in fields:
+        row.append(struct.pack(">i", -1) if f is None else struct.pack(">i", len(f)) + f)
+    return HEADER + b"".join(row) + b"\xff\xff" + after
+
+
+_TS, _ID = struct.pack(">q", 5), struct.pack(">q", 9)
+_PRICE = numeric_send(Decimal("1.5"))
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        (_message(_TS, _ID, _PRICE, _PRICE, b"buy", after=b"x"), "unexpected fields"),
+        (_message(b"\x00" * 4, _ID, _PRICE, _PRICE, b"buy"), "unexpected fields"),  # ts 4 bytes
+        (_message(_TS, b"\x00" * 4, _PRICE, _PRICE, b"buy"), "unexpected fields"),  # id 4 bytes
+        (_message(_TS, _ID, b"\x00" * 6, _PRICE, b"buy"), "malformed numeric"),  # under 8 bytes
+        (_message(_TS, _ID, _PRICE[:-2], _PRICE, b"buy"), "malformed numeric"),  # 1 digit short
+        (
+            _message(_TS, _ID, struct.pack(">hhHh", 0, 0, 0x1234, 0), _PRICE, b"buy"),
+            "malformed numeric",
+        ),  # a sign that is none of +, -, NaN, ±inf
+        (
+            _message(_TS, _ID, struct.pack(">hhHhh", 1, 0, 0, 0, 10000), _PRICE, b"buy"),
+            "malformed numeric",
+        ),  # a base-10000 digit of 10000
+        (_message(_TS, _ID, _PRICE, _PRICE, b"hold"), "unexpected fields"),  # neither buy nor sell
+        (b"XGCOPY\n\xff\r\n\x00" + b"\x00" * 8 + b"\xff\xff", "no binary header"),
+    ],
+    ids=[
+        "after-trailer",
+        "ts-len",
+        "id-len",
+        "numeric-short",
+        "numeric-len",
+        "numeric-sign",
+        "numeric-digit",
+        "side",
+        "header",
+    ],
+)
+def test_each_malformed_field_is_a_data_error_naming_its_byte(data: bytes, needle: str) -> None:
+    """Hand-made damage the server never sends: one ``DataError``, never a wrong row."""
+    with pytest.raises(DataError, match=f"the server's COPY output .*{needle}.* \\(byte \\d+\\)"):
+        decode(data)
+
+
+def test_zero_and_negative_numerics_beyond_the_fast_path() -> None:
+    """17 significant digits take the text path: 0 with a scale, and a negative value."""
+    rows: list[tuple[int, int, Decimal, Decimal, str | None]] = [
+        (0, 1, Decimal("-0.10000000000000001"), Decimal("0.000"), "sell"),
+        (1, 2, Decimal("-12345678901234567.5"), Decimal("1E-20"), "buy"),
+    ]
+    got = decode(encode_rows(rows))
+    assert got.column("price").to_pylist() == [-0.1, -12345678901234568.0]
+    assert got.column("qty").to_pylist() == [0.0, 1e-20]
+
+
+def test_more_rows_than_the_arrays_hold_is_reported_not_written() -> None:
+    from seriesfactory.store import nb
+
+    data = np.frombuffer(encode_rows([(0, 1, Decimal(1), Decimal(2), "buy")] * 2), np.uint8)
+    one = [np.empty(1, t) for t in (np.int64, np.int64, np.float64, np.float64, np.int8,
+                                    np.uint8, np.int64, np.int64)]  # fmt: skip
+    p10 = np.array([10.0**k for k in range(23)])
+    rows, err, _ = nb.parse_trades(data, data.size, one[0], one[1], one[2], one[3], one[4],
+                                   one[5], one[6], one[7], p10)  # fmt: skip
+    assert (rows, err) == (1, nb.ERR_ROOM)

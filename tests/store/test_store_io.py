@@ -185,3 +185,34 @@ def test_wrong_database_url_is_one_clear_line_with_the_password_masked(
     assert main(["db", "status", "--database-url", "postgresql://a:pw@h:notaport/x"]) != 0
     err = capsys.readouterr().err
     assert "pw@" not in err and err.startswith("error: ")
+
+
+def test_coverage_spans_hand_examples() -> None:
+    from seriesfactory.store.io import Coverage
+
+    cov = Coverage([(10, 20), (20, 35), (50, 60)])  # merged runs: [10, 35) and [50, 60)
+    assert [cov.resume(t) for t in (0, 10, 19, 20, 35, 49, 55, 60)] == [
+        0,
+        35,
+        35,
+        35,
+        35,
+        49,
+        60,
+        60,
+    ]
+    assert cov.end_from(None) == 20  # the first span's end
+    assert [cov.end_from(t) for t in (10, 20, 40, 50, 60)] == [20, 20, None, 60, 60]
+    assert Coverage([]).end_from(None) is None and Coverage([]).resume(7) == 7
+
+
+def test_decode_copy_refuses_what_is_not_whole_rows() -> None:
+    from seriesfactory.errors import DataError
+
+    data = encode_copy([("i8", np.array([1, 2], np.int64)), ("f8", np.array([0.5, 1.5]))])
+    rows = decode_copy(data, ["i8", "f8"])
+    assert rows["v0"].tolist() == [1, 2] and rows["v1"].tolist() == [0.5, 1.5]
+    with pytest.raises(DataError, match="has no binary header"):
+        decode_copy(b"COPY" + data[4:], ["i8", "f8"])
+    with pytest.raises(DataError, match="does not hold whole fixed-width rows"):
+        decode_copy(data, ["i8", "f8", "i2"])

@@ -124,12 +124,16 @@ def start_cluster(folder: Path, workers: int = 2, lifetime_s: int = 900) -> Clus
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )  # fmt: skip
     deadline = time.monotonic() + 60
-    while not sched_file.exists():
-        if scheduler.poll() is not None or time.monotonic() > deadline:
-            _stop(scheduler)
-            pytest.fail(f"dask scheduler did not start: {(folder / 'scheduler.log').read_text()}")
-        time.sleep(0.1)
-    address = json.loads(sched_file.read_text())["address"]
+    address = None
+    while address is None:  # the file appears before the scheduler has finished writing it
+        try:
+            address = str(json.loads(sched_file.read_text())["address"])
+        except (FileNotFoundError, ValueError, KeyError):
+            if scheduler.poll() is not None or time.monotonic() > deadline:
+                _stop(scheduler)
+                text = (folder / "scheduler.log").read_text()
+                pytest.fail(f"dask scheduler did not start: {text}")
+            time.sleep(0.1)
     procs = []
     for i in range(workers):
         with open(folder / f"worker{i}.log", "wb") as wlog:

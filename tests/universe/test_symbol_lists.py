@@ -184,3 +184,103 @@ def test_fetch_units_tile_the_range_with_archive_units(
             )
         )  # the days it touches are one whole calendar month
         assert (hi - 1) // DAY < today  # a month not over yet is never one unit
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "expected"),
+    [
+        ("/api/v3/exchangeInfo", None, "/api/v3/exchangeInfo: HTTP 404"),
+        ("/api/v3/exchangeInfo", b"<html>maintenance</html>", "exchangeInfo: not JSON"),
+        ("/api/v3/exchangeInfo", b'{"timezone": "UTC"}', "unexpected exchangeInfo body (no "),
+        ("/api/v3/ticker/24hr", b'{"code": -1003}', "unexpected 24h ticker body (not a list)"),
+    ],
+)
+def test_a_top_n_list_the_venue_cannot_give_is_one_line(
+    universe, tmp_path: Path, capsys, route: str, body: bytes | None, expected: str
+) -> None:
+    if body is None:
+        del universe.mirror.routes[route]  # the mirror answers 404
+    else:
+        universe.mirror.routes[route] = body
+    assert _trades(universe, tmp_path, "--symbols", "binance:top:2") == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {universe.url}") and expected in err, err
+    assert err.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+def test_top_n_skips_malformed_unlisted_and_halted_rows(universe) -> None:
+    import json
+
+    ticker = [
+        {"symbol": "BTCUSDT", "quoteVolume": "5"},
+        {"symbol": "ETHUSDT", "quoteVolume": "not a number"},  # malformed: skipped
+        {"quoteVolume": "1e20"},  # no symbol: skipped
+        "junk",  # not an object: skipped
+        {"symbol": "NEWUSDT", "quoteVolume": "1e15"},  # not in the exchange info: skipped
+        {"symbol": "SOLUSDT", "volume": "9"},  # no quote volume: its volume ranks it
+        {"symbol": "XRPUSDT", "quoteVolume": "7"},
+        {"symbol": "DOGEUSDT", "quoteVolume": "7"},  # a tie: by name
+    ]
+    info = json.loads(universe.mirror.routes["/api/v3/exchangeInfo"])
+    info["symbols"][0]["status"] = "BREAK"  # BTCUSDT halted: never ranked
+    universe.mirror.routes["/api/v3/exchangeInfo"] = json.dumps(info).encode()
+    universe.mirror.routes["/api/v3/ticker/24hr"] = json.dumps(ticker).encode()
+    got = resolve_symbols("binance:top:4", None, venue="binance", settings=load_settings(),
+                          split=split_symbol)  # fmt: skip
+    assert [p.symbol for p in got] == ["SOLUSDT", "DOGEUSDT", "XRPUSDT"]
+
+
+def test_an_unreachable_exchange_info_is_a_notice_and_the_list_is_used(
+    universe, tmp_path: Path, capsys
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from seriesfactory.core import progress
+
+    settings = load_settings(binance_spot_api_url=f"http://127.0.0.1:{port}")
+    previous = progress.install(progress.reporter(quiet=False))  # as the commands do
+    try:
+        got = resolve_symbols("BTCUSDT,ETHUSDT", None, venue="binance", settings=settings,
+                              split=split_symbol)  # fmt: skip
+    finally:
+        progress.install(previous)
+    assert [p.symbol for p in got] == ["BTCUSDT", "ETHUSDT"]
+    err = capsys.readouterr().err
+    assert "cannot check the symbols against binance's exchange info" in err, err
+    assert "each symbol is checked when its files are fetched" in err
+
+
+@pytest.mark.parametrize(
+    ("symbols", "file_text", "expected"),
+    [
+        ("binance:top:0", None, "--symbols 'binance:top:0': N must be between 1 and 2000"),
+        ("binance:top:2001", None, "N must be between 1 and 2000"),
+        ("BTCUSDT", "ETHUSDT\n", "give --symbols or --symbols-file, not both"),
+        (None, "# nothing here\n\n", "lists no symbol (one a line; '#' comments)"),
+        (None, b"\xff\xfe\x00BTC", "cannot be read"),
+        (None, "dir", "cannot be read"),
+    ],
+)
+def test_more_bad_lists_are_one_line(
+    universe, tmp_path: Path, capsys, symbols: str | None, file_text: object, expected: str
+) -> None:
+    extra: list[str] = ["--symbols", symbols] if symbols is not None else []
+    listing = tmp_path / "universe.txt"
+    if file_text == "dir":
+        listing.mkdir()
+    elif isinstance(file_text, bytes):
+        listing.write_bytes(file_text)
+    elif isinstance(file_text, str):
+        listing.write_text(file_text)
+    if file_text is not None:
+        extra += ["--symbols-file", str(listing)]
+    assert _trades(universe, tmp_path, *extra) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and expected in err, err
+
+
+def test_a_top_n_list_on_a_venue_without_exchange_info_is_refused() -> None:
+    with pytest.raises(InputError, match="top-N lists need a venue with exchange info"):
+        resolve_symbols("coinbase:top:3", None, venue="coinbase", settings=load_settings(),
+                        split=split_symbol)  # fmt: skip

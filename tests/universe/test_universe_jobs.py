@@ -90,7 +90,8 @@ def test_tier_commands_write_one_file_per_symbol_as_single_runs_do(
 ) -> None:
     """``bars build`` / ``features trades`` with --symbols: --output's {symbol}, same bytes."""
     results = {}
-    for name, scheduler in (("processes", "processes"), ("tcp", dask_cluster.address)):
+    schedulers = (("sync", "sync"), ("processes", "processes"), ("tcp", dask_cluster.address))
+    for name, scheduler in schedulers:
         root = tmp_path / name
         args = [*command, "--venue", "binance", *universe.span(),
                 "--symbols", ",".join(universe.symbols), "--scheduler", scheduler,
@@ -106,7 +107,7 @@ def test_tier_commands_write_one_file_per_symbol_as_single_runs_do(
         assert main(args) == 0
     single = (_digests(root / "out"), _keys(root / "cache"))
     assert sorted(single[0]) == [f"{s.lower()}.parquet" for s in sorted(universe.symbols)]
-    assert results["processes"] == results["tcp"] == single
+    assert results["sync"] == results["processes"] == results["tcp"] == single
 
 
 def test_an_output_without_its_symbol_field_is_refused(universe, tmp_path: Path, capsys) -> None:
@@ -160,16 +161,37 @@ def test_download_klines_universe_writes_one_candles_file_per_symbol(
             universe.mirror.add_archive(universe.mirror.roots[0], rel, _klines_csv(symbol, day))
     span = ["--from", days[0], "--to", "2024-02-03", "--kind", "klines", "--interval", "1m"]
     got = {}
-    for name, how in (("universe", ["--symbols", "BTCUSDT,ETHUSDT"]), ("single", [])):
+    universe_runs = [(s, ["--symbols", "BTCUSDT,ETHUSDT", "--scheduler", s])
+                     for s in ("processes", "sync")]  # fmt: skip
+    for name, how in (*universe_runs, ("single", [])):
         root = tmp_path / name
         dirs = ["--cache-dir", str(root / "cache"), "--output-dir", str(root / "k")]
         if how:
-            assert main(["download", *span, *how, *dirs, "--scheduler", "processes"]) == 0
+            assert main(["download", *span, *how, *dirs]) == 0
         for symbol in ("BTCUSDT", "ETHUSDT") if not how else ():
             assert main(["download", *span, "--symbol", symbol, *dirs]) == 0
         got[name] = _digests(root / "k")
-    assert got["universe"] == got["single"]
+    assert got["processes"] == got["sync"] == got["single"]
     assert sorted(got["single"]) == [
         "btc-usdt_binance_20240201-20240203_klines-1m.parquet",
         "eth-usdt_binance_20240201-20240203_klines-1m.parquet",
+    ]
+
+
+def test_a_download_universe_reports_a_symbol_without_files_and_fetches_the_others(
+    universe, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # XRPUSDT is listed by the exchange info but the mirror holds no archive of it
+    cache = tmp_path / "cache"
+    args = ["download", *universe.span(), "--symbols", "BTCUSDT,XRPUSDT", "--scheduler", "sync",
+            "--cache-dir", str(cache)]  # fmt: skip
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "error: XRPUSDT: binance: no file of XRPUSDT exists for the range on the server" in (
+        captured.err
+    ), captured.err
+    assert "1 of 2 symbol(s) done; 1 failed" in captured.out
+    zips = sorted(p.name for p in (cache / "raw").rglob("*.zip"))
+    assert zips == [
+        f"BTCUSDT-aggTrades-{d}.zip" for d in ("2024-02-01", "2024-02-02", "2024-02-03")
     ]

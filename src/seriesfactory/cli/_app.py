@@ -7,8 +7,12 @@ An option that several commands declare the same way (name, type and help) is an
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import gc
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
@@ -40,6 +44,7 @@ __all__ = [
     "check_output_not_input",
     "day_range_ns",
     "fail",
+    "loading",
     "location_of",
     "on_bad_rows_choice",
     "out_format_choice",
@@ -350,3 +355,31 @@ def lake_of(cache_dir: str, *, config: Path | None = None) -> tuple[Path, Remote
 
     check_reachable(where)
     return load_settings(config).local_cache_dir, where
+
+
+@contextlib.contextmanager
+def loading() -> Iterator[None]:
+    """Around a command's imports of its libraries: the cyclic garbage collector is off while
+    they load, and what they loaded is then frozen (``gc.freeze``), so later collections skip it.
+
+    Importing numba, numpy and pyarrow allocates several hundred thousand objects that live as
+    long as the process; collecting among them as they load, and again and again afterwards,
+    was about 0.3 s of CPU of a warm ``series`` run (issue 16). numpy's OpenBLAS is loaded with
+    one thread unless ``OPENBLAS_NUM_THREADS`` says otherwise: its idle threads spin for a while
+    after they start (~0.1 s of CPU on the other core), and no command that loads this way
+    does linear algebra.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    blas = "OPENBLAS_NUM_THREADS"
+    one_thread = "numpy" not in sys.modules and blas not in os.environ
+    if one_thread:
+        os.environ[blas] = "1"  # read once, when numpy loads OpenBLAS
+    try:
+        yield
+    finally:
+        if one_thread:
+            os.environ.pop(blas, None)  # not inherited by the processes a command starts
+        gc.freeze()
+        if enabled:
+            gc.enable()

@@ -21,6 +21,7 @@ from seriesfactory.cli._app import (
     app,
     check_output_dir,
     lake_of,
+    loading,
     location_of,
     out_format_choice,
 )
@@ -138,19 +139,20 @@ def series(
 
     With --symbols, one venue (--sources NAME) and one output per symbol (docs/scale.md).
     """
-    from rich.console import Console
+    with loading():
+        from rich.console import Console
 
-    from seriesfactory.core.time import parse_date
-    from seriesfactory.lake.outputs import output_folder
-    from seriesfactory.lake.shared import shared_lake
-    from seriesfactory.pipeline.series import (
-        SeriesRequest,
-        build_series,
-        parse_fields,
-        parse_weights,
-    )
-    from seriesfactory.reports.preview import render_preview
-    from seriesfactory.transforms.aggregates import AggregationParams
+        from seriesfactory.core.time import parse_date
+        from seriesfactory.lake.outputs import output_folder
+        from seriesfactory.lake.shared import shared_lake
+        from seriesfactory.pipeline.series import (
+            SeriesRequest,
+            build_series,
+            parse_fields,
+            parse_weights,
+        )
+        from seriesfactory.reports.preview import render_preview
+        from seriesfactory.transforms.aggregates import AggregationParams
 
     local_cache, lake = lake_of(cache_dir)
     where = location_of(output_dir, option="--output-dir")

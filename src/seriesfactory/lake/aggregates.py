@@ -35,7 +35,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from seriesfactory.core.atomic import atomic_path, atomic_write_json, key_sha256, mark_used
-from seriesfactory.core.threads import Background
 from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.lake import AGGREGATES
 from seriesfactory.lake.integrity import (
@@ -155,11 +154,13 @@ def _entry_table(arrays: AggregateArrays) -> pa.Table:
 
 
 class EntryWriter:
-    """Writes one entry as blocks arrive, to a temporary name held by ``stack``.
+    """Writes one entry, a row group at a time, to a temporary name held by ``stack``.
 
-    The temporary file is renamed into place (or removed, on failure) when ``stack``
-    closes, so the entry can be published together with other files written at the
-    same time; :meth:`seal` is called after that.
+    The caller hands it the row groups (one UTC day of at most ``BLOCK_ROWS`` rows each, as
+    :class:`DayRowGroups` makes them), possibly on a thread of its own. The temporary file
+    is renamed into place (or removed, on failure) when ``stack`` closes, so the entry can
+    be published together with other files written at the same time; :meth:`seal` is called
+    after that.
     """
 
     def __init__(self, path: Path, stack: contextlib.ExitStack[Any]) -> None:
@@ -171,21 +172,15 @@ class EntryWriter:
             tmp, ENTRY_SCHEMA, compression="lz4", store_schema=False, use_dictionary=False
         )
         stack.callback(self._pq.close)
-        # row groups encoded on a thread of their own, overlapping the kernel; waited for
-        # before the writer closes (pushed after it: the stack unwinds it first)
-        self._bg = Background(lambda a: self._pq.write_table(_entry_table(a)))
-        stack.callback(self._bg.close, quiet=True)
-        self._groups = DayRowGroups(self._bg.submit)
         self._rows = 0
 
-    def add(self, block: AggregateArrays) -> None:
-        self._groups.add(block)
-        self._rows += block.rows
+    def write_group(self, group: AggregateArrays) -> None:
+        """Write ``group`` as one row group (one UTC day, at most ``BLOCK_ROWS`` rows)."""
+        self._pq.write_table(_entry_table(group))
+        self._rows += group.rows
 
     def finish(self, counts: FilterCounts) -> None:
-        """Write the last row group and the filter counts (before ``stack`` closes)."""
-        self._groups.flush()
-        self._bg.wait()
+        """Write the filter counts (after the last row group, before ``stack`` closes)."""
         if self._rows == 0:
             self._pq.write_table(ENTRY_SCHEMA.empty_table())
         self._pq.add_key_value_metadata({_COUNTS_KEY: json.dumps(dataclasses.asdict(counts))})

@@ -45,7 +45,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from isal import isal_zlib
 
@@ -219,6 +218,8 @@ class SharedTrades:
             repair()
             pending.extend((d, pool.submit(self.read_day, d)) for d in again)
             return self.read_day(day)
+
+        import pyarrow.compute as pc  # here: 0.1 s that no other read needs
 
         try:
             fill()

@@ -18,11 +18,8 @@ absent means 0 (both sides fresh, as for the models).
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures as cf
 import datetime as dt
 import json
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +27,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from seriesfactory.core import threads
 from seriesfactory.core.atomic import atomic_write_json, mark_used
 from seriesfactory.core.time import NS_PER_DAY
 from seriesfactory.errors import CacheError
@@ -146,77 +143,59 @@ class TickSet:
             shared.push_tick_set(root, MANIFEST, [f.path for f in files])
         return cls(root=root, key=str(doc["key"]), files=files, info=dict(doc.get("info", {})))
 
-    def chunks(
-        self, *, workers: int = 2, prefetch: int = 4
-    ) -> Iterator[tuple[TickArrays, str, int]]:
-        """Yield ``(ticks, file, first_row)`` per row group, in order, decoded ahead by threads.
+    def chunks(self, *, prefetch: int = 4) -> Iterator[tuple[TickArrays, str, int]]:
+        """Yield ``(ticks, file, first_row)`` per row group, in order, decoded ahead.
 
-        Decoding (pyarrow, GIL released) runs on ``workers`` threads, each single-threaded,
-        and overlaps the consumer's work (a ``nogil`` kernel), so both cores stay busy.
+        One thread maps, checks and decodes the files up to ``prefetch`` row groups ahead of
+        the consumer; pyarrow decodes a row group's columns in parallel on its own thread
+        pool (GIL released), overlapping the consumer's work (a ``nogil`` kernel), so both
+        cores stay busy. One Python thread, not several: each more was another taker of the
+        GIL, handed over tens of thousands of times over a year of ticks (issue 16).
         """
-        for ticks, _age, path, first in self.aged_chunks(workers=workers, prefetch=prefetch):
+        for ticks, _age, path, first in self.aged_chunks(prefetch=prefetch):
             yield ticks, path, first
 
-    def aged_chunks(self, *, workers: int = 2, prefetch: int = 4) -> Iterator[AgedChunk]:
+    def aged_chunks(self, *, prefetch: int = 4) -> Iterator[AgedChunk]:
         """Like :meth:`chunks`, with the ``age_ns`` column (None where the files have none)."""
-        groups: list[tuple[TickFile, Any, int, int]] = []
-        buffers: dict[Path, cf.Future[pa.Buffer]] = {}
-        left: dict[Path, int] = {}
-        lock = threading.Lock()
+        return threads.prefetch(self._decoded(), depth=prefetch)
 
-        def data(f: TickFile) -> pa.Buffer:
-            """The file's bytes, read and checked once (by the first worker that needs them)
-            and kept until its last row group is decoded."""
-            with lock:
-                mine = f.path not in buffers
-                if mine:
-                    buffers[f.path] = cf.Future()
-                future = buffers[f.path]
-            if mine:
-                try:
-                    assert f.seal is not None
-                    future.set_result(read_verified(f.path, f.seal, entry=self.root))
-                except BaseException as exc:
-                    future.set_exception(exc)
-            return future.result()
+    def _decoded(self) -> Iterator[AgedChunk]:
+        """Every row group in order: each file read and checked once (size, checksum, row
+        count; its footer read from the checked bytes), then decoded a row group at a time.
 
+        The files are read into one buffer, reused from file to file as long as nothing
+        decoded points into it (pyarrow decompresses into buffers of its own; were it ever
+        to keep a slice of the input, the next file gets a new buffer)."""
+        spare: bytearray | None = None
         for f in self.files:
-            # footer read once, reused by the workers
-            meta = open_parquet(f.path, entry=self.root).metadata
+            assert f.seal is not None
+            if integrity.VERIFY:
+                if spare is None or len(spare) < f.seal.bytes:
+                    spare = bytearray(f.seal.bytes)
+                data = read_verified(f.path, f.seal, entry=self.root, into=spare)
+                pf = open_parquet(f.path, entry=self.root, data=data)
+                lo, hi = data.address, data.address + len(spare)
+            else:  # checks off (benchmarks only): the decoder reads the file, as before seals
+                pf = open_parquet(f.path, entry=self.root)
+                lo = hi = 0
+            meta = pf.metadata
             if meta.num_rows != f.rows or meta.num_row_groups == 0:
                 raise CorruptEntryError(
                     self.root, f.path, f"{meta.num_rows} rows, the manifest says {f.rows}"
                 )
             first = 0
-            left[f.path] = meta.num_row_groups
             for g in range(meta.num_row_groups):
-                groups.append((f, meta, g, first))
-                first += meta.row_group(g).num_rows
-
-        def load(item: tuple[TickFile, Any, int, int]) -> AgedChunk:
-            f, meta, g, first = item
-            # checks off (benchmarks only): the decoder reads the file itself, as before seals
-            source = pa.BufferReader(data(f)) if integrity.VERIFY else f.path
-            try:
-                table = pq.ParquetFile(source, metadata=meta).read_row_group(g, use_threads=False)
-                age = table.column("age_ns").to_numpy() if "age_ns" in table.column_names else None
-                return _arrays(table), age, str(f.path), first
-            except DECODE_ERRORS as exc:
-                raise decode_error(exc, entry=self.root, path=f.path) from exc
-            finally:
-                with lock:
-                    left[f.path] -= 1
-                    if left[f.path] == 0:
-                        buffers.pop(f.path, None)  # the last group: the bytes can go
-
-        with cf.ThreadPoolExecutor(max_workers=workers) as pool:
-            pending: collections.deque[cf.Future[AgedChunk]] = collections.deque()
-            for item in groups:
-                pending.append(pool.submit(load, item))
-                if len(pending) > prefetch:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
+                try:
+                    table = pf.read_row_group(g)  # the columns in parallel, on pyarrow's threads
+                    names = table.column_names
+                    age = table.column("age_ns").to_numpy() if "age_ns" in names else None
+                    chunk = _arrays(table)
+                except DECODE_ERRORS as exc:
+                    raise decode_error(exc, entry=self.root, path=f.path) from exc
+                if _points_into(table, lo, hi):
+                    spare = None  # still read through the table: the next file gets a new one
+                yield chunk, age, str(f.path), first
+                first += table.num_rows
 
     def read(self) -> pa.Table:
         """All ticks as one Arrow table, with ``age_ns`` when the files carry it.
@@ -260,6 +239,16 @@ class TickSet:
                 zeros = pa.array(np.zeros(table.num_rows, np.int64))
                 table = table.append_column(AGED_TICK_SCHEMA.field("age_ns"), zeros)
             yield table
+
+
+def _points_into(table: pa.Table, lo: int, hi: int) -> bool:
+    """Whether any buffer of ``table`` lies in the memory ``[lo, hi)``."""
+    return any(
+        b is not None and lo <= b.address < hi
+        for column in table.columns
+        for chunk in column.chunks
+        for b in chunk.buffers()
+    )
 
 
 def _arrays(table: pa.Table) -> TickArrays:

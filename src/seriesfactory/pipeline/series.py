@@ -18,14 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from seriesfactory import __version__
-from seriesfactory.config import Settings, load_settings
 from seriesfactory.core import progress
 from seriesfactory.core.atomic import (
     atomic_path,
@@ -60,6 +59,9 @@ from seriesfactory.transforms.aggregates import (
     Aggregator,
     FilterCounts,
 )
+
+if TYPE_CHECKING:
+    from seriesfactory.config import Settings
 
 __all__ = [
     "SeriesRequest",
@@ -263,6 +265,7 @@ def _days_done(chunks: Iterator[Any], start_ns: int, task: progress.Task) -> Ite
 
 
 def _venue_ticks(request: TicksRequest, spec: SourceSpec) -> TicksResult:
+    from seriesfactory.config import load_settings  # pydantic: only for venues
     from seriesfactory.pipeline.combine import cross_tick_set, needs_rebase
     from seriesfactory.pipeline.exchange import venue_ticks
 
@@ -414,22 +417,26 @@ class _Sinks:
                 self._out_tmp, schema, compression="zstd", store_schema=False, use_dictionary=False
             )
             self._stack.callback(self._pq.close)
-            self._out_bg = self._background(
-                lambda a: self._pq.write_table(a.to_arrow(request.fields))
-            )
         else:
             self._csv = pacsv.CSVWriter(str(self._out_tmp), schema)
             self._stack.callback(self._csv.close)
-            self._out_bg = self._background(lambda a: self._csv.write(a.to_arrow(request.fields)))
-        self._out_groups = DayRowGroups(self._out_bg.submit)
         self._entry_writer = EntryWriter(entry, self._stack) if entry is not None else None
+        # Row groups of one day, encoded and compressed on one thread of its own (overlapping
+        # the kernel), the output's then the entry's; waited for before the writers close
+        # (pushed after them: the stack unwinds it first).
+        self._bg = Background(self._write_group)
+        self._stack.callback(self._bg.close, quiet=True)
+        self._groups = DayRowGroups(self._bg.submit)
 
-    def _background(self, write: Callable[[AggregateArrays], object]) -> Background:
-        """``write`` on a thread of its own (encoding and compression overlap the kernel), waited
-        for before the writer it feeds is closed (pushed after it: the stack unwinds first)."""
-        bg = Background(write)
-        self._stack.callback(bg.close, quiet=True)
-        return bg
+    def _write_group(self, group: AggregateArrays) -> None:
+        with _writing(self._out):
+            if self.request.out_format == "parquet":
+                self._pq.write_table(group.to_arrow(self.request.fields))
+            else:
+                self._csv.write(group.to_arrow(self.request.fields))
+        if self._entry_writer is not None:
+            with _writing(self._entry_writer.path):
+                self._entry_writer.write_group(group)
 
     def _seal_csv(self, exc_type: type[BaseException] | None, *_: object) -> bool:
         if exc_type is None and self._sidecar is not None:  # only on success, never aborting
@@ -439,16 +446,12 @@ class _Sinks:
 
     def add(self, block: AggregateArrays) -> None:
         self.summary.add(block)
-        with _writing(self._out):
-            self._out_groups.add(block)
-        if self._entry_writer is not None:
-            with _writing(self._entry_writer.path):
-                self._entry_writer.add(block)
+        self._groups.add(block)  # a write's error is raised here or by close(), naming its file
 
     def close(self, counts: FilterCounts, metadata: dict[str, str]) -> None:
+        self._groups.flush()
+        self._bg.wait()
         with _writing(self._out):
-            self._out_groups.flush()
-            self._out_bg.wait()
             if self.request.out_format == "parquet":
                 if self.summary.rows == 0:
                     self._pq.write_table(aggregate_schema(self.request.fields).empty_table())

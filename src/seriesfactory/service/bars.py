@@ -37,9 +37,9 @@ def _number(text: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise InputError(f"bar {what}: {text!r} is not a number") from None
+        raise InputError(f"{what}: {text!r} is not a number") from None
     if not math.isfinite(value):
-        raise InputError(f"bar {what}: {text!r} is not a finite number")
+        raise InputError(f"{what}: {text!r} is not a finite number")
     return value
 
 

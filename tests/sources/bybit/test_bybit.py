@@ -92,3 +92,34 @@ def test_download_command_fetches_bybit_days(
     assert main(args) == 0
     assert "1 file(s)" in capsys.readouterr().out  # 2024-01-02 is not on the server
     assert (tmp_path / "c/raw/bybit/trading/BTCUSDT/BTCUSDT2024-01-01.csv.gz").is_file()
+
+
+def test_every_kind_of_bad_row_is_named_by_its_line() -> None:
+    good = "1704067200.5,BTCUSDT,Buy,0.1,42000,PlusTick,x,1,0.1,4200\n"
+    body = (
+        good  # line 2
+        + "1704067201.5,BTCUSDT,Sell,0.1\n"  # line 3: too few columns
+        + "1704067202.5,BTCUSDT,Sell,0.1,abc,PlusTick,x,1,0.1,4200\n"  # 4: not a number
+        + "\n"  # 5: blank, ignored
+        + "1704067203.5,BTCUSDT,Sell,0.1,-5,PlusTick,x,1,0.1,4200\n"  # 6: negative price
+        + "1704067199.5,BTCUSDT,Sell,0.1,42001,PlusTick,x,1,0.1,4200\n"  # 7: back in time
+        + "1704067204.5,BTCUSDT,sell,0.2,42002,PlusTick,x,1,0.2,4200\n"  # 8: good
+    )
+    with pytest.raises(DataError, match=r"^s\.csv:3: 4 columns, expected 10"):
+        parse_bybit_csv((HEADER + body).encode(), name="s.csv")
+    parsed = parse_bybit_csv((HEADER + body).encode(), name="s.csv", on_bad_rows="skip")
+    assert [(b.line, b.reason.split(" ")[0]) for b in parsed.bad_rows] == [
+        (3, "4"), (4, "non-numeric"), (6, "price"), (7, "time"),
+    ]  # fmt: skip
+    assert parsed.bad_rows[2].reason == (
+        "price must be positive, quantity >= 0 (price=-5.0, qty=0.1)"
+    )  # plain numbers, as written in the file
+    t = parsed.table
+    assert t.column("price").to_pylist() == [42000.0, 42002.0]
+    assert t.column("side").to_pylist() == [1, -1]
+    assert t.column("qty").to_pylist() == [0.1, 0.2]
+
+
+def test_a_file_that_is_not_a_bybit_trading_file_is_refused_at_line_1() -> None:
+    with pytest.raises(DataError, match=r"^x\.csv:1: header lacks side, price: not a Bybit"):
+        parse_bybit_csv(b"timestamp,symbol,size\n1,BTCUSDT,2\n", name="x.csv")

@@ -260,7 +260,9 @@ def _check_values(
         what = "price must be positive" if not (price[i] > 0) else "quantity must be >= 0"
         if not ts_ok[i]:
             what = "time must be a non-negative ms or µs count within year 2262"
-        bad.append(BadRow(int(line[i]), f"{what} (price={price[i]!r}, qty={qty[i]!r})"))
+        bad.append(
+            BadRow(int(line[i]), f"{what} (price={float(price[i])!r}, qty={float(qty[i])!r})")
+        )
     n_bad_values = int((~ok).sum())
     if n_bad_values > 1000:
         bad.extend(BadRow(int(line[i]), "bad value") for i in np.flatnonzero(~ok)[1000:])

@@ -108,7 +108,7 @@ def parse_bybit_csv(data: bytes, *, name: str, on_bad_rows: str = "error") -> Pa
         ts_ns, p, q, s, line = (a[::-1] for a in (ts_ns, p, q, s, line))
     ok = np.isfinite(p) & (p > 0) & np.isfinite(q) & (q >= 0) & (ts_ns >= 0)
     for i in np.flatnonzero(~ok).tolist():
-        what = f"price must be positive, quantity >= 0 (price={p[i]!r}, qty={q[i]!r})"
+        what = f"price must be positive, quantity >= 0 (price={float(p[i])!r}, qty={float(q[i])!r})"
         bad.append(BadRow(int(line[i]), what))
     running = np.iinfo(np.int64).min
     late = np.zeros(len(ts_ns), np.bool_)

@@ -904,7 +904,8 @@ class TradeFeatureBuilder:
         if bad.any():
             i = int(np.argmax(bad))
             raise DataError(
-                f"trade {i + 1} of the chunk has price {price[i]!r} and quantity {qty[i]!r}; "
+                f"trade {i + 1} of the chunk has price {float(price[i])!r} and quantity "
+                f"{float(qty[i])!r}; "
                 "prices must be positive and quantities non-negative"
             )
 
