@@ -31,17 +31,7 @@ def test_yesterday_and_today_come_from_rest(
         for i, t in enumerate(times)
     ]  # fmt: skip
 
-    def agg_trades(q: dict[str, str]) -> bytes:
-        assert q["symbol"] == "BTCUSDT"
-        limit = int(q["limit"])
-        if "fromId" in q:
-            hits = [t for t in trades if t["a"] >= int(q["fromId"])]
-        else:
-            assert int(q["endTime"]) - int(q["startTime"]) < 3_600_000  # the API's rule
-            hits = [t for t in trades if int(q["startTime"]) <= t["T"] <= int(q["endTime"])]
-        return json.dumps(hits[:limit]).encode()
-
-    mirror.handlers["/api/v3/aggTrades"] = agg_trades
+    _serve(mirror, trades)
     settings = load_settings(env={}, binance_data_url=mirror.url, binance_spot_api_url=mirror.url,
                              binance_rest_requests_per_s=1e6)  # fmt: skip
     req = SeriesRequest(
@@ -79,6 +69,7 @@ def _dense(n: int, step_ms: int) -> list[dict[str, Any]]:
 
 def _serve(mirror, trades: list[dict[str, Any]]) -> None:
     def agg_trades(q: dict[str, str]) -> bytes:
+        assert q["symbol"] == "BTCUSDT"
         limit = int(q["limit"])
         if "fromId" in q:
             hits = [t for t in trades if t["a"] >= int(q["fromId"])]
