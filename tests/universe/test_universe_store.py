@@ -79,12 +79,16 @@ def test_universe_on_a_store_equals_the_local_run(
     assert not any(".tmp-" in k for k in keys)
 
 
+@pytest.mark.parametrize(
+    "command", [["trades"], ["series", "--sources", "binance", "--agg-step", "60000"]]
+)
 def test_a_second_machine_runs_the_universe_from_the_lake_without_archives(
-    universe, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    universe, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
-    """The fetch tasks look the published records up by the archives' checksums first."""
+    """trades: the fetch tasks look the published records up by the archives' checksums
+    first; series: the pass looks the published tick set up the same way."""
     lake = f"s3://{bucket}/lake"
-    args = ["trades", *universe.span(), "--symbols", ",".join(universe.symbols), "--quiet"]
+    args = [*command, *universe.span(), "--symbols", ",".join(universe.symbols), "--quiet"]
     args += ["--scheduler", "sync", "--cache-dir", lake]
     outputs = []
     for machine in ("m1", "m2"):
@@ -96,3 +100,6 @@ def test_a_second_machine_runs_the_universe_from_the_lake_without_archives(
         assert len(zips) == (9 if machine == "m1" else 0), machine
     assert outputs[0] == outputs[1] and len(outputs[0]) == len(universe.symbols)
     assert not (tmp_path / "m2" / "trades").exists()
+    assert not (tmp_path / "m2" / "raw").exists() or not any(
+        (tmp_path / "m2" / "raw").rglob("*.zip")
+    )

@@ -543,7 +543,11 @@ class SeriesJob(_TierJob):
     on_bad_rows: str = "error"
 
     def fetch(self, pair: Pair, lo_ns: int, hi_ns: int) -> None:
-        self._download(pair, lo_ns, hi_ns)
+        """Download the unit's archives, except with a lake: the pass then finds a published
+        tick set through the archives' checksums and downloads only when there is none (a
+        second machine downloads nothing; docs/scale.md)."""
+        if self.lake is None:
+            self._download(pair, lo_ns, hi_ns)
 
     def run(self, pair: Pair) -> SymbolDone:
         from seriesfactory.lake.outputs import output_folder
