@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("s3fs", reason="the [s3] extra (s3fs) is not installed")
 
+from tests.conftest import aws_env
 from tests.lake.test_object_store import GBM, _archive, _keys
 
 from seriesfactory.cli import main
@@ -135,3 +136,12 @@ def test_options_that_do_not_apply_to_a_store_fail_in_one_line(
     assert "s3:// URLs are taken by" in err and "cache ls and cache gc only" in err
     assert main(["cache", "ls", "--cache-dir", "s3://no-such-bucket-x1/lake"]) == 1
     assert "no bucket 'no-such-bucket-x1'" in capsys.readouterr().err
+
+
+def test_an_option_for_a_local_cache_is_refused_before_the_store_is_contacted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws_env(monkeypatch, "http://127.0.0.1:9")  # nothing listens there
+    assert main(["cache", "gc", "--cache-dir", "s3://b/lake", "--max-bytes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --max-bytes does not apply") and "cannot reach" not in err

@@ -13,19 +13,28 @@ from seriesfactory.errors import InputError
 from seriesfactory.lake import TIERS
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from seriesfactory.core.storage import Remote
 
 cache_app = typer.Typer(help="Inspect and trim the cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
 
-def _store(cache_dir: str, config: Path | None) -> Path | Remote:
-    """``--cache-dir``: a local folder, or a lake on an object store (checked reachable)."""
+def _store(cache_dir: str, config: Path | None, *, local_only: Sequence[str] = ()) -> Path | Remote:
+    """``--cache-dir``: a local folder, or a lake on an object store (checked reachable, after
+    refusing the options given that apply to a local cache only, ``local_only``)."""
     from seriesfactory.cli._app import location_of
 
     where = location_of(cache_dir, option="--cache-dir", config=config)
     if not isinstance(where, Path):
         from seriesfactory.core.storage import check_reachable
+
+        if local_only:
+            raise InputError(
+                f"{local_only[0]} does not apply to a lake on an object store ({where}): it keeps "
+                "no last use and no raw files; use the store's lifecycle rules, or drop the option"
+            )
 
         check_reachable(where)
     return where
@@ -137,19 +146,14 @@ def gc(
     from seriesfactory.lake import derived
     from seriesfactory.raw import cache as raw_cache
 
-    where = _store(cache_dir, config)
+    given = [
+        name for name, value in (("--retention-days", retention_days),
+        ("--max-bytes", max_bytes), ("--derived-retention-days", derived_retention_days))
+        if value is not None
+    ]  # fmt: skip
+    where = _store(cache_dir, config, local_only=given)
     console = Console(highlight=False)
     if not isinstance(where, Path):
-        given = [
-            name for name, value in (("--retention-days", retention_days),
-            ("--max-bytes", max_bytes), ("--derived-retention-days", derived_retention_days))
-            if value is not None
-        ]  # fmt: skip
-        if given:
-            raise InputError(
-                f"{given[0]} does not apply to a lake on an object store ({where}): it keeps no "
-                "last use and no raw files; use the store's lifecycle rules, or drop the option"
-            )
         from seriesfactory.lake.shared_cache import gc_lake
 
         g = gc_lake(where)
