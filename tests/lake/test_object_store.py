@@ -128,6 +128,13 @@ def proxy(moto_url: str) -> Iterator[FaultProxy]:
         thread.join(timeout=5)
 
 
+@pytest.fixture
+def proxied_bucket(proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch, bucket: str) -> str:
+    """A fresh bucket on moto, reached through the fault proxy (the AWS_* variables point at it)."""
+    _aws_env(monkeypatch, proxy.url)
+    return bucket
+
+
 def _keys(bucket: str) -> list[str]:
     import s3fs
 
@@ -287,12 +294,11 @@ def test_trades_and_bars_build_to_s3_equal_local(
 
 def test_500s_and_slow_replies_are_retried_and_the_output_is_whole(
     proxy: FaultProxy,
+    proxied_bucket: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
 ) -> None:
-    bucket = request.getfixturevalue("bucket")
-    _aws_env(monkeypatch, proxy.url)
+    bucket = proxied_bucket
     monkeypatch.setenv("SERIESFACTORY_STORAGE_READ_TIMEOUT_S", "0.5")
     counts = {"PUT": 0, "GET": 0}
 
@@ -322,13 +328,12 @@ def test_500s_and_slow_replies_are_retried_and_the_output_is_whole(
 
 def test_a_store_that_keeps_failing_publishes_nothing(
     proxy: FaultProxy,
+    proxied_bucket: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bucket = request.getfixturevalue("bucket")
-    _aws_env(monkeypatch, proxy.url)
+    bucket = proxied_bucket
     monkeypatch.setenv("SERIESFACTORY_STORAGE_RETRIES", "2")
     # every server-side copy (the publish step) fails: uploads to temporary keys succeed
     proxy.rule = lambda m, p, h: "500" if m == "PUT" and "x-amz-copy-source" in h else None
@@ -578,12 +583,11 @@ def test_series_ticks_and_aggregates_tiers_are_shared_through_s3(
 
 def test_tier_publish_and_fetch_survive_500s_and_slow_replies(
     proxy: FaultProxy,
+    proxied_bucket: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
 ) -> None:
-    bucket = request.getfixturevalue("bucket")
-    _aws_env(monkeypatch, proxy.url)
+    bucket = proxied_bucket
     monkeypatch.setenv("SERIESFACTORY_STORAGE_READ_TIMEOUT_S", "0.5")
     proxy.slow_s = 1.5
     seen = {"PUT": 0, "GET": 0}

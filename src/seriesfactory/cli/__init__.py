@@ -112,10 +112,8 @@ def _run(args: list[str]) -> int:
 
 def _invoke(args: list[str]) -> int:
     command = typer.main.get_command(app)
-    try:
+    try:  # typer returns the status of ``typer.Exit`` (Ctrl-C: 130) in this mode
         result = command.main(args=args, prog_name="seriesfactory", standalone_mode=False)
-    except typer.Exit as exc:
-        return int(exc.exit_code)
     except typer.Abort:
         _app.fail("aborted")
         return 130

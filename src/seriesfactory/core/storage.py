@@ -513,34 +513,30 @@ def _publish_temp(tmp: Remote, final: Remote) -> None:
         call(final, "publish", lambda: fs.mv(tmp.path, final.path))
 
 
-def put_atomic(local: Path, final: Remote) -> Remote:
-    """Upload the file ``local`` to ``final``: a temporary key first, then published whole."""
+def _write_via_temp(final: Remote, write: Callable[[Any, str], None]) -> Remote:
+    """``write(fs, temporary key)``, then publish that key whole as ``final``; on any failure
+    the temporary key is removed."""
     fs = _filesystem(final)
     _sweep_stale_temps(final)
     tmp = _temp_key(final)
     try:
-        call(final, "write", lambda: fs.put_file(str(local), tmp.path))
+        call(final, "write", lambda: write(fs, tmp.path))
         _publish_temp(tmp, final)
     except BaseException:
         with contextlib.suppress(Exception):
             fs.rm_file(tmp.path)
         raise
     return final
+
+
+def put_atomic(local: Path, final: Remote) -> Remote:
+    """Upload the file ``local`` to ``final``: a temporary key first, then published whole."""
+    return _write_via_temp(final, lambda fs, key: fs.put_file(str(local), key))
 
 
 def write_bytes_atomic(final: Remote, data: bytes) -> Remote:
     """Write ``data`` to ``final`` through a temporary key (see :func:`put_atomic`)."""
-    fs = _filesystem(final)
-    _sweep_stale_temps(final)
-    tmp = _temp_key(final)
-    try:
-        call(final, "write", lambda: fs.pipe_file(tmp.path, data))
-        _publish_temp(tmp, final)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            fs.rm_file(tmp.path)
-        raise
-    return final
+    return _write_via_temp(final, lambda fs, key: fs.pipe_file(key, data))
 
 
 # ---------------------------------------------------------------------------------------
