@@ -12,6 +12,7 @@ commands that treat SIGINT as their stop signal (``record``, ``book live``) end 
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -153,4 +154,8 @@ def _entry() -> None:  # pragma: no cover - console script shim
     except BrokenPipeError:  # the reader went away (``| head``): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = 0
+    # the process ends now: what it made stays out of the interpreter's final collections, which
+    # would walk every object of every imported module (0.15-0.4 s after a universe job); the
+    # command's files are all closed by now, and atexit handlers still run
+    gc.freeze()
     sys.exit(status)

@@ -17,6 +17,7 @@ it are imported by the worker that needs them).
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 
 __all__ = ["MODULES"]
@@ -59,3 +60,4 @@ for _name in OPTIONAL:
     with contextlib.suppress(ImportError):
         importlib.import_module(_name)
 _numba_target()
+gc.freeze()  # see _preload_fetch: after the imports above too

@@ -802,6 +802,21 @@ def run_universe(
         return _local(nodes, scheduler, t, workers, preload)
 
 
+def _get_sync() -> Callable[..., Any]:
+    from dask.local import get_sync
+
+    return get_sync
+
+
+def _get_processes() -> Callable[..., Any]:
+    from dask.multiprocessing import get
+
+    return get
+
+
+_LOCAL_SCHEDULERS = {"sync": _get_sync, "processes": _get_processes}
+
+
 def _local(
     nodes: list[Any], scheduler: str, task: progress.Task, workers: int | None, preload: str
 ) -> list[SymbolOutcome]:
@@ -811,7 +826,9 @@ def _local(
     def done(key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
         task.advance(1)
 
-    options: dict[str, Any] = {"scheduler": scheduler}
+    # Dask's local schedulers as functions: named by a string, dask.compute imports distributed
+    # (0.2 s) to look for a default Client first
+    options: dict[str, Any] = {"scheduler": _LOCAL_SCHEDULERS[scheduler]()}
     pool = None
     if scheduler == "processes":
         options["num_workers"] = workers or os.cpu_count() or 1
