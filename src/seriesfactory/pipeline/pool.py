@@ -6,15 +6,23 @@ imported :mod:`seriesfactory.pipeline._preload` (what every task needs) and noth
 A worker so starts with the libraries and kernels' compiler target ready, where a spawned one
 would import them itself; the fork server can be started (:func:`start_local_pool`) as soon as
 the command line shows a universe job on this scheduler, so its imports overlap the client's own
-start-up. Light at import: the CLI calls it before parsing its options.
+start-up. :class:`CommandLanes` makes the command itself one of the pool's lanes: it runs tasks
+while the fork server is still importing. Light at import: the CLI calls it before parsing its
+options.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from typing import Any
 
-__all__ = ["PRELOAD", "PRELOAD_FETCH", "local_pool", "start_local_pool"]
+from seriesfactory.core import progress
+
+__all__ = ["PRELOAD", "PRELOAD_FETCH", "CommandLanes", "local_pool", "start_local_pool"]
 
 #: The module the fork server imports before it forks a worker (what every task needs).
 PRELOAD = "seriesfactory.pipeline._preload"
@@ -63,3 +71,121 @@ def local_pool(workers: int, preload: str = PRELOAD) -> Any:
     return ProcessPoolExecutor(
         workers, mp_context=context, initializer=_worker_start, initargs=(dict(os.environ),)
     )
+
+
+#: What a lane takes from the queue: a submitted call, or None (no more work).
+_Call = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None
+
+
+class CommandLanes(Executor):
+    """An executor of ``workers`` lanes: the command's own main thread and ``workers - 1``
+    processes of :func:`local_pool`, each taking the next submitted call when it is free.
+
+    Dask's process-pool scheduler hands it at most ``workers`` calls at a time (its
+    ``_max_workers``). The command has imported most of what a task needs while it read its
+    options and built the graph; as a lane it starts on the first tasks at once, where the
+    worker processes wait for the fork server's imports (docs/scale.md). Its tasks run in the
+    main thread, where Ctrl-C lands, as on the ``sync`` scheduler.
+
+    Use: :meth:`run` the scheduler's ``compute`` through it (in a helper thread, while the main
+    thread serves its lane); :meth:`shutdown` after.
+    """
+
+    def __init__(self, workers: int, pool: Executor | None) -> None:
+        if workers > 1 and pool is None:
+            raise ValueError("CommandLanes: more than one lane needs a process pool")
+        self._max_workers = workers
+        self._pool = pool
+        self._calls: queue.Queue[_Call] = queue.Queue()
+        self._forwarders = [
+            threading.Thread(target=self._forward, name=f"seriesfactory-lane-{i}", daemon=True)
+            for i in range(1, workers)
+        ]
+        for thread in self._forwarders:
+            thread.start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._calls.put((future, fn, args, kwargs))
+        return future
+
+    def _forward(self) -> None:
+        """A process lane: each call it takes runs on the pool; its outcome comes back here."""
+        assert self._pool is not None
+        while (call := self._calls.get()) is not None:
+            future, fn, args, kwargs = call
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = self._pool.submit(fn, *args, **kwargs).result()
+            except BaseException as exc:  # a lost worker, a cancelled call: the scheduler's
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def run(self, compute: Callable[[], Any]) -> Any:
+        """``compute()`` (which submits here) in a helper thread, while this thread (the main
+        one) runs the calls it takes; ``compute``'s value, or its exception raised here."""
+        outcome: list[Any] = []
+        failure: list[BaseException] = []
+
+        def scheduler() -> None:
+            try:
+                outcome.append(compute())
+            except BaseException as exc:  # handed to the main thread
+                failure.append(exc)
+            finally:
+                self._calls.put(None)  # this lane stops; the others stop at shutdown
+
+        thread = threading.Thread(target=scheduler, name="seriesfactory-scheduler", daemon=True)
+        thread.start()
+        while True:
+            try:
+                call = self._calls.get(timeout=0.5)  # a timeout: Ctrl-C is seen while waiting
+            except queue.Empty:
+                if not thread.is_alive():  # pragma: no cover - it always posts None
+                    break
+                continue
+            if call is None:
+                break
+            self._run_here(call)
+        thread.join()
+        if failure:
+            raise failure[0]
+        return outcome[0]
+
+    @staticmethod
+    def _run_here(
+        call: tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]],
+    ) -> None:
+        """One call in this process, reporting no progress of its own (as a worker process,
+        whose reporter is the null one)."""
+        future, fn, args, kwargs = call
+        if not future.set_running_or_notify_cancel():
+            return
+        previous = progress.install(progress.NULL)
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        finally:
+            progress.install(previous)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if cancel_futures:
+            while True:
+                try:
+                    call = self._calls.get_nowait()
+                except queue.Empty:
+                    break
+                if call is not None:
+                    call[0].cancel()
+        for _ in self._forwarders:
+            self._calls.put(None)
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+        if wait:
+            for thread in self._forwarders:
+                thread.join()

@@ -829,19 +829,29 @@ def _local(
     # Dask's local schedulers as functions: named by a string, dask.compute imports distributed
     # (0.2 s) to look for a default Client first
     options: dict[str, Any] = {"scheduler": _LOCAL_SCHEDULERS[scheduler]()}
-    pool = None
+    lanes = None
     if scheduler == "processes":
-        options["num_workers"] = workers or os.cpu_count() or 1
-        options["chunksize"] = 1  # Dask's default (6) hands 6 of 8 symbol passes to one worker
-        from seriesfactory.pipeline.pool import local_pool
+        from seriesfactory.pipeline.pool import CommandLanes, local_pool
 
-        pool = options["pool"] = local_pool(options["num_workers"], preload)
+        count = workers or os.cpu_count() or 1
+        options["chunksize"] = 1  # Dask's default (6) hands 6 of 8 symbol passes to one worker
+        # the command is one lane, forked workers the others (none where there is no fork server:
+        # Dask's own spawned pool then)
+        pool = local_pool(count - 1, preload) if count > 1 else None
+        if count == 1 or pool is not None:
+            lanes = options["pool"] = CommandLanes(count, pool)
+        else:
+            options["num_workers"] = count
+
+    def run() -> Any:
+        return compute(*nodes, **options)  # type: ignore[no-untyped-call]
+
     try:
         with Callback(posttask=done):  # type: ignore[no-untyped-call]
-            return list(compute(*nodes, **options))  # type: ignore[no-untyped-call]
+            return list(lanes.run(run) if lanes is not None else run())
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if lanes is not None:
+            lanes.shutdown(wait=True, cancel_futures=True)
 
 
 def connect(address: str) -> Any:
