@@ -93,3 +93,64 @@ def test_one_lane_is_the_command_alone() -> None:
 def test_more_lanes_than_one_need_a_pool() -> None:
     with pytest.raises(ValueError, match="process pool"):
         CommandLanes(2, None)
+
+
+_FORKED = """
+import os, sys, tempfile
+from dask.base import compute
+from dask.delayed import delayed
+from dask.multiprocessing import get
+from seriesfactory.pipeline.pool import CommandLanes, forked_pool
+import seriesfactory.pipeline.pool as pool
+
+
+def meet(folder, i):
+    import time
+    from pathlib import Path
+    mine = os.getpid()
+    (Path(folder) / f"{i}-{mine}").touch()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if any(int(p.name.split("-")[1]) != mine for p in Path(folder).iterdir()):
+            return mine, os.getppid()
+        time.sleep(0.01)
+    raise TimeoutError("no task ran in another process")
+
+
+workers = forked_pool(1)
+assert workers is not None, "one thread here: the workers are forked from this process"
+lanes = CommandLanes(2, workers)
+with tempfile.TemporaryDirectory() as folder:
+    nodes = [delayed(meet)(folder, i) for i in range(2)]
+    try:
+        got = lanes.run(lambda: compute(*nodes, scheduler=get, pool=lanes, chunksize=1))
+    finally:
+        lanes.shutdown(wait=True)
+me = os.getpid()
+print(sorted("command" if pid == me else "child" if up == me else "other" for pid, up in got))
+"""
+
+
+def test_workers_are_forked_from_a_command_that_runs_one_thread() -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKED], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[0] == "['child', 'command']"
+
+
+def test_a_command_running_another_thread_is_not_forked() -> None:
+    import threading
+
+    from seriesfactory.pipeline.pool import forked_pool
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, args=(WAIT_S,), daemon=True)
+    other.start()
+    try:
+        assert forked_pool(1) is None  # the fork server's pool is used instead
+    finally:
+        stop.set()
+        other.join(timeout=WAIT_S)

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    _universe.start_pool_from_argv(args)  # a universe job's local pool starts forking now
+    _universe.prepare_pool_from_argv(args)  # a universe job's workers are forked from here
     previous = progress.install(progress.reporter(quiet=False))  # --quiet replaces it
     try:
         return _run(args)

@@ -76,25 +76,25 @@ def _option_value(args: list[str], name: str) -> str | None:
     return None
 
 
-def start_pool_from_argv(args: list[str]) -> None:
-    """When the command line is a universe job that will run on the local process pool, start
-    the process its workers are forked from now, before typer parses anything: it imports what
-    the tasks need while this process starts up and checks the options and the symbols
-    (docs/scale.md). A wrong option is reported later, where it always is."""
+def prepare_pool_from_argv(args: list[str]) -> None:
+    """When the command line is a universe job that will run on the local process pool, keep
+    the libraries this process is about to import from starting threads of their own, before
+    typer parses anything: the pool's workers are forked from this process once it has imported
+    what the tasks need, which is safe while it runs one thread (docs/scale.md). A wrong option
+    is reported later, where it always is."""
     import os
 
     if not any(a.split("=")[0] in ("--symbols", "--symbols-file") for a in args):
         return
-    from seriesfactory.pipeline.pool import PRELOAD, PRELOAD_FETCH, start_local_pool
-
     symbols, scheduler = _option_value(args, "--symbols"), _option_value(args, "--scheduler")
     several = symbols is None or "," in symbols or ":top:" in symbols.lower()
     value = scheduler if scheduler is not None else os.environ.get("SERIESFACTORY_SCHEDULER")
     # scheduler_choice's rule, without importing the runner: processes when named, or by default
     # for several symbols
     if (value or "").strip().lower() == "processes" or (not value and several):
-        command = next((a for a in args if not a.startswith("-")), None)
-        start_local_pool(PRELOAD_FETCH if command == "download" else PRELOAD)
+        from seriesfactory.pipeline.pool import single_threaded_libraries
+
+        single_threaded_libraries()
 
 
 def pairs_of(

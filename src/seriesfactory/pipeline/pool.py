@@ -22,12 +22,98 @@ from typing import Any
 
 from seriesfactory.core import progress
 
-__all__ = ["PRELOAD", "PRELOAD_FETCH", "CommandLanes", "local_pool", "start_local_pool"]
+__all__ = [
+    "FETCH_MODULES",
+    "OPTIONAL_MODULES",
+    "PRELOAD",
+    "PRELOAD_FETCH",
+    "TASK_MODULES",
+    "CommandLanes",
+    "forked_pool",
+    "import_task_modules",
+    "local_pool",
+    "single_threaded_libraries",
+]
 
 #: The module the fork server imports before it forks a worker (what every task needs).
 PRELOAD = "seriesfactory.pipeline._preload"
 #: What a ``download`` job's tasks need (fetch tasks only: no numba, pandas or series modules).
 PRELOAD_FETCH = "seriesfactory.pipeline._preload_fetch"
+
+
+#: What a fetch task imports (a ``download`` job's tasks: no pandas or series modules), with
+#: what httpx loads on its first request.
+FETCH_MODULES = (
+    "dask.local",  # the worker runs dask.local.execute_task
+    "dask.multiprocessing",
+    "httpx",
+    "httpcore",
+    "h11",
+    "certifi",
+    "seriesfactory.cli",  # a console script's workers run it again (as __mp_main__)
+    "seriesfactory.pipeline.raw_files",
+    "seriesfactory.pipeline.universe",
+    "seriesfactory.raw.download",
+)
+#: What the tasks of ``series`` import (and ``trades``, ``bars build`` and ``features trades`` in
+#: part) beyond :data:`FETCH_MODULES`, with what pyarrow loads on its first timestamp conversion.
+TASK_MODULES = (
+    "pyarrow.parquet",
+    "seriesfactory.lake.outputs",
+    "seriesfactory.lake.shared",
+    "seriesfactory.pipeline.combine",
+    "seriesfactory.pipeline.exchange",
+    "seriesfactory.pipeline.series",
+    "seriesfactory.sources.binance.history",
+    "seriesfactory.sources.bybit",
+    "seriesfactory.sources.coinbase",
+)
+#: Optional: imported when installed.
+OPTIONAL_MODULES = ("pandas", "pyarrow.pandas_compat")
+
+
+def single_threaded_libraries() -> None:
+    """Keep numpy's OpenBLAS from starting its thread pool and pyarrow's jemalloc its purging
+    thread, when called before they are imported: a process that forks workers must run one
+    thread. Its workers inherit that (BLAS on one thread, as Dask's own workers run it; jemalloc
+    purging inline); no task here does linear algebra."""
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    conf = os.environ.get("JE_ARROW_MALLOC_CONF", "")
+    if "background_thread" not in conf:
+        no_thread = "background_thread:false"
+        os.environ["JE_ARROW_MALLOC_CONF"] = f"{conf},{no_thread}" if conf else no_thread
+
+
+def import_task_modules(*, fetch_only: bool) -> None:
+    """Import what the tasks import (only a fetch task's with ``fetch_only``) and set up numba's
+    compiler target, as a first task would: done before workers are forked, so they start with
+    it all (docs/scale.md)."""
+    import contextlib
+    import importlib
+
+    for name in FETCH_MODULES if fetch_only else FETCH_MODULES + TASK_MODULES:
+        importlib.import_module(name)
+    if fetch_only:
+        return
+    for name in OPTIONAL_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    _numba_target()
+
+
+def _numba_target() -> None:
+    """Set up numba's compiler target, as the first call of a kernel would (about 0.2 s)."""
+    import contextlib
+
+    from seriesfactory._jit import JIT_DISABLED
+
+    if JIT_DISABLED:
+        return
+    with contextlib.suppress(Exception):  # numba's internals moved: the first call does it
+        from numba.core.registry import cpu_target
+
+        cpu_target.target_context.refresh()
+        cpu_target.typing_context.refresh()
 
 
 def _forkserver(preload: str) -> Any:
@@ -41,16 +127,6 @@ def _forkserver(preload: str) -> Any:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([preload])
     return context
-
-
-def start_local_pool(preload: str = PRELOAD) -> None:
-    """Start the fork server of :func:`local_pool` now, in the background (it imports
-    ``preload``, what the tasks need, while the client parses its options and checks the
-    symbols)."""
-    if _forkserver(preload) is not None:
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
 
 
 def _worker_start(environ: dict[str, str]) -> None:
@@ -71,6 +147,54 @@ def local_pool(workers: int, preload: str = PRELOAD) -> Any:
     return ProcessPoolExecutor(
         workers, mp_context=context, initializer=_worker_start, initargs=(dict(os.environ),)
     )
+
+
+def _forked_worker_start() -> None:
+    """A worker forked from the command: no progress of its own, Ctrl-C as Python's default (a
+    ``KeyboardInterrupt`` in the task), as a fork server's worker has them."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    progress.install(progress.NULL)
+
+
+def _threads() -> int:
+    """The threads this process runs (the system's count: the libraries' threads too)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:  # no /proc: Python's own threads
+        return threading.active_count()
+
+
+def forked_pool(workers: int) -> Any:
+    """``workers`` processes forked from this one now, with everything it has imported; None
+    when this process runs more than one thread (another thread could hold a lock the children
+    would then wait on forever: the fork server's pool is used then) or cannot fork.
+
+    The command calls it after reading its options, building the graph and importing what the
+    tasks need (:func:`import_task_modules`), before any thread of its own starts (the progress
+    bar's, the scheduler's); :func:`single_threaded_libraries` kept numpy's and pyarrow's from
+    starting. The workers then start with all the command has loaded, where a fork server
+    imports it all again (docs/scale.md).
+    """
+    import gc
+    import multiprocessing
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    if _threads() != 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()  # a child would write out what is buffered again
+    pool = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=_forked_worker_start
+    )
+    gc.freeze()  # the children's collections then leave the pages they share with us alone
+    try:
+        pool.submit(int)  # its first call forks all its workers, here, before its own threads
+    finally:
+        gc.unfreeze()
+    return pool
 
 
 #: What a lane takes from the queue: a submitted call, or None (no more work).

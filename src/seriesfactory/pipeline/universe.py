@@ -56,6 +56,7 @@ from seriesfactory.errors import InputError, NetworkError, SeriesFactoryError
 
 if TYPE_CHECKING:
     from seriesfactory.core.storage import Remote
+    from seriesfactory.pipeline.pool import CommandLanes
     from seriesfactory.transforms.aggregates import AggregationParams
     from seriesfactory.transforms.bars import BarSpec
 
@@ -738,7 +739,8 @@ def _symbol_task(job: UniverseJob, pair: Pair, *fetched: str | None) -> SymbolOu
 
 def _whole_symbol_task(job: UniverseJob, pair: Pair, lo_ns: int, hi_ns: int) -> SymbolOutcome:
     """A symbol whose range is one fetch unit: the fetch, then the pass, in one task."""
-    return _symbol_task(job, pair, _fetch_task(job, pair, lo_ns, hi_ns))
+    f = _fetch_task(job, pair, lo_ns, hi_ns)
+    return _symbol_task(job, pair, f)
 
 
 def build_graph(job: UniverseJob, pairs: Sequence[Pair]) -> tuple[list[Any], int]:
@@ -795,11 +797,43 @@ def run_universe(
                 return _on_cluster(client, nodes, t)
         finally:
             client.close(timeout=CONNECT_TIMEOUT_S)
-    from seriesfactory.pipeline.pool import PRELOAD, PRELOAD_FETCH
+    # before any progress (whose bar runs a thread): the pool's workers are forked from here
+    lanes = _lanes(scheduler, workers, DownloadJob if isinstance(job, DownloadJob) else None)
+    try:
+        with progress.current().task(what, total=tasks, unit="tasks") as t:
+            return _local(nodes, scheduler, t, lanes, workers)
+    finally:
+        if lanes is not None:
+            lanes.shutdown(wait=True, cancel_futures=True)
 
-    preload = PRELOAD_FETCH if isinstance(job, DownloadJob) else PRELOAD
-    with progress.current().task(what, total=tasks, unit="tasks") as t:
-        return _local(nodes, scheduler, t, workers, preload)
+
+def _lanes(scheduler: str, workers: int | None, kind: type | None) -> CommandLanes | None:
+    """The ``processes`` scheduler's executor: the command and ``workers - 1`` processes forked
+    from it (from the fork server when it cannot fork itself now; None where neither exists:
+    Dask's own spawned pool then)."""
+    if scheduler != "processes":
+        return None
+    from seriesfactory.pipeline.pool import (
+        PRELOAD,
+        PRELOAD_FETCH,
+        CommandLanes,
+        forked_pool,
+        import_task_modules,
+        local_pool,
+    )
+
+    fetch_only = kind is DownloadJob
+    # what the tasks need, imported once: for this process's lane and the workers forked from it
+    import_task_modules(fetch_only=fetch_only)
+    count = _workers(workers)
+    if count == 1:
+        return CommandLanes(1, None)
+    pool = forked_pool(count - 1) or local_pool(count - 1, PRELOAD_FETCH if fetch_only else PRELOAD)
+    return CommandLanes(count, pool) if pool is not None else None
+
+
+def _workers(workers: int | None) -> int:
+    return workers or os.cpu_count() or 1
 
 
 def _get_sync() -> Callable[..., Any]:
@@ -818,8 +852,9 @@ _LOCAL_SCHEDULERS = {"sync": _get_sync, "processes": _get_processes}
 
 
 def _local(
-    nodes: list[Any], scheduler: str, task: progress.Task, workers: int | None, preload: str
-) -> list[SymbolOutcome]:
+    nodes: list[Any], scheduler: str, task: progress.Task, lanes: CommandLanes | None,
+    workers: int | None,
+) -> list[SymbolOutcome]:  # fmt: skip
     from dask.base import compute
     from dask.callbacks import Callback
 
@@ -829,29 +864,18 @@ def _local(
     # Dask's local schedulers as functions: named by a string, dask.compute imports distributed
     # (0.2 s) to look for a default Client first
     options: dict[str, Any] = {"scheduler": _LOCAL_SCHEDULERS[scheduler]()}
-    lanes = None
     if scheduler == "processes":
-        from seriesfactory.pipeline.pool import CommandLanes, local_pool
-
-        count = workers or os.cpu_count() or 1
         options["chunksize"] = 1  # Dask's default (6) hands 6 of 8 symbol passes to one worker
-        # the command is one lane, forked workers the others (none where there is no fork server:
-        # Dask's own spawned pool then)
-        pool = local_pool(count - 1, preload) if count > 1 else None
-        if count == 1 or pool is not None:
-            lanes = options["pool"] = CommandLanes(count, pool)
+        if lanes is not None:
+            options["pool"] = lanes
         else:
-            options["num_workers"] = count
+            options["num_workers"] = _workers(workers)
 
     def run() -> Any:
         return compute(*nodes, **options)  # type: ignore[no-untyped-call]
 
-    try:
-        with Callback(posttask=done):  # type: ignore[no-untyped-call]
-            return list(lanes.run(run) if lanes is not None else run())
-    finally:
-        if lanes is not None:
-            lanes.shutdown(wait=True, cancel_futures=True)
+    with Callback(posttask=done):  # type: ignore[no-untyped-call]
+        return list(lanes.run(run) if lanes is not None else run())
 
 
 def connect(address: str) -> Any:
