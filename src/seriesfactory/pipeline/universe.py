@@ -739,8 +739,7 @@ def _symbol_task(job: UniverseJob, pair: Pair, *fetched: str | None) -> SymbolOu
 
 def _whole_symbol_task(job: UniverseJob, pair: Pair, lo_ns: int, hi_ns: int) -> SymbolOutcome:
     """A symbol whose range is one fetch unit: the fetch, then the pass, in one task."""
-    f = _fetch_task(job, pair, lo_ns, hi_ns)
-    return _symbol_task(job, pair, f)
+    return _symbol_task(job, pair, _fetch_task(job, pair, lo_ns, hi_ns))
 
 
 def build_graph(job: UniverseJob, pairs: Sequence[Pair]) -> tuple[list[Any], int]:
