@@ -13,8 +13,8 @@ options.
 
 from __future__ import annotations
 
+import collections
 import os
-import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
@@ -197,19 +197,19 @@ def forked_pool(workers: int) -> Any:
     return pool
 
 
-#: What a lane takes from the queue: a submitted call, or None (no more work).
-_Call = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None
+#: A submitted call: its future, the function and its arguments.
+_Call = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
 class CommandLanes(Executor):
     """An executor of ``workers`` lanes: the command's own main thread and ``workers - 1``
-    processes of :func:`local_pool`, each taking the next submitted call when it is free.
+    processes of a pool (:func:`forked_pool`, else :func:`local_pool`), each taking the next
+    submitted call when it is free.
 
     Dask's process-pool scheduler hands it at most ``workers`` calls at a time (its
-    ``_max_workers``). The command has imported most of what a task needs while it read its
-    options and built the graph; as a lane it starts on the first tasks at once, where the
-    worker processes wait for the fork server's imports (docs/scale.md). Its tasks run in the
-    main thread, where Ctrl-C lands, as on the ``sync`` scheduler.
+    ``_max_workers``). The command has imported what a task needs; as a lane it starts on the
+    first task at once (docs/scale.md). Its tasks run in the main thread, where Ctrl-C lands,
+    as on the ``sync`` scheduler.
 
     Use: :meth:`run` the scheduler's ``compute`` through it (in a helper thread, while the main
     thread serves its lane); :meth:`shutdown` after.
@@ -220,7 +220,10 @@ class CommandLanes(Executor):
             raise ValueError("CommandLanes: more than one lane needs a process pool")
         self._max_workers = workers
         self._pool = pool
-        self._calls: queue.Queue[_Call] = queue.Queue()
+        self._ready = threading.Condition()
+        self._calls: collections.deque[_Call] = collections.deque()
+        self._finished = False  # the scheduler has returned: the command's lane stops
+        self._closed = False  # shut down: the process lanes stop
         self._forwarders = [
             threading.Thread(target=self._forward, name=f"seriesfactory-lane-{i}", daemon=True)
             for i in range(1, workers)
@@ -230,13 +233,26 @@ class CommandLanes(Executor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
-        self._calls.put((future, fn, args, kwargs))
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("cannot schedule new calls after shutdown")
+            self._calls.append((future, fn, args, kwargs))
+            self._ready.notify()  # one free lane takes it
         return future
+
+    def _take(self, stop: Callable[[], bool]) -> _Call | None:
+        """The next call, waiting for one; None once ``stop()`` holds and none is left."""
+        with self._ready:
+            while not self._calls:
+                if stop():
+                    return None
+                self._ready.wait(timeout=1.0)  # a timeout: Ctrl-C is seen while waiting
+            return self._calls.popleft()
 
     def _forward(self) -> None:
         """A process lane: each call it takes runs on the pool; its outcome comes back here."""
         assert self._pool is not None
-        while (call := self._calls.get()) is not None:
+        while (call := self._take(lambda: self._closed)) is not None:
             future, fn, args, kwargs = call
             if not future.set_running_or_notify_cancel():
                 continue
@@ -259,19 +275,14 @@ class CommandLanes(Executor):
             except BaseException as exc:  # handed to the main thread
                 failure.append(exc)
             finally:
-                self._calls.put(None)  # this lane stops; the others stop at shutdown
+                with self._ready:
+                    self._finished = True
+                    self._ready.notify_all()
 
+        self._finished = False
         thread = threading.Thread(target=scheduler, name="seriesfactory-scheduler", daemon=True)
         thread.start()
-        while True:
-            try:
-                call = self._calls.get(timeout=0.5)  # a timeout: Ctrl-C is seen while waiting
-            except queue.Empty:
-                if not thread.is_alive():  # pragma: no cover - it always posts None
-                    break
-                continue
-            if call is None:
-                break
+        while (call := self._take(lambda: self._finished)) is not None:
             self._run_here(call)
         thread.join()
         if failure:
@@ -279,9 +290,7 @@ class CommandLanes(Executor):
         return outcome[0]
 
     @staticmethod
-    def _run_here(
-        call: tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]],
-    ) -> None:
+    def _run_here(call: _Call) -> None:
         """One call in this process, reporting no progress of its own (as a worker process,
         whose reporter is the null one)."""
         future, fn, args, kwargs = call
@@ -298,16 +307,12 @@ class CommandLanes(Executor):
             progress.install(previous)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        if cancel_futures:
-            while True:
-                try:
-                    call = self._calls.get_nowait()
-                except queue.Empty:
-                    break
-                if call is not None:
-                    call[0].cancel()
-        for _ in self._forwarders:
-            self._calls.put(None)
+        with self._ready:
+            self._closed = True
+            if cancel_futures:
+                while self._calls:
+                    self._calls.popleft()[0].cancel()
+            self._ready.notify_all()
         if self._pool is not None:
             self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
         if wait:
