@@ -66,7 +66,7 @@ class AggregationParams:
             raise InputError(f"--agg-mode {self.mode!r} is unknown; use 'time' or 'tick'")
         if not math.isfinite(self.step) or self.step <= 0:
             raise InputError(
-                f"--agg-step must be positive, got {self.step:g}; "
+                f"--agg-step must be a positive finite number, got {self.step:g}; "
                 "milliseconds in time mode (e.g. 60000), a price ratio in tick mode (e.g. 0.001)"
             )
         if self.mode == "time" and self.step != int(self.step):
@@ -83,10 +83,13 @@ class AggregationParams:
                 "(e.g. 0.001 for 0.1%)"
             )
         if not math.isfinite(self.tick_ttl_ms) or self.tick_ttl_ms < 0:
-            raise InputError(f"--tick-ttl must be >= 0 ms, got {self.tick_ttl_ms:g}")
+            raise InputError(
+                f"--tick-ttl must be a finite number of ms >= 0, got {self.tick_ttl_ms:g}"
+            )
         if not math.isfinite(self.tick_max_deviation) or self.tick_max_deviation <= 0:
             raise InputError(
-                f"--tick-max-deviation must be a positive ratio, got {self.tick_max_deviation:g}"
+                "--tick-max-deviation must be a positive finite ratio, got "
+                f"{self.tick_max_deviation:g}"
             )
 
     @property
