@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
+from seriesfactory.cli import _coerce
 from seriesfactory.core import progress
 from seriesfactory.core.time import parse_date
 from seriesfactory.errors import InputError
@@ -64,6 +65,7 @@ def _argument_type(self: typer.core.TyperArgument, ctx: Any) -> str | None:
 
 _typer_argument_type = typer.core.TyperArgument.display_type_rich
 typer.core.TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign,assignment]
+_coerce.install()  # plain option values converted without pydantic (see the module)
 
 app = typer.Typer(
     name="seriesfactory",

@@ -139,9 +139,7 @@ def series(
 
     With --symbols, one venue (--sources NAME) and one output per symbol (docs/scale.md).
     """
-    with loading():
-        from rich.console import Console
-
+    with loading():  # what the job needs; the preview's libraries load after it (issue 16)
         from seriesfactory.core.time import parse_date
         from seriesfactory.lake.outputs import output_folder
         from seriesfactory.lake.shared import shared_lake
@@ -151,7 +149,6 @@ def series(
             parse_fields,
             parse_weights,
         )
-        from seriesfactory.reports.preview import render_preview
         from seriesfactory.transforms.aggregates import AggregationParams
 
     local_cache, lake = lake_of(cache_dir)
@@ -198,6 +195,10 @@ def series(
     with output_folder(where) as folder, shared_lake(local_cache, lake):
         result = build_series(dataclasses.replace(request, output_dir=folder.local))
         written = folder.publish(result.output)
+    with loading():
+        from rich.console import Console
+
+        from seriesfactory.reports.preview import render_preview
     terminal = sys.stdout.isatty()
     console = Console(highlight=False, width=None if terminal else 400)
     _report_sources(console, json.loads(result.metadata["seriesfactory.sources"]))

@@ -81,10 +81,17 @@ def temp_path(final: Path) -> Path:
     return final.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{final.name}")
 
 
-def commit(tmp: Path, final: Path) -> None:
-    """Flush ``tmp`` to disk and rename it to ``final`` (atomic on one file system)."""
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
+def commit(tmp: Path, final: Path, *, durable: bool = True) -> None:
+    """Flush ``tmp`` to disk and rename it to ``final`` (atomic on one file system).
+
+    ``durable=False``: renamed without the flush, for a cache file whose seal (size and CRC-32,
+    ``lake/integrity.py``) is checked on every read: after a power cut it may be found empty or
+    short under its name, and is then evicted and rebuilt like any damaged entry (a crash of
+    the process alone loses nothing: the data is in the page cache).
+    """
+    if durable:
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
     os.replace(tmp, final)
 
 
@@ -95,8 +102,9 @@ def discard(tmp: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``final``; rename it into place on success.
+def atomic_path(final: Path, *, durable: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it into place on success (``durable``:
+    see :func:`commit`).
 
     On any exception the temporary file is removed and ``final`` is untouched; a file
     system failure (``OSError``: no space, read-only, permissions) becomes one
@@ -105,7 +113,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     tmp = temp_path(final)
     try:
         yield tmp
-        commit(tmp, final)
+        commit(tmp, final, durable=durable)
     except BaseException as exc:
         discard(tmp)
         if isinstance(exc, OSError) and not isinstance(exc, CacheError):
@@ -113,9 +121,12 @@ def atomic_path(final: Path) -> Iterator[Path]:
         raise
 
 
-def atomic_write_bytes(final: Path, data: bytes | Callable[[BinaryIO], None]) -> Path:
-    """Write ``data`` (bytes, or a callable writing to a binary file) to ``final`` atomically."""
-    with atomic_path(final) as tmp, open(tmp, "wb") as fh:
+def atomic_write_bytes(
+    final: Path, data: bytes | Callable[[BinaryIO], None], *, durable: bool = True
+) -> Path:
+    """Write ``data`` (bytes, or a callable writing to a binary file) to ``final`` atomically
+    (``durable``: see :func:`commit`)."""
+    with atomic_path(final, durable=durable) as tmp, open(tmp, "wb") as fh:
         if callable(data):
             data(fh)
         else:
@@ -123,10 +134,11 @@ def atomic_write_bytes(final: Path, data: bytes | Callable[[BinaryIO], None]) ->
     return final
 
 
-def atomic_write_json(final: Path, obj: Any) -> Path:
-    """Write ``obj`` as pretty, key-sorted JSON to ``final`` atomically."""
+def atomic_write_json(final: Path, obj: Any, *, durable: bool = True) -> Path:
+    """Write ``obj`` as pretty, key-sorted JSON to ``final`` atomically (``durable``: see
+    :func:`commit`)."""
     text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
-    return atomic_write_bytes(final, text.encode())
+    return atomic_write_bytes(final, text.encode(), durable=durable)
 
 
 def atomic_write_parquet(

@@ -163,15 +163,18 @@ class TickSet:
         """Every row group in order: each file read and checked once (size, checksum, row
         count; its footer read from the checked bytes), then decoded a row group at a time.
 
-        The files are read into one buffer, reused from file to file as long as nothing
-        decoded points into it (pyarrow decompresses into buffers of its own; were it ever
-        to keep a slice of the input, the next file gets a new buffer)."""
+        The files are read into one buffer, as large as the largest file (allocated, zeroed
+        and faulted in once: sized to each new largest file, it was again and again), reused
+        from file to file as long as nothing decoded points into it (pyarrow decompresses into
+        buffers of its own; were it ever to keep a slice of the input, the next file gets a
+        new buffer)."""
         spare: bytearray | None = None
+        largest = max((f.seal.bytes for f in self.files if f.seal is not None), default=0)
         for f in self.files:
             assert f.seal is not None
             if integrity.VERIFY:
                 if spare is None or len(spare) < f.seal.bytes:
-                    spare = bytearray(f.seal.bytes)
+                    spare = bytearray(largest)
                 data = read_verified(f.path, f.seal, entry=self.root, into=spare)
                 pf = open_parquet(f.path, entry=self.root, data=data)
                 lo, hi = data.address, data.address + len(spare)

@@ -383,6 +383,23 @@ def _writing(path: Path) -> Iterator[None]:
         raise storage_error(path, exc) from exc
 
 
+def _output_parquet(fields: tuple[str, ...]) -> dict[str, Any]:
+    """How a ``series`` output is encoded (docs/series.md): delta-coded timestamps (with their
+    min/max statistics, for readers that skip row groups by time) and byte-stream-split fields
+    under LZ4, no dictionaries (fields of mostly distinct values; they took about half of a
+    yearly output's write time). Against plain zstd pages: 12 % fewer bytes in half the encoding
+    time (issue 16)."""
+    return {
+        "compression": "lz4",
+        "use_dictionary": False,
+        "write_statistics": ["timestamp"],
+        "column_encoding": {
+            "timestamp": "DELTA_BINARY_PACKED",
+            **dict.fromkeys(fields, "BYTE_STREAM_SPLIT"),
+        },
+    }
+
+
 class _Sinks:
     """The output file (and, when kept, the aggregates entry), written as blocks arrive.
 
@@ -411,10 +428,8 @@ class _Sinks:
         # reverse): the sidecar is published first, so no reader sees the CSV without it
         self._stack.push(self._seal_csv)
         if request.out_format == "parquet":
-            # No dictionaries: float fields of mostly distinct values, one row group a day;
-            # dictionary encoding took about half of a yearly output's write time.
             self._pq = pq.ParquetWriter(
-                self._out_tmp, schema, compression="zstd", store_schema=False, use_dictionary=False
+                self._out_tmp, schema, store_schema=False, **_output_parquet(request.fields)
             )
             self._stack.callback(self._pq.close)
         else:

@@ -26,15 +26,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import numpy as np
 
+from seriesfactory.core.lazy import lazy_module
 from seriesfactory.errors import SpecError
 from seriesfactory.schema.arrays import F64
 from seriesfactory.schema.ticks import TickArrays
 from seriesfactory.sources.spec import SourceSpec, format_number
-from seriesfactory.sources.synthetic import nb
+
+if TYPE_CHECKING:
+    from seriesfactory.sources.synthetic import nb
+else:  # numba loads when ticks are generated, not when a model is named (issue 16)
+    nb = lazy_module("seriesfactory.sources.synthetic.nb")
 
 __all__ = [
     "EPOCHS_PER_YEAR",

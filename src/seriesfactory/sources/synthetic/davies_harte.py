@@ -34,13 +34,18 @@ float32 error is measured in ``benchmarks/bench_models.py`` and recorded in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from seriesfactory.sources.synthetic import nb_fft
+from seriesfactory.core.lazy import lazy_module
 from seriesfactory.sources.synthetic.fft_inplace import irfft_prefix, symmetric_rfft_real
+
+if TYPE_CHECKING:
+    from seriesfactory.sources.synthetic import nb_fft
+else:  # numba loads when ticks are generated, not when a model is named (issue 16)
+    nb_fft = lazy_module("seriesfactory.sources.synthetic.nb_fft")
 
 __all__ = ["FLOAT64_MAX_HALF", "eigenvalues", "fgn", "fgn_autocovariance"]
 

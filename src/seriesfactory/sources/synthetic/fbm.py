@@ -20,15 +20,20 @@ metadata.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
+from seriesfactory.core.lazy import lazy_module
 from seriesfactory.schema.arrays import F64
-from seriesfactory.sources.synthetic import nb
 from seriesfactory.sources.synthetic.base import EPOCHS_PER_YEAR, Model, Param, spawn_generator
 from seriesfactory.sources.synthetic.davies_harte import FLOAT64_MAX_HALF, fgn
+
+if TYPE_CHECKING:
+    from seriesfactory.sources.synthetic import nb
+else:  # numba loads when ticks are generated, not when a model is named (issue 16)
+    nb = lazy_module("seriesfactory.sources.synthetic.nb")
 
 __all__ = ["FBM"]
 

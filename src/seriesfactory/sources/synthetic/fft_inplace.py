@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from seriesfactory.sources.synthetic import nb_fft
+from seriesfactory.core.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from seriesfactory.sources.synthetic import nb_fft
+else:  # numba loads when ticks are generated, not when a model is named (issue 16)
+    nb_fft = lazy_module("seriesfactory.sources.synthetic.nb_fft")
 
 __all__ = ["irfft_prefix", "positions", "split", "symmetric_rfft_real"]
 

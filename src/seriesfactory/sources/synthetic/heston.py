@@ -23,13 +23,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from seriesfactory.core.lazy import lazy_module
 from seriesfactory.schema.arrays import F64
-from seriesfactory.sources.synthetic import nb
 from seriesfactory.sources.synthetic.base import EPOCHS_PER_YEAR, Model, Param, spawn_generator
+
+if TYPE_CHECKING:
+    from seriesfactory.sources.synthetic import nb
+else:  # numba loads when ticks are generated, not when a model is named (issue 16)
+    nb = lazy_module("seriesfactory.sources.synthetic.nb")
 
 __all__ = ["Heston"]
 

@@ -24,14 +24,19 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import numpy as np
 
+from seriesfactory.core.lazy import lazy_module
 from seriesfactory.errors import SpecError
 from seriesfactory.schema.arrays import F64, I64
-from seriesfactory.sources.synthetic import nb
 from seriesfactory.sources.synthetic.base import EPOCHS_PER_YEAR, spawn_generator
+
+if TYPE_CHECKING:
+    from seriesfactory.sources.synthetic import nb
+else:  # numba loads when ticks are generated, not when a model is named (issue 16)
+    nb = lazy_module("seriesfactory.sources.synthetic.nb")
 
 __all__ = [
     "BLOCK",

@@ -11,15 +11,21 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from seriesfactory.core.lazy import lazy_module
 from seriesfactory.core.time import NS_PER_MS
 from seriesfactory.errors import DataError, InputError
 from seriesfactory.schema.aggregates import BLOCK_ROWS, AggregateArrays, FilterCounts
 from seriesfactory.schema.arrays import F64, I64
-from seriesfactory.transforms.aggregates import nb
+from seriesfactory.transforms.aggregates import layout
+
+if TYPE_CHECKING:
+    from seriesfactory.transforms.aggregates import nb
+else:  # the kernels (and numba) load on the first chunk: reading can start before (issue 16)
+    nb = lazy_module("seriesfactory.transforms.aggregates.nb")
 
 __all__ = [
     "BLOCK_ROWS",
@@ -35,10 +41,10 @@ _I64_MAX = (1 << 63) - 1
 
 
 _ERRORS = {
-    nb.ERR_ORDER: "ts goes backwards; ticks must be in time order",
-    nb.ERR_PRICE: "bid/ask must be positive finite numbers",
-    nb.ERR_CROSSED: "ask is below bid",
-    nb.ERR_VOLUME: "vbid/vask must be non-negative finite numbers",
+    layout.ERR_ORDER: "ts goes backwards; ticks must be in time order",
+    layout.ERR_PRICE: "bid/ask must be positive finite numbers",
+    layout.ERR_CROSSED: "ask is below bid",
+    layout.ERR_VOLUME: "vbid/vask must be non-negative finite numbers",
 }
 
 
@@ -60,7 +66,7 @@ class AggregationParams:
             raise InputError(f"--agg-mode {self.mode!r} is unknown; use 'time' or 'tick'")
         if not math.isfinite(self.step) or self.step <= 0:
             raise InputError(
-                f"--agg-step must be positive, got {self.step:g}; "
+                f"--agg-step must be a positive finite number, got {self.step:g}; "
                 "milliseconds in time mode (e.g. 60000), a price ratio in tick mode (e.g. 0.001)"
             )
         if self.mode == "time" and self.step != int(self.step):
@@ -77,10 +83,13 @@ class AggregationParams:
                 "(e.g. 0.001 for 0.1%)"
             )
         if not math.isfinite(self.tick_ttl_ms) or self.tick_ttl_ms < 0:
-            raise InputError(f"--tick-ttl must be >= 0 ms, got {self.tick_ttl_ms:g}")
+            raise InputError(
+                f"--tick-ttl must be a finite number of ms >= 0, got {self.tick_ttl_ms:g}"
+            )
         if not math.isfinite(self.tick_max_deviation) or self.tick_max_deviation <= 0:
             raise InputError(
-                f"--tick-max-deviation must be a positive ratio, got {self.tick_max_deviation:g}"
+                "--tick-max-deviation must be a positive finite ratio, got "
+                f"{self.tick_max_deviation:g}"
             )
 
     @property
@@ -138,9 +147,9 @@ class Aggregator:
 
     def __init__(self, params: AggregationParams) -> None:
         self.params = params
-        self._si, self._sf = nb.new_state()
+        self._si, self._sf = layout.new_state()
         self._finished = False
-        self._mode = nb.MODE_TIME if params.mode == "time" else nb.MODE_TICK
+        self._mode = layout.MODE_TIME if params.mode == "time" else layout.MODE_TICK
 
     # -- state ---------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -163,9 +172,9 @@ class Aggregator:
     @property
     def counts(self) -> FilterCounts:
         return FilterCounts(
-            ticks=int(self._si[nb.I_SEEN]),
-            deviation=int(self._si[nb.I_FILT_DEV]),
-            stale=int(self._si[nb.I_FILT_STALE]),
+            ticks=int(self._si[layout.I_SEEN]),
+            deviation=int(self._si[layout.I_FILT_DEV]),
+            stale=int(self._si[layout.I_FILT_STALE]),
         )
 
     # -- feeding -------------------------------------------------------------------------------
@@ -174,14 +183,14 @@ class Aggregator:
             np.empty(rows, np.int64),
             np.empty(rows, np.int64),
             np.empty(rows, np.int64),
-            np.empty((nb.NFIELDS, rows), np.float64),
+            np.empty((layout.NFIELDS, rows), np.float64),
         )
 
     def _capacity(self, first_ts: int, last_ts: int, n: int) -> int:
-        if self._mode == nb.MODE_TICK:
+        if self._mode == layout.MODE_TICK:
             return n
         step = self.params.step_ns
-        cur = int(self._si[nb.I_BUCKET])
+        cur = int(self._si[layout.I_BUCKET])
         lo = cur if cur >= 0 else first_ts // step
         return max(int(last_ts // step - lo) + 1, 1)
 
@@ -228,7 +237,7 @@ class Aggregator:
         )
         if rows < 0:
             bad = -1 - rows
-            why = _ERRORS[int(self._si[nb.I_ERR])]
+            why = _ERRORS[int(self._si[layout.I_ERR])]
             raise DataError(f"tick {why}", path=source, line=row_offset + bad + 1)
         return AggregateArrays(out[0][:rows], out[1][:rows], out[2][:rows], out[3][:, :rows])
 
@@ -258,12 +267,12 @@ class Aggregator:
         pos = 0
         while pos < n:
             hi = n
-            if self._mode == nb.MODE_TICK:
+            if self._mode == layout.MODE_TICK:
                 hi = min(n, pos + max_rows)
             else:
-                cur = int(self._si[nb.I_BUCKET])
+                cur = int(self._si[layout.I_BUCKET])
                 k0 = int(ts[pos]) // step
-                if cur >= 0 and self._si[nb.I_STARTED] == 1 and k0 - cur >= max_rows:
+                if cur >= 0 and self._si[layout.I_STARTED] == 1 and k0 - cur >= max_rows:
                     yield self._advance(k0, max_rows)  # a long run of empty buckets
                     continue
                 limit = ((cur if cur >= 0 else k0) + max_rows) * step
@@ -282,9 +291,12 @@ class Aggregator:
         self, end_ns: int, *, max_rows: int = BLOCK_ROWS
     ) -> Iterator[AggregateArrays]:
         """Like :meth:`finish`, in blocks of at most ``max_rows`` rows."""
-        if self._mode == nb.MODE_TIME and self._si[nb.I_STARTED] == 1:
+        if self._mode == layout.MODE_TIME and self._si[layout.I_STARTED] == 1:
             upto = (end_ns - 1) // self.params.step_ns + 1
-            while int(self._si[nb.I_BUCKET]) >= 0 and int(self._si[nb.I_BUCKET]) + max_rows < upto:
+            while (
+                int(self._si[layout.I_BUCKET]) >= 0
+                and int(self._si[layout.I_BUCKET]) + max_rows < upto
+            ):
                 yield self._advance(upto, max_rows)
         last = self.finish(end_ns)
         if last.rows:
@@ -297,9 +309,9 @@ class Aggregator:
         ``end_ns``; tick mode leaves the unfinished brick out (it never closed).
         """
         self._finished = True
-        if self._mode == nb.MODE_TICK:
+        if self._mode == layout.MODE_TICK:
             return AggregateArrays.concat([])
-        cur = int(self._si[nb.I_BUCKET])
+        cur = int(self._si[layout.I_BUCKET])
         if cur < 0:
             return AggregateArrays.concat([])
         cap = max(int((end_ns - 1) // self.params.step_ns - cur) + 1, 1)
