@@ -15,10 +15,11 @@ running). Aim: the cluster within 15 % of the process pool's wall time, both >= 
 2. Serves it on 127.0.0.1 (the standard library's file handler in a thread).
 3. Warms numba's on-disk kernel cache with a one-day run, so no configuration pays compiles.
 4. For each scheduler, on an empty cache: ``seriesfactory download --symbols ... --scheduler X``
-   then ``seriesfactory series --sources binance --agg-step 60000 --symbols ...``, each a child
-   process timed from spawn to exit; checks the outputs are byte-identical across schedulers.
-   CPU seconds of each scheduler's runs: the commands, the ``processes`` pool's fork server and
-   workers (this process adopts them as a subreaper, so their CPU is counted once reaped) and,
+   then ``seriesfactory series --sources binance --agg-step 60000 --symbols ...``, each the
+   ``seriesfactory`` console script in a child process, timed from spawn to exit; checks the
+   outputs are byte-identical across schedulers. CPU seconds of each scheduler's runs: the
+   commands, the ``processes`` pool's workers (forked by the command; a fork server when one
+   runs: this process adopts them as a subreaper, so their CPU is counted once reaped) and,
    for the cluster, its scheduler's and workers' CPU over the run (from ``/proc``).
 5. Per-task overheads, in this process: the wall time per no-op task on each scheduler (200
    tasks, minus one task's time: the marginal cost of scheduling one more task), and the
@@ -262,7 +263,7 @@ def _children_cpu() -> float:
 
 
 def become_subreaper() -> bool:
-    """Adopt our orphaned descendants (Linux): the fork server a ``processes`` run starts outlives
+    """Adopt our orphaned descendants (Linux): a fork server a ``processes`` run starts outlives
     the command by a moment; reaped here, its CPU (and its workers') is counted."""
     import ctypes
 
