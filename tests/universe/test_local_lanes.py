@@ -154,3 +154,28 @@ def test_a_command_running_another_thread_is_not_forked() -> None:
     finally:
         stop.set()
         other.join(timeout=WAIT_S)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "kept"),
+    [
+        (["series", "--symbols", "BTCUSDT,ETHUSDT"], {}, True),  # several: processes by default
+        (["series", "--symbols=BTCUSDT", "--scheduler", "processes"], {}, True),
+        (["series", "--symbols", "BTCUSDT"], {}, False),  # one symbol: sync
+        (["series", "--symbols", "A,B", "--scheduler", "sync"], {}, False),
+        (["series", "--symbols", "A,B"], {"SERIESFACTORY_SCHEDULER": "tcp://h:8786"}, False),
+        (["series", "--symbol", "BTCUSDT"], {}, False),  # not a universe job
+    ],
+)
+def test_a_processes_job_keeps_the_libraries_from_starting_threads(
+    args: list[str], env: dict[str, str], kept: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seriesfactory.cli._universe import prepare_pool_from_argv
+
+    for name in ("OPENBLAS_NUM_THREADS", "JE_ARROW_MALLOC_CONF", "SERIESFACTORY_SCHEDULER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    prepare_pool_from_argv(args)
+    assert (os.environ.get("OPENBLAS_NUM_THREADS") == "1") is kept
+    assert (os.environ.get("JE_ARROW_MALLOC_CONF") == "background_thread:false") is kept

@@ -169,7 +169,8 @@ def _threads() -> int:
 def forked_pool(workers: int) -> Any:
     """``workers`` processes forked from this one now, with everything it has imported; None
     when this process runs more than one thread (another thread could hold a lock the children
-    would then wait on forever: the fork server's pool is used then) or cannot fork.
+    would then wait on forever: the fork server's pool is used then) or cannot fork (not Linux,
+    or no process to be had).
 
     The command calls it after reading its options, building the graph and importing what the
     tasks need (:func:`import_task_modules`), before any thread of its own starts (the progress
@@ -182,7 +183,8 @@ def forked_pool(workers: int) -> Any:
     import sys
     from concurrent.futures import ProcessPoolExecutor
 
-    if _threads() != 1 or "fork" not in multiprocessing.get_all_start_methods():
+    # Linux only: elsewhere a process can run system threads Python does not count (macOS)
+    if not sys.platform.startswith("linux") or _threads() != 1:
         return None
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # a child would write out what is buffered again
@@ -192,6 +194,9 @@ def forked_pool(workers: int) -> Any:
     gc.freeze()  # the children's collections then leave the pages they share with us alone
     try:
         pool.submit(int)  # its first call forks all its workers, here, before its own threads
+    except OSError:  # no process to be had (memory, limits): the fork server's pool is tried
+        pool.shutdown(wait=False, cancel_futures=True)
+        return None
     finally:
         gc.unfreeze()
     return pool
