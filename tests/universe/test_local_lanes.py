@@ -97,6 +97,8 @@ def test_more_lanes_than_one_need_a_pool() -> None:
 
 _FORKED = """
 import os, sys, tempfile
+from seriesfactory.pipeline.pool import single_threaded_libraries
+single_threaded_libraries()  # as the command line of a processes job does, before numpy loads
 from dask.base import compute
 from dask.delayed import delayed
 from dask.multiprocessing import get
