@@ -146,3 +146,21 @@ def test_kernels_load_on_first_use_so_reading_starts_before_numba() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True", "1"]
+
+
+def test_fetching_archives_loads_no_numba() -> None:
+    """What a download imports (the raw tier, the venues' history, a universe job's fetch tasks)
+    loads no numba: the CSV kernel loads when an archive is first parsed."""
+    code = (
+        "import sys\n"
+        "from seriesfactory.pipeline.pool import import_task_modules\n"
+        "import_task_modules(fetch_only=True)\n"
+        "import seriesfactory.cli.download, seriesfactory.sources.binance.history\n"
+        "print('numba' in sys.modules)\n"
+        "from seriesfactory.sources.binance.parse import parse_trades_csv\n"
+        "t = parse_trades_csv(b'1,10.5,2,21,1700000000000,true,true\\n', name='x.csv', "
+        "market='spot', kind='trades')\n"
+        "print('numba' in sys.modules, t.table.num_rows)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "1"]

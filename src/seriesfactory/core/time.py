@@ -9,6 +9,8 @@ import time
 from seriesfactory.errors import InputError
 
 __all__ = [
+    "MAX_MS",
+    "MAX_US",
     "NS_PER_DAY",
     "NS_PER_MS",
     "NS_PER_S",
@@ -22,6 +24,9 @@ __all__ = [
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
 NS_PER_DAY = 86_400 * NS_PER_S
+#: The largest count of milliseconds / microseconds whose nanoseconds fit an int64.
+MAX_MS = (2**63 - 1) // NS_PER_MS
+MAX_US = (2**63 - 1) // 1_000
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: The dates a range may use: int64 nanoseconds end at 2262-04-11 23:47:16 UTC, and nothing

@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from seriesfactory._jit import kernel
+from seriesfactory.core.time import MAX_MS, MAX_US
 from seriesfactory.schema.arrays import F64, I8, I64, U8
 
 OK = 0
@@ -46,8 +47,6 @@ _PLUS = 43
 _US_THRESHOLD = 10**14
 _TWO53 = 2**53
 #: The largest times whose nanoseconds fit int64 (later ones are rejected as out of range).
-MAX_MS = (2**63 - 1) // 10**6
-MAX_US = (2**63 - 1) // 10**3
 #: 10**0 .. 10**22, every one an exact double.
 POW10 = np.array([10.0**k for k in range(23)], np.float64)
 

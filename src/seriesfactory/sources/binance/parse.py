@@ -33,23 +33,28 @@ negative quantity, a time before the previous row's — raise
 from __future__ import annotations
 
 import io
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from seriesfactory.core.lazy import lazy_module
+from seriesfactory.core.time import MAX_MS, MAX_US
 from seriesfactory.schema import TRADE_SCHEMA
 from seriesfactory.schema.trades import BadRow, ParsedTrades, raise_bad_rows
-from seriesfactory.sources.binance import csv_nb
+
+if TYPE_CHECKING:
+    from seriesfactory.sources.binance import csv_nb
+else:  # numba loads when an archive is parsed, not when one is downloaded (issue 16)
+    csv_nb = lazy_module("seriesfactory.sources.binance.csv_nb")
 
 __all__ = ["BadRow", "ParsedTrades", "parse_trades_csv", "raise_bad_rows", "to_trade_table"]
 
 Market = Literal["spot", "usdm", "coinm"]
 Kind = Literal["trades", "aggTrades"]
 US_THRESHOLD = 10**14
-MAX_MS, MAX_US = csv_nb.MAX_MS, csv_nb.MAX_US
 _NO_TS = -(2**63)
 _TRUE = ("true",)
 _FALSE = ("false",)
