@@ -128,39 +128,44 @@ def test_a_command_runs_from_the_app_holding_only_it() -> None:
     assert out.returncode == 2 and "series" in out.stderr
 
 
+def _numba_loaded(setup: str, first_use: str) -> list[str]:
+    """Whether numba is loaded after ``setup``, then after ``first_use`` (which prints more)."""
+    code = f"import sys\n{setup}print('numba' in sys.modules)\n{first_use}"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
 def test_kernels_load_on_first_use_so_reading_starts_before_numba() -> None:
     """Naming a model, opening the series pipeline and creating an Aggregator load no numba
     (core/lazy.py); the first chunk fed loads it and aggregates as before."""
-    code = (
-        "import sys\n"
+    setup = (
         "import numpy as np\n"
         "from seriesfactory.pipeline.series import build_series\n"
         "from seriesfactory.sources import resolve_tick_model, parse_sources\n"
         "from seriesfactory.transforms.aggregates import Aggregator, AggregationParams\n"
         "model = resolve_tick_model(parse_sources('gbm(0.05,0.5,50000)')[0])\n"
         "agg = Aggregator(AggregationParams(mode='time', step=60000))\n"
-        "print('numba' in sys.modules)\n"
+    )
+    first_use = (
         "one = np.ones(1)\n"
         "agg.update(np.array([5], np.int64), one, one * 2, one, one)\n"
         "print('numba' in sys.modules, agg.finish(60_000_000_000).rows)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "True", "1"]
+    assert _numba_loaded(setup, first_use) == ["False", "True", "1"]
 
 
 def test_fetching_archives_loads_no_numba() -> None:
     """What a download imports (the raw tier, the venues' history, a universe job's fetch tasks)
     loads no numba: the CSV kernel loads when an archive is first parsed."""
-    code = (
-        "import sys\n"
+    setup = (
         "from seriesfactory.pipeline.pool import import_task_modules\n"
         "import_task_modules(fetch_only=True)\n"
         "import seriesfactory.cli.download, seriesfactory.sources.binance.history\n"
-        "print('numba' in sys.modules)\n"
+    )
+    first_use = (
         "from seriesfactory.sources.binance.parse import parse_trades_csv\n"
         "t = parse_trades_csv(b'1,10.5,2,21,1700000000000,true,true\\n', name='x.csv', "
         "market='spot', kind='trades')\n"
         "print('numba' in sys.modules, t.table.num_rows)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "True", "1"]
+    assert _numba_loaded(setup, first_use) == ["False", "True", "1"]
