@@ -79,6 +79,23 @@ class Mirror:
         path.with_name(path.name + ".CHECKSUM").write_text(f"{digest}  {path.name}\n")
         return data
 
+    def add_bybit_day(self, day: str, rows: int, *, sides: str = "alternate") -> None:
+        """Bybit's gzipped trades file of BTCUSDT on ``day`` (YYYY-MM-DD; no checksum: Bybit
+        publishes none): ``rows`` trades one second apart from 00:00:00.5, 0.01 each at
+        42000 + i, side Buy/Sell alternating (``sides="buy"``: all Buy)."""
+        import gzip
+
+        from seriesfactory.core.time import parse_date
+
+        start_s = parse_date(day, option="d") // 10**9
+        side = (lambda i: "Buy") if sides == "buy" else (lambda i: "Buy" if i % 2 else "Sell")
+        body = "timestamp,symbol,side,size,price\n" + "".join(
+            f"{start_s + i}.5,BTCUSDT,{side(i)},0.01,{42000 + i}.0\n" for i in range(rows)
+        )
+        path = self.roots[0] / "trading" / "BTCUSDT" / f"BTCUSDT{day}.csv.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress(body.encode()))
+
 
 def _handler(mirror: Mirror) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
@@ -17,14 +16,7 @@ def test_trades_from_bybit(
     mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("SERIESFACTORY_BYBIT_DATA_URL", mirror.url)
-    start_s = parse_date("2024-01-02", option="d") // 10**9
-    body = "timestamp,symbol,side,size,price\n" + "".join(
-        f"{start_s + i}.5,BTCUSDT,{'Buy' if i % 2 else 'Sell'},0.01,{42000 + i}.0\n"
-        for i in range(5)
-    )
-    path = mirror.roots[0] / "trading" / "BTCUSDT" / "BTCUSDT2024-01-02.csv.gz"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(gzip.compress(body.encode()))
+    mirror.add_bybit_day("2024-01-02", 5)
     args = ["trades", "--venue", "bybit", "--from", "2024-01-02", "--to", "2024-01-03",
             "--cache-dir", str(tmp_path / "c"), "--output-dir", str(tmp_path / "o")]  # fmt: skip
     assert main(args) == 0

@@ -796,18 +796,7 @@ def test_a_venue_without_checksums_still_downloads_its_files(
 ) -> None:
     """Bybit publishes no checksum: a second machine downloads the file to learn its hash (the
     documented fallback), then finds the record and reads the lake, ingesting nothing."""
-    import gzip
-
-    from seriesfactory.core.time import parse_date
-
-    start_s = parse_date("2024-01-02", option="d") // 10**9
-    body = "timestamp,symbol,side,size,price\n" + "".join(
-        f"{start_s + i}.5,BTCUSDT,{'Buy' if i % 2 else 'Sell'},0.01,{42000 + i}.0\n"
-        for i in range(50)
-    )
-    path = mirror.roots[0] / "trading" / "BTCUSDT" / "BTCUSDT2024-01-02.csv.gz"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(gzip.compress(body.encode()))
+    mirror.add_bybit_day("2024-01-02", 50)
     monkeypatch.setenv("SERIESFACTORY_BYBIT_DATA_URL", mirror.url)
     args = ["trades", "--venue", "bybit", "--symbol", "BTCUSDT", "--from", "2024-01-02",
             "--to", "2024-01-03", "--cache-dir", f"s3://{bucket}/lake", "--quiet"]  # fmt: skip

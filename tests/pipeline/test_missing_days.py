@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 from pathlib import Path
 
@@ -63,13 +62,7 @@ def test_no_day_at_all_is_an_error(mirror, tmp_path: Path) -> None:
 
 
 def test_bybit_gap_day_is_returned(mirror, tmp_path: Path) -> None:
-    start_s = parse_date("2024-01-02", option="d") // 10**9
-    body = "timestamp,symbol,side,size,price\n" + "".join(
-        f"{start_s + i}.5,BTCUSDT,Buy,0.01,{42000 + i}.0\n" for i in range(5)
-    )
-    path = mirror.roots[0] / "trading" / "BTCUSDT" / "BTCUSDT2024-01-02.csv.gz"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(gzip.compress(body.encode()))
+    mirror.add_bybit_day("2024-01-02", 5, sides="buy")
     summary = _ensure(mirror, tmp_path, "bybit", "2024-01-04")
     assert summary.missing_dates() == ["2024-01-01", "2024-01-03"]
     assert summary.records[0].rows == 5

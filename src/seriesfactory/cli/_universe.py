@@ -82,18 +82,13 @@ def prepare_pool_from_argv(args: list[str]) -> None:
     typer parses anything: the pool's workers are forked from this process once it has imported
     what the tasks need, which is safe while it runs one thread (docs/scale.md). A wrong option
     is reported later, where it always is."""
-    import os
-
     if not any(a.split("=")[0] in ("--symbols", "--symbols-file") for a in args):
         return
+    from seriesfactory.pipeline.pool import requested_scheduler, single_threaded_libraries
+
     symbols, scheduler = _option_value(args, "--symbols"), _option_value(args, "--scheduler")
     several = symbols is None or "," in symbols or ":top:" in symbols.lower()
-    value = scheduler if scheduler is not None else os.environ.get("SERIESFACTORY_SCHEDULER")
-    # scheduler_choice's rule, without importing the runner: processes when named, or by default
-    # for several symbols
-    if (value or "").strip().lower() == "processes" or (not value and several):
-        from seriesfactory.pipeline.pool import single_threaded_libraries
-
+    if requested_scheduler(scheduler, several=several).lower() == "processes":
         single_threaded_libraries()
 
 

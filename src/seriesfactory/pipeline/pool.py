@@ -27,13 +27,27 @@ __all__ = [
     "OPTIONAL_MODULES",
     "PRELOAD",
     "PRELOAD_FETCH",
+    "SCHEDULER_ENV",
     "TASK_MODULES",
     "CommandLanes",
     "forked_pool",
     "import_task_modules",
     "local_pool",
+    "requested_scheduler",
     "single_threaded_libraries",
 ]
+
+#: The environment variable naming a universe job's scheduler when ``--scheduler`` does not.
+SCHEDULER_ENV = "SERIESFACTORY_SCHEDULER"
+
+
+def requested_scheduler(text: str | None, *, several: bool) -> str:
+    """The scheduler a universe job asks for, not yet checked: ``--scheduler`` (``text``), else
+    :data:`SCHEDULER_ENV`, else ``processes`` for several symbols and ``sync`` for one. Light, so
+    the command line can tell before it imports anything that its workers will be forked."""
+    value = text if text is not None else os.environ.get(SCHEDULER_ENV) or None
+    return ("processes" if several else "sync") if value is None else value.strip()
+
 
 #: The module the fork server imports before it forks a worker (what every task needs).
 PRELOAD = "seriesfactory.pipeline._preload"

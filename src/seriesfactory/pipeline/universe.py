@@ -53,6 +53,7 @@ from seriesfactory.core import progress
 from seriesfactory.core.names import check_symbol
 from seriesfactory.core.time import NS_PER_DAY, format_range_part
 from seriesfactory.errors import InputError, NetworkError, SeriesFactoryError
+from seriesfactory.pipeline.pool import SCHEDULER_ENV, requested_scheduler
 
 if TYPE_CHECKING:
     from seriesfactory.core.storage import Remote
@@ -78,8 +79,6 @@ __all__ = [
     "write_trades",
 ]
 
-#: The environment variable that names the default scheduler.
-SCHEDULER_ENV = "SERIESFACTORY_SCHEDULER"
 #: Seconds to wait for a Dask scheduler to answer before giving up.
 CONNECT_TIMEOUT_S = 5.0
 #: Seconds to wait for a venue's exchangeInfo / 24h ticker.
@@ -273,11 +272,8 @@ Scheduler = str  # "sync", "processes" or "tcp://host:port"
 def scheduler_choice(text: str | None, symbols: int) -> Scheduler:
     """``--scheduler`` (else ``SERIESFACTORY_SCHEDULER``, else sync for one symbol, processes
     for several), checked."""
-    value = text if text is not None else os.environ.get(SCHEDULER_ENV) or None
+    value = requested_scheduler(text, several=symbols > 1)
     option = "--scheduler" if text is not None else SCHEDULER_ENV
-    if value is None:
-        return "sync" if symbols <= 1 else "processes"
-    value = value.strip()
     if value.lower() in ("sync", "processes"):
         return value.lower()
     if _TCP.match(value):
