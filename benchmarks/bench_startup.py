@@ -11,10 +11,13 @@ runs it; each is run ``--repeat`` times and the median is reported.
 - ``series-hit``: the same command with its aggregates already in the aggregates tier
 - ``read``      : a process that imports pyarrow and reads the same tick files (five columns,
   file by file), nothing else (the floor of ``series``)
+- ``read+agg``  : ``read`` with the aggregation kernel fed each file as it is read (a thread
+  reads ahead, four files deep, while the kernel runs), nothing else: no checksums, no writing,
+  no command line. What no ``series`` can go below, since it must do both (issue 16)
 
-and prints the ratios ``help / python`` and ``series / read`` (wall), and ``series / read`` in CPU
-seconds (user + system of the process, all threads), which load inflates less. With ``--env user``
-(the default) every process runs in a virtual environment of its own under
+and prints the ratios ``help / python``, ``series / read`` and ``read+agg / read`` (wall), and
+``series / read`` in CPU seconds (user + system of the process, all threads), which load inflates
+less. With ``--env user`` (the default) every process runs in a virtual environment of its own under
 ``benchmarks/.work/startup/venv`` holding what ``pip install seriesfactory`` gives (``make run``'s
 install: no dev extras), built once from ``constraints.txt``; ``--env dev`` runs them in the
 development venv instead, where pandas is installed and pyarrow imports it (about 0.5 s) on the
@@ -51,6 +54,26 @@ for path in json.load(open(sys.argv[1])):
 print(rows)
 """
 
+_READ_AGG = """
+import json, queue, sys, threading
+import pyarrow.parquet as pq
+paths = json.load(open(sys.argv[1]))
+box = queue.Queue(maxsize=4)
+def read():
+    for path in paths:
+        box.put(pq.ParquetFile(path).read(columns=["ts", "bid", "ask", "vbid", "vask"]))
+    box.put(None)
+threading.Thread(target=read, daemon=True).start()
+from seriesfactory.transforms.aggregates import AggregationParams, Aggregator
+agg = Aggregator(AggregationParams(mode="time", step=60000))
+rows = 0
+while (table := box.get()) is not None:
+    ts, bid, ask, vbid, vask = (table.column(i).to_numpy() for i in range(5))
+    rows += sum(b.rows for b in agg.update_blocks(ts.view("int64"), bid, ask, vbid, vask))
+rows += sum(b.rows for b in agg.finish_blocks(int(sys.argv[2])))
+print(rows)
+"""
+
 
 def _user_venv() -> Path:
     """The ``bin`` folder of a venv with the user install (built once, from constraints.txt)."""
@@ -67,6 +90,13 @@ def _to_day(days: int) -> str:
     import datetime as dt
 
     return (dt.date.fromisoformat(FROM) + dt.timedelta(days=days)).isoformat()
+
+
+def _end_ns(days: int) -> int:
+    import datetime as dt
+
+    end = dt.datetime.fromisoformat(_to_day(days)).replace(tzinfo=dt.UTC)
+    return int(end.timestamp()) * 1_000_000_000
 
 
 def _series_cmd(bin_dir: Path, days: int) -> list[str]:
@@ -129,10 +159,12 @@ def main() -> None:
     files.write_text(json.dumps([str(f.path) for f in ticks.files]))
 
     python = [python_bin, "-c", "pass"]
+    read_agg = [python_bin, "-c", _READ_AGG, str(files), str(_end_ns(args.days))]
     rows = {
         "python": _median(python, args.repeat),
         "help": _median([str(bin_dir / "seriesfactory"), "--help"], args.repeat),
         "read": _median([python_bin, "-c", _READ, str(files)], args.repeat),
+        "read+agg": _median(read_agg, args.repeat),
         "series": _median(_series_cmd(bin_dir, args.days), args.repeat, drop_aggregates=True),
         "series-hit": _median(_series_cmd(bin_dir, args.days), args.repeat),
     }
@@ -146,6 +178,7 @@ def main() -> None:
     print(f"help / python      = {wall['help'] / wall['python']:.2f}  (help: {wall['help']:.3f} s)")
     print(f"series / read      = {wall['series'] / wall['read']:.2f}  (aim: at most 1.8)")
     print(f"series-hit / read  = {wall['series-hit'] / wall['read']:.2f}")
+    print(f"read+agg / read    = {wall['read+agg'] / wall['read']:.2f}  (no series goes below)")
     # under load the wall ratio is inflated (series keeps two cores busy, the read one);
     # CPU seconds are what a quiet machine would add up
     print(f"cpu series / read  = {cpu['series'] / cpu['read']:.2f}")

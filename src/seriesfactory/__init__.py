@@ -8,8 +8,9 @@ The curated public surface is :data:`__all__`; heavier pieces load on first use,
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from seriesfactory._version import __version__
 from seriesfactory.errors import (
     CacheError,
     ConfigError,
@@ -21,19 +22,6 @@ from seriesfactory.errors import (
     SourceError,
     SpecError,
 )
-
-if TYPE_CHECKING:
-    __version__: str  # computed on first use (importlib.metadata costs ~30 ms at start-up)
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("seriesfactory")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-        return "0.0.0"
-
 
 #: Public names loaded on first use: name -> module that defines it.
 _LAZY = {
@@ -66,9 +54,6 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        globals()[name] = value = _version()
-        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'seriesfactory' has no attribute {name!r}")

@@ -79,9 +79,9 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from seriesfactory import __version__
 
-        print(f"seriesfactory {version('seriesfactory')}")
+        print(f"seriesfactory {__version__}")
         raise typer.Exit()
 
 
