@@ -127,6 +127,7 @@ def open_page(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            env={**os.environ, "TMPDIR": profile},  # its singleton socket folder: removed with it
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
