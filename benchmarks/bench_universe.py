@@ -447,6 +447,9 @@ def main() -> None:
                 for _ in range(opts.repeat):
                     root = work / name
                     shutil.rmtree(root, ignore_errors=True)
+                    # the previous run's files, still being written back and now freed, must not
+                    # slow this run's writes: every run starts with the disk's queue empty
+                    os.sync()
                     workers0 = tree_cpu(cluster_pids) if name == "cluster" else 0.0
                     down = run_child(job_args("download", root, opts.days, symbols, scheduler), env)
                     series = run_child(job_args("series", root, opts.days, symbols, scheduler), env)

@@ -155,12 +155,13 @@ def test_kernels_load_on_first_use_so_reading_starts_before_numba() -> None:
 
 
 def test_fetching_archives_loads_no_numba() -> None:
-    """What a download imports (the raw tier, the venues' history, a universe job's fetch tasks)
-    loads no numba: the CSV kernel loads when an archive is first parsed."""
+    """What a download imports (the raw tier, the venues' history, a universe job's fetch tasks
+    and its symbol check) loads no numba: the CSV kernel loads when an archive is first parsed."""
     setup = (
         "from seriesfactory.pipeline.pool import import_task_modules\n"
         "import_task_modules(fetch_only=True)\n"
         "import seriesfactory.cli.download, seriesfactory.sources.binance.history\n"
+        "import seriesfactory.pipeline.exchange, seriesfactory.pipeline.universe\n"
     )
     first_use = (
         "from seriesfactory.sources.binance.parse import parse_trades_csv\n"

@@ -16,15 +16,20 @@ Rules (``docs/sources.md``):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from seriesfactory.core.lazy import lazy_module
 from seriesfactory.errors import DataError
 from seriesfactory.schema import TickArrays
 from seriesfactory.schema.arrays import F64, I64
-from seriesfactory.transforms.ticks import nb
+
+if TYPE_CHECKING:
+    from seriesfactory.transforms.ticks import nb
+else:  # the kernels (and numba) load with the first builder: a download never makes one
+    nb = lazy_module("seriesfactory.transforms.ticks.nb")
 
 __all__ = ["TickBuilder", "trades_to_ticks"]
 
