@@ -81,6 +81,10 @@ TASK_MODULES = (
     "seriesfactory.sources.binance.history",
     "seriesfactory.sources.bybit",
     "seriesfactory.sources.coinbase",
+    # kernels' modules the pipeline loads on first use (core/lazy.py): loaded once, before forking
+    "seriesfactory.sources.binance.csv_nb",
+    "seriesfactory.transforms.ticks.nb",
+    "seriesfactory.transforms.aggregates.nb",
 )
 #: Optional: imported when installed.
 OPTIONAL_MODULES = ("pandas", "pyarrow.pandas_compat")
