@@ -92,13 +92,6 @@ def _to_day(days: int) -> str:
     return (dt.date.fromisoformat(FROM) + dt.timedelta(days=days)).isoformat()
 
 
-def _end_ns(days: int) -> int:
-    import datetime as dt
-
-    end = dt.datetime.fromisoformat(_to_day(days)).replace(tzinfo=dt.UTC)
-    return int(end.timestamp()) * 1_000_000_000
-
-
 def _series_cmd(bin_dir: Path, days: int) -> list[str]:
     return [
         str(bin_dir / "seriesfactory"), "series", "--sources", SPEC, "--from", FROM,
@@ -150,6 +143,7 @@ def main() -> None:
     subprocess.run(_series_cmd(bin_dir, args.days), check=True, stdout=subprocess.DEVNULL, env=ENV)
     print(f"ticks tier ready ({time.perf_counter() - started:.1f} s, first run included)")
 
+    from seriesfactory.core.time import parse_date
     from seriesfactory.lake.ticks import MANIFEST, TickSet
 
     roots = [p.parent for p in (WORK / "cache" / "ticks").rglob(MANIFEST)]
@@ -159,7 +153,8 @@ def main() -> None:
     files.write_text(json.dumps([str(f.path) for f in ticks.files]))
 
     python = [python_bin, "-c", "pass"]
-    read_agg = [python_bin, "-c", _READ_AGG, str(files), str(_end_ns(args.days))]
+    end_ns = parse_date(_to_day(args.days), option="--to")
+    read_agg = [python_bin, "-c", _READ_AGG, str(files), str(end_ns)]
     rows = {
         "python": _median(python, args.repeat),
         "help": _median([str(bin_dir / "seriesfactory"), "--help"], args.repeat),

@@ -5,6 +5,10 @@ kernel can start the read (on other threads) before numba loads when its kernels
 imported on first use: ``nb = lazy_module("seriesfactory.transforms.aggregates.nb")`` gives an
 object whose first attribute access imports the module (thread-safe: the import system's lock),
 then reads like it. For type checkers, import the module under ``TYPE_CHECKING`` instead.
+
+Not :class:`importlib.util.LazyLoader`: on Python 3.11 a lazily loaded module's attributes can
+be missing while another thread triggers its load (CPython gh-114763, fixed in later versions),
+and here the read-ahead thread runs while the main thread loads the kernels.
 """
 
 from __future__ import annotations

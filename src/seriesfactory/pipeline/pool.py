@@ -1,14 +1,14 @@
 """The local process pool of universe jobs on ``--scheduler processes`` (docs/scale.md).
 
-Dask's process-pool scheduler runs on the executor :func:`local_pool` makes: worker processes
-forked by a *fork server* (:mod:`multiprocessing.forkserver`), a fresh Python process that has
-imported :mod:`seriesfactory.pipeline._preload` (what every task needs) and nothing of the client.
-A worker so starts with the libraries and kernels' compiler target ready, where a spawned one
-would import them itself; the fork server can be started (:func:`start_local_pool`) as soon as
-the command line shows a universe job on this scheduler, so its imports overlap the client's own
-start-up. :class:`CommandLanes` makes the command itself one of the pool's lanes: it runs tasks
-while the fork server is still importing. Light at import: the CLI calls it before parsing its
-options.
+:class:`CommandLanes` is the executor Dask's process-pool scheduler runs on: the command's own
+main thread is one lane, and worker processes are the others. The workers are forked from the
+command (:func:`forked_pool`) once it has imported what the tasks need
+(:func:`import_task_modules`) and while it runs one thread; where it cannot fork itself, a
+*fork server* (:mod:`multiprocessing.forkserver`, :func:`local_pool`) that has imported
+:mod:`seriesfactory.pipeline._preload` and nothing of the client forks them. Either way a worker
+starts with the libraries and the kernels' compiler target ready, where a spawned one would
+import them itself. Light at import: the CLI calls :func:`requested_scheduler` and
+:func:`single_threaded_libraries` before parsing its options.
 """
 
 from __future__ import annotations
